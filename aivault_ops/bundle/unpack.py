@@ -66,7 +66,8 @@ def gunzip_capped(data: bytes, limit: int) -> bytes:
                 raise ArchiveError("truncated: the gzip stream ends early")
             pending = inflater.unconsumed_tail
     except zlib.error as error:
-        raise ArchiveError(f"not a gzip file, or corrupt: {error}") from None
+        reason = str(error).rpartition(": ")[2]
+        raise ArchiveError(f"not a gzip file, or corrupt ({reason})") from None
     if inflater.unused_data:
         raise ArchiveError("unexpected data after the end of the gzip stream")
     return bytes(output)

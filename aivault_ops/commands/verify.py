@@ -1,0 +1,99 @@
+"""`aivault-ops verify BUNDLE --trust PUB…`: check a bundle as a runtime would."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aivault_ops.errors import AivaultError
+
+if TYPE_CHECKING:
+    from aivault_ops.bundle.keys import PublicKey
+    from aivault_ops.bundle.verify import VerifiedBundle
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `verify` subcommand."""
+    parser = subparsers.add_parser("verify", help="verify a bundle's signature, digests and format")
+    parser.add_argument("bundle", type=Path, metavar="BUNDLE", help="a bundle-<serial>.tar.gz")
+    parser.add_argument(
+        "--trust",
+        required=True,
+        action="extend",
+        nargs="+",
+        metavar="PUB",
+        help="trusted public key: 'ed25519:<base64>' or a file holding one (repeatable)",
+    )
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Verify one bundle with the same function the runtime uses; exit 0 or 1."""
+    from aivault_ops.bundle.errors import BundleError
+    from aivault_ops.bundle.source import read_bundle_file
+    from aivault_ops.bundle.verify import verify_bundle
+
+    trusted = _trusted_keys(args.trust)
+    try:
+        data = read_bundle_file(args.bundle)
+        verified = verify_bundle(data, trusted_keys=trusted, now=datetime.now(UTC))
+    except BundleError as error:
+        if args.json:
+            _print_json(
+                {
+                    "bundle": str(args.bundle),
+                    "ok": False,
+                    "error": error.code,
+                    "message": error.message,
+                }
+            )
+        raise AivaultError(f"{args.bundle}: {error.diagnostics()}") from None
+    summary = _summary(args.bundle, verified)
+    if args.json:
+        _print_json(summary)
+    else:
+        sys.stdout.write(_human(summary))
+    return 0
+
+
+def _trusted_keys(values: list[str]) -> list[PublicKey]:
+    from aivault_ops.bundle.keys import resolve_public_key
+
+    return [resolve_public_key(value) for value in values]
+
+
+def _summary(path: Path, verified: VerifiedBundle) -> dict[str, Any]:
+    manifest = verified.manifest
+    expires = manifest.to_json().get("expiresAt")
+    return {
+        "bundle": str(path),
+        "ok": True,
+        "serial": manifest.serial,
+        "revision": manifest.revision,
+        "environment": manifest.environment,
+        "keyid": verified.keyid,
+        "expiresAt": expires,
+        "fileCount": len(manifest.files),
+    }
+
+
+def _human(summary: dict[str, Any]) -> str:
+    lines = [
+        f"{summary['bundle']}: OK",
+        f"  serial:      {summary['serial']}",
+        f"  revision:    {summary['revision']}",
+        f"  environment: {summary['environment'] or '-'}",
+        f"  keyid:       {summary['keyid']}",
+        f"  expiresAt:   {summary['expiresAt'] or 'never'}",
+        f"  files:       {summary['fileCount']}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _print_json(data: object) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
