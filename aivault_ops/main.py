@@ -23,7 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The full `aivault-ops` parser; each command module adds its own subparser."""
     parser = _Parser(prog="aivault-ops", description="GitOps for an AI credential broker.")
     parser.add_argument("--version", action="version", version=f"aivault-ops {__version__}")
-    parser.add_argument("--verbose", action="store_true", help="show tracebacks for internal errors")
+    parser.add_argument(
+        "--verbose", action="store_true", help="show tracebacks for internal errors"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
     for module in COMMAND_MODULES:
@@ -43,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("aivault-ops: interrupted\n")
         return 130
-    except Exception as error:  # noqa: BLE001 - the last line of defence
+    except Exception as error:
         if args.verbose:
             traceback.print_exc()
         sys.stderr.write(

@@ -56,5 +56,5 @@ class Secret:
     def __hash__(self) -> int:
         return hash(self.reveal())
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> str | tuple[object, ...]:
         raise TypeError("Secret values cannot be pickled")

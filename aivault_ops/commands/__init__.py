@@ -15,7 +15,9 @@ from types import ModuleType
 
 def _load() -> list[ModuleType]:
     names = sorted(info.name for info in pkgutil.iter_modules(__path__))
-    return [importlib.import_module(f"{__name__}.{name}") for name in names if not name.startswith("_")]
+    return [
+        importlib.import_module(f"{__name__}.{name}") for name in names if not name.startswith("_")
+    ]
 
 
 COMMAND_MODULES: list[ModuleType] = _load()

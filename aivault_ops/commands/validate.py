@@ -1,0 +1,47 @@
+"""`aivault-ops validate [DIR] [FILES…]`: every check that needs no private key."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from aivault_ops.commands._common import add_env_option, display_prefix, find_project_roots
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "validate",
+        help="check manifests, registry references and secret files",
+        description="Validate a policy repo: JSON Schema, cross-references, registry rules and"
+        " SOPS file hygiene. Prints path:line:col: CODE: message for every problem.",
+    )
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        metavar="DIR|FILE",
+        help="a project directory (default ./vault.d or .) or files inside projects; the"
+        " whole project of each file is validated, since references cross files",
+    )
+    add_env_option(parser)
+    parser.add_argument("--json", action="store_true", help="print diagnostics as JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from aivault_ops.diagnostics import Report
+    from aivault_ops.validation.run import validate_project
+
+    combined = Report()
+    roots = find_project_roots([Path(p) for p in args.paths])
+    for root in roots:
+        result = validate_project(root, environment=args.env)
+        combined.extend(result.report.rebased(display_prefix(root)))
+    if args.json:
+        sys.stdout.write(combined.render_json())
+    elif combined.ok:
+        sys.stdout.write(f"ok: {', '.join(map(str, roots))} valid\n")
+    else:
+        sys.stdout.write(combined.render_text())
+        sys.stderr.write(f"{len(combined)} error(s)\n")
+    return 0 if combined.ok else 1

@@ -1,0 +1,180 @@
+"""Capabilities: written as manifests, or auto-provisioned from the registry."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from aivault_ops.diagnostics import Report
+from aivault_ops.manifests.model import CapabilityManifest, CredentialManifest
+from aivault_ops.providers import AuthVariant, CapabilitySpec, ProviderSpec
+from aivault_ops.resolve.hosts import host_matches
+from aivault_ops.resolve.model import ResolvedCapability, ResolvedCredential
+
+_EMPTY: Mapping[str, object] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class CapabilityContext:
+    providers: Mapping[str, ProviderSpec]
+    credentials: Mapping[str, tuple[ResolvedCredential, AuthVariant]]
+    credential_manifests: Sequence[CredentialManifest]
+    report: Report
+
+
+def resolve_capabilities(
+    manifests: Sequence[CapabilityManifest], context: CapabilityContext
+) -> dict[str, ResolvedCapability]:
+    """Capability manifests first, then each registry credential's provisioned set."""
+    resolved: dict[str, ResolvedCapability] = {}
+    for manifest in manifests:
+        capability = _from_manifest(manifest, context, resolved)
+        if capability is not None:
+            resolved[capability.name] = capability
+    with_manifests = {m.credential for m in manifests}
+    for credential_manifest in context.credential_manifests:
+        _provision(credential_manifest, context, with_manifests, resolved)
+    return resolved
+
+
+def _from_manifest(
+    manifest: CapabilityManifest,
+    context: CapabilityContext,
+    resolved: Mapping[str, ResolvedCapability],
+) -> ResolvedCapability | None:
+    report, source = context.report, manifest.source
+    if manifest.name in resolved:
+        report.add(
+            source.at("metadata", "name"),
+            "E-DUPLICATE-NAME",
+            f"Capability '{manifest.name}' is defined more than once",
+        )
+        return None
+    entry = context.credentials.get(manifest.credential)
+    if entry is None:
+        report.add(
+            source.at("spec", "credential"),
+            "E-CREDENTIAL-UNKNOWN",
+            f"no valid Credential named '{manifest.credential}'",
+        )
+        return None
+    credential = entry[0]
+    prefix = manifest.name.split("/", 1)[0]
+    if prefix != credential.provider:
+        report.add(
+            source.at("metadata", "name"),
+            "E-CAPABILITY-NAME",
+            f"capability names are <provider>/<name>: '{manifest.name}' should start with"
+            f" '{credential.provider}/' (the provider of credential '{credential.name}')",
+        )
+        return None
+    hosts = _manifest_hosts(manifest, credential, report)
+    if hosts is None:
+        return None
+    return ResolvedCapability(
+        manifest.name,
+        credential.name,
+        credential.provider,
+        "manifest",
+        manifest.methods,
+        manifest.path_prefixes,
+        hosts,
+        manifest.policy,
+    )
+
+
+def _manifest_hosts(
+    manifest: CapabilityManifest, credential: ResolvedCredential, report: Report
+) -> tuple[str, ...] | None:
+    if manifest.hosts is None:
+        return credential.hosts
+    outside = [i for i, host in enumerate(manifest.hosts) if host not in credential.hosts]
+    for index in outside:
+        report.add(
+            manifest.source.at("spec", "allow", "hosts", index),
+            "E-HOST-OUTSIDE-PROVIDER",
+            f"host '{manifest.hosts[index]}' is not a host of credential '{credential.name}'"
+            f" ({', '.join(credential.hosts)})",
+        )
+    return None if outside else manifest.hosts
+
+
+def _provision(
+    manifest: CredentialManifest,
+    context: CapabilityContext,
+    with_manifests: set[str],
+    resolved: dict[str, ResolvedCapability],
+) -> None:
+    entry = context.credentials.get(manifest.name)
+    if entry is None:
+        return
+    credential, variant = entry
+    provider = context.providers[credential.provider]
+    offered = _offered(provider, variant)
+    if manifest.capabilities is not None:
+        wanted = _narrowed(manifest, offered, context.report)
+    elif manifest.name in with_manifests:
+        return
+    else:
+        wanted = list(offered.values())
+    for spec in wanted:
+        _add_provisioned(spec, credential, manifest, resolved, context.report)
+
+
+def _offered(provider: ProviderSpec, variant: AuthVariant) -> dict[str, CapabilitySpec]:
+    """The registry capabilities served by this auth variant."""
+    if variant.capabilities is not None:
+        names = set(variant.capabilities)
+        return {c.name: c for c in provider.capabilities if c.name in names}
+    exclusive = {name for alt in provider.alternatives for name in alt.capabilities or ()}
+    return {c.name: c for c in provider.capabilities if c.name not in exclusive}
+
+
+def _narrowed(
+    manifest: CredentialManifest, offered: Mapping[str, CapabilitySpec], report: Report
+) -> list[CapabilitySpec]:
+    chosen = []
+    for index, name in enumerate(manifest.capabilities or ()):
+        if name in offered:
+            chosen.append(offered[name])
+            continue
+        report.add(
+            manifest.source.at("spec", "capabilities", index),
+            "E-CAPABILITY-UNKNOWN",
+            f"'{name}' is not a capability of this credential's provider"
+            f" (available: {', '.join(sorted(offered))})",
+        )
+    return chosen
+
+
+def _add_provisioned(
+    spec: CapabilitySpec,
+    credential: ResolvedCredential,
+    manifest: CredentialManifest,
+    resolved: dict[str, ResolvedCapability],
+    report: Report,
+) -> None:
+    existing = resolved.get(spec.name)
+    if existing is not None:
+        if existing.source == "registry":
+            report.add(
+                manifest.source.at("metadata", "name"),
+                "E-DUPLICATE-NAME",
+                f"capability '{spec.name}' is already provisioned by credential"
+                f" '{existing.credential}'; narrow with spec.capabilities or write"
+                " Capability manifests",
+            )
+        return  # a Capability manifest with the registry's name takes precedence
+    hosts = tuple(h for h in credential.hosts if any(host_matches(p, h) for p in spec.hosts))
+    if hosts:
+        resolved[spec.name] = ResolvedCapability(
+            spec.name,
+            credential.name,
+            credential.provider,
+            "registry",
+            spec.methods,
+            spec.path_prefixes,
+            hosts,
+            _EMPTY,
+        )

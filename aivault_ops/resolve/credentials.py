@@ -1,0 +1,244 @@
+"""Credentials: provider, auth variant, concrete hosts and where each secret lives."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from aivault_ops.diagnostics import Location, Report
+from aivault_ops.manifests.model import CredentialManifest, SecretRef
+from aivault_ops.providers import AuthSpec, AuthVariant, ProviderSpec, Registry
+from aivault_ops.resolve.hosts import covered, is_wildcard
+from aivault_ops.resolve.model import ResolvedCredential
+from aivault_ops.resolve.secret_index import SecretIndex, normalize_ref_path
+from aivault_ops.resolve.templates import check_auth_templates
+
+DEFAULT_PLACEHOLDER = "secret"
+
+
+@dataclass(frozen=True)
+class CredentialContext:
+    providers: Mapping[str, ProviderSpec]
+    registry: Registry
+    secrets: SecretIndex
+    report: Report
+
+
+def resolve_credentials(
+    manifests: Sequence[CredentialManifest], context: CredentialContext
+) -> dict[str, tuple[ResolvedCredential, AuthVariant]]:
+    """Every credential whose references all resolve, with the auth variant it uses."""
+    resolved: dict[str, tuple[ResolvedCredential, AuthVariant]] = {}
+    seen: set[str] = set()
+    for manifest in manifests:
+        if manifest.name in seen:
+            context.report.add(
+                manifest.source.at("metadata", "name"),
+                "E-DUPLICATE-NAME",
+                f"Credential '{manifest.name}' is defined more than once",
+            )
+            continue
+        seen.add(manifest.name)
+        result = _resolve_one(manifest, context)
+        if result is not None:
+            resolved[manifest.name] = result
+    return resolved
+
+
+def _resolve_one(
+    manifest: CredentialManifest, context: CredentialContext
+) -> tuple[ResolvedCredential, AuthVariant] | None:
+    provider = context.providers.get(manifest.provider)
+    if provider is None:
+        context.report.add(
+            manifest.source.at("spec", "provider"),
+            "E-PROVIDER-UNKNOWN",
+            f"provider '{manifest.provider}' is neither a registry provider nor defined by a"
+            " Provider manifest (see `aivault-ops capabilities list`)",
+        )
+        return None
+    variant = _variant(manifest, provider, context.report)
+    if variant is None:
+        return None
+    auth = _auth(manifest, provider, variant, context.report)
+    hosts = _hosts(manifest, variant, context.report)
+    secrets = _secrets(manifest, provider, variant, context)
+    if auth is None or hosts is None or secrets is None:
+        return None
+    credential = ResolvedCredential(
+        manifest.name,
+        provider.name,
+        hosts,
+        auth,
+        MappingProxyType(secrets),
+        variant.upstream_path_prefix,
+    )
+    return credential, variant
+
+
+def _variant(
+    manifest: CredentialManifest, provider: ProviderSpec, report: Report
+) -> AuthVariant | None:
+    variant = provider.variant(manifest.alternative)
+    if variant is None:
+        known = ", ".join(v.id for v in provider.alternatives if v.id) or "none"
+        report.add(
+            manifest.source.at("spec", "alternative"),
+            "E-ALTERNATIVE-UNKNOWN",
+            f"provider '{provider.name}' has no credential alternative"
+            f" '{manifest.alternative}' (known: {known})",
+        )
+    return variant
+
+
+def _auth(
+    manifest: CredentialManifest, provider: ProviderSpec, variant: AuthVariant, report: Report
+) -> AuthSpec | None:
+    if manifest.auth is None:
+        return variant.auth
+    if provider.source == "registry":
+        report.add(
+            manifest.source.at("spec", "auth"),
+            "E-AUTH-OVERRIDE",
+            f"spec.auth may not override the auth of registry provider '{provider.name}'",
+        )
+        return None
+    if not check_auth_templates(manifest.auth, manifest.source, ("spec", "auth"), report):
+        return None
+    return manifest.auth
+
+
+def _hosts(
+    manifest: CredentialManifest, variant: AuthVariant, report: Report
+) -> tuple[str, ...] | None:
+    if not manifest.hosts:
+        if any(is_wildcard(h) for h in variant.hosts):
+            report.add(
+                manifest.source.at("spec"),
+                "E-HOST-WILDCARD",
+                f"the provider's hosts ({', '.join(variant.hosts)}) include a wildcard;"
+                " name the concrete host(s) in spec.hosts",
+            )
+            return None
+        return variant.hosts
+    ok = True
+    for index, host in enumerate(manifest.hosts):
+        if not covered(host, variant.hosts):
+            report.add(
+                manifest.source.at("spec", "hosts", index),
+                "E-HOST-OUTSIDE-PROVIDER",
+                f"host '{host}' is not one of the provider's hosts ({', '.join(variant.hosts)})",
+            )
+            ok = False
+    return manifest.hosts if ok else None
+
+
+def _secrets(
+    manifest: CredentialManifest,
+    provider: ProviderSpec,
+    variant: AuthVariant,
+    context: CredentialContext,
+) -> dict[str, SecretRef] | None:
+    if manifest.secret_refs:
+        return _explicit_secrets(manifest, provider, variant, context)
+    if not variant.vault_secrets:
+        context.report.add(
+            manifest.source.at("spec"),
+            "E-SECRET-MISSING",
+            f"provider '{provider.name}' declares no vaultSecrets; set spec.secretRef"
+            " (file#NAME) or spec.secretRefs",
+        )
+        return None
+    return _discovered_secrets(manifest, variant, context)
+
+
+def _explicit_secrets(
+    manifest: CredentialManifest,
+    provider: ProviderSpec,
+    variant: AuthVariant,
+    context: CredentialContext,
+) -> dict[str, SecretRef] | None:
+    placeholders = set(variant.vault_secrets.values())
+    single = next(iter(placeholders)) if len(placeholders) == 1 else DEFAULT_PLACEHOLDER
+    result: dict[str, SecretRef] = {}
+    for placeholder, ref in manifest.secret_refs.items():
+        where = (
+            ("spec", "secretRef") if placeholder is None else ("spec", "secretRefs", placeholder)
+        )
+        checked = _check_ref(ref, provider, where, manifest, context)
+        if checked is not None:
+            result[placeholder or single] = checked
+    return result if len(result) == len(manifest.secret_refs) else None
+
+
+def _check_ref(
+    ref: SecretRef,
+    provider: ProviderSpec,
+    where: tuple[str, ...],
+    manifest: CredentialManifest,
+    context: CredentialContext,
+) -> SecretRef | None:
+    location, report = manifest.source.at(*where), context.report
+    relative = normalize_ref_path(ref.file)
+    file = context.secrets.files.get(relative) if relative else None
+    if relative is None or file is None:
+        problem = "is outside the project" if relative is None else "is not a readable SOPS file"
+        report.add(location, "E-SECRET-NOT-FOUND", f"secret file '{ref.file}' {problem}")
+        return None
+    if ref.name not in file.names:
+        names = ", ".join(file.names) or "none"
+        report.add(
+            location,
+            "E-SECRET-NOT-FOUND",
+            f"'{relative}' has no secret named {ref.name} (it has: {names})",
+        )
+        return None
+    if not _pinning_ok(ref.name, provider, location, context):
+        return None
+    return SecretRef(relative, ref.name)
+
+
+def _pinning_ok(
+    name: str, provider: ProviderSpec, location: Location, context: CredentialContext
+) -> bool:
+    """Pinning: stops a registry provider's key (OPENAI_API_KEY) reaching another provider."""
+    owner = context.registry.secret_owners.get(name)
+    if owner is None or owner == provider.name:
+        return True
+    context.report.add(
+        location,
+        "E-SECRET-PINNED",
+        f"secret {name} is pinned to registry provider '{owner}'; only a credential with"
+        f" provider: {owner} may use it",
+    )
+    return False
+
+
+def _discovered_secrets(
+    manifest: CredentialManifest, variant: AuthVariant, context: CredentialContext
+) -> dict[str, SecretRef] | None:
+    result: dict[str, SecretRef] = {}
+    for name, placeholder in variant.vault_secrets.items():
+        holders = context.secrets.holders(name)
+        if len(holders) == 1:
+            result[placeholder] = SecretRef(holders[0], name)
+            continue
+        if holders:
+            code, message = (
+                "E-SECRET-AMBIGUOUS",
+                (
+                    f"secret {name} is in several files ({', '.join(holders)}); pick one with"
+                    f" spec.secretRef: <file>#{name}"
+                ),
+            )
+        else:
+            code, message = (
+                "E-SECRET-NOT-FOUND",
+                (
+                    f"no SOPS file in the project holds {name}; add it with"
+                    f" `aivault-ops secrets set {name}` or set spec.secretRef"
+                ),
+            )
+        context.report.add(manifest.source.at("spec", "provider"), code, message)
+    return result if len(result) == len(variant.vault_secrets) else None

@@ -1,0 +1,44 @@
+"""Auth templates (`Bearer {{secret}}`) must parse in the sandboxed Jinja2."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from aivault_ops.diagnostics import Report
+from aivault_ops.manifests.model import ManifestSource
+
+_TEMPLATE_KEYS = ("value_template", "prefix_template")
+_PARSER = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+
+
+def template_strings(
+    auth: Any, path: tuple[str | int, ...]
+) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Every template string inside an auth spec, with its path."""
+    if isinstance(auth, dict):
+        for key, value in auth.items():
+            if key in _TEMPLATE_KEYS and isinstance(value, str):
+                yield (*path, key), value
+            else:
+                yield from template_strings(value, (*path, key))
+    elif isinstance(auth, list):
+        for index, item in enumerate(auth):
+            yield from template_strings(item, (*path, index))
+
+
+def check_auth_templates(
+    auth: Any, source: ManifestSource, path: tuple[str | int, ...], report: Report
+) -> bool:
+    """Report templates that do not parse; True when all of them do."""
+    ok = True
+    for where, text in template_strings(auth, path):
+        try:
+            _PARSER.parse(text)
+        except jinja2.TemplateSyntaxError as error:
+            report.add(source.at(*where), "E-AUTH-TEMPLATE", f"auth template: {error.message}")
+            ok = False
+    return ok

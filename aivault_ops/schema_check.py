@@ -1,0 +1,145 @@
+"""JSON Schema checks against the schemas shipped in `schemas/`.
+
+All schema files are loaded into one `referencing` registry so they can refer
+to each other by `$id`. Errors become positioned diagnostics with messages
+that never echo a string value back (a user may have pasted a secret into the
+wrong field).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+from referencing import Registry, Resource
+
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+_BASE = "https://aivault-ops.dev/schemas/"
+_PATTERN_HINTS = {
+    "^[a-z0-9][a-z0-9-]{0,62}$": "lowercase letters, digits and '-', starting with a letter "
+    "or digit, at most 63 characters",
+    "^[0-9a-f]{64}$": "64 lowercase hex characters (the sha256 of the token, never the token)",
+}
+
+
+@dataclass(frozen=True)
+class SchemaError:
+    """One schema violation: the path of the offending value and what is wrong."""
+
+    path: tuple[str | int, ...]
+    code: str
+    message: str
+    at_key: bool = False
+
+
+@cache
+def _registry() -> Registry[Any]:
+    resources = []
+    for path in sorted(SCHEMA_DIR.glob("*.schema.json")):
+        contents = json.loads(path.read_text(encoding="utf-8"))
+        resources.append((contents["$id"], Resource.from_contents(contents)))
+    return Registry().with_resources(resources)
+
+
+@cache
+def validator(name: str) -> Draft202012Validator:
+    """The validator for `schemas/<name>.schema.json`."""
+    schema = _registry().contents(f"{_BASE}{name}.schema.json")
+    return Draft202012Validator(schema, registry=_registry())
+
+
+def check(name: str, instance: Any) -> list[SchemaError]:
+    """Every violation of schema `name` by `instance`, most specific first."""
+    errors = validator(name).iter_errors(instance)
+    return sorted(_convert_all(errors), key=lambda e: (len(e.path), e.code), reverse=True)
+
+
+def _convert_all(errors: Iterator[ValidationError]) -> Iterator[SchemaError]:
+    for error in errors:
+        yield from _convert(error)
+
+
+def _convert(error: ValidationError) -> Iterator[SchemaError]:
+    path = tuple(error.absolute_path)
+    where = _dotted(path)
+    kind = error.validator
+    if kind == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = sorted(error.schema.get("properties", {}))
+        for key in sorted(set(error.instance) - set(allowed)):
+            yield SchemaError(
+                (*path, key),
+                "E-SCHEMA-UNKNOWN-FIELD",
+                f"unknown field '{key}' in {where} (allowed: {', '.join(allowed)})",
+                at_key=True,
+            )
+        return
+    if kind == "required":
+        names = [n for n in error.validator_value if n not in error.instance]
+        missing = ", ".join(f"'{n}'" for n in names)
+        yield SchemaError(
+            path, "E-SCHEMA-MISSING-FIELD", f"{where}: missing required field {missing}"
+        )
+        return
+    yield SchemaError(path, _code(kind), f"{where}: {_message(error)}")
+
+
+def _code(kind: object) -> str:
+    return "E-SCHEMA-TYPE" if kind == "type" else "E-SCHEMA-INVALID"
+
+
+def _message(error: ValidationError) -> str:
+    kind, value = error.validator, error.validator_value
+    if kind == "type":
+        return f"expected {_type_names(value)}, got {_json_type(error.instance)}"
+    if kind == "pattern":
+        return f"invalid format: must be {_PATTERN_HINTS.get(str(value), f'matching {value}')}"
+    if kind in ("const", "enum"):
+        options = [value] if kind == "const" else value
+        return "must be one of: " + ", ".join(json.dumps(option) for option in options)
+    if kind == "oneOf":
+        return "matches none of the allowed forms" + _auth_hint(error)
+    if kind == "not":
+        return "use either secretRef or secretRefs, not both"
+    if kind in ("minItems", "minProperties", "minLength"):
+        return "must not be empty"
+    if kind == "uniqueItems":
+        return "has duplicate entries"
+    return str(error.message) if not isinstance(error.instance, str) else f"invalid value ({kind})"
+
+
+def _auth_hint(error: ValidationError) -> str:
+    if error.absolute_path and error.absolute_path[-1] == "auth":
+        return (
+            " (auth is one of: header, query, path, multi_header, multi_query, o_auth2,"
+            " aws_sig_v4, hmac with their fields, or the strings basic / mtls)"
+        )
+    return ""
+
+
+def _type_names(value: object) -> str:
+    return " or ".join(value) if isinstance(value, list) else str(value)
+
+
+def _json_type(instance: object) -> str:
+    for python_type, name in (
+        (bool, "boolean"),
+        (int, "integer"),
+        (float, "number"),
+        (str, "string"),
+        (list, "array"),
+        (dict, "object"),
+    ):
+        if isinstance(instance, python_type):
+            return name
+    return "null"
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+    return text.lstrip(".") or "document"

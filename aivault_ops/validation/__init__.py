@@ -1,0 +1,1 @@
+"""`validate`: load, check secret files, resolve; everything that needs no private key."""
