@@ -1,0 +1,130 @@
+"""Age identities gathered from every place sops looks, in sops' order.
+
+sops tries all sources together: a working key in any of them opens the
+file, even when another source holds a wrong key. A missing
+`SOPS_AGE_KEY_FILE` is only reported when nothing else was found.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyrage
+
+from aivault_ops.sops.errors import NoIdentity
+
+_SSH_PEM = b"-----BEGIN OPENSSH PRIVATE KEY-----"
+
+
+@dataclass(frozen=True)
+class Identities:
+    """Loaded identities (opaque pyrage objects) and where they came from."""
+
+    keys: tuple[object, ...]
+    sources: tuple[str, ...]
+    searched: tuple[str, ...]
+
+    def __repr__(self) -> str:
+        return f"Identities({len(self.keys)} keys from {', '.join(self.sources)})"
+
+
+def _home(environ: Mapping[str, str]) -> Path:
+    return Path(environ.get("HOME") or Path.home())
+
+
+def default_key_file(environ: Mapping[str, str]) -> Path:
+    """sops' default age key file: `$XDG_CONFIG_HOME/sops/age/keys.txt` or `~/.config/…`."""
+    base = environ.get("XDG_CONFIG_HOME") or str(_home(environ) / ".config")
+    return Path(base) / "sops" / "age" / "keys.txt"
+
+
+def parse_identity_text(text: str, origin: str) -> list[object]:
+    """Identities from age-keygen format text (comments and CRLF allowed)."""
+    keys: list[object] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            keys.append(pyrage.x25519.Identity.from_str(line))
+        except Exception as error:  # pyrage raises its own untyped errors
+            raise NoIdentity(f"{origin}: line {number} is not an age identity") from error
+    return keys
+
+
+def _parse_file(path: Path, origin: str) -> list[object]:
+    data = path.read_bytes()
+    if data.lstrip().startswith(_SSH_PEM):
+        try:
+            return [pyrage.ssh.Identity.from_buffer(data)]
+        except Exception as error:  # pyrage raises its own untyped errors
+            raise NoIdentity(f"{origin}: not a usable OpenSSH private key") from error
+    return parse_identity_text(data.decode("utf-8", errors="replace"), origin)
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.keys: list[object] = []
+        self.sources: list[str] = []
+        self.searched: list[str] = []
+        self.missing: list[str] = []
+
+    def add_file(self, path: Path, label: str, *, required: bool = False) -> None:
+        self.searched.append(label)
+        if not path.is_file():
+            if required:
+                raise NoIdentity(f"identity file {path} does not exist")
+            self.missing.append(f"{label} ({path} does not exist)")
+            return
+        self._add(_parse_file(path, str(path)), label)
+
+    def add_text(self, text: str, label: str) -> None:
+        self.searched.append(label)
+        self._add(parse_identity_text(text, label), label)
+
+    def _add(self, keys: list[object], label: str) -> None:
+        if keys:
+            self.keys.extend(keys)
+            self.sources.append(label)
+
+
+def load_identities(
+    identity_file: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Identities:
+    """Collect identities: `--identity`, then sops' sources; NoIdentity when none is found."""
+    env = os.environ if environ is None else environ
+    found = _Collector()
+    if identity_file is not None:
+        found.add_file(identity_file, f"--identity {identity_file}", required=True)
+    _ssh_sources(found, env)
+    if env.get("SOPS_AGE_KEY"):
+        found.add_text(env["SOPS_AGE_KEY"], "SOPS_AGE_KEY")
+    else:
+        found.searched.append("SOPS_AGE_KEY")
+    if env.get("SOPS_AGE_KEY_FILE"):
+        found.add_file(Path(env["SOPS_AGE_KEY_FILE"]), "SOPS_AGE_KEY_FILE")
+    else:
+        found.searched.append("SOPS_AGE_KEY_FILE")
+    default = default_key_file(env)
+    found.add_file(default, str(default))
+    if not found.keys:
+        detail = "; ".join(found.missing)
+        raise NoIdentity(
+            "no age identity found (looked in " + ", ".join(found.searched) + ")",
+            hint=(detail + "; " if detail else "")
+            + "pass --identity FILE or set SOPS_AGE_KEY_FILE",
+        )
+    return Identities(tuple(found.keys), tuple(found.sources), tuple(found.searched))
+
+
+def _ssh_sources(found: _Collector, env: Mapping[str, str]) -> None:
+    if env.get("SOPS_AGE_SSH_PRIVATE_KEY_FILE"):
+        found.add_file(Path(env["SOPS_AGE_SSH_PRIVATE_KEY_FILE"]), "SOPS_AGE_SSH_PRIVATE_KEY_FILE")
+        return
+    found.searched.append("SOPS_AGE_SSH_PRIVATE_KEY_FILE")
+    for name in ("id_ed25519", "id_rsa"):
+        path = _home(env) / ".ssh" / name
+        found.add_file(path, str(path))
