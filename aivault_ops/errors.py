@@ -7,6 +7,11 @@ secret values: callers pass names and paths, never plaintext.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aivault_ops.diagnostics import Report
+
 
 class AivaultError(Exception):
     """An expected failure with a message meant for the user."""
@@ -32,4 +37,8 @@ class UsageError(AivaultError):
 
 
 class ValidationFailed(AivaultError):
-    """A policy repo has errors; the diagnostics were already reported."""
+    """A policy repo has errors; `report` holds every diagnostic."""
+
+    def __init__(self, message: str, *, report: Report) -> None:
+        super().__init__(message)
+        self.report = report

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from aivault_ops.errors import UsageError
+from aivault_ops.errors import UsageError, ValidationFailed
 from aivault_ops.manifests.loader import PROJECT_FILE
+
+if TYPE_CHECKING:
+    from aivault_ops.build import CompiledProject
+    from aivault_ops.bundle import PublicKey
 
 DEFAULT_PROJECT_DIR = Path("vault.d")
 
@@ -65,3 +72,67 @@ def display_prefix(root: Path) -> str:
     """How a project's files are shown: relative to the current directory."""
     relative = os.path.relpath(root)
     return "" if relative == "." else f"{Path(relative).as_posix()}/"
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """`90m`, `12h`, `30d`, `2w`, `3600s` (a positive whole number and one unit)."""
+    number, unit = text[:-1], text[-1:]
+    if unit not in _DURATION_UNITS or not number.isdigit() or int(number) <= 0:
+        raise argparse.ArgumentTypeError(
+            f"invalid duration {text!r}: use a positive number with s, m, h, d or w (e.g. 30d)"
+        )
+    return timedelta(seconds=int(number) * _DURATION_UNITS[unit])
+
+
+def add_expires_in(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--expires-in",
+        type=parse_duration,
+        metavar="DURATION",
+        help="set expiresAt this long from now (e.g. 30d); runtimes refuse an expired bundle",
+    )
+
+
+def expires_at(args: argparse.Namespace) -> datetime | None:
+    delta: timedelta | None = args.expires_in
+    return None if delta is None else datetime.now(UTC).replace(microsecond=0) + delta
+
+
+def compile_checked(root: Path, environment: str | None) -> CompiledProject:
+    """Validate and compile; on errors print the diagnostics and re-raise."""
+    from aivault_ops.build import compile_project
+
+    try:
+        return compile_project(root, environment=environment)
+    except ValidationFailed as failure:
+        for diagnostic in failure.report.rebased(display_prefix(root)):
+            sys.stdout.write(f"{diagnostic}\n")
+        raise
+
+
+def add_trust_option(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    parser.add_argument(
+        "--trust",
+        required=required,
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="PUB",
+        help="trusted public key: 'ed25519:<base64>' or a file holding one (repeatable)",
+    )
+
+
+def trusted_keys(
+    args: argparse.Namespace, compiled: CompiledProject | None = None
+) -> list[PublicKey]:
+    """Keys from --trust plus the project's spec.trustedSigningKeys."""
+    from aivault_ops.bundle import PublicKey, resolve_public_key
+
+    keys = [resolve_public_key(value) for value in args.trust]
+    project = compiled.validation.loaded.project if compiled else None
+    if project is not None:
+        keys.extend(PublicKey.parse(text) for text in project.trusted_signing_keys)
+    return keys

@@ -61,7 +61,7 @@ def _inspect(
         report.add(
             Location(relative, leaf.line, leaf.column),
             "E-SOPS-PLAINTEXT",
-            f"value of '{'.'.join(map(str, leaf.path))}' is not encrypted; remove it and set"
+            f"value of '{'.'.join(leaf.key_path)}' is not encrypted; remove it and set"
             " it again with `aivault-ops secrets set` (the plaintext may be in git history:"
             " rotate it)",
         )
