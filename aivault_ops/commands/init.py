@@ -1,0 +1,121 @@
+"""`aivault-ops init [DIR]`: a new policy repo that validates out of the box."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import re
+import secrets
+import sys
+from pathlib import Path
+
+from aivault_ops.errors import UsageError
+
+EXAMPLE_SECRET = "EXAMPLE_API_KEY"
+_RECIPIENT = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "init",
+        help="scaffold a new policy repo",
+        description="Create a policy repo (Project, .sops.yaml, an example provider,"
+        " credential, capability, consumer and secret). Keys go outside the repo.",
+    )
+    parser.add_argument("directory", nargs="?", type=Path, default=Path("vault.d"), metavar="DIR")
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument(
+        "--identity-out", type=Path, metavar="F", help="write a new runtime age identity here"
+    )
+    who.add_argument("--recipient", metavar="AGE1…", help="use an existing runtime age recipient")
+    parser.add_argument(
+        "--signing-key-out", type=Path, metavar="F", help="also write a new Ed25519 signing key"
+    )
+    parser.add_argument("--name", help="project name (default: the directory's parent name)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    target: Path = args.directory
+    if target.exists() and any(target.iterdir()):
+        raise UsageError(f"{target}: directory is not empty")
+    for key_path in (args.identity_out, args.signing_key_out):
+        if key_path is not None and _inside(key_path, target):
+            raise UsageError(f"{key_path}: keys must be written outside the policy repo")
+    recipient = _recipient(args)
+    signing_public = _signing_key(args.signing_key_out)
+    token = f"avt_{secrets.token_urlsafe(32)}"
+    _write_repo(target, args, recipient, signing_public, hashlib.sha256(token.encode()).hexdigest())
+    _report(target, recipient, signing_public, token)
+    return 0
+
+
+def _inside(path: Path, directory: Path) -> bool:
+    return path.resolve().is_relative_to(directory.resolve())
+
+
+def _recipient(args: argparse.Namespace) -> str:
+    if args.recipient is not None:
+        if not _RECIPIENT.match(args.recipient):
+            raise UsageError(f"--recipient: not an age X25519 recipient: {args.recipient}")
+        return str(args.recipient)
+    from datetime import UTC, datetime
+
+    from pyrage import x25519
+
+    from aivault_ops.bundle.keys import write_private_file
+    from aivault_ops.commands.keys import age_identity_file
+
+    identity = x25519.Identity.generate()
+    recipient = str(identity.to_public())
+    text = age_identity_file(str(identity), recipient, datetime.now(UTC))
+    write_private_file(args.identity_out, text.encode("ascii"))
+    return recipient
+
+
+def _signing_key(out: Path | None) -> str | None:
+    if out is None:
+        return None
+    from aivault_ops.bundle import SigningKey, save_signing_key
+
+    key = SigningKey.generate()
+    save_signing_key(key, out)
+    return str(key.public_key)
+
+
+def _write_repo(
+    target: Path, args: argparse.Namespace, recipient: str, signing: str | None, token_sha: str
+) -> None:
+    from aivault_ops import sops
+    from aivault_ops.scaffold import ScaffoldInput, scaffold_files
+
+    name = args.name or _default_name(target)
+    files = scaffold_files(ScaffoldInput(name, recipient, signing, token_sha))
+    for relative, content in files.items():
+        path = target / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8")
+    secret_file = target / "secrets" / "example-api.sops.yaml"
+    secret_file.parent.mkdir(parents=True, exist_ok=True)
+    config = sops.SopsConfig.load(target / ".sops.yaml")
+    sops.set_value(secret_file, EXAMPLE_SECRET, "replace-me", config, None)
+
+
+def _default_name(target: Path) -> str:
+    parent = target.resolve().parent.name.lower()
+    cleaned = re.sub(r"[^a-z0-9-]+", "-", parent).strip("-")[:63]
+    return cleaned or "policy"
+
+
+def _report(target: Path, recipient: str, signing: str | None, token: str) -> None:
+    out = sys.stdout.write
+    out(f"Created policy repo {target}\n")
+    out(f"Runtime age recipient: {recipient}\n")
+    if signing:
+        out(f"Signing public key (trust it in runtimes): {signing}\n")
+    out(f"Consumer 'agent' token (shown once, store it now): {token}\n")
+    out(
+        "Next: set the real secret with\n"
+        f"  cd {target} && aivault-ops secrets set {EXAMPLE_SECRET}\n"
+        f"then: aivault-ops validate {target}\n"
+    )
