@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aivault_ops.errors import UsageError
 
-EXAMPLE_SECRET = "EXAMPLE_API_KEY"
+EXAMPLE_SECRET_NAME = "EXAMPLE_API_KEY"  # noqa: S105 - a name, not a value
 _RECIPIENT = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")
 
 
@@ -98,7 +98,7 @@ def _write_repo(
     secret_file = target / "secrets" / "example-api.sops.yaml"
     secret_file.parent.mkdir(parents=True, exist_ok=True)
     config = sops.SopsConfig.load(target / ".sops.yaml")
-    sops.set_value(secret_file, EXAMPLE_SECRET, "replace-me", config, None)
+    sops.set_value(secret_file, EXAMPLE_SECRET_NAME, "replace-me", config, None)
 
 
 def _default_name(target: Path) -> str:
@@ -116,6 +116,6 @@ def _report(target: Path, recipient: str, signing: str | None, token: str) -> No
     out(f"Consumer 'agent' token (shown once, store it now): {token}\n")
     out(
         "Next: set the real secret with\n"
-        f"  cd {target} && aivault-ops secrets set {EXAMPLE_SECRET}\n"
+        f"  cd {target} && aivault-ops secrets set {EXAMPLE_SECRET_NAME}\n"
         f"then: aivault-ops validate {target}\n"
     )
