@@ -1,0 +1,230 @@
+"""The audit log: one JSON line per decision, hash-chained, tamper evident.
+
+Lines go to `<state-dir>/audit/YYYY-MM-DD.jsonl` (UTC date of the
+decision). Each line is canonical JSON with the fields ts, consumer,
+capability, credential, method, path, decision, error, status, bytes,
+duration_ms, serial and `prev`: the sha256 hex of the previous line's bytes
+(without its newline). The first line of a day links to the last line of
+the newest earlier file, the very first line to 64 zeros. Editing, removing
+or reordering any line (or a whole earlier file) breaks the chain at the
+next line; `verify_chain` reports the first break. Only the newest line has
+no successor: anchor `ChainReport.head` elsewhere to protect it too.
+
+Several worker processes may share a state dir: each append holds an
+exclusive `fcntl.flock` on `audit/.lock` across "read the previous line,
+append ours", and a thread lock within the process, so the chain stays
+linear. Lines are written with one `write` on an O_APPEND descriptor and
+not fsynced (a crash may lose the newest lines, which the chain shows as a
+torn last line, never as a silent gap in the middle).
+
+`path` must be the caller's path (never the upstream path, which may carry
+an injected secret); query values are dropped, names kept. No token or
+secret value is ever part of a record.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+GENESIS = "0" * 64
+FILE_NAME = re.compile(r"\d{4}-\d{2}-\d{2}\.jsonl")
+_MAX_PATH = 2048
+_MAX_METHOD = 32
+_TAIL_BLOCK = 4096
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def strip_query_values(path: str) -> str:
+    """`/x?a=1&b=2` → `/x?a&b`: parameter names stay, values (possibly sensitive) go."""
+    base, sep, query = path.partition("?")
+    if not sep:
+        return path[:_MAX_PATH]
+    names = "&".join(item.partition("=")[0] for item in query.split("&"))
+    return f"{base}?{names}"[:_MAX_PATH]
+
+
+def line_hash(line: bytes) -> str:
+    """The chain link: sha256 hex of one line's bytes without its newline."""
+    return hashlib.sha256(line).hexdigest()
+
+
+def last_line(path: Path) -> bytes | None:
+    """The last line of a file (without newline), or None when it is empty."""
+    with path.open("rb") as handle:
+        end = handle.seek(0, os.SEEK_END)
+        position, data = end, b""
+        while position > 0:
+            position = max(0, position - _TAIL_BLOCK)
+            handle.seek(position)
+            data = handle.read(end - position)
+            if b"\n" in data.removesuffix(b"\n"):
+                break
+    if not data:
+        return None
+    return data.removesuffix(b"\n").rsplit(b"\n", 1)[-1]
+
+
+@contextmanager
+def _flock(path: Path) -> Iterator[None]:
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
+
+
+class AuditLog:
+    """Appends hash-chained decision records; safe across threads and processes."""
+
+    def __init__(self, state_dir: Path, *, clock: Callable[[], datetime] = _utcnow) -> None:
+        self.directory = state_dir / "audit"
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._clock = clock
+        self._thread_lock = threading.Lock()
+        self._cache: tuple[Path, int, str] | None = None
+
+    def record(
+        self,
+        *,
+        consumer: str | None,
+        capability: str | None,
+        credential: str | None,
+        method: str,
+        path: str,
+        decision: str,
+        error: str | None,
+        status: int,
+        bytes_out: int,
+        duration_ms: float,
+        serial: int | None,
+    ) -> None:
+        """Append one decision (`allow`, `deny`, `error` …) to today's file."""
+        now = self._clock().astimezone(UTC)
+        entry: dict[str, Any] = {
+            "ts": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "consumer": consumer,
+            "capability": capability,
+            "credential": credential,
+            "method": method[:_MAX_METHOD],
+            "path": strip_query_values(path),
+            "decision": decision,
+            "error": error,
+            "status": status,
+            "bytes": bytes_out,
+            "duration_ms": round(duration_ms, 3),
+            "serial": serial,
+        }
+        self._append(self.directory / f"{now:%Y-%m-%d}.jsonl", entry)
+
+    def _append(self, target: Path, entry: dict[str, Any]) -> None:
+        with self._thread_lock, _flock(self.directory / ".lock"):
+            size, prev, torn = self._previous(target)
+            entry["prev"] = prev
+            line = json.dumps(entry, sort_keys=True, separators=(",", ":")).encode("ascii")
+            data = (b"\n" if torn else b"") + line + b"\n"
+            descriptor = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(descriptor, data)
+            finally:
+                os.close(descriptor)
+            self._cache = (target, size + len(data), line_hash(line))
+
+    def _previous(self, target: Path) -> tuple[int, str, bool]:
+        """(current size of target, hash of the chain's last line, whether it is torn)."""
+        size = target.stat().st_size if target.exists() else 0
+        if self._cache is not None and self._cache[:2] == (target, size):
+            return size, self._cache[2], False
+        if size:
+            prev, torn = self._tail_hash(target)
+            return size, prev, torn
+        earlier = sorted(
+            p for p in self.directory.iterdir() if FILE_NAME.fullmatch(p.name) and p < target
+        )
+        if earlier:
+            return 0, self._tail_hash(earlier[-1])[0], False
+        return 0, GENESIS, False
+
+    @staticmethod
+    def _tail_hash(path: Path) -> tuple[str, bool]:
+        line = last_line(path)
+        if line is None:
+            return GENESIS, False
+        with path.open("rb") as handle:
+            handle.seek(-1, os.SEEK_END)
+            torn = handle.read(1) != b"\n"
+        return line_hash(line), torn
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    """The first line whose `prev` does not link to its predecessor."""
+
+    file: Path
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: chain broken: {self.reason}"
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """Result of `verify_chain`: counts, the head hash, and the first break if any."""
+
+    files: int
+    lines: int
+    head: str
+    broken: ChainBreak | None
+
+    @property
+    def ok(self) -> bool:
+        """Whether every line links to its predecessor."""
+        return self.broken is None
+
+
+def _check_line(line: bytes, expected: str) -> str | None:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return "line is not JSON (edited or torn)"
+    if not isinstance(record, dict) or not isinstance(record.get("prev"), str):
+        return "line has no 'prev' link"
+    if record["prev"] != expected:
+        return (
+            "'prev' is not the sha256 of the previous line"
+            " (a line was changed, removed or inserted)"
+        )
+    return None
+
+
+def verify_chain(state_dir: Path) -> ChainReport:
+    """Walk every audit file in date order and report the first broken link."""
+    directory = state_dir / "audit"
+    files = sorted(p for p in directory.iterdir() if FILE_NAME.fullmatch(p.name))
+    expected, lines = GENESIS, 0
+    for path in files:
+        with path.open("rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                line = raw.removesuffix(b"\n")
+                reason = _check_line(line, expected)
+                if reason is not None:
+                    return ChainReport(
+                        len(files), lines, expected, ChainBreak(path, number, reason)
+                    )
+                expected, lines = line_hash(line), lines + 1
+    return ChainReport(len(files), lines, expected, None)

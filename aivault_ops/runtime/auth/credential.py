@@ -1,0 +1,127 @@
+"""A credential ready for the request path: injection, header rules, redactor.
+
+Built once per policy load. A credential whose auth cannot be built (an
+unsupported strategy, a missing or too-short secret, a template error)
+stays in the policy as unavailable: requests through it are refused with
+its status and code, and the rest of the bundle keeps working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from aivault_ops.errors import AivaultError
+from aivault_ops.runtime.auth import build_injection, is_supported
+from aivault_ops.runtime.auth.base import AuthUnavailable, Injection
+from aivault_ops.runtime.checks.headers import HeaderPolicy
+from aivault_ops.runtime.model import Refusal
+from aivault_ops.runtime.redaction import SecretRedactor
+from aivault_ops.runtime.response_headers import ResponseHeaderFilter
+from aivault_ops.secret import Secret
+
+_PATH_SAFE = "/:@!$&'()*+,;=-._~%"
+
+
+@dataclass(frozen=True)
+class SecretLocation:
+    """Where a placeholder's value lives: bundle file path and top-level key."""
+
+    file: str
+    name: str
+
+
+@dataclass(frozen=True, repr=False)
+class CredentialRuntime:
+    """One credential's precomputed request-path state."""
+
+    name: str
+    hosts: tuple[str, ...]
+    injection: Injection | None
+    unavailable: AuthUnavailable | None
+    path_prefix: str
+    header_policy: HeaderPolicy
+    query_names: frozenset[str]
+    redactor: SecretRedactor
+    header_filter: ResponseHeaderFilter
+
+    def require(self) -> Injection:
+        """The injection, or the `Refusal` that makes this credential fail closed."""
+        if self.injection is None:
+            problem = self.unavailable or AuthUnavailable("credential is unavailable")
+            raise Refusal(problem.status, problem.code, f"credential {self.name!r} is unavailable")
+        return self.injection
+
+    def __repr__(self) -> str:
+        return f"CredentialRuntime(name={self.name!r}, available={self.injection is not None})"
+
+
+def secret_locations(name: str, spec: Mapping[str, Any]) -> dict[str, SecretLocation]:
+    """`credentials.<name>.secrets` parsed: placeholder → location."""
+    raw = spec.get("secrets")
+    if not isinstance(raw, Mapping):
+        raise AivaultError(f"policy: credential {name!r} secrets must be an object")
+    locations: dict[str, SecretLocation] = {}
+    for placeholder, where in raw.items():
+        if not isinstance(where, Mapping) or not all(
+            isinstance(where.get(key), str) for key in ("file", "name")
+        ):
+            raise AivaultError(f"policy: credential {name!r} secret {placeholder!r} is malformed")
+        locations[str(placeholder)] = SecretLocation(where["file"], where["name"])
+    return locations
+
+
+def needed(spec: Mapping[str, Any]) -> bool:
+    """Whether this credential's secrets must be decrypted (its strategy is supported)."""
+    return is_supported(spec.get("auth"))
+
+
+def _upstream_prefix(name: str, spec: Mapping[str, Any]) -> str:
+    prefix = spec.get("upstreamPathPrefix", "")
+    if not isinstance(prefix, str) or (prefix and not prefix.startswith("/")):
+        raise AivaultError(f"policy: credential {name!r} upstreamPathPrefix must start with '/'")
+    return quote(prefix.rstrip("/"), safe=_PATH_SAFE)
+
+
+def _placeholders(
+    name: str, spec: Mapping[str, Any], secrets: Mapping[tuple[str, str], Secret]
+) -> dict[str, Secret]:
+    values: dict[str, Secret] = {}
+    for placeholder, where in secret_locations(name, spec).items():
+        secret = secrets.get((where.file, where.name))
+        if secret is None:
+            raise AuthUnavailable(f"secret {where.name!r} from {where.file} was not loaded")
+        values[placeholder] = secret
+    return values
+
+
+def build_credential(
+    name: str, spec: Any, hosts: tuple[str, ...], secrets: Mapping[tuple[str, str], Secret]
+) -> CredentialRuntime:
+    """Precompute one credential; auth problems make it unavailable, not the policy."""
+    if not isinstance(spec, Mapping):
+        raise AivaultError(f"policy: credential {name!r} must be an object")
+    upstream_prefix = _upstream_prefix(name, spec)
+    try:
+        placeholders = _placeholders(name, spec, secrets) if needed(spec) else {}
+        injection = build_injection(
+            name, str(spec.get("provider", "")), spec.get("auth"), placeholders
+        )
+    except AuthUnavailable as problem:
+        return CredentialRuntime(
+            name, hosts, None, problem, "", HeaderPolicy(), frozenset(),
+            SecretRedactor.empty(), ResponseHeaderFilter.default(),
+        )  # fmt: skip
+    return CredentialRuntime(
+        name=name,
+        hosts=hosts,
+        injection=injection,
+        unavailable=None,
+        path_prefix=injection.path_prefix + upstream_prefix,
+        header_policy=HeaderPolicy(injection.header_names()),
+        query_names=injection.query_names(),
+        redactor=SecretRedactor(injection.secret_values),
+        header_filter=ResponseHeaderFilter(injection.header_names()),
+    )

@@ -1,0 +1,36 @@
+"""`path`: a templated prefix before the upstream path (Telegram's `/bot{{secret}}`)."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from aivault_ops.runtime.auth.base import (
+    AuthContext,
+    AuthUnavailable,
+    Injection,
+    check_redactable,
+    config_dict,
+)
+from aivault_ops.runtime.auth.templates import render
+
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+
+
+def build(context: AuthContext) -> Injection:
+    """Prepend the rendered, percent-encoded `prefix_template` to every upstream path.
+
+    The rendered prefix must start with "/" and may not contain empty, "."
+    or ".." segments, so a secret cannot move the request elsewhere.
+    """
+    config = config_dict(context.config, "path", ("prefix_template",))
+    rendered = render(config["prefix_template"], context.variables, where="auth.path prefix")
+    prefix = quote(rendered.value, safe=_PATH_SAFE)
+    segments = prefix.split("/")
+    if not prefix.startswith("/") or any(s in ("", ".", "..") for s in segments[1:]):
+        raise AuthUnavailable(
+            "auth.path prefix must start with '/' and have no empty, '.' or '..' segments"
+        )
+    return Injection(
+        path_prefix=prefix,
+        secret_values=check_redactable(context.variables, rendered.used),
+    )

@@ -1,0 +1,137 @@
+"""The data that crosses the line between the runtime's logic and its I/O.
+
+The server turns an HTTP request into an `InboundRequest`; `ActivePolicy`
+checks it and returns a `PreparedCall` whose `UpstreamRequest` the upstream
+client sends as is. Every refusal is a `Refusal` carrying an HTTP status and
+a stable error code (see docs/runtime-errors.md); its message never contains
+a secret value. Upstream requests carry injected credentials, so their
+`repr` shows no header values, no query values and no path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from aivault_ops.errors import AivaultError
+from aivault_ops.runtime.redaction import SecretRedactor, StreamRedactor
+from aivault_ops.runtime.response_headers import ResponseHeaderFilter
+
+_QUERY_SAFE = "-._~"
+_MAX_ECHO = 120
+
+
+class Refusal(AivaultError):
+    """A request refused by policy; the server answers `status` with `to_json()`."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+    def to_json(self) -> dict[str, str]:
+        """The JSON error body: `{"error": code, "message": message}`."""
+        return {"error": self.code, "message": self.message}
+
+    def diagnostics(self) -> str:
+        """`CODE: message`, as the CLI shows a refusal."""
+        return f"{self.code}: {self.message}"
+
+
+def echo(value: str) -> str:
+    """A caller-supplied value made safe to quote in a message (repr, truncated)."""
+    if len(value) > _MAX_ECHO:
+        value = value[:_MAX_ECHO] + "…"
+    return repr(value)
+
+
+@dataclass(frozen=True)
+class InboundRequest:
+    """What the caller asked for, before any policy check.
+
+    `raw_path` is still percent-encoded and starts with "/"; `query` holds
+    decoded pairs in order; `headers` are as received (for passthrough the
+    server has already removed the header that carried the consumer token).
+    """
+
+    method: str
+    raw_path: str
+    query: tuple[tuple[str, str], ...]
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+    def __repr__(self) -> str:
+        return (
+            f"InboundRequest(method={self.method!r}, raw_path={echo(self.raw_path)}, "
+            f"query_names={[name for name, _ in self.query]!r}, "
+            f"header_names={[name for name, _ in self.headers]!r}, body_bytes={len(self.body)})"
+        )
+
+
+@dataclass(frozen=True)
+class UpstreamRequest:
+    """The exact request to send upstream (credentials already injected).
+
+    `host` and `port` come from policy only; `path` is percent-encoded with
+    the credential's path prefixes applied. Never log `path`, `query`,
+    `headers` or `url()`: they may carry the injected secret. `repr` is safe.
+    """
+
+    method: str
+    host: str
+    port: int
+    path: str
+    query: tuple[tuple[str, str], ...]
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    timeout_s: float
+
+    def url(self) -> str:
+        """`https://host/path?query` (port 443 implied; other ports spelled out)."""
+        authority = self.host if self.port == 443 else f"{self.host}:{self.port}"
+        url = f"https://{authority}{self.path}"
+        if self.query:
+            url += "?" + "&".join(
+                f"{quote(name, safe=_QUERY_SAFE)}={quote(value, safe=_QUERY_SAFE)}"
+                for name, value in self.query
+            )
+        return url
+
+    def __repr__(self) -> str:
+        return (
+            f"UpstreamRequest(method={self.method!r}, host={self.host!r}, port={self.port}, "
+            f"query_params={len(self.query)}, headers={len(self.headers)}, "
+            f"body_bytes={len(self.body)}, timeout_s={self.timeout_s})"
+        )
+
+
+@dataclass(frozen=True)
+class PreparedCall:
+    """A request that passed every policy rule, ready for the upstream client."""
+
+    consumer: str
+    capability: str
+    credential: str
+    upstream: UpstreamRequest
+    max_response_body_bytes: int | None = None
+    rate_limit_per_minute: int | None = None
+    response_blocklist: tuple[str, ...] = ()
+    redactor: SecretRedactor = field(default_factory=SecretRedactor.empty, repr=False)
+    header_filter: ResponseHeaderFilter = field(
+        default_factory=ResponseHeaderFilter.default, repr=False
+    )
+
+    def response_headers(self, headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Upstream response headers minus hop-by-hop and auth-class ones, secrets redacted."""
+        return self.header_filter.apply(headers, self.redactor)
+
+    def body_redactor(self) -> StreamRedactor:
+        """A fresh per-response redactor for the (decoded) upstream body."""
+        return self.redactor.stream()
+
+    def __repr__(self) -> str:
+        return (
+            f"PreparedCall(consumer={self.consumer!r}, capability={self.capability!r}, "
+            f"credential={self.credential!r}, upstream={self.upstream!r})"
+        )

@@ -1,0 +1,166 @@
+"""Redact injected secret values from upstream responses.
+
+An upstream that echoes the request (httpbin-style debugging endpoints, error
+pages quoting the Authorization header, webhooks that reflect query strings)
+must not hand the key back to the caller. Every secret value a credential
+injects is searched for in each of its common spellings:
+
+- raw, and with any of its characters percent-encoded (`%2F`/`%2f`, `+` for a
+  space) or JSON-escaped (`\\/`, `\\"`, `\\uXXXX`), in any mix;
+- standard and URL-safe base64, padded and unpadded, and also the part of a
+  longer base64 text that encodes the secret at byte offset 0, 1 or 2 (so
+  `base64("user:" + secret)` in an echoed Basic header is caught too).
+
+All patterns are compiled into one `re` alternation when a policy loads, so
+a response costs one linear scan. `StreamRedactor` holds back only the bytes
+at the end of a chunk that could still begin a match (at most the longest
+pattern minus one), so a secret split across chunks is still caught while
+streams such as SSE are not delayed past their event boundaries.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterable
+
+MARK = b"[REDACTED]"
+MARK_TEXT = MARK.decode()
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_HEX = b"0123456789abcdefABCDEF"
+_JSON_SHORT = {'"': b'\\\\"', "\\": b"\\\\\\\\", "/": b"\\\\/", "\t": b"\\\\t"}
+
+
+def _hex_pattern(value: int, width: int) -> bytes:
+    digits = f"{value:0{width}x}"
+    return "".join(f"[{c}{c.upper()}]" if c.isalpha() else c for c in digits).encode()
+
+
+def _char_alternatives(char: str) -> tuple[bytes, int]:
+    """A regex for one character in any of its spellings, and its longest length."""
+    raw = char.encode()
+    alternatives = [re.escape(raw), b"".join(b"%" + _hex_pattern(byte, 2) for byte in raw)]
+    lengths = [len(raw), 3 * len(raw)]
+    if char == " ":
+        alternatives.append(rb"\+")
+    if char in _JSON_SHORT:
+        alternatives.append(_JSON_SHORT[char])
+        lengths.append(2)
+    units = char.encode("utf-16-be")
+    alternatives.append(
+        b"".join(
+            rb"\\u" + _hex_pattern(int.from_bytes(units[i : i + 2], "big"), 4)
+            for i in range(0, len(units), 2)
+        )
+    )
+    lengths.append(3 * len(units))
+    return b"(?:" + b"|".join(alternatives) + b")", max(lengths)
+
+
+def _spelling_pattern(secret: str) -> tuple[bytes, int]:
+    parts = [_char_alternatives(char) for char in secret]
+    return b"".join(part for part, _ in parts), sum(length for _, length in parts)
+
+
+def base64_spellings(raw: bytes) -> set[bytes]:
+    """Every base64 text that betrays `raw`: whole, unpadded, and at offsets 0-2."""
+    found: set[bytes] = set()
+    whole = base64.b64encode(raw)
+    found.update((whole, whole.rstrip(b"=")))
+    for offset in range(3):
+        encoded = base64.b64encode(b"\0" * offset + raw)
+        start = -(-8 * offset // 6)
+        end = 8 * (offset + len(raw)) // 6
+        found.add(encoded[start:end])
+    found.update({spelling.translate(_URLSAFE) for spelling in found})
+    found.discard(b"")
+    return found
+
+
+class SecretRedactor:
+    """Replaces every spelling of a fixed set of secret values with `[REDACTED]`."""
+
+    __slots__ = ("_alphabet", "_hold", "_pattern")
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        values = sorted({value for value in secrets if value})
+        literals: set[bytes] = set()
+        spellings: list[tuple[bytes, int]] = []
+        for value in values:
+            literals.update(base64_spellings(value.encode()))
+            spellings.append(_spelling_pattern(value))
+        ordered = sorted(literals, key=lambda lit: (-len(lit), lit))
+        branches = [re.escape(lit) for lit in ordered] + [pattern for pattern, _ in spellings]
+        longest = max([len(lit) for lit in ordered] + [n for _, n in spellings], default=0)
+        self._pattern = re.compile(b"|".join(branches)) if branches else None
+        self._hold = max(longest - 1, 0)
+        alphabet = set(b"".join(literals)) | set(b"".join(v.encode() for v in values))
+        alphabet |= set(_HEX + b'%+\\/"ut') if values else set()
+        self._alphabet = bytes(sorted(alphabet))
+
+    @classmethod
+    def empty(cls) -> SecretRedactor:
+        """A redactor with nothing to redact."""
+        return cls(())
+
+    def __repr__(self) -> str:
+        return "SecretRedactor([secret])"
+
+    def redact(self, data: bytes) -> bytes:
+        """`data` with every secret spelling replaced by `[REDACTED]`."""
+        if self._pattern is None:
+            return data
+        return self._pattern.sub(MARK, data)
+
+    def redact_text(self, text: str) -> str:
+        """`redact` for text such as a header value."""
+        if self._pattern is None:
+            return text
+        data = text.encode("utf-8", "surrogateescape")
+        return self._pattern.sub(MARK, data).decode("utf-8", "surrogateescape")
+
+    def split_safe(self, data: bytes) -> tuple[bytes, bytes]:
+        """(redacted output that is final, tail that could still start a secret).
+
+        A match is only decided where every byte it could span is present,
+        so no secret escapes because it straddled a chunk boundary.
+        """
+        if self._pattern is None:
+            return data, b""
+        window = data[-self._hold :] if self._hold else b""
+        safe_end = len(data) - (len(window) - len(window.rstrip(self._alphabet)))
+        parts: list[bytes] = []
+        position = 0
+        for match in self._pattern.finditer(data):
+            if match.start() >= safe_end:
+                break
+            parts += (data[position : match.start()], MARK)
+            position = match.end()
+        cut = max(position, safe_end)
+        parts.append(data[position:cut])
+        return b"".join(parts), data[cut:]
+
+    def stream(self) -> StreamRedactor:
+        """A stateful redactor for one response body."""
+        return StreamRedactor(self)
+
+
+class StreamRedactor:
+    """Redacts a body delivered in chunks; call `feed` per chunk, then `flush` once."""
+
+    __slots__ = ("_pending", "_redactor")
+
+    def __init__(self, redactor: SecretRedactor) -> None:
+        self._redactor = redactor
+        self._pending = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Redacted bytes that are safe to send now (possibly empty)."""
+        data = self._pending + chunk if self._pending else chunk
+        output, self._pending = self._redactor.split_safe(data)
+        return output
+
+    def flush(self) -> bytes:
+        """The redacted remainder at the end of the body."""
+        data, self._pending = self._pending, b""
+        return self._redactor.redact(data)
