@@ -35,6 +35,7 @@ from aivault_ops.sops.sopsfile import (
     decrypt_bytes,
     decrypt_file,
     encrypt_new,
+    encrypt_plaintext,
 )
 from aivault_ops.sops.stores import Format, format_for
 
@@ -61,6 +62,7 @@ __all__ = [
     "decrypt_bytes",
     "decrypt_file",
     "encrypt_new",
+    "encrypt_plaintext",
     "format_for",
     "is_sops_document",
     "load_identities",

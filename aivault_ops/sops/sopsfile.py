@@ -13,7 +13,16 @@ from aivault_ops.sops.crypt import Decryptor, Encryptor, Stash
 from aivault_ops.sops.errors import SopsError, UnsupportedFormat
 from aivault_ops.sops.identities import Identities
 from aivault_ops.sops.rules import EncryptionRule
-from aivault_ops.sops.stores import FORMATS, Format, format_for, parse, require_metadata, serialize
+from aivault_ops.sops.stores import (
+    FORMATS,
+    Format,
+    format_for,
+    parse,
+    parse_plaintext,
+    require_metadata,
+    serialize,
+    serialize_plaintext,
+)
 from aivault_ops.sops.tree import TreeMap, Value, to_python
 
 
@@ -66,6 +75,10 @@ class DecryptedFile:
             for entry in document.entries():
                 result.setdefault(entry.key, secret_of(entry.value))
         return result
+
+    def reveal_plaintext(self) -> bytes:
+        """The whole plaintext file as `sops -d` would print it (handle with care)."""
+        return serialize_plaintext(self.format, self.documents)
 
     @property
     def data_key(self) -> bytes:
@@ -181,3 +194,11 @@ def encrypt_new(
     key = keys.new_data_key()
     block = new_block(plan, rule, key, format_)
     return encrypt_documents(documents, format_=format_, key=key, block=block)
+
+
+def encrypt_plaintext(
+    data: bytes, *, format_: Format, plan: KeyPlan, rule: EncryptionRule, source: str = "<input>"
+) -> bytes:
+    """Encrypt a plaintext file's bytes as `sops -e` does."""
+    documents = parse_plaintext(data, format_, source)
+    return encrypt_new(documents, format_=format_, plan=plan, rule=rule)
