@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import signal
@@ -20,6 +21,7 @@ from aivault_ops.bundle import (
     SigningKey,
     newest_bundle,
     publish_bundle,
+    read_bundle_file,
     save_signing_key,
     target_lock,
     verify_bundle,
@@ -274,3 +276,47 @@ def test_kill_during_publish_never_leaves_a_partial_bundle(
     source_dir = DirectoryBundleSource(target)
     for ref in source_dir.list():
         verify_bundle(source_dir.read(ref), trusted_keys=[forge.key.public_key], now=forge.NOW)
+
+
+def test_publish_into_a_missing_directory_fails_cleanly(tmp_path: Path) -> None:
+    with pytest.raises(BundleError) as info:
+        publish_bundle(tmp_path / "missing", b"x", 1)
+    assert info.value.message == (
+        f"{tmp_path / 'missing'}: cannot write a bundle: No such file or directory"
+    )
+
+
+@pytest.mark.parametrize("error_number", [errno.EPERM, errno.ENOTSUP, errno.EXDEV])
+def test_filesystems_without_hard_links_fall_back_to_rename(
+    tmp_path: Path, forge: Any, monkeypatch: pytest.MonkeyPatch, error_number: int
+) -> None:
+    def no_links(source: object, destination: object) -> None:
+        raise OSError(error_number, os.strerror(error_number))
+
+    monkeypatch.setattr(os, "link", no_links)
+    data = forge.valid(serial=1)
+    assert publish_bundle(tmp_path, data, 1).read_bytes() == data
+    assert sorted(os.listdir(tmp_path)) == ["bundle-1.tar.gz"]
+
+
+def test_other_link_errors_are_reported_and_clean_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing_link(source: object, destination: object) -> None:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(os, "link", failing_link)
+    with pytest.raises(BundleError) as info:
+        publish_bundle(tmp_path, b"x", 1)
+    final = tmp_path / "bundle-1.tar.gz"
+    assert info.value.message == f"{final}: cannot publish: {os.strerror(errno.EIO)}"
+    assert os.listdir(tmp_path) == []
+
+
+def test_read_bundle_file_reports_unreadable_files(tmp_path: Path) -> None:
+    with pytest.raises(BundleError) as info:
+        read_bundle_file(tmp_path / "nope.tar.gz")
+    assert (info.value.code, info.value.message) == (
+        "E-BUNDLE-READ",
+        "cannot read: No such file or directory",
+    )

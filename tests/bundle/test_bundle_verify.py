@@ -5,13 +5,15 @@ from __future__ import annotations
 import tarfile
 import zlib
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
 from aivault_ops.bundle import BundleError, Limits, SigningKey, VerifiedBundle, verify_bundle
-from aivault_ops.bundle.signatures import encode_signatures, sign_manifest
+from aivault_ops.bundle.errors import MissingEntry
+from aivault_ops.bundle.manifest import format_time
+from aivault_ops.bundle.signatures import Signature, encode_signatures, sign_manifest
 from aivault_ops.canonical_json import canonical_json
 from aivault_ops.errors import AivaultError
 
@@ -487,3 +489,35 @@ def test_verified_bundle_is_frozen(forge: Any, verify: Verify) -> None:
     with pytest.raises(AttributeError):
         verified.keyid = "x"  # type: ignore[misc]
     assert verified.manifest.expires_at is None or verified.manifest.expires_at.tzinfo is UTC
+
+
+def test_bundle_errors_from_the_policy_validator_keep_their_code(
+    forge: Any, verify: Verify
+) -> None:
+    def validator(policy: Mapping[str, Any]) -> None:
+        raise MissingEntry("secrets/x.sops.yaml is used by the policy but not in the bundle")
+
+    with pytest.raises(MissingEntry):
+        verify(forge.valid(), policy_validator=validator)
+
+
+@pytest.mark.parametrize(
+    ("keyid", "alg", "sig"),
+    [
+        ("0123456789abcdeF", "ed25519", bytes(64)),
+        ("0123456789abcdef", "rsa", bytes(64)),
+        ("0123456789abcdef", "ed25519", bytes(63)),
+    ],
+)
+def test_signature_objects_recheck_their_invariants(keyid: str, alg: str, sig: bytes) -> None:
+    with pytest.raises(BundleError) as info:
+        Signature(keyid=keyid, alg=alg, sig=sig)
+    assert info.value.code == "E-BUNDLE-SIGNATURES"
+
+
+def test_format_time_needs_an_aware_datetime() -> None:
+    assert format_time(datetime(2030, 1, 1, 5, tzinfo=timezone(timedelta(hours=5)))) == (
+        "2030-01-01T00:00:00Z"
+    )
+    with pytest.raises(ValueError, match="timezone-aware"):
+        format_time(datetime(2030, 1, 1))
