@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cli_support import InitProject, run_cli
+
+from aivault_ops.bundle import PublicKey, verify_bundle
+
+
+def _apply(project: InitProject, *extra: str) -> subprocess.CompletedProcess[str]:
+    return run_cli(
+        "apply",
+        project.root,
+        "--target",
+        "bundles",
+        "--signing-key",
+        project.signing_key,
+        "--revision",
+        "r",
+        *extra,
+        cwd=project.workdir,
+    )
+
+
+def _bundles(project: InitProject) -> list[str]:
+    return sorted(p.name for p in (project.workdir / "bundles").glob("bundle-*.tar.gz"))
+
+
+def _serial(project: InitProject, name: str) -> int:
+    data = (project.workdir / "bundles" / name).read_bytes()
+    key = PublicKey.parse(project.public_key)
+    return verify_bundle(data, trusted_keys=[key], now=datetime.now(UTC)).manifest.serial
+
+
+def _allow_post(project: InitProject) -> None:
+    path = project.root / "capabilities" / "example-api.yaml"
+    path.write_text(path.read_text().replace("methods: [GET]", "methods: [GET, POST]"))
+
+
+def test_first_apply_publishes_serial_one_with_the_plan(project: InitProject) -> None:
+    result = _apply(project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Comparing against: nothing published yet"
+    assert "+ capability example-api/read" in lines
+    assert lines[-1] == f"Published {Path('bundles') / 'bundle-1.tar.gz'} (serial 1, revision r)"
+    assert _bundles(project) == ["bundle-1.tar.gz"]
+    assert _serial(project, "bundle-1.tar.gz") == 1
+
+
+def test_serial_increments_and_no_change_publishes_nothing(project: InitProject) -> None:
+    assert _apply(project).returncode == 0
+    unchanged = _apply(project)
+    assert unchanged.returncode == 0
+    assert unchanged.stdout.splitlines()[-2:] == ["No changes.", "Nothing to publish."]
+    _allow_post(project)
+    changed = _apply(project)
+    assert changed.returncode == 0, changed.stdout
+    assert "~ capability example-api/read: allow.methods [GET] → [GET, POST]" in changed.stdout
+    assert _bundles(project) == ["bundle-1.tar.gz", "bundle-2.tar.gz"]
+    assert _serial(project, "bundle-2.tar.gz") == 2
+
+
+def test_dry_run_publishes_nothing(project: InitProject) -> None:
+    result = _apply(project, "--dry-run")
+    assert result.returncode == 0
+    assert result.stdout.splitlines()[-1] == "Dry run: would publish bundle-1.tar.gz"
+    assert _bundles(project) == []
+
+
+def test_concurrent_applies_never_share_a_serial(project: InitProject) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "aivault_ops",
+        "apply",
+        str(project.root),
+        "--target",
+        "bundles",
+        "--signing-key",
+        str(project.signing_key),
+        "--always",
+        "--revision",
+        "r",
+    ]
+    for _ in range(3):
+        processes = [
+            subprocess.Popen(
+                command,
+                cwd=project.workdir,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+        for process in processes:
+            _, stderr = process.communicate(timeout=120)
+            assert process.returncode == 0, stderr
+    names = _bundles(project)
+    assert names == [f"bundle-{n}.tar.gz" for n in range(1, 7)]
+    assert sorted(_serial(project, name) for name in names) == list(range(1, 7))
+
+
+def test_kill_during_apply_never_leaves_a_partial_bundle(project: InitProject) -> None:
+    big = project.root / "secrets" / "big.sops.json"
+    from aivault_ops import sops
+
+    config = sops.SopsConfig.find(big.parent)
+    sops.set_value(big, "BULK", os.urandom(6_000_000).hex(), config, None)
+    command = [
+        sys.executable,
+        "-m",
+        "aivault_ops",
+        "apply",
+        str(project.root),
+        "--target",
+        "bundles",
+        "--signing-key",
+        str(project.signing_key),
+        "--always",
+        "--revision",
+        "r",
+    ]
+    for delay in (0.3, 0.8, 1.5, 2.5):
+        process = subprocess.Popen(
+            command, cwd=project.workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        time.sleep(delay)  # where the kill lands varies; the invariant below holds wherever it does
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=60)
+        for name in _bundles(project):
+            assert _serial(project, name) == int(name.removeprefix("bundle-").split(".")[0])
+    after = _apply(project, "--always")
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert _serial(project, _bundles(project)[-1]) == len(_bundles(project))
