@@ -63,11 +63,16 @@ class DirectoryBundleSource:
     def list(self) -> list[BundleRef]:
         """Published bundles, by serial; other files, symlinks and temp files are ignored."""
         refs = []
-        with os.scandir(self.directory) as entries:
-            for entry in entries:
-                serial = serial_of(entry.name)
-                if serial is not None and entry.is_file(follow_symlinks=False):
-                    refs.append(BundleRef(serial, entry.name))
+        try:
+            with os.scandir(self.directory) as entries:
+                for entry in entries:
+                    serial = serial_of(entry.name)
+                    if serial is not None and entry.is_file(follow_symlinks=False):
+                        refs.append(BundleRef(serial, entry.name))
+        except OSError as error:
+            raise BundleReadError(
+                f"{self.directory}: cannot list bundles: {error.strerror}"
+            ) from None
         return sorted(refs)
 
     def path(self, ref: BundleRef) -> Path:

@@ -39,6 +39,15 @@ def test_newest_bundle_of_an_empty_target_is_none(tmp_path: Path) -> None:
     assert newest_bundle(tmp_path) is None
 
 
+def test_missing_target_directory_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(BundleError) as info:
+        newest_bundle(tmp_path / "missing")
+    assert (info.value.code, info.value.message) == (
+        "E-BUNDLE-READ",
+        f"{tmp_path / 'missing'}: cannot list bundles: No such file or directory",
+    )
+
+
 def test_publish_writes_the_exact_bytes_with_mode_0644(tmp_path: Path, forge: Any) -> None:
     data = forge.valid(serial=1)
     path = publish_bundle(tmp_path, data, 1)
