@@ -1,0 +1,172 @@
+"""Secret redaction in response bodies and headers, across chunk boundaries."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from urllib.parse import quote, quote_plus
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aivault_ops.runtime.redaction import MARK, SecretRedactor, base64_spellings
+from aivault_ops.runtime.response_headers import ResponseHeaderFilter
+
+SECRET = "sk-Canary/0123+456789_ABC"
+REDACTOR = SecretRedactor([SECRET])
+
+
+def spellings(secret: str) -> list[bytes]:
+    raw = secret.encode()
+    return [
+        raw,
+        base64.b64encode(raw),
+        base64.b64encode(raw).rstrip(b"="),
+        base64.urlsafe_b64encode(raw),
+        base64.urlsafe_b64encode(raw).rstrip(b"="),
+        quote(secret, safe="").encode(),
+        re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(), quote(secret, safe="")).encode(),
+        quote_plus(secret).encode(),
+        "".join(f"%{b:02X}" for b in raw).encode(),
+        json.dumps(secret).encode()[1:-1],
+        json.dumps(secret).encode().replace(b"/", b"\\/")[1:-1],
+        "".join(f"\\u{ord(c):04x}" for c in secret).encode(),
+    ]
+
+
+def leaks(secret: str, data: bytes) -> bool:
+    return any(spelling in data for spelling in spellings(secret))
+
+
+@pytest.mark.parametrize("spelling", spellings(SECRET))
+def test_every_spelling_is_redacted(spelling: bytes) -> None:
+    redacted = REDACTOR.redact(b"before " + spelling + b" after")
+    assert redacted == b"before " + MARK + b" after"
+
+
+@pytest.mark.parametrize("prefix", [b"", b"u", b"us", b"user:", b"ab:", b"x" * 7])
+def test_base64_of_the_secret_inside_longer_text_is_redacted(prefix: bytes) -> None:
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        encoded = encode(prefix + SECRET.encode() + b"-trailer")
+        redacted = REDACTOR.redact(b"Basic " + encoded)
+        assert MARK in redacted
+        assert not any(core in redacted for core in base64_spellings(SECRET.encode()))
+
+
+def test_echoed_basic_authorization_header_is_redacted() -> None:
+    redactor = SecretRedactor(["pw-0123456789", "svc:pw-0123456789"])
+    header = "Basic " + base64.b64encode(b"svc:pw-0123456789").decode()
+    assert (
+        redactor.redact_text(f'{{"authorization": "{header}"}}')
+        == '{"authorization": "Basic [REDACTED]"}'
+    )
+
+
+def test_mixed_percent_encoding_case_is_redacted() -> None:
+    mixed = b"sk-Canary%2f0123%2B456789_ABC"
+    assert REDACTOR.redact(mixed) == MARK
+
+
+def test_text_without_secrets_is_unchanged() -> None:
+    body = b'{"id": "chatcmpl-1", "choices": [{"text": "sk-Canary/0123+45678"}]}'
+    assert REDACTOR.redact(body) == body
+
+
+def test_empty_redactor_passes_everything() -> None:
+    stream = SecretRedactor.empty().stream()
+    assert stream.feed(b"abc") == b"abc"
+    assert stream.flush() == b""
+
+
+def test_repr_does_not_show_the_secret() -> None:
+    assert repr(REDACTOR) == "SecretRedactor([secret])"
+
+
+def test_stream_holds_back_only_a_possible_secret_start() -> None:
+    stream = REDACTOR.stream()
+    assert stream.feed(b"data: hello\n\n") == b"data: hello\n\n"
+    first = stream.feed(b"data: sk-Can")
+    assert first == b"data: "
+    assert stream.feed(b"ary/0123+456789_ABC\n\n") == MARK + b"\n\n"
+    assert stream.flush() == b""
+
+
+def test_stream_flush_releases_a_held_tail() -> None:
+    stream = REDACTOR.stream()
+    assert stream.feed(b"end sk-Can") == b"end "
+    assert stream.flush() == b"sk-Can"
+
+
+def _chunks(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({min(cut, len(data)) for cut in cuts})
+    pieces, start = [], 0
+    for point in points:
+        pieces.append(data[start:point])
+        start = point
+    pieces.append(data[start:])
+    return pieces
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    secret=st.text(
+        alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=8, max_size=40
+    ),
+    before=st.binary(max_size=40),
+    after=st.binary(max_size=40),
+    which=st.integers(min_value=0, max_value=11),
+    cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=8),
+)
+def test_random_split_points_never_let_a_secret_through(
+    secret: str, before: bytes, after: bytes, which: int, cuts: list[int]
+) -> None:
+    spelling = spellings(secret)[which]
+    body = before + spelling + after
+    stream = SecretRedactor([secret]).stream()
+    output = b"".join(stream.feed(chunk) for chunk in _chunks(body, cuts)) + stream.flush()
+    assert spelling not in output
+    assert output == SecretRedactor([secret]).redact(body)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    prefix=st.binary(max_size=10),
+    suffix=st.binary(max_size=10),
+    cuts=st.lists(st.integers(min_value=0, max_value=200), max_size=6),
+)
+def test_random_split_points_in_base64_at_any_offset(
+    prefix: bytes, suffix: bytes, cuts: list[int]
+) -> None:
+    encoded = base64.b64encode(prefix + SECRET.encode() + suffix)
+    stream = REDACTOR.stream()
+    output = b"".join(stream.feed(chunk) for chunk in _chunks(encoded, cuts)) + stream.flush()
+    assert MARK in output
+    assert not any(core in output for core in base64_spellings(SECRET.encode()))
+
+
+def test_response_headers_are_filtered_and_redacted() -> None:
+    header_filter = ResponseHeaderFilter(["X-Goog-Api-Key"])
+    headers = [
+        ("Content-Type", "application/json"),
+        ("Set-Cookie", "session=abc"),
+        ("set-cookie2", "x"),
+        ("WWW-Authenticate", "Bearer"),
+        ("Proxy-Authenticate", "Basic"),
+        ("Authorization", "Bearer x"),
+        ("x-goog-api-key", "x"),
+        ("Connection", "close, X-Hop"),
+        ("X-Hop", "1"),
+        ("Transfer-Encoding", "chunked"),
+        ("Keep-Alive", "timeout=5"),
+        ("Content-Length", "10"),
+        ("Content-Encoding", "gzip"),
+        ("X-Echo", f"key={quote(SECRET, safe='')}"),
+        ("Vary", "Accept"),
+    ]
+    assert header_filter.apply(headers, REDACTOR) == [
+        ("Content-Type", "application/json"),
+        ("X-Echo", "key=[REDACTED]"),
+        ("Vary", "Accept"),
+    ]
