@@ -1,0 +1,67 @@
+"""`aivault-ops audit verify [--state-dir D] [--json]`: check the audit hash chain."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aivault_ops.errors import AivaultError
+
+if TYPE_CHECKING:
+    from aivault_ops.runtime.audit import ChainReport
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the `audit` command group (`audit verify`)."""
+    parser = subparsers.add_parser("audit", help="inspect the runtime's audit log")
+    actions = parser.add_subparsers(dest="audit_command", metavar="ACTION")
+    actions.required = True
+    verify = actions.add_parser("verify", help="check the audit log's hash chain")
+    verify.add_argument(
+        "--state-dir",
+        type=Path,
+        help="the runtime's state dir (default: $XDG_STATE_HOME/aivault-ops"
+        " or ~/.local/state/aivault-ops)",
+    )
+    verify.add_argument("--json", action="store_true", help="machine-readable output")
+    verify.set_defaults(func=run_verify)
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """Exit 0 when every line links to its predecessor, 1 at the first broken line."""
+    from aivault_ops.runtime.audit import verify_chain
+    from aivault_ops.runtime.state import default_state_dir
+
+    state_dir: Path = args.state_dir or default_state_dir(os.environ)
+    if not (state_dir / "audit").is_dir():
+        raise AivaultError(
+            f"{state_dir}: no audit log (expected {state_dir / 'audit'})",
+            hint="pass the runtime's --state-dir",
+        )
+    report = verify_chain(state_dir)
+    if args.json:
+        sys.stdout.write(json.dumps(_as_json(report), sort_keys=True) + "\n")
+    elif report.broken is not None:
+        sys.stdout.write(f"{report.broken}\n")
+    else:
+        sys.stdout.write(
+            f"audit chain ok: {report.lines} lines in {report.files} files; head {report.head}\n"
+        )
+    return 0 if report.ok else 1
+
+
+def _as_json(report: ChainReport) -> dict[str, Any]:
+    broken = report.broken
+    return {
+        "ok": report.ok,
+        "files": report.files,
+        "lines": report.lines,
+        "head": report.head,
+        "broken": None
+        if broken is None
+        else {"file": str(broken.file), "line": broken.line, "reason": broken.reason},
+    }

@@ -1,0 +1,197 @@
+"""Audit log: fields, hash chain across days, tamper detection, concurrent writers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aivault_ops.runtime.audit import GENESIS, AuditLog, strip_query_values, verify_chain
+
+CANARY = "canary-SECRET-7f3a9c2e41d8"
+START = datetime(2026, 11, 27, 23, 59, 58, 123456, tzinfo=UTC)
+
+
+def ticking(
+    start: datetime = START, step: timedelta = timedelta(seconds=1)
+) -> Callable[[], datetime]:
+    times = [start - step]
+
+    def clock() -> datetime:
+        times[0] += step
+        return times[0]
+
+    return clock
+
+
+def record(log: AuditLog, **overrides: Any) -> None:
+    fields: dict[str, Any] = {
+        "consumer": "agent",
+        "capability": "openai/chat",
+        "credential": "openai",
+        "method": "POST",
+        "path": "/v1/chat/completions",
+        "decision": "allow",
+        "error": None,
+        "status": 200,
+        "bytes_out": 512,
+        "duration_ms": 12.34567,
+        "serial": 7,
+    }
+    log.record(**{**fields, **overrides})
+
+
+def lines(path: Path) -> list[bytes]:
+    return path.read_bytes().splitlines()
+
+
+def test_record_writes_one_canonical_json_line(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path, clock=ticking())
+    record(log, path="/v1/x?api_key=" + CANARY + "&page=2")
+    [line] = lines(tmp_path / "audit" / "2026-11-27.jsonl")
+    assert json.loads(line) == {
+        "ts": "2026-11-27T23:59:58.123Z",
+        "consumer": "agent",
+        "capability": "openai/chat",
+        "credential": "openai",
+        "method": "POST",
+        "path": "/v1/x?api_key&page",
+        "decision": "allow",
+        "error": None,
+        "status": 200,
+        "bytes": 512,
+        "duration_ms": 12.346,
+        "serial": 7,
+        "prev": GENESIS,
+    }
+    assert line == json.dumps(json.loads(line), sort_keys=True, separators=(",", ":")).encode()
+    assert CANARY.encode() not in (tmp_path / "audit" / "2026-11-27.jsonl").read_bytes()
+
+
+def test_chain_links_lines_and_crosses_days(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path, clock=ticking())
+    for _ in range(4):
+        record(log)
+    first, second = tmp_path / "audit" / "2026-11-27.jsonl", tmp_path / "audit" / "2026-11-28.jsonl"
+    day1, day2 = lines(first), lines(second)
+    assert len(day1) == 2 and len(day2) == 2
+    assert json.loads(day1[1])["prev"] == hashlib.sha256(day1[0]).hexdigest()
+    assert json.loads(day2[0])["prev"] == hashlib.sha256(day1[1]).hexdigest()
+    report = verify_chain(tmp_path)
+    assert (report.ok, report.files, report.lines) == (True, 2, 4)
+    assert report.head == hashlib.sha256(day2[1]).hexdigest()
+
+
+def test_a_new_writer_continues_the_chain(tmp_path: Path) -> None:
+    record(AuditLog(tmp_path, clock=ticking(step=timedelta(0))))
+    record(AuditLog(tmp_path, clock=ticking(step=timedelta(0))))
+    assert verify_chain(tmp_path).lines == 2
+    assert verify_chain(tmp_path).ok
+
+
+def _tamper_edit(path: Path) -> None:
+    data = path.read_bytes().replace(b'"status":200', b'"status":201', 1)
+    path.write_bytes(data)
+
+
+def _tamper_delete(path: Path) -> None:
+    kept = lines(path)
+    path.write_bytes(b"\n".join([kept[0], *kept[2:]]) + b"\n")
+
+
+def _tamper_swap(path: Path) -> None:
+    kept = lines(path)
+    path.write_bytes(b"\n".join([kept[1], kept[0], *kept[2:]]) + b"\n")
+
+
+def _tamper_insert(path: Path) -> None:
+    kept = lines(path)
+    path.write_bytes(b"\n".join([kept[0], kept[0], *kept[1:]]) + b"\n")
+
+
+@pytest.mark.parametrize(
+    ("tamper", "line", "reason"),
+    [
+        (_tamper_edit, 2, "'prev' is not the sha256 of the previous line"),
+        (_tamper_delete, 2, "'prev' is not the sha256 of the previous line"),
+        (_tamper_swap, 1, "'prev' is not the sha256 of the previous line"),
+        (_tamper_insert, 2, "'prev' is not the sha256 of the previous line"),
+    ],
+)
+def test_tampering_is_reported_at_the_first_broken_line(
+    tmp_path: Path, tamper: Callable[[Path], None], line: int, reason: str
+) -> None:
+    log = AuditLog(tmp_path, clock=ticking(step=timedelta(0)))
+    for status in (200, 403, 200):
+        record(log, status=status)
+    path = tmp_path / "audit" / "2026-11-27.jsonl"
+    tamper(path)
+    report = verify_chain(tmp_path)
+    assert not report.ok and report.broken is not None
+    assert (report.broken.file, report.broken.line) == (path, line)
+    assert report.broken.reason.startswith(reason)
+    assert str(report.broken) == f"{path}:{line}: chain broken: {report.broken.reason}"
+
+
+def test_removing_a_whole_day_is_detected(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path, clock=ticking(step=timedelta(days=1)))
+    for _ in range(3):
+        record(log)
+    (tmp_path / "audit" / "2026-11-28.jsonl").unlink()
+    report = verify_chain(tmp_path)
+    assert report.broken is not None
+    assert (report.broken.file.name, report.broken.line) == ("2026-11-29.jsonl", 1)
+
+
+def test_garbage_line_is_reported(tmp_path: Path) -> None:
+    record(AuditLog(tmp_path, clock=ticking()))
+    path = tmp_path / "audit" / "2026-11-27.jsonl"
+    with path.open("ab") as handle:
+        handle.write(b"not json\n")
+    report = verify_chain(tmp_path)
+    assert report.broken is not None
+    assert (report.broken.line, report.broken.reason) == (2, "line is not JSON (edited or torn)")
+
+
+def test_a_torn_last_line_is_kept_visible_not_glued(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path, clock=ticking(step=timedelta(0)))
+    record(log)
+    path = tmp_path / "audit" / "2026-11-27.jsonl"
+    with path.open("ab") as handle:
+        handle.write(b'{"ts":"torn')
+    record(AuditLog(tmp_path, clock=ticking(step=timedelta(0))))
+    kept = lines(path)
+    assert kept[1] == b'{"ts":"torn'
+    assert json.loads(kept[2])["prev"] == hashlib.sha256(kept[1]).hexdigest()
+    report = verify_chain(tmp_path)
+    assert report.broken is not None and report.broken.line == 2
+
+
+def test_query_values_are_dropped() -> None:
+    assert strip_query_values("/v1/x") == "/v1/x"
+    assert strip_query_values("/v1/x?key=abc&b&c=1=2") == "/v1/x?key&b&c"
+    assert strip_query_values("/v1/x?") == "/v1/x?"
+
+
+def _writer(state_dir: str, count: int) -> None:
+    log = AuditLog(Path(state_dir), clock=lambda: START)
+    for index in range(count):
+        record(log, status=200 + index)
+
+
+def test_concurrent_processes_keep_one_linear_chain(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_writer, args=(str(tmp_path), 50)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+        assert worker.exitcode == 0
+    report = verify_chain(tmp_path)
+    assert (report.ok, report.lines) == (True, 200)
