@@ -1,0 +1,129 @@
+"""`aivault-ops invoke CAP`: call a capability through a running runtime."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from aivault_ops.errors import AivaultError, UsageError
+
+CALLER_ENV = "AIVAULT_OPS_TOKEN"
+
+
+def register(subparsers: Any) -> None:
+    """Add the `invoke` subcommand."""
+    parser = subparsers.add_parser("invoke", help="call a capability through the runtime")
+    parser.add_argument("capability", metavar="CAP", help="capability name, e.g. my-api/users")
+    parser.add_argument("--method", default="GET", help="HTTP method (default GET)")
+    parser.add_argument("--path", default="/", help="upstream path (default /)")
+    parser.add_argument("--query", action="append", default=[], metavar="K=V")
+    parser.add_argument("--header", action="append", default=[], metavar="K=V")
+    body = parser.add_mutually_exclusive_group()
+    body.add_argument("--body", help="request body text")
+    body.add_argument("--body-file", type=Path, help="read the request body from this file")
+    body.add_argument("--json", dest="json_body", metavar="J", help="JSON request body")
+    parser.add_argument("--runtime", help="http://HOST:PORT or unix:/path.sock")
+    parser.add_argument("--token", help=f"consumer token (default ${CALLER_ENV})")
+    parser.add_argument(
+        "--output", choices=["body", "json"], default="body",
+        help="body: the upstream body on stdout; json: status, headers and body as JSON",
+    )  # fmt: skip
+    parser.set_defaults(func=run_invoke)
+
+
+def _pairs(values: list[str], option: str) -> list[tuple[str, str]]:
+    pairs = []
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{option} {value!r}: expected K=V")
+        pairs.append((key, rest))
+    return pairs
+
+
+def query_object(pairs: list[tuple[str, str]]) -> dict[str, str | list[str]]:
+    """The envelope's `query` object; a repeated key becomes a list, in order."""
+    query: dict[str, str | list[str]] = {}
+    for key, value in pairs:
+        previous = query.get(key)
+        if previous is None:
+            query[key] = value
+        else:
+            query[key] = [*([previous] if isinstance(previous, str) else previous), value]
+    return query
+
+
+def body_fields(args: argparse.Namespace) -> dict[str, str]:
+    """`body` (UTF-8 text) or `bodyBase64` (anything else); read --body-file here."""
+    if args.json_body is not None:
+        try:
+            json.loads(args.json_body)
+        except ValueError as error:
+            raise UsageError(f"--json: not valid JSON ({error})") from None
+        return {"body": args.json_body}
+    if args.body is not None:
+        return {"body": args.body}
+    if args.body_file is None:
+        return {}
+    try:
+        data = args.body_file.read_bytes()
+    except OSError as error:
+        raise AivaultError(f"--body-file {args.body_file}: {error.strerror}") from None
+    try:
+        return {"body": data.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"bodyBase64": base64.b64encode(data).decode("ascii")}
+
+
+def build_envelope(args: argparse.Namespace) -> dict[str, Any]:
+    """The `POST /aivault/proxy` envelope for these options."""
+    headers = dict(_pairs(args.header, "--header"))
+    if args.json_body is not None and not any(k.lower() == "content-type" for k in headers):
+        headers["content-type"] = "application/json"
+    request: dict[str, Any] = {
+        "method": args.method.upper(),
+        "path": args.path,
+        "query": query_object(_pairs(args.query, "--query")),
+        "headers": headers,
+        **body_fields(args),
+    }
+    return {"capability": args.capability, "request": request}
+
+
+def response_body(answer: dict[str, Any]) -> bytes:
+    """The upstream body from the runtime's answer (`body` or `bodyBase64`)."""
+    if isinstance(answer.get("bodyBase64"), str):
+        try:
+            return base64.b64decode(answer["bodyBase64"], validate=True)
+        except binascii.Error:
+            raise AivaultError("the runtime sent an invalid bodyBase64") from None
+    body = answer.get("body")
+    return body.encode("utf-8") if isinstance(body, str) else b""
+
+
+def run_invoke(args: argparse.Namespace, stdout: BinaryIO | None = None) -> int:
+    """Send one call; print the upstream body (or JSON); refusals exit 1 via `main`."""
+    from aivault_ops.runtime.client import DEFAULT_RUNTIME, RuntimeClient
+
+    token = args.token or os.environ.get(CALLER_ENV)
+    if not token:
+        raise UsageError(f"no consumer token: pass --token or set {CALLER_ENV}")
+    envelope = build_envelope(args)
+    client = RuntimeClient(args.runtime or DEFAULT_RUNTIME)
+    try:
+        answer = client.invoke(envelope, token)
+    finally:
+        client.close()
+    out = stdout or sys.stdout.buffer
+    if args.output == "json":
+        out.write(json.dumps(answer, indent=2).encode() + b"\n")
+    else:
+        out.write(response_body(answer))
+    out.flush()
+    return 0

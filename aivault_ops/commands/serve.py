@@ -1,0 +1,243 @@
+"""`aivault-ops serve`: the long-running runtime (HTTP on loopback and/or a unix socket)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import json
+import os
+import signal
+import stat
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, TextIO
+
+from aivault_ops.errors import UsageError
+
+if TYPE_CHECKING:
+    from aivault_ops.runtime.reload import ReloadThread
+    from aivault_ops.runtime.server import Runtime
+    from aivault_ops.runtime.upstream import UpstreamSettings
+
+DEFAULT_LISTEN: Final = "127.0.0.1:8787"
+
+
+def register(subparsers: Any) -> None:
+    """Add the `serve` subcommand."""
+    parser = subparsers.add_parser("serve", help="run the runtime: watch bundles, broker calls")
+    parser.add_argument("--bundle-dir", type=Path, required=True, help="directory of bundles")
+    parser.add_argument("--identity", type=Path, help="age identity file (else sops' sources)")
+    parser.add_argument(
+        "--trust", action="extend", nargs="+", required=True, metavar="PUB",
+        help="trusted signing key: 'ed25519:<base64>' or a file holding one (repeatable)",
+    )  # fmt: skip
+    parser.add_argument("--listen", help=f"HOST:PORT to listen on (default {DEFAULT_LISTEN})")
+    parser.add_argument("--socket", type=Path, help="also (or only) listen on this unix socket")
+    parser.add_argument("--state-dir", type=Path, help="serial floor and audit log")
+    parser.add_argument(
+        "--listen-public", action="store_true", help="allow a non-loopback --listen"
+    )
+    parser.add_argument(
+        "--dev-resolve", action="append", default=[], metavar="HOST=IP:PORT",
+        help="DEVELOPMENT ONLY: send HOST to IP:PORT, skipping the SSRF check",
+    )  # fmt: skip
+    parser.add_argument("--dev-ca-cert", type=Path, help="DEVELOPMENT ONLY: extra upstream CA")
+    parser.add_argument("--poll-interval", type=float, default=2.0, help="seconds (default 2)")
+    parser.add_argument("--log-format", choices=["json", "text"], default="json")
+    parser.set_defaults(func=run_serve)
+
+
+@dataclass
+class StderrLog:
+    """Structured log lines on stderr; callers pass names and codes, never secret values."""
+
+    json_lines: bool = True
+    stream: TextIO = field(default_factory=lambda: sys.stderr)
+
+    def __call__(self, event: str, **fields: Any) -> None:
+        """Write one line."""
+        ts = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        if self.json_lines:
+            line = json.dumps({"ts": ts, "event": event, **fields}, default=str)
+        else:
+            line = " ".join([ts, event, *(f"{k}={v}" for k, v in fields.items())])
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def parse_listen(value: str, *, public: bool) -> tuple[str, int]:
+    """`HOST:PORT` (IPv6 in brackets); refuse a non-loopback host unless `public`.
+
+    Prevents exposing the broker to the network by accident: only loopback
+    (or `localhost`) is accepted without `--listen-public`.
+    """
+    host, colon, port_text = value.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not colon or not host or not port_text.isdigit() or int(port_text) > 65535:
+        raise UsageError(f"--listen {value!r}: expected HOST:PORT")
+    if not public and not _is_loopback(host):
+        raise UsageError(
+            f"--listen {value!r} is not a loopback address",
+            hint="pass --listen-public to listen on the network (callers still need tokens)",
+        )
+    return host, int(port_text)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Load the newest valid bundle, then serve until SIGTERM/SIGINT."""
+    import uvloop
+
+    log = StderrLog(json_lines=args.log_format == "json")
+    listen = None
+    if args.listen is not None or args.socket is None:
+        listen = parse_listen(args.listen or DEFAULT_LISTEN, public=args.listen_public)
+    process = build_process(args, log, dict(os.environ))
+    uvloop.run(serve_forever(process, listen, args.socket))
+    return 0
+
+
+async def wait_for_signal() -> None:
+    """Return on SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+
+
+def remove_stale_socket(path: Path) -> None:
+    """Remove a leftover unix socket at `path`; refuse to remove anything else."""
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise UsageError(f"--socket {path}: exists and is not a socket")
+    path.unlink()
+
+
+@dataclass
+class Process:
+    """The assembled runtime: request handler, reload thread, upstream settings."""
+
+    runtime: Runtime
+    reload_thread: ReloadThread
+    settings: UpstreamSettings
+    log: StderrLog
+
+
+def build_process(args: argparse.Namespace, log: StderrLog, environ: dict[str, str]) -> Process:
+    """Check every option, prepare the state dir, and load the newest valid bundle."""
+    from aivault_ops.bundle.keys import resolve_public_key
+    from aivault_ops.runtime.audit import AuditLog
+    from aivault_ops.runtime.loader import BundleDirectory, Loader
+    from aivault_ops.runtime.metrics import Metrics
+    from aivault_ops.runtime.reload import Reloader, ReloadThread
+    from aivault_ops.runtime.server import Runtime
+    from aivault_ops.runtime.state import (
+        RuntimeState,
+        SerialFloor,
+        default_state_dir,
+        prepare_state_dir,
+    )
+    from aivault_ops.sops.identities import load_identities
+
+    if not args.bundle_dir.is_dir():
+        raise UsageError(f"--bundle-dir {args.bundle_dir}: not a directory")
+    if args.poll_interval <= 0:
+        raise UsageError("--poll-interval must be positive")
+    settings = upstream_settings(args, log)
+    state_dir = prepare_state_dir(args.state_dir or default_state_dir(environ))
+    trusted = [resolve_public_key(value) for value in args.trust]
+    loader = Loader(trusted, load_identities(args.identity, environ), _now)
+    state, metrics = RuntimeState(), Metrics()
+    reloader = Reloader(
+        BundleDirectory(args.bundle_dir), loader, state, SerialFloor(state_dir), metrics, log, _now
+    )
+    reloader.scan()
+    if state.record.policy is None:
+        log("no_policy", detail="no valid bundle yet: invokes get 503 until one arrives")
+    runtime = Runtime(
+        state=state,
+        upstream=_Unstarted(),
+        audit=AuditLog(state_dir, clock=_now),
+        metrics=metrics,
+        clock=_now,
+        log=log,
+    )
+    return Process(runtime, ReloadThread(reloader, args.poll_interval), settings, log)
+
+
+def upstream_settings(args: argparse.Namespace, log: StderrLog) -> UpstreamSettings:
+    """Upstream settings; each dev_ option is announced with a warning."""
+    from aivault_ops.runtime.upstream import DevResolve, UpstreamSettings
+
+    dev_resolve = DevResolve.parse(args.dev_resolve)
+    for host, (ip, port) in sorted(dev_resolve.targets.items()):
+        log("warning", detail=f"DEVELOPMENT ONLY: --dev-resolve sends {host} to {ip}:{port}")
+    if args.dev_ca_cert is not None:
+        log("warning", detail=f"DEVELOPMENT ONLY: --dev-ca-cert trusts {args.dev_ca_cert}")
+    settings = UpstreamSettings(dev_resolve=dev_resolve, dev_ca_cert=args.dev_ca_cert)
+    from aivault_ops.runtime.upstream import ssl_context
+
+    ssl_context(settings)
+    return settings
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Unstarted:
+    """Placeholder until the event loop runs (the upstream pool needs a loop)."""
+
+    async def open(self, request: Any) -> Any:
+        raise RuntimeError("upstream client not started")
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def serve_forever(
+    process: Process, listen: tuple[str, int] | None, socket_path: Path | None
+) -> None:
+    """Listen, start reloading, and serve until a signal; then close everything."""
+    from aiohttp.web_server import Server
+
+    from aivault_ops.runtime.upstream import HttpxUpstream
+
+    process.runtime.upstream = HttpxUpstream(process.settings)
+    loop = asyncio.get_running_loop()
+    server = Server(process.runtime.handle, access_log=None)
+    listeners = []
+    if listen is not None:
+        listeners.append(await loop.create_server(server, listen[0], listen[1]))
+        port = listeners[-1].sockets[0].getsockname()[1]
+        process.log("listening", address=f"{listen[0]}:{port}")
+    if socket_path is not None:
+        remove_stale_socket(socket_path)
+        listeners.append(await loop.create_unix_server(server, str(socket_path)))
+        socket_path.chmod(0o600)
+        process.log("listening", socket=str(socket_path))
+    process.reload_thread.start()
+    try:
+        await wait_for_signal()
+    finally:
+        process.log("stopping")
+        process.reload_thread.stop()
+        for listener in listeners:
+            listener.close()
+        await server.shutdown(timeout=5)
+        await process.runtime.upstream.aclose()

@@ -1,0 +1,53 @@
+"""`aivault-ops status`: what a running runtime serves (serial, revision, state, counts)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, TextIO
+
+
+def register(subparsers: Any) -> None:
+    """Add the `status` subcommand."""
+    parser = subparsers.add_parser("status", help="show a running runtime's bundle and state")
+    parser.add_argument("--runtime", help="http://HOST:PORT or unix:/path.sock")
+    parser.add_argument("--json", action="store_true", help="print the /status document")
+    parser.set_defaults(func=run_status)
+
+
+def render_status(document: dict[str, Any]) -> str:
+    """Human lines: state, bundle, times, last error, counts."""
+    counts = document.get("counts") or {}
+    lines = [
+        f"state:         {document.get('state')}",
+        f"serial:        {_text(document.get('serial'))}",
+        f"revision:      {_text(document.get('revision'))}",
+        f"environment:   {_text(document.get('environment'))}",
+        f"signed by:     {_text(document.get('keyid'))}",
+        f"expires at:    {_text(document.get('expiresAt'))}",
+        f"loaded at:     {_text(document.get('loadedAt'))}",
+        f"last attempt:  {_text(document.get('lastAttempted'))}",
+        f"last error:    {_text(document.get('lastError'))}",
+    ]
+    if isinstance(counts, dict):
+        lines += [f"{name + ':':<15}{value}" for name, value in sorted(counts.items())]
+    return "\n".join(lines) + "\n"
+
+
+def _text(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
+def run_status(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
+    """Print the status; exit 0 when `ready`, 1 when `degraded` or `not_ready`."""
+    from aivault_ops.runtime.client import DEFAULT_RUNTIME, RuntimeClient
+
+    client = RuntimeClient(args.runtime or DEFAULT_RUNTIME)
+    try:
+        document = client.status()
+    finally:
+        client.close()
+    out = stdout or sys.stdout
+    out.write(json.dumps(document, indent=2) + "\n" if args.json else render_status(document))
+    return 0 if document.get("state") == "ready" else 1

@@ -1,0 +1,372 @@
+"""The runtime's HTTP app on aiohttp's low-level server (no framework).
+
+Routes: `POST /aivault/proxy` (envelope), `ANY /v/{credential}/{path}`
+(passthrough, streamed), `GET /healthz`, `GET /status`, `GET /metrics`.
+Each request takes the active policy once and keeps it to the end, so a
+reload never changes a request in flight. Every invoke decision is audited;
+errors are JSON `{"error", "message"}`, never a traceback or a secret.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+from urllib.parse import parse_qsl
+
+import httpx
+from aiohttp import web
+
+from aivault_ops.runtime.active_policy import ActivePolicy
+from aivault_ops.runtime.audit import AuditLog
+from aivault_ops.runtime.envelope import envelope_response, parse_envelope
+from aivault_ops.runtime.metrics import CONTENT_TYPE, Metrics
+from aivault_ops.runtime.model import InboundRequest, PreparedCall, Refusal
+from aivault_ops.runtime.state import RuntimeState
+from aivault_ops.runtime.status import DEGRADED, readiness, status_document
+from aivault_ops.runtime.upstream import UpstreamClient, UpstreamFailure, classify_error
+
+Log = Callable[..., None]
+JSON_TYPE: Final = "application/json"
+DEFAULT_MAX_BODY: Final = 16 * 1024 * 1024
+PASSTHROUGH_PREFIX: Final = "/v/"
+_HOP_BY_HOP: Final = frozenset(
+    {
+        "host",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "content-length",
+        "transfer-encoding",
+        "te",
+        "trailer",
+        "upgrade",
+        "expect",
+        "accept-encoding",
+    }
+)
+
+
+@dataclass
+class Decision:
+    """What one invoke request did, for its audit record and metrics."""
+
+    method: str
+    path: str
+    started: float
+    consumer: str | None = None
+    capability: str | None = None
+    credential: str | None = None
+    serial: int | None = None
+
+
+def take_token(
+    headers: Iterable[tuple[str, str]],
+) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    """The consumer token (`Authorization: Bearer` first, else `X-Aivault-Token`) and the
+    headers without exactly the one that carried it, so it is never forwarded."""
+    items = list(headers)
+    for name in ("authorization", "x-aivault-token"):
+        for index, (key, value) in enumerate(items):
+            token = _token_in(name, key, value)
+            if token is not None:
+                return token, tuple(items[:index] + items[index + 1 :])
+    return None, tuple(items)
+
+
+def _token_in(name: str, key: str, value: str) -> str | None:
+    if key.lower() != name:
+        return None
+    if name == "x-aivault-token":
+        return value.strip()
+    scheme, _, token = value.strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def strip_hop_by_hop(headers: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """Drop the headers that belong to the caller's connection to the runtime."""
+    items = list(headers)
+    named = {
+        part.strip().lower()
+        for key, value in items
+        if key.lower() == "connection"
+        for part in value.split(",")
+    }
+    return tuple((k, v) for k, v in items if k.lower() not in _HOP_BY_HOP | named)
+
+
+def json_response(status: int, data: Any) -> web.Response:
+    """A JSON response."""
+    return web.Response(status=status, body=json.dumps(data).encode(), content_type=JSON_TYPE)
+
+
+class Runtime:
+    """The request handler; all I/O objects are injected."""
+
+    def __init__(
+        self,
+        *,
+        state: RuntimeState,
+        upstream: UpstreamClient,
+        audit: AuditLog,
+        metrics: Metrics,
+        clock: Callable[[], datetime],
+        log: Log,
+        max_body_bytes: int = DEFAULT_MAX_BODY,
+    ) -> None:
+        self.state = state
+        self.upstream = upstream
+        self.audit = audit
+        self.metrics = metrics
+        self.clock = clock
+        self.log = log
+        self.max_body_bytes = max_body_bytes
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        """Route one request; unexpected errors become a bare 500 (type name logged only)."""
+        path = request.raw_path.partition("?")[0]
+        try:
+            if path.startswith(PASSTHROUGH_PREFIX):
+                return await self.invoke(request, path, passthrough=True)
+            if path == "/aivault/proxy":
+                if request.method != "POST":
+                    return _method_not_allowed("POST")
+                return await self.invoke(request, path, passthrough=False)
+            return self.admin(request, path)
+        except Exception as error:
+            self.log("internal_error", error=type(error).__name__)
+            return json_response(500, {"error": "E-INTERNAL", "message": "internal error"})
+
+    def admin(self, request: web.BaseRequest, path: str) -> web.StreamResponse:
+        """`/healthz`, `/status`, `/metrics`."""
+        routes: dict[str, Callable[[], web.StreamResponse]] = {
+            "/healthz": lambda: json_response(200, {"ok": True}),
+            "/status": lambda: json_response(200, status_document(self.state.record, self.clock())),
+            "/metrics": self._metrics,
+        }
+        if path not in routes:
+            return json_response(404, {"error": "E-NOT-FOUND", "message": "no such route"})
+        if request.method not in ("GET", "HEAD"):
+            return _method_not_allowed("GET")
+        return routes[path]()
+
+    def _metrics(self) -> web.StreamResponse:
+        policy = self.state.record.policy
+        text = self.metrics.render(policy.serial if policy else None)
+        return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
+
+    def current_policy(self) -> ActivePolicy:
+        """The active policy, or a 503 refusal: none loaded, or expired (fail closed)."""
+        record = self.state.record
+        if record.policy is None:
+            raise Refusal(503, "E-NO-POLICY", "no valid policy bundle is loaded")
+        if readiness(record, self.clock()) == DEGRADED:
+            raise Refusal(503, "E-POLICY-EXPIRED", "the active policy bundle has expired")
+        return record.policy
+
+    async def invoke(
+        self, request: web.BaseRequest, path: str, *, passthrough: bool
+    ) -> web.StreamResponse:
+        """Check, send and answer one invoke; one audit record whatever happens."""
+        decision = Decision(request.method, path, time.perf_counter())
+        try:
+            policy = self.current_policy()
+            decision.serial = policy.serial
+            token, headers = take_token(request.headers.items())
+            decision.consumer = policy.authenticate(token)
+            if passthrough:
+                call = await self._prepare_passthrough(request, policy, decision, headers)
+            else:
+                call = await self._prepare_envelope(request, policy, decision)
+            decision.credential = call.credential
+            response = await self._open(call)
+        except (Refusal, UpstreamFailure) as error:
+            return self._refused(decision, error)
+        if passthrough:
+            return await self._stream(request, call, response, decision)
+        return await self._envelope_answer(call, response, decision)
+
+    async def _prepare_passthrough(
+        self,
+        request: web.BaseRequest,
+        policy: ActivePolicy,
+        decision: Decision,
+        headers: tuple[tuple[str, str], ...],
+    ) -> PreparedCall:
+        credential, _, rest = decision.path[len(PASSTHROUGH_PREFIX) :].partition("/")
+        upstream_path = "/" + rest
+        decision.credential = credential
+        decision.path = upstream_path
+        consumer = _known(decision.consumer)
+        capability = policy.capability_for_passthrough(
+            credential, request.method, upstream_path, consumer=consumer
+        )
+        decision.capability = capability
+        policy.authorize(consumer, capability)
+        query = tuple(parse_qsl(request.raw_path.partition("?")[2], keep_blank_values=True))
+        body = await read_body(request, self.max_body_bytes)
+        inbound = InboundRequest(
+            request.method, upstream_path, query, strip_hop_by_hop(headers), body
+        )
+        return policy.prepare(consumer, capability, inbound, passthrough=True)
+
+    async def _prepare_envelope(
+        self, request: web.BaseRequest, policy: ActivePolicy, decision: Decision
+    ) -> PreparedCall:
+        capability, inbound = parse_envelope(await read_body(request, self.max_body_bytes))
+        decision.capability = capability
+        decision.method, decision.path = inbound.method, inbound.raw_path.partition("?")[0]
+        policy.authorize(_known(decision.consumer), capability)
+        return policy.prepare(_known(decision.consumer), capability, inbound, passthrough=False)
+
+    async def _open(self, call: PreparedCall) -> httpx.Response:
+        started = time.perf_counter()
+        response = await self.upstream.open(call.upstream)
+        self.metrics.upstream_latency(time.perf_counter() - started)
+        limit = call.max_response_body_bytes
+        length = response.headers.get("content-length", "")
+        if limit is not None and length.isdigit() and int(length) > limit:
+            await response.aclose()
+            raise _too_large(limit)
+        return response
+
+    async def _stream(
+        self,
+        request: web.BaseRequest,
+        call: PreparedCall,
+        response: httpx.Response,
+        decision: Decision,
+    ) -> web.StreamResponse:
+        out = web.StreamResponse(status=response.status_code)
+        for name, value in _without_length(call.response_headers(response.headers.multi_items())):
+            out.headers.add(name, value)
+        error: UpstreamFailure | None = None
+        sent = 0
+        try:
+            await out.prepare(request)
+            async for chunk in _limited(response, call.max_response_body_bytes, call):
+                await out.write(chunk)
+                sent += len(chunk)
+            await out.write_eof()
+        except UpstreamFailure as failure:
+            error = failure
+        except (httpx.HTTPError, OSError) as failure:
+            error = classify_error(failure)
+        finally:
+            await response.aclose()
+        if error is not None and request.transport is not None:
+            request.transport.close()
+        self._record(decision, error, response.status_code, sent)
+        return out
+
+    async def _envelope_answer(
+        self, call: PreparedCall, response: httpx.Response, decision: Decision
+    ) -> web.StreamResponse:
+        chunks: list[bytes] = []
+        try:
+            async for chunk in _limited(response, call.max_response_body_bytes, call):
+                chunks.append(chunk)
+        except (httpx.HTTPError, OSError) as failure:
+            return self._refused(decision, classify_error(failure))
+        except UpstreamFailure as failure:
+            return self._refused(decision, failure)
+        finally:
+            await response.aclose()
+        body = b"".join(chunks)
+        headers = _without_length(call.response_headers(response.headers.multi_items()))
+        payload = envelope_response(response.status_code, headers, body)
+        self._record(decision, None, response.status_code, len(body))
+        return web.Response(body=payload, content_type=JSON_TYPE)
+
+    def _refused(self, decision: Decision, error: Refusal | UpstreamFailure) -> web.Response:
+        self._record(decision, error, error.status, 0)
+        return json_response(error.status, error.to_json())
+
+    def _record(
+        self, decision: Decision, error: Refusal | UpstreamFailure | None, status: int, sent: int
+    ) -> None:
+        verdict = _verdict(error)
+        self.metrics.request(decision.capability, verdict)
+        self.audit.record(
+            consumer=decision.consumer,
+            capability=decision.capability,
+            credential=decision.credential,
+            method=decision.method,
+            path=decision.path,
+            decision=verdict,
+            error=error.code if error is not None else None,
+            status=status,
+            bytes_out=sent,
+            duration_ms=round((time.perf_counter() - decision.started) * 1000, 3),
+            serial=decision.serial,
+        )
+
+
+def _verdict(error: Refusal | UpstreamFailure | None) -> str:
+    if error is None:
+        return "allow"
+    return "deny" if isinstance(error, Refusal) or error.status < 500 else "error"
+
+
+def _known(consumer: str | None) -> str:
+    if consumer is None:
+        raise Refusal(401, "E-UNAUTHENTICATED", "no consumer token")
+    return consumer
+
+
+def _method_not_allowed(allowed: str) -> web.Response:
+    response = json_response(
+        405, {"error": "E-METHOD-NOT-ALLOWED", "message": f"use {allowed} on this route"}
+    )
+    response.headers["Allow"] = allowed
+    return response
+
+
+def _without_length(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Redaction can change the body's length: drop framing headers, aiohttp re-frames."""
+    return [(k, v) for k, v in headers if k.lower() not in ("content-length", "transfer-encoding")]
+
+
+def _too_large(limit: int) -> UpstreamFailure:
+    return UpstreamFailure(
+        502, "E-RESPONSE-TOO-LARGE", f"the upstream response exceeds the limit of {limit} bytes"
+    )
+
+
+async def _limited(response: httpx.Response, limit: int | None, call: PreparedCall) -> Any:
+    """The redacted body, cut with E-RESPONSE-TOO-LARGE once `limit` upstream bytes pass."""
+    redactor = call.body_redactor()
+    received = 0
+    async for chunk in response.aiter_raw():
+        received += len(chunk)
+        if limit is not None and received > limit:
+            raise _too_large(limit)
+        out = redactor.feed(chunk)
+        if out:
+            yield out
+    tail = redactor.flush()
+    if tail:
+        yield tail
+
+
+async def read_body(request: web.BaseRequest, limit: int) -> bytes:
+    """Read the request body, stopping at `limit + 1` bytes (413 beyond `limit`)."""
+    length = request.content_length
+    if length is not None and length > limit:
+        raise _body_too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = await request.content.read(min(65536, limit + 1 - size))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+    raise _body_too_large(limit)
+
+
+def _body_too_large(limit: int) -> Refusal:
+    return Refusal(413, "E-BODY-TOO-LARGE", f"request body exceeds the limit of {limit} bytes")

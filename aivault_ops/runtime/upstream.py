@@ -1,0 +1,276 @@
+"""Connections to upstream APIs: httpx requests, pooled keep-alive, SSRF-checked.
+
+Requests are `httpx.Request`s sent through the `httpx_aiohttp` transport,
+whose `aiohttp.TCPConnector` resolves names with `GuardedResolver`: the
+addresses it returns are the ones connected to, so the SSRF rule is checked
+on the connected address, not on a name. The transport is used directly
+(not through `httpx.AsyncClient`): a client would keep a cookie jar shared by
+every consumer, and costs a third of the throughput. Redirects are never
+followed; a 3xx goes back to the caller as is.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final, Protocol
+
+import aiohttp
+import httpx
+from aiohttp.abc import AbstractResolver, ResolveResult
+from httpx_aiohttp import AiohttpTransport
+
+from aivault_ops.errors import AivaultError, UsageError
+from aivault_ops.runtime.model import UpstreamRequest
+
+HTTPS_PORT: Final = 443
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_DROPPED_REQUEST_HEADERS: Final = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "accept-encoding"}
+)
+
+
+class UpstreamFailure(AivaultError):
+    """The upstream could not be reached or failed mid-request (502/504, never a traceback)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+    def to_json(self) -> dict[str, str]:
+        """The JSON error body `{"error", "message"}`."""
+        return {"error": self.code, "message": self.message}
+
+
+class AddressRefused(OSError):
+    """Raised by the resolver for an address the SSRF rule forbids."""
+
+
+def is_forbidden_address(address: IPAddress) -> bool:
+    """True for every address an upstream must never be: not a public unicast address.
+
+    Prevents SSRF: loopback, private, link-local, CGNAT (100.64/10),
+    unspecified, multicast, reserved and documentation ranges, and IPv6
+    addresses that embed one of those (IPv4-mapped, 6to4, Teredo) are refused.
+    """
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is None and address.teredo is not None:
+            embedded = address.teredo[1]
+        if embedded is not None and is_forbidden_address(embedded):
+            return True
+    return address.is_multicast or not address.is_global
+
+
+@dataclass(frozen=True)
+class DevResolve:
+    """`--dev-resolve HOST=IP:PORT` entries (development only: bypass the SSRF rule)."""
+
+    targets: Mapping[str, tuple[str, int]] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, values: list[str]) -> DevResolve:
+        """Parse `HOST=IP:PORT` values (IPv6 as `[::1]:8443`); a bad one is a `UsageError`."""
+        targets: dict[str, tuple[str, int]] = {}
+        for value in values:
+            host, ip, port = _parse_dev_resolve(value)
+            targets[host] = (ip, port)
+        return cls(targets)
+
+
+def _parse_dev_resolve(value: str) -> tuple[str, str, int]:
+    host, sep, target = value.partition("=")
+    ip_text, colon, port_text = target.rpartition(":")
+    ip_text = ip_text.removeprefix("[").removesuffix("]")
+    try:
+        ip = ipaddress.ip_address(ip_text)
+        port = int(port_text)
+    except ValueError:
+        ip, port = None, 0
+    if not (sep and colon and host and ip is not None and 0 < port < 65536):
+        raise UsageError(f"--dev-resolve {value!r}: expected HOST=IP:PORT")
+    return host.lower(), str(ip), port
+
+
+class GuardedResolver(AbstractResolver):
+    """Resolve upstream names, refusing any answer the SSRF rule forbids.
+
+    Prevents SSRF and DNS rebinding: the addresses returned are exactly the
+    ones the connector connects to, and a name with any forbidden address is
+    refused as a whole. Only port 443 is reachable, except for hosts named
+    in `--dev-resolve`, which go to the given address and port unchecked.
+    """
+
+    def __init__(self, dev_resolve: DevResolve, inner: AbstractResolver | None = None) -> None:
+        self._dev = dev_resolve
+        self._inner = inner or aiohttp.ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        """The checked addresses of `host` (or its dev-resolve target)."""
+        target = self._dev.targets.get(host.lower())
+        if target is not None:
+            return [_result(host, target[0], target[1])]
+        if port != HTTPS_PORT:
+            raise AddressRefused(f"port {port} is not allowed (only {HTTPS_PORT})")
+        results = await self._inner.resolve(host, port, family)
+        for result in results:
+            if is_forbidden_address(ipaddress.ip_address(result["host"])):
+                raise AddressRefused(f"{host} resolves to a forbidden address")
+        return results
+
+    async def close(self) -> None:
+        """Release the inner resolver."""
+        await self._inner.close()
+
+
+def _result(host: str, ip: str, port: int) -> ResolveResult:
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    return ResolveResult(
+        hostname=host, host=ip, port=port, family=family, proto=0, flags=socket.AI_NUMERICHOST
+    )
+
+
+def check_literal_host(host: str, dev_resolve: DevResolve) -> None:
+    """Refuse a policy host that is a forbidden IP literal.
+
+    Prevents SSRF through IP-literal hosts, which aiohttp connects to without
+    asking the resolver.
+    """
+    if host.lower() in dev_resolve.targets:
+        return
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return
+    if is_forbidden_address(address):
+        raise UpstreamFailure(
+            403, "E-UPSTREAM-FORBIDDEN", f"upstream {host} is a forbidden address"
+        )
+
+
+class UpstreamClient(Protocol):
+    """What the server needs from an upstream client (swap the transport behind it)."""
+
+    async def open(self, request: UpstreamRequest) -> httpx.Response:
+        """Send `request`; return the response with its body still streaming."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close every pooled connection."""
+        ...
+
+
+@dataclass(frozen=True)
+class UpstreamSettings:
+    """How upstream connections are made; the `dev_` fields weaken checks for tests."""
+
+    dev_resolve: DevResolve = field(default_factory=DevResolve)
+    dev_ca_cert: Path | None = None
+    max_connections: int = 256
+    keepalive_s: float = 30.0
+
+
+def ssl_context(settings: UpstreamSettings) -> ssl.SSLContext:
+    """System trust store, plus `--dev-ca-cert` when given; hostname checks always on."""
+    context = ssl.create_default_context()
+    if settings.dev_ca_cert is not None:
+        try:
+            context.load_verify_locations(cafile=str(settings.dev_ca_cert))
+        except (OSError, ssl.SSLError) as error:
+            raise UsageError(f"--dev-ca-cert {settings.dev_ca_cert}: {error}") from None
+    return context
+
+
+class HttpxUpstream:
+    """The default `UpstreamClient`: httpx requests over a pooled aiohttp transport."""
+
+    def __init__(self, settings: UpstreamSettings) -> None:
+        self._settings = settings
+        self._context = ssl_context(settings)
+        self._transport: AiohttpTransport | None = None
+
+    def _get_transport(self) -> AiohttpTransport:
+        if self._transport is None:
+            connector = aiohttp.TCPConnector(
+                resolver=GuardedResolver(self._settings.dev_resolve),
+                ssl=self._context,
+                limit=self._settings.max_connections,
+                keepalive_timeout=self._settings.keepalive_s,
+            )
+            session = aiohttp.ClientSession(
+                connector=connector, cookie_jar=aiohttp.DummyCookieJar()
+            )
+            self._transport = AiohttpTransport(client=session)
+        return self._transport
+
+    async def open(self, request: UpstreamRequest) -> httpx.Response:
+        """Send `request` over https; UpstreamFailure on any connection-level failure."""
+        check_literal_host(request.host, self._settings.dev_resolve)
+        outgoing = build_request(request)
+        try:
+            return await self._get_transport().handle_async_request(outgoing)
+        except Exception as error:
+            raise classify_error(error) from None
+
+    async def aclose(self) -> None:
+        """Close the pool."""
+        if self._transport is not None:
+            await self._transport.aclose()
+
+
+def build_request(request: UpstreamRequest) -> httpx.Request:
+    """The httpx request; the body is sent identity-encoded so redaction sees plain bytes."""
+    headers = [(k, v) for k, v in request.headers if k.lower() not in _DROPPED_REQUEST_HEADERS]
+    headers.append(("accept-encoding", "identity"))
+    timeout = {"connect": request.timeout_s, "read": request.timeout_s, "pool": request.timeout_s}
+    return httpx.Request(
+        request.method,
+        request.url(),
+        headers=headers,
+        content=request.body,
+        extensions={"timeout": timeout},
+    )
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in seen and len(seen) < 16:
+        seen.append(current)
+        nested = getattr(current, "os_error", None)
+        current = current.__cause__ or current.__context__ or nested
+    return seen
+
+
+_TLS = (ssl.SSLError, ssl.CertificateError, aiohttp.ClientSSLError)
+_TIMEOUT = (TimeoutError, aiohttp.ServerTimeoutError, httpx.ReadTimeout, httpx.WriteTimeout)
+_RESET = (
+    ConnectionResetError,
+    aiohttp.ServerDisconnectedError,
+    aiohttp.ClientPayloadError,
+    httpx.ReadError,
+    httpx.RemoteProtocolError,
+)
+
+
+def classify_error(error: BaseException) -> UpstreamFailure:
+    """Map a transport error to a stable code; messages name no secret and no traceback."""
+    chain = _chain(error)
+    if any(isinstance(e, UpstreamFailure) for e in chain):
+        return next(e for e in chain if isinstance(e, UpstreamFailure))
+    if any(isinstance(e, AddressRefused) for e in chain):
+        return UpstreamFailure(403, "E-UPSTREAM-FORBIDDEN", "the upstream address is forbidden")
+    if any(isinstance(e, _TLS) for e in chain):
+        return UpstreamFailure(502, "E-UPSTREAM-TLS", "TLS handshake with the upstream failed")
+    if any(isinstance(e, _TIMEOUT) for e in chain):
+        return UpstreamFailure(504, "E-UPSTREAM-TIMEOUT", "the upstream did not answer in time")
+    if any(isinstance(e, _RESET) for e in chain):
+        return UpstreamFailure(502, "E-UPSTREAM-RESET", "the upstream closed the connection")
+    return UpstreamFailure(502, "E-UPSTREAM-UNREACHABLE", "the upstream could not be reached")
