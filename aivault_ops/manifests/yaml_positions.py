@@ -22,8 +22,11 @@ _MAX_NODES = 200_000
 _JSON_SCALARS = (str, int, float, bool, type(None))
 
 
-class _ManifestLoader(yaml.SafeLoader):
-    """SafeLoader that keeps timestamps as strings: manifests are JSON data."""
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _ManifestLoader(_BaseLoader):  # type: ignore[valid-type,misc]
+    """Safe loading (libyaml's parser when present); timestamps stay strings."""
 
 
 _ManifestLoader.yaml_implicit_resolvers = {
