@@ -46,7 +46,7 @@ def echo(value: str) -> str:
     return repr(value)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class InboundRequest:
     """What the caller asked for, before any policy check.
 
@@ -69,7 +69,7 @@ class InboundRequest:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UpstreamRequest:
     """The exact request to send upstream (credentials already injected).
 
@@ -106,7 +106,7 @@ class UpstreamRequest:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PreparedCall:
     """A request that passed every policy rule, ready for the upstream client."""
 

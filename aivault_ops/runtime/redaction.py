@@ -5,17 +5,20 @@ pages quoting the Authorization header, webhooks that reflect query strings)
 must not hand the key back to the caller. Every secret value a credential
 injects is searched for in each of its common spellings:
 
-- raw, and with any of its characters percent-encoded (`%2F`/`%2f`, `+` for a
-  space) or JSON-escaped (`\\/`, `\\"`, `\\uXXXX`), in any mix;
+- raw, with any of its non-alphanumeric characters percent-encoded
+  (`%2F`/`%2f`, `+` for a space) or JSON-escaped (`\\/`, `\\"`, `\\uXXXX`) in
+  any mix, and with every character percent- or `\\u`-escaped;
 - standard and URL-safe base64, padded and unpadded, and also the part of a
   longer base64 text that encodes the secret at byte offset 0, 1 or 2 (so
   `base64("user:" + secret)` in an echoed Basic header is caught too).
 
-All patterns are compiled into one `re` alternation when a policy loads, so
-a response costs one linear scan. `StreamRedactor` holds back only the bytes
-at the end of a chunk that could still begin a match (at most the longest
-pattern minus one), so a secret split across chunks is still caught while
-streams such as SSE are not delayed past their event boundaries.
+All patterns are compiled into one `re` alternation when a policy loads;
+a response is first checked for a few substrings that every match must
+contain, so a clean body costs a handful of fast substring scans.
+`StreamRedactor` holds back only the bytes at the end of a chunk that could
+still begin a match (at most the longest pattern minus one), so a secret
+split across chunks is still caught while streams such as SSE are not
+delayed past their event boundaries.
 """
 
 from __future__ import annotations
@@ -36,25 +39,32 @@ def _hex_pattern(value: int, width: int) -> bytes:
     return "".join(f"[{c}{c.upper()}]" if c.isalpha() else c for c in digits).encode()
 
 
+def _json_unit(char: str) -> bytes:
+    units = char.encode("utf-16-be")
+    return b"".join(
+        rb"\\u" + _hex_pattern(int.from_bytes(units[i : i + 2], "big"), 4)
+        for i in range(0, len(units), 2)
+    )
+
+
 def _char_alternatives(char: str) -> tuple[bytes, int]:
-    """A regex for one character in any of its spellings, and its longest length."""
+    """A regex for one character in any of its spellings, and its longest length.
+
+    ASCII letters and digits are matched raw only (no encoder escapes them
+    character by character; fully escaped spellings are literals instead),
+    which keeps every match anchored on the secret's alphanumeric runs.
+    """
     raw = char.encode()
+    if char.isascii() and char.isalnum():
+        return raw, 1
     alternatives = [re.escape(raw), b"".join(b"%" + _hex_pattern(byte, 2) for byte in raw)]
-    lengths = [len(raw), 3 * len(raw)]
     if char == " ":
         alternatives.append(rb"\+")
     if char in _JSON_SHORT:
         alternatives.append(_JSON_SHORT[char])
-        lengths.append(2)
-    units = char.encode("utf-16-be")
-    alternatives.append(
-        b"".join(
-            rb"\\u" + _hex_pattern(int.from_bytes(units[i : i + 2], "big"), 4)
-            for i in range(0, len(units), 2)
-        )
-    )
-    lengths.append(3 * len(units))
-    return b"(?:" + b"|".join(alternatives) + b")", max(lengths)
+    alternatives.append(_json_unit(char))
+    longest = max(3 * len(raw), 6 * len(char.encode("utf-16-be")) // 2)
+    return b"(?:" + b"|".join(alternatives) + b")", longest
 
 
 def _spelling_pattern(secret: str) -> tuple[bytes, int]:
@@ -62,37 +72,70 @@ def _spelling_pattern(secret: str) -> tuple[bytes, int]:
     return b"".join(part for part, _ in parts), sum(length for _, length in parts)
 
 
-def base64_spellings(raw: bytes) -> set[bytes]:
-    """Every base64 text that betrays `raw`: whole, unpadded, and at offsets 0-2."""
-    found: set[bytes] = set()
-    whole = base64.b64encode(raw)
-    found.update((whole, whole.rstrip(b"=")))
+def _anchor(secret: str) -> bytes:
+    """The longest ASCII-alphanumeric run: every spelling-pattern match contains it."""
+    runs = re.findall(rb"[A-Za-z0-9]+", secret.encode())
+    return max(runs, key=len, default=b"")
+
+
+def _escaped_everywhere(raw: bytes, secret: str) -> set[bytes]:
+    """Every byte percent-escaped, every character \\u-escaped (both hex cases)."""
+    percent = "".join(f"%{byte:02x}" for byte in raw)
+    units = secret.encode("utf-16-be")
+    json_units = "".join(
+        f"\\u{int.from_bytes(units[i : i + 2], 'big'):04x}" for i in range(0, len(units), 2)
+    )
+    return {
+        spelling.encode()
+        for text in (percent, json_units)
+        for spelling in (text, text.upper().replace("\\U", "\\u"))
+    }
+
+
+def _base64_cores(raw: bytes) -> set[bytes]:
+    cores: set[bytes] = set()
     for offset in range(3):
         encoded = base64.b64encode(b"\0" * offset + raw)
-        start = -(-8 * offset // 6)
-        end = 8 * (offset + len(raw)) // 6
-        found.add(encoded[start:end])
-    found.update({spelling.translate(_URLSAFE) for spelling in found})
+        cores.add(encoded[-(-8 * offset // 6) : 8 * (offset + len(raw)) // 6])
+    return cores | {core.translate(_URLSAFE) for core in cores}
+
+
+def base64_spellings(raw: bytes) -> set[bytes]:
+    """Every base64 text that betrays `raw`: whole, unpadded, and at offsets 0-2."""
+    whole = base64.b64encode(raw)
+    found = {whole, whole.rstrip(b"=")}
+    found |= {spelling.translate(_URLSAFE) for spelling in found}
+    found |= _base64_cores(raw)
     found.discard(b"")
     return found
 
 
 class SecretRedactor:
-    """Replaces every spelling of a fixed set of secret values with `[REDACTED]`."""
+    """Replaces every spelling of a fixed set of secret values with `[REDACTED]`.
 
-    __slots__ = ("_alphabet", "_hold", "_pattern")
+    `_gates` are substrings at least one of which every possible match
+    contains; when none occurs in the data (the usual case) the regex is
+    skipped entirely, so clean bodies cost a few `bytes.__contains__` scans.
+    """
+
+    __slots__ = ("_alphabet", "_gates", "_hold", "_pattern")
 
     def __init__(self, secrets: Iterable[str]) -> None:
         values = sorted({value for value in secrets if value})
         literals: set[bytes] = set()
+        gates: set[bytes] = set()
         spellings: list[tuple[bytes, int]] = []
         for value in values:
-            literals.update(base64_spellings(value.encode()))
+            raw = value.encode()
+            escaped = _escaped_everywhere(raw, value)
+            literals |= base64_spellings(raw) | escaped
+            gates |= _base64_cores(raw) | escaped | {_anchor(value)}
             spellings.append(_spelling_pattern(value))
         ordered = sorted(literals, key=lambda lit: (-len(lit), lit))
         branches = [re.escape(lit) for lit in ordered] + [pattern for pattern, _ in spellings]
         longest = max([len(lit) for lit in ordered] + [n for _, n in spellings], default=0)
         self._pattern = re.compile(b"|".join(branches)) if branches else None
+        self._gates = tuple(sorted(gates, key=len))
         self._hold = max(longest - 1, 0)
         alphabet = set(b"".join(literals)) | set(b"".join(v.encode() for v in values))
         alphabet |= set(_HEX + b'%+\\/"ut') if values else set()
@@ -106,9 +149,12 @@ class SecretRedactor:
     def __repr__(self) -> str:
         return "SecretRedactor([secret])"
 
+    def _may_match(self, data: bytes) -> bool:
+        return any(gate in data for gate in self._gates)
+
     def redact(self, data: bytes) -> bytes:
         """`data` with every secret spelling replaced by `[REDACTED]`."""
-        if self._pattern is None:
+        if self._pattern is None or not self._may_match(data):
             return data
         return self._pattern.sub(MARK, data)
 
@@ -117,7 +163,18 @@ class SecretRedactor:
         if self._pattern is None:
             return text
         data = text.encode("utf-8", "surrogateescape")
+        if not self._may_match(data):
+            return text
         return self._pattern.sub(MARK, data).decode("utf-8", "surrogateescape")
+
+    def redact_headers(self, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """`redact_text` on every value, with one gate check for the whole list."""
+        if self._pattern is None or not headers:
+            return headers
+        joined = "\n".join(value for _, value in headers).encode("utf-8", "surrogateescape")
+        if not self._may_match(joined):
+            return headers
+        return [(name, self.redact_text(value)) for name, value in headers]
 
     def split_safe(self, data: bytes) -> tuple[bytes, bytes]:
         """(redacted output that is final, tail that could still start a secret).
@@ -129,6 +186,8 @@ class SecretRedactor:
             return data, b""
         window = data[-self._hold :] if self._hold else b""
         safe_end = len(data) - (len(window) - len(window.rstrip(self._alphabet)))
+        if not self._may_match(data):
+            return data[:safe_end], data[safe_end:]
         parts: list[bytes] = []
         position = 0
         for match in self._pattern.finditer(data):

@@ -80,8 +80,4 @@ class ResponseHeaderFilter:
         items = list(headers)
         listed = connection_tokens(items)
         dropped = self._dropped | listed if listed else self._dropped
-        return [
-            (name, redactor.redact_text(value))
-            for name, value in items
-            if name.lower() not in dropped
-        ]
+        return redactor.redact_headers([item for item in items if item[0].lower() not in dropped])

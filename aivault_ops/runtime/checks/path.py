@@ -63,11 +63,11 @@ def _check_unicode(raw_path: str, segment: bytes) -> None:
 
 
 def _check_segments(raw_path: str, decoded: bytes) -> None:
-    segments = decoded.split(b"/")[1:]
-    last = len(segments) - 1
-    for index, segment in enumerate(segments):
-        if not segment and index != last:
-            raise _traversal(raw_path, "empty path segment ('//')")
+    if b"//" in decoded:
+        raise _traversal(raw_path, "empty path segment ('//')")
+    if b"." not in decoded and decoded.isascii():
+        return
+    for segment in decoded.split(b"/")[1:]:
         if segment.isascii():
             if _is_dot_segment(segment.decode("ascii")):
                 raise _traversal(raw_path, "'.' and '..' segments are not allowed")
@@ -125,7 +125,11 @@ class PathPrefix:
 
 def longest_match(prefixes: tuple[PathPrefix, ...], decoded_path: bytes) -> int:
     """Length of the longest matching prefix, or -1 when none matches."""
-    return max((p.length for p in prefixes if p.matches(decoded_path)), default=-1)
+    best = -1
+    for prefix in prefixes:
+        if prefix.length > best and prefix.matches(decoded_path):
+            best = prefix.length
+    return best
 
 
 def check_prefix(prefixes: tuple[PathPrefix, ...], path: RequestPath, *, capability: str) -> None:
