@@ -32,6 +32,24 @@ def is_enc_comment(value: object) -> bool:
     return cipher.is_enc(value) and str(value).endswith(",type:comment]")
 
 
+def container_paths(document: TreeMap) -> list[tuple[str, ...]]:
+    """The key path of every mapping and list in a document, root first."""
+    found: dict[tuple[str, ...], None] = {(): None}
+
+    def visit(value: Value, path: tuple[str, ...]) -> None:
+        if isinstance(value, TreeMap):
+            found[path] = None
+            for entry in value.entries():
+                visit(entry.value, (*path, entry.key))
+        elif isinstance(value, TreeList):
+            found[path] = None
+            for item in value.values():
+                visit(item, path)
+
+    visit(document, ())
+    return list(found)
+
+
 @dataclass
 class Decryptor:
     """Decrypts trees with one data key, hashing as it goes and remembering each ENC string."""
@@ -42,6 +60,7 @@ class Decryptor:
     binary: bool = False
     stash: Stash = field(default_factory=dict)
     hasher: Hasher = field(init=False)
+    _containers: list[tuple[str, ...]] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self.hasher = new_hasher(self.rule.mac_only_encrypted)
@@ -52,6 +71,7 @@ class Decryptor:
 
     def document(self, document: TreeMap) -> TreeMap:
         """The plaintext of one document."""
+        self._containers = container_paths(document)
         return self._map(document, ())
 
     def _map(self, node: TreeMap, path: tuple[str, ...]) -> TreeMap:
@@ -105,16 +125,22 @@ class Decryptor:
         return plain
 
     def _comment(self, text: str, path: tuple[str, ...]) -> Comment:
+        """Decrypt a comment; YAML comment placement is ambiguous (a comment closing a
+        nested block looks like one before the next key), so other container paths of
+        the document are tried when the nearest one fails. Comments are not in the MAC."""
         if not cipher.is_enc(text):
             return Comment(text)
-        try:
-            raw, _type = cipher.decrypt(self.key, text, aad_for(path))
-            plain = raw.decode("utf-8")
-        except (cipher.CipherError, UnicodeDecodeError) as error:
-            where = f"{self.source}: comment in {key_path_text(path)}"
-            raise ValueTampered(f"{where}: failed to decrypt (modified outside sops)") from error
-        self.stash[(aad_for(path), raw, "comment")] = text
-        return Comment(plain)
+        for candidate in [path, *(other for other in self._containers if other != path)]:
+            try:
+                raw, _type = cipher.decrypt(self.key, text, aad_for(candidate))
+                plain = raw.decode("utf-8")
+            except (cipher.CipherError, UnicodeDecodeError):
+                continue
+            if candidate == path:
+                self.stash[(aad_for(path), raw, "comment")] = text
+            return Comment(plain)
+        where = f"{self.source}: comment in {key_path_text(path)}"
+        raise ValueTampered(f"{where}: failed to decrypt (modified outside sops)")
 
 
 @dataclass

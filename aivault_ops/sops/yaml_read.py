@@ -95,6 +95,7 @@ class _Anchor:
     position: Position
     container: TreeMap | TreeList
     index: int
+    indent: int
 
 
 @dataclass
@@ -121,8 +122,11 @@ def scalar_value(node: yaml.ScalarNode) -> Leaf:
 
 
 class _Builder:
-    def __init__(self, doc_index: int, positions: dict[PathKey, Position]) -> None:
+    def __init__(
+        self, doc_index: int, positions: dict[PathKey, Position], lines: list[str]
+    ) -> None:
         self.doc_index = doc_index
+        self.lines = lines
         self.positions = positions
         self.anchors: list[_Anchor] = []
         self.metadata: object = None
@@ -138,7 +142,7 @@ class _Builder:
         if isinstance(node, yaml.SequenceNode):
             result = TreeList()
             for index, item in enumerate(node.value):
-                self._anchor(item, result)
+                self._anchor(item, result, dash=True)
                 result.items.append(self._node(item, (*where, index)))
             return result
         self.positions[where] = (node.start_mark.line + 1, node.start_mark.column + 1)
@@ -164,9 +168,16 @@ class _Builder:
             result.items.append(Entry(key, self._node(value_node, (*where, key))))
         return result
 
-    def _anchor(self, node: yaml.Node, container: TreeMap | TreeList) -> None:
-        position = (node.start_mark.line, node.start_mark.column)
-        self.anchors.append(_Anchor(position, container, len(container.items)))
+    def _anchor(
+        self, node: yaml.Node, container: TreeMap | TreeList, *, dash: bool = False
+    ) -> None:
+        line, column = node.start_mark.line, node.start_mark.column
+        if dash and line < len(self.lines):
+            before = self.lines[line][:column].rstrip(" ")
+            column = len(before) - 1 if before.endswith("-") else column
+        self.anchors.append(
+            _Anchor((line, node.start_mark.column), container, len(container.items), column)
+        )
 
 
 def _key(node: yaml.Node) -> str:
@@ -204,10 +215,18 @@ def _attach(comments: list[RawComment], anchors: list[_Anchor], root: TreeMap) -
 def _target(
     comment: RawComment, anchors: list[_Anchor], positions: list[Position], root: TreeMap
 ) -> tuple[TreeMap | TreeList, int]:
+    """Where a comment belongs: a line comment goes before the entry it trails; a
+    full-line comment before the next entry, unless it is indented deeper than that
+    entry, in which case it closes the earlier container whose entries share its indent."""
     at = bisect.bisect_left(positions, (comment.line, comment.column))
     if at > 0 and positions[at - 1][0] == comment.line:
         anchor = anchors[at - 1]
         return anchor.container, anchor.index
+    if at < len(anchors) and anchors[at].indent >= comment.column:
+        return anchors[at].container, anchors[at].index
+    for anchor in reversed(anchors[:at]):
+        if anchor.indent == comment.column:
+            return anchor.container, len(anchor.container.items)
     if at < len(anchors):
         return anchors[at].container, anchors[at].index
     return root, len(root.items)
@@ -226,6 +245,7 @@ def _insert(container: TreeMap | TreeList, slots: dict[int, list[Comment]]) -> N
 def parse_yaml(text: str) -> ParsedYaml:
     """Parse every document; YamlStructureError or yaml.YAMLError on bad input."""
     loader = _Loader(text)
+    lines = text.split("\n")
     result = ParsedYaml([], [])
     try:
         seen = 0
@@ -233,7 +253,7 @@ def parse_yaml(text: str) -> ParsedYaml:
             node = loader.get_node()
             if node is None:
                 break
-            builder = _Builder(len(result.documents), result.positions)
+            builder = _Builder(len(result.documents), result.positions, lines)
             document = builder.root(node)
             _attach(loader.comments[seen:], builder.anchors, document)
             seen = len(loader.comments)
