@@ -1,0 +1,115 @@
+"""HMAC signer: signatures recomputed independently with `hmac.new`."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from typing import Any
+
+import pytest
+
+from aivault_ops.runtime.auth.base import AuthUnavailable
+from aivault_ops.runtime.signing.hmac_signer import HmacSigner
+
+KEY = "whsec-0123456789abcdef"
+BODY = '{"amount": 100, "currency": "eur", "note": "café"}'.encode()
+NOW = 1_700_000_000.75
+
+
+def signer(**overrides: Any) -> HmacSigner:
+    config = {"algorithm": "sha256", "header_name": "X-Signature"}
+    config["value_template"] = "{{signature}}"
+    return HmacSigner.from_config({**config, **overrides}, KEY)
+
+
+@pytest.mark.parametrize("algorithm", ["sha256", "sha512"])
+def test_body_signature_in_hex(algorithm: str) -> None:
+    name, value = signer(algorithm=algorithm).sign("POST", "/v1/charges", BODY, NOW)
+    assert name == "X-Signature"
+    assert value == hmac.new(KEY.encode(), BODY, getattr(hashlib, algorithm)).hexdigest()
+
+
+def test_stripe_like_template_with_timestamp() -> None:
+    _, value = signer(value_template="t={{timestamp}},v1={{signature}}").sign(
+        "POST", "/hook", BODY, NOW
+    )
+    expected = hmac.new(KEY.encode(), BODY, hashlib.sha256).hexdigest()
+    assert value == f"t=1700000000,v1={expected}"
+
+
+def test_base64_signature() -> None:
+    _, value = signer(algorithm="sha512", value_template="HMAC {{signature_b64}}").sign(
+        "PUT", "/x", b"", NOW
+    )
+    mac = hmac.new(KEY.encode(), b"", hashlib.sha512).digest()
+    assert value == "HMAC " + base64.b64encode(mac).decode()
+
+
+def test_canonical_message() -> None:
+    _, value = signer(message="canonical", value_template="{{timestamp}}:{{signature}}").sign(
+        "post", "/v1/a%20b", BODY, NOW
+    )
+    message = "1700000000\nPOST\n/v1/a%20b\n" + hashlib.sha256(BODY).hexdigest()
+    expected = hmac.new(KEY.encode(), message.encode(), hashlib.sha256).hexdigest()
+    assert value == f"1700000000:{expected}"
+
+
+def test_canonical_signature_changes_with_method_path_body_and_time() -> None:
+    canonical = signer(message="canonical")
+    base = canonical.sign("POST", "/a", b"x", NOW)
+    assert canonical.sign("PUT", "/a", b"x", NOW) != base
+    assert canonical.sign("POST", "/b", b"x", NOW) != base
+    assert canonical.sign("POST", "/a", b"y", NOW) != base
+    assert canonical.sign("POST", "/a", b"x", NOW + 1) != base
+
+
+def test_the_key_is_never_in_the_header_or_repr() -> None:
+    hmac_signer = signer(value_template="{{signature}}/{{signature_b64}}")
+    _, value = hmac_signer.sign("POST", "/", KEY.encode(), NOW)
+    assert KEY not in value
+    assert KEY not in repr(hmac_signer)
+    assert hmac_signer.added_header_names() == frozenset({"x-signature"})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"algorithm": "md5"}, "auth.hmac.algorithm must be sha256 or sha512, not 'md5'"),
+        ({"algorithm": "SHA256"}, "auth.hmac.algorithm must be sha256 or sha512, not 'SHA256'"),
+        ({"message": "headers"}, "auth.hmac.message must be body or canonical, not 'headers'"),
+        ({"header_name": "X Sig"}, "auth.hmac.header_name 'X Sig' is not a valid header name"),
+        (
+            {"value_template": "{{secret}}"},
+            "auth.hmac.value_template may use only signature, signature_b64 and timestamp,"
+            " not secret",
+        ),
+        (
+            {"value_template": "t={{timestamp}}"},
+            "auth.hmac.value_template must use {{signature}} or {{signature_b64}}",
+        ),
+        (
+            {"value_template": "{{signature"},
+            "auth.hmac.value_template is not a valid template (line 1)",
+        ),
+        (
+            {"value_template": "{{signature.nope}}"},
+            "auth.hmac.value_template failed to render (UndefinedError)",
+        ),
+        (
+            {"value_template": "{{signature}}\r\nX-Evil: 1"},
+            "header 'X-Signature' contains CR, LF or NUL after rendering",
+        ),
+        ({"value_template": ""}, "auth.hmac.value_template must be a non-empty string"),
+    ],
+)
+def test_bad_config_is_refused_at_build(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(AuthUnavailable) as caught:
+        signer(**overrides)
+    assert caught.value.message == message
+
+
+def test_short_key_is_refused() -> None:
+    config = {"algorithm": "sha256", "header_name": "X-Sig", "value_template": "{{signature}}"}
+    with pytest.raises(AuthUnavailable, match="shorter than 8 characters"):
+        HmacSigner.from_config(config, "short")
