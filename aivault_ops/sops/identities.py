@@ -8,6 +8,8 @@ file, even when another source holds a wrong key. A missing
 from __future__ import annotations
 
 import os
+import shlex
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +51,8 @@ def parse_identity_text(text: str, origin: str) -> list[object]:
         if not line or line.startswith("#"):
             continue
         try:
+            if line != line.upper():
+                raise ValueError("age secret keys are upper case")
             keys.append(pyrage.x25519.Identity.from_str(line))
         except Exception as error:  # pyrage raises its own untyped errors
             raise NoIdentity(f"{origin}: line {number} is not an age identity") from error
@@ -72,12 +76,15 @@ class _Collector:
         self.searched: list[str] = []
         self.missing: list[str] = []
 
-    def add_file(self, path: Path, label: str, *, required: bool = False) -> None:
+    def add_file(
+        self, path: Path, label: str, *, required: bool = False, named: bool = False
+    ) -> None:
         self.searched.append(label)
         if not path.is_file():
             if required:
                 raise NoIdentity(f"identity file {path} does not exist")
-            self.missing.append(f"{label} ({path} does not exist)")
+            if named:
+                self.missing.append(f"{label} ({path} does not exist)")
             return
         self._add(_parse_file(path, str(path)), label)
 
@@ -105,9 +112,13 @@ def load_identities(
     else:
         found.searched.append("SOPS_AGE_KEY")
     if env.get("SOPS_AGE_KEY_FILE"):
-        found.add_file(Path(env["SOPS_AGE_KEY_FILE"]), "SOPS_AGE_KEY_FILE")
+        found.add_file(Path(env["SOPS_AGE_KEY_FILE"]), "SOPS_AGE_KEY_FILE", named=True)
     else:
         found.searched.append("SOPS_AGE_KEY_FILE")
+    if env.get("SOPS_AGE_KEY_CMD"):
+        found.add_text(_run_key_command(env["SOPS_AGE_KEY_CMD"]), "SOPS_AGE_KEY_CMD")
+    else:
+        found.searched.append("SOPS_AGE_KEY_CMD")
     default = default_key_file(env)
     found.add_file(default, str(default))
     if not found.keys:
@@ -120,9 +131,22 @@ def load_identities(
     return Identities(tuple(found.keys), tuple(found.sources), tuple(found.searched))
 
 
+def _run_key_command(command: str) -> str:
+    """stdout of `SOPS_AGE_KEY_CMD` (split like a shell command line, run without a shell)."""
+    try:
+        result = subprocess.run(shlex.split(command), capture_output=True, check=False, timeout=60)
+    except (OSError, ValueError, subprocess.TimeoutExpired) as error:
+        raise NoIdentity(f"SOPS_AGE_KEY_CMD could not be run ({type(error).__name__})") from error
+    if result.returncode != 0:
+        raise NoIdentity(f"SOPS_AGE_KEY_CMD failed with exit status {result.returncode}")
+    return result.stdout.decode("utf-8", errors="replace")
+
+
 def _ssh_sources(found: _Collector, env: Mapping[str, str]) -> None:
     if env.get("SOPS_AGE_SSH_PRIVATE_KEY_FILE"):
-        found.add_file(Path(env["SOPS_AGE_SSH_PRIVATE_KEY_FILE"]), "SOPS_AGE_SSH_PRIVATE_KEY_FILE")
+        found.add_file(
+            Path(env["SOPS_AGE_SSH_PRIVATE_KEY_FILE"]), "SOPS_AGE_SSH_PRIVATE_KEY_FILE", named=True
+        )
         return
     found.searched.append("SOPS_AGE_SSH_PRIVATE_KEY_FILE")
     for name in ("id_ed25519", "id_rsa"):
