@@ -1,0 +1,255 @@
+"""responseBlocklist: path syntax, redaction, content types and encodings."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sys
+import zlib
+from typing import Any
+
+import brotli
+import pytest
+
+from aivault_ops.runtime.blocklist import (
+    REDACTED,
+    Blocklist,
+    BlocklistError,
+    ResponseRefused,
+    is_json_media_type,
+    redact_json_body,
+)
+
+SSN = "123-45-6789"
+DOCUMENT: dict[str, Any] = {
+    "token": "tok_live_abcdef",
+    "data": [
+        {"name": "Ada", "ssn": SSN, "address": {"zip": "1000", "geo": [1, 2]}},
+        {"name": "Bob", "ssn": "987-65-4321"},
+        {"name": "Eve"},
+    ],
+    "meta": {"key with space": "v", "clé": "café", "ssn": "top-level"},
+}
+
+
+def redact(paths: list[str], document: Any) -> Any:
+    return Blocklist.compile(paths).apply(json.loads(json.dumps(document)))
+
+
+def test_nested_member() -> None:
+    out = redact(["$.token", "$.data[0].address.zip"], DOCUMENT)
+    assert out["token"] == REDACTED
+    assert out["data"][0]["address"] == {"zip": REDACTED, "geo": [1, 2]}
+    assert out["data"][1] == DOCUMENT["data"][1]
+
+
+def test_arrays_of_objects() -> None:
+    out = redact(["$.data[*].ssn"], DOCUMENT)
+    assert [item.get("ssn") for item in out["data"]] == [REDACTED, REDACTED, None]
+    assert "ssn" not in out["data"][2]
+    assert out["meta"]["ssn"] == "top-level"
+
+
+def test_index_and_out_of_range_index() -> None:
+    out = redact(["$.data[1]", "$.data[7].ssn", "$.data[0].address.geo[1]"], DOCUMENT)
+    assert out["data"][1] == REDACTED
+    assert len(out["data"]) == 3
+    assert out["data"][0]["address"]["geo"] == [1, REDACTED]
+
+
+def test_bracket_keys_with_spaces_and_unicode() -> None:
+    out = redact(["$.meta['key with space']", "$.meta['clé']"], DOCUMENT)
+    assert out["meta"] == {"key with space": REDACTED, "clé": REDACTED, "ssn": "top-level"}
+
+
+def test_wildcards() -> None:
+    assert redact(["$.meta.*"], DOCUMENT)["meta"] == dict.fromkeys(DOCUMENT["meta"], REDACTED)
+    assert redact(["$.data[0].address.geo[*]"], DOCUMENT)["data"][0]["address"]["geo"] == [
+        REDACTED,
+        REDACTED,
+    ]
+
+
+def test_recursive_descent() -> None:
+    out = redact(["$..ssn"], DOCUMENT)
+    assert [item.get("ssn") for item in out["data"]] == [REDACTED, REDACTED, None]
+    assert out["meta"]["ssn"] == REDACTED
+    nested = redact(["$..a.b"], {"a": {"b": 1, "a": {"b": 2}}, "x": [{"a": {"b": 3}}]})
+    assert nested == {"a": {"b": REDACTED, "a": {"b": REDACTED}}, "x": [{"a": {"b": REDACTED}}]}
+
+
+def test_whole_document_and_type_mismatches() -> None:
+    assert redact(["$"], DOCUMENT) == REDACTED
+    assert redact(["$.token.deeper", "$.data.ssn", "$.meta[0]"], DOCUMENT) == DOCUMENT
+    assert redact(["$.a"], [1, 2]) == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("token", "responseBlocklist path 'token' must start with '$'"),
+        ("$token", "responseBlocklist path '$token' is invalid at character 2"),
+        ("$.", "responseBlocklist path '$.' is invalid at character 2"),
+        ("$.a.", "responseBlocklist path '$.a.' is invalid at character 4"),
+        ("$.a b", "responseBlocklist path '$.a b' is invalid at character 4"),
+        ("$[-1]", "responseBlocklist path '$[-1]' is invalid at character 2"),
+        ('$["a"]', "responseBlocklist path '$[\"a\"]' is invalid at character 2"),
+        ("$.['a']", "responseBlocklist path \"$.['a']\" is invalid at character 2"),
+        ("$..", "responseBlocklist path '$..' is invalid at character 2"),
+        ("$.1a", "responseBlocklist path '$.1a' is invalid at character 2"),
+        ("$[?(@.x)]", "responseBlocklist path '$[?(@.x)]' is invalid at character 2"),
+    ],
+)
+def test_invalid_paths_are_refused_at_build(path: str, message: str) -> None:
+    with pytest.raises(BlocklistError) as caught:
+        Blocklist.compile(["$.ok", path])
+    assert caught.value.message == message
+
+
+def body_of(document: Any) -> bytes:
+    return json.dumps(document, ensure_ascii=False, indent=2).encode()
+
+
+BLOCK = Blocklist.compile(["$.data[*].ssn", "$.token"])
+
+
+def assert_redacted(out: bytes) -> None:
+    assert SSN.encode() not in out and b"tok_live" not in out
+    parsed = json.loads(out)
+    assert parsed["data"][0]["ssn"] == REDACTED
+    assert parsed["meta"]["clé"] == "café"
+    assert out == json.dumps(parsed, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json", "Application/JSON; charset=utf-8", "application/problem+json"],
+)
+def test_json_body_is_redacted_and_compact(content_type: str) -> None:
+    assert_redacted(redact_json_body(body_of(DOCUMENT), content_type, None, BLOCK))
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    compressor = zlib.compressobj(wbits=-15)
+    return compressor.compress(data) + compressor.flush()
+
+
+ENCODERS = {
+    "gzip": gzip.compress,
+    "x-gzip": gzip.compress,
+    "deflate": zlib.compress,
+    "raw-deflate": _raw_deflate,
+    "br": brotli.compress,
+    "gzip-members": lambda data: gzip.compress(data[:10]) + gzip.compress(data[10:]),
+    "identity": lambda data: data,
+}
+
+
+@pytest.mark.parametrize("encoding", sorted(ENCODERS))
+def test_compressed_bodies_are_decoded_then_redacted(encoding: str) -> None:
+    header = {"raw-deflate": "deflate", "gzip-members": "gzip"}.get(encoding, encoding)
+    body = ENCODERS[encoding](body_of(DOCUMENT))
+    assert_redacted(redact_json_body(body, "application/json", header.upper(), BLOCK))
+
+
+def test_stacked_encodings_are_undone_in_reverse() -> None:
+    body = brotli.compress(gzip.compress(body_of(DOCUMENT)))
+    assert_redacted(redact_json_body(body, "application/json", "gzip, br", BLOCK))
+
+
+def refusal(body: bytes, content_type: str | None, encoding: str | None = None, **kw: int) -> Any:
+    with pytest.raises(ResponseRefused) as caught:
+        redact_json_body(body, content_type, encoding, BLOCK, **kw)
+    assert caught.value.status == 502
+    return caught.value.to_json()
+
+
+def test_non_json_content_type_is_refused() -> None:
+    not_json = {
+        "error": "E-RESPONSE-NOT-JSON",
+        "message": "the upstream response is not JSON, and this capability redacts JSON paths",
+    }
+    for content_type in ("text/html", "text/plain", None, "application/jsonp", "json"):
+        assert refusal(body_of(DOCUMENT), content_type) == not_json
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"token": "tok_live_abcdef", "ssn": "123-45-6789"',
+        b'{"token": NaN}',
+        b"\xff\xfe{garbage",
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"token": "tok_live_abcdef"} trailing',
+    ],
+    ids=["truncated", "nan", "bad-bytes", "too-deep", "trailing"],
+)
+def test_malformed_json_is_refused_never_passed(body: bytes) -> None:
+    assert refusal(body, "application/json") == {
+        "error": "E-RESPONSE-NOT-JSON",
+        "message": "the upstream response is not valid JSON",
+    }
+
+
+def test_decoded_size_is_capped() -> None:
+    bomb = gzip.compress(b'{"a":"' + b"0" * 5_000_000 + b'"}')
+    assert len(bomb) < 10_000
+    for encoding, body in (("gzip", bomb), ("br", brotli.compress(gzip.decompress(bomb)))):
+        assert refusal(body, "application/json", encoding, max_decoded_bytes=1_000_000) == {
+            "error": "E-RESPONSE-TOO-LARGE",
+            "message": "the decoded upstream response exceeds the limit of 1000000 bytes",
+        }
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body", "message"),
+    [
+        ("gzip", gzip.compress(b'{"a": 1}')[:-5], "the upstream response is not valid gzip data"),
+        ("gzip", b'{"a": 1}', "the upstream response is not valid gzip data"),
+        ("deflate", b"not deflate", "the upstream response is not valid deflate data"),
+        (
+            "br",
+            brotli.compress(b'{"a": 1, "b": 22222}')[:-3],
+            "the upstream response is not valid br data",
+        ),
+        ("compress", b"x", "content-encoding 'compress' cannot be decoded for responseBlocklist"),
+        ("gzip, gzip, gzip, gzip", b"x", "too many content-encoding layers"),
+    ],
+)
+def test_bad_encodings_are_refused(encoding: str, body: bytes, message: str) -> None:
+    assert refusal(body, "application/json", encoding) == {
+        "error": "E-RESPONSE-ENCODING",
+        "message": message,
+    }
+
+
+def test_brotli_without_the_package_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "brotli", None)
+    assert refusal(brotli.compress(body_of(DOCUMENT)), "application/json", "br") == {
+        "error": "E-RESPONSE-ENCODING",
+        "message": "the upstream response is brotli-encoded and this runtime cannot decode brotli",
+    }
+
+
+def test_empty_body_stays_empty() -> None:
+    assert redact_json_body(b"", None, None, BLOCK) == b""
+
+
+def test_lone_surrogates_survive_reserialization() -> None:
+    out = redact_json_body(b'{"k": "\\ud800", "token": "x"}', "application/json", None, BLOCK)
+    assert json.loads(out) == {"k": "\ud800", "token": REDACTED}
+
+
+@pytest.mark.parametrize(
+    ("content_type", "expected"),
+    [
+        ("application/json", True),
+        ("application/vnd.api+json; charset=utf-8", True),
+        (" APPLICATION/JSON ", True),
+        ("application/json-seq", False),
+        ("text/json", False),
+        ("", False),
+    ],
+)
+def test_json_media_types(content_type: str, expected: bool) -> None:
+    assert is_json_media_type(content_type) is expected
