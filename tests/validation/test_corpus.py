@@ -36,6 +36,8 @@ LINE = re.compile(
 PRODUCT_BUGS: dict[str, str] = {
     "merge-override": "yaml_positions._mapping reports a key that overrides a merged (<<) key"
     " as E-YAML-DUPLICATE-KEY; YAML merge semantics let the explicit key win",
+    "template-include": "manifests/templates.render lets the TypeError of {% include %} (no"
+    " loader) escape: 'internal error: TypeError' instead of E-TEMPLATE",
     "env-unknown": "loader._environment_values reports at spec (the runtimeRecipients line),"
     " not at spec.environments",
     "project-duplicate-sorted-first": "a second Project file sorting before aivault-ops.yaml"
