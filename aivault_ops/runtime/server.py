@@ -172,6 +172,9 @@ class Runtime:
     ) -> web.StreamResponse:
         """Check, send and answer one invoke; one audit record whatever happens."""
         decision = Decision(request.method, path, time.perf_counter())
+        if passthrough:
+            credential, _, rest = path[len(PASSTHROUGH_PREFIX) :].partition("/")
+            decision.credential, decision.path = credential, "/" + rest
         try:
             policy = self.current_policy()
             decision.serial = policy.serial
@@ -196,10 +199,7 @@ class Runtime:
         decision: Decision,
         headers: tuple[tuple[str, str], ...],
     ) -> PreparedCall:
-        credential, _, rest = decision.path[len(PASSTHROUGH_PREFIX) :].partition("/")
-        upstream_path = "/" + rest
-        decision.credential = credential
-        decision.path = upstream_path
+        credential, upstream_path = str(decision.credential), decision.path
         consumer = _known(decision.consumer)
         capability = policy.capability_for_passthrough(
             credential, request.method, upstream_path, consumer=consumer

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support.bundles import CANARY, BundleFactory, make_factory
-from support.runtime_proc import RuntimeProcess, scan_tree
+from support.runtime_proc import RuntimeProcess, StartRuntime, scan_tree
 from support.upstream import RecordingUpstream, recording_upstream
 
 
@@ -29,9 +29,6 @@ def upstream(_session_upstream: RecordingUpstream) -> RecordingUpstream:
     _session_upstream.clear()
     _session_upstream.sse_release.clear()
     return _session_upstream
-
-
-StartRuntime = Callable[..., RuntimeProcess]
 
 
 @pytest.fixture

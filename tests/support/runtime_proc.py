@@ -124,3 +124,6 @@ def scan_tree(root: Path, needle: str) -> list[Path]:
         if path.is_file() and needle.encode() in path.read_bytes():
             hits.append(path)
     return hits
+
+
+StartRuntime = Callable[..., RuntimeProcess]

@@ -1,0 +1,360 @@
+"""The runtime over real HTTP: a subprocess, a TLS upstream that records, real bundles.
+
+Every refusal asserts both the error and that nothing reached the upstream;
+every response is scanned for the canary secret.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from support.bundles import CANARY, OTHER_TOKEN, TOKEN, BundleFactory
+from support.runtime_proc import RuntimeProcess, StartRuntime, free_port, wait_until
+from support.upstream import HOST, RecordingUpstream
+
+from aivault_ops.runtime.audit import verify_chain
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def clean(response: httpx.Response) -> httpx.Response:
+    """Assert the canary is nowhere in the response; return it."""
+    assert CANARY not in response.text
+    assert all(CANARY not in f"{k}: {v}" for k, v in response.headers.multi_items())
+    return response
+
+
+def get(runtime: RuntimeProcess, path: str, **kwargs: Any) -> httpx.Response:
+    return clean(httpx.request(kwargs.pop("method", "GET"), runtime.url + path, **kwargs))
+
+
+def envelope(runtime: RuntimeProcess, request: dict[str, Any], **kwargs: Any) -> httpx.Response:
+    body = {"capability": kwargs.pop("capability", "my-api/users"), "request": request}
+    headers = kwargs.pop("headers", AUTH)
+    return clean(httpx.post(runtime.url + "/aivault/proxy", json=body, headers=headers, **kwargs))
+
+
+def refused(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    data: dict[str, Any] = response.json()
+    assert data["error"] == code
+    assert set(data) == {"error", "message"}
+    assert "Traceback" not in response.text
+    return data
+
+
+@pytest.fixture
+def runtime(
+    start_runtime: StartRuntime, factory: BundleFactory, bundle_dir: Path
+) -> RuntimeProcess:
+    factory.publish(
+        bundle_dir,
+        1,
+        limits={"maxRequestBodyBytes": 64, "maxResponseBodyBytes": 4096, "timeoutMs": 800},
+    )
+    return start_runtime()
+
+
+def test_passthrough_injects_the_credential_and_never_forwards_the_token(
+    runtime: RuntimeProcess, upstream: RecordingUpstream
+) -> None:
+    response = get(runtime, "/v/my-api/v1/users/7?page=2", headers=AUTH)
+    assert response.status_code == 200
+    assert response.json() == {"ok": True, "path": "/v1/users/7", "method": "GET"}
+    [seen] = upstream.seen
+    assert seen.header("authorization") == f"Bearer {CANARY}"
+    assert TOKEN not in repr(seen)
+    assert seen.query == (("page", "2"),)
+
+
+def test_x_aivault_token_header_works_and_is_not_forwarded(
+    runtime: RuntimeProcess, upstream: RecordingUpstream
+) -> None:
+    response = get(runtime, "/v/my-api/v1/users", headers={"X-Aivault-Token": TOKEN})
+    assert response.status_code == 200
+    assert TOKEN not in repr(upstream.seen)
+
+
+def test_envelope_call_returns_status_headers_and_body(
+    runtime: RuntimeProcess, upstream: RecordingUpstream
+) -> None:
+    request = {"method": "POST", "path": "/v1/users", "query": {"a": "1"}, "body": "hi"}
+    response = envelope(runtime, request)
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["status"] == 200
+    assert json.loads(answer["body"])["method"] == "POST"
+    assert upstream.seen[0].body == b"hi"
+    assert upstream.seen[0].header("authorization") == f"Bearer {CANARY}"
+
+
+@pytest.mark.parametrize("mode", ["passthrough", "envelope"])
+def test_an_echoed_secret_is_redacted(
+    runtime: RuntimeProcess, upstream: RecordingUpstream, mode: str
+) -> None:
+    if mode == "passthrough":
+        response = get(runtime, "/v/my-api/v1/users/echo", headers=AUTH)
+    else:
+        response = envelope(runtime, {"method": "GET", "path": "/v1/users/echo"})
+    assert response.status_code == 200
+    assert "[REDACTED]" in response.text
+    assert upstream.seen[0].header("authorization") == f"Bearer {CANARY}"
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "code"),
+    [
+        ({}, 401, "E-UNAUTHENTICATED"),
+        ({"Authorization": "Bearer wrong-token"}, 401, "E-UNAUTHENTICATED"),
+        ({"Authorization": f"Bearer {OTHER_TOKEN}"}, 403, "E-FORBIDDEN"),
+    ],
+)
+@pytest.mark.parametrize("mode", ["passthrough", "envelope"])
+def test_callers_without_a_grant_are_refused(
+    runtime: RuntimeProcess,
+    upstream: RecordingUpstream,
+    headers: dict[str, str],
+    status: int,
+    code: str,
+    mode: str,
+) -> None:
+    if mode == "passthrough":
+        response = get(runtime, "/v/my-api/v1/users", headers=headers)
+    else:
+        response = envelope(runtime, {"method": "GET", "path": "/v1/users"}, headers=headers)
+    refused(response, status, code)
+    assert upstream.seen == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("DELETE", "/v/my-api/v1/users/7", 405, "E-METHOD-NOT-ALLOWED"),
+        ("GET", "/v/my-api/v1/usersX", 404, "E-NO-CAPABILITY"),
+        ("GET", "/v/my-api/v1/admin", 404, "E-NO-CAPABILITY"),
+        ("GET", "/v/nope/v1/users", 404, "E-CREDENTIAL-UNKNOWN"),
+    ],
+)
+def test_passthrough_routing_refusals(
+    runtime: RuntimeProcess,
+    upstream: RecordingUpstream,
+    method: str,
+    path: str,
+    status: int,
+    code: str,
+) -> None:
+    refused(get(runtime, path, method=method, headers=AUTH), status, code)
+    assert upstream.seen == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v/my-api/v1/users/..%2f..%2fadmin",
+        "/v/my-api/v1/users/%2e%2e/admin",
+        "/v/my-api/v1/users/%252e%252e/admin",
+        "/v/my-api/v1/users/a%5cb",
+        "/v/my-api/v1/users/a%00b",
+    ],
+)
+def test_traversal_is_refused_and_nothing_is_sent(
+    runtime: RuntimeProcess, upstream: RecordingUpstream, path: str
+) -> None:
+    response = get(runtime, path, headers=AUTH)
+    assert 400 <= response.status_code < 500
+    assert set(response.json()) == {"error", "message"}
+    assert upstream.seen == []
+
+
+@pytest.mark.parametrize("name", ["Cookie", "X-Api-Key", "Proxy-Authorization"])
+def test_caller_auth_class_headers_are_refused(
+    runtime: RuntimeProcess, upstream: RecordingUpstream, name: str
+) -> None:
+    response = get(runtime, "/v/my-api/v1/users", headers={**AUTH, name: "caller-value"})
+    assert 400 <= response.status_code < 500
+    assert upstream.seen == []
+
+
+def test_envelope_may_not_carry_an_authorization_header(
+    runtime: RuntimeProcess, upstream: RecordingUpstream
+) -> None:
+    request = {"method": "GET", "path": "/v1/users", "headers": {"Authorization": "Bearer x"}}
+    response = envelope(runtime, request)
+    assert 400 <= response.status_code < 500
+    assert upstream.seen == []
+
+
+def test_request_body_over_the_limit_is_refused_before_sending(
+    runtime: RuntimeProcess, upstream: RecordingUpstream
+) -> None:
+    response = get(runtime, "/v/my-api/v1/users", method="POST", headers=AUTH, content=b"x" * 65)
+    refused(response, 413, "E-BODY-TOO-LARGE")
+    assert upstream.seen == []
+
+
+def test_malformed_envelope_is_a_400(runtime: RuntimeProcess, upstream: RecordingUpstream) -> None:
+    response = clean(httpx.post(runtime.url + "/aivault/proxy", content=b"{not json", headers=AUTH))
+    assert response.status_code == 400
+    assert upstream.seen == []
+
+
+def test_upstream_timeout_is_a_504(runtime: RuntimeProcess, upstream: RecordingUpstream) -> None:
+    refused(get(runtime, "/v/my-api/v1/users/slow", headers=AUTH), 504, "E-UPSTREAM-TIMEOUT")
+
+
+def test_upstream_reset_is_a_502(runtime: RuntimeProcess) -> None:
+    refused(get(runtime, "/v/my-api/v1/users/reset", headers=AUTH), 502, "E-UPSTREAM-RESET")
+
+
+def test_response_over_the_limit_is_cut(
+    runtime: RuntimeProcess, upstream: RecordingUpstream
+) -> None:
+    request = {"method": "POST", "path": "/v1/users/echo", "body": "y" * 60}
+    response = envelope(runtime, {**request, "headers": {"x-pad": "z" * 4096}})
+    refused(response, 502, "E-RESPONSE-TOO-LARGE")
+
+
+def test_redirect_is_passed_back_not_followed(
+    runtime: RuntimeProcess, upstream: RecordingUpstream
+) -> None:
+    response = get(runtime, "/v/my-api/v1/users/redirect", headers=AUTH, follow_redirects=False)
+    assert response.status_code == 302
+    assert response.headers["location"] == "https://elsewhere.example.org/steal"
+    assert len(upstream.seen) == 1
+
+
+def test_set_cookie_is_stripped(runtime: RuntimeProcess) -> None:
+    response = get(runtime, "/v/my-api/v1/users/cookie", headers=AUTH)
+    assert response.status_code == 200
+    assert "set-cookie" not in response.headers
+
+
+def test_sse_first_event_arrives_before_the_upstream_finishes(
+    runtime: RuntimeProcess, upstream: RecordingUpstream
+) -> None:
+    with httpx.stream("GET", runtime.url + "/v/my-api/v1/users/sse", headers=AUTH) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        chunks = response.iter_raw()
+        first = next(chunks)
+        assert first == b"data: first\n\n"
+        assert not upstream.sse_release.is_set()
+        upstream.sse_release.set()
+        rest = b"".join(chunks)
+    assert rest == b"data: second\n\n"
+
+
+def test_admin_routes(runtime: RuntimeProcess) -> None:
+    assert get(runtime, "/healthz").json() == {"ok": True}
+    status = get(runtime, "/status").json()
+    assert (status["state"], status["serial"], status["revision"]) == ("ready", 1, "rev-1")
+    assert status["counts"] == {"providers": 1, "credentials": 1, "capabilities": 1, "consumers": 2}
+    refused(get(runtime, "/nope"), 404, "E-NOT-FOUND")
+    refused(get(runtime, "/aivault/proxy"), 405, "E-METHOD-NOT-ALLOWED")
+    refused(get(runtime, "/status", method="POST"), 405, "E-METHOD-NOT-ALLOWED")
+
+
+def test_metrics_count_decisions(runtime: RuntimeProcess) -> None:
+    get(runtime, "/v/my-api/v1/users", headers=AUTH)
+    get(runtime, "/v/my-api/v1/users", headers={})
+    text = get(runtime, "/metrics").text
+    assert 'aivault_requests_total{capability="my-api/users",decision="allow"} 1' in text
+    assert 'aivault_requests_total{capability="",decision="deny"} 1' in text
+    assert 'aivault_reloads_total{result="ok"} 1' in text
+    assert "aivault_bundle_serial 1" in text
+    assert 'aivault_upstream_latency_seconds_bucket{le="+Inf"} 1' in text
+
+
+def test_every_decision_is_audited_without_secrets(runtime: RuntimeProcess, tmp_path: Path) -> None:
+    get(runtime, "/v/my-api/v1/users/echo?key=value", headers=AUTH)
+    get(runtime, "/v/my-api/v1/users", headers={"Authorization": "Bearer wrong"})
+    envelope(runtime, {"method": "DELETE", "path": "/v1/users"})
+    lines = [
+        json.loads(line)
+        for path in sorted((tmp_path / "state" / "audit").glob("*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+    summary = [(e["decision"], e["error"], e["status"], e["path"]) for e in lines]
+    assert summary == [
+        ("allow", None, 200, "/v1/users/echo"),
+        ("deny", "E-UNAUTHENTICATED", 401, "/v1/users"),
+        ("deny", "E-METHOD-NOT-ALLOWED", 405, "/v1/users"),
+    ]
+    assert lines[0]["consumer"] == "agent" and lines[0]["serial"] == 1
+    assert verify_chain(tmp_path / "state").ok
+    text = "".join(p.read_text() for p in (tmp_path / "state" / "audit").glob("*.jsonl"))
+    assert CANARY not in text and TOKEN not in text
+
+
+def test_without_a_bundle_invokes_get_503(
+    start_runtime: StartRuntime, upstream: RecordingUpstream
+) -> None:
+    runtime = start_runtime()
+    assert runtime.status()["state"] == "not_ready"
+    refused(get(runtime, "/v/my-api/v1/users", headers=AUTH), 503, "E-NO-POLICY")
+    refused(envelope(runtime, {"method": "GET", "path": "/v1/users"}), 503, "E-NO-POLICY")
+    assert upstream.seen == []
+
+
+def test_an_expired_bundle_fails_closed(
+    start_runtime: StartRuntime,
+    factory: BundleFactory,
+    bundle_dir: Path,
+    upstream: RecordingUpstream,
+) -> None:
+    expires = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
+    factory.publish(bundle_dir, 1, expires_at=expires)
+    runtime = start_runtime()
+    wait_until(lambda: runtime.status()["state"] == "degraded", what="expiry")
+    refused(get(runtime, "/v/my-api/v1/users", headers=AUTH), 503, "E-POLICY-EXPIRED")
+    assert upstream.seen == []
+
+
+def test_tls_error_without_the_dev_ca(
+    start_runtime: StartRuntime,
+    factory: BundleFactory,
+    bundle_dir: Path,
+    upstream: RecordingUpstream,
+) -> None:
+    factory.publish(bundle_dir, 1)
+    runtime = start_runtime("--dev-resolve", upstream.dev_resolve(), dev=False)
+    refused(get(runtime, "/v/my-api/v1/users", headers=AUTH), 502, "E-UPSTREAM-TLS")
+    assert upstream.seen == []
+
+
+def test_refused_connection_is_a_502(
+    start_runtime: StartRuntime, factory: BundleFactory, bundle_dir: Path
+) -> None:
+    factory.publish(bundle_dir, 1)
+    runtime = start_runtime("--dev-resolve", f"{HOST}=127.0.0.1:{free_port()}", dev=False)
+    refused(get(runtime, "/v/my-api/v1/users", headers=AUTH), 502, "E-UPSTREAM-UNREACHABLE")
+
+
+def test_policy_host_resolving_to_loopback_is_refused_without_dev_resolve(
+    start_runtime: StartRuntime,
+    factory: BundleFactory,
+    bundle_dir: Path,
+    upstream: RecordingUpstream,
+) -> None:
+    factory.publish(bundle_dir, 1, host="localhost")
+    runtime = start_runtime(dev=True)
+    refused(get(runtime, "/v/my-api/v1/users", headers=AUTH), 403, "E-UPSTREAM-FORBIDDEN")
+    assert upstream.seen == []
+
+
+def test_unix_socket(
+    start_runtime: StartRuntime, factory: BundleFactory, bundle_dir: Path, tmp_path: Path
+) -> None:
+    factory.publish(bundle_dir, 1)
+    sock = tmp_path / "rt.sock"
+    start_runtime("--socket", str(sock))
+    assert oct(sock.stat().st_mode & 0o777) == "0o600"
+    transport = httpx.HTTPTransport(uds=str(sock))
+    with httpx.Client(transport=transport, base_url="http://runtime") as client:
+        response = client.get("/v/my-api/v1/users", headers=AUTH)
+    assert response.status_code == 200
