@@ -146,7 +146,10 @@ class AuditLog:
 
     def _previous(self, target: Path) -> tuple[int, str, bool]:
         """(current size of target, hash of the chain's last line, whether it is torn)."""
-        size = target.stat().st_size if target.exists() else 0
+        try:
+            size = target.stat().st_size
+        except FileNotFoundError:
+            size = 0
         if self._cache is not None and self._cache[:2] == (target, size):
             return size, self._cache[2], False
         if size:
@@ -215,6 +218,8 @@ def _check_line(line: bytes, expected: str) -> str | None:
 def verify_chain(state_dir: Path) -> ChainReport:
     """Walk every audit file in date order and report the first broken link."""
     directory = state_dir / "audit"
+    if not directory.is_dir():
+        return ChainReport(0, 0, GENESIS, None)
     files = sorted(p for p in directory.iterdir() if FILE_NAME.fullmatch(p.name))
     expected, lines = GENESIS, 0
     for path in files:

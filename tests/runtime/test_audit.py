@@ -195,3 +195,8 @@ def test_concurrent_processes_keep_one_linear_chain(tmp_path: Path) -> None:
         assert worker.exitcode == 0
     report = verify_chain(tmp_path)
     assert (report.ok, report.lines) == (True, 200)
+
+
+def test_no_audit_dir_is_an_empty_chain(tmp_path: Path) -> None:
+    report = verify_chain(tmp_path)
+    assert (report.ok, report.files, report.lines, report.head) == (True, 0, 0, GENESIS)
