@@ -38,6 +38,9 @@ PRODUCT_BUGS: dict[str, str] = {
     " as E-YAML-DUPLICATE-KEY; YAML merge semantics let the explicit key win",
     "template-include": "manifests/templates.render lets the TypeError of {% include %} (no"
     " loader) escape: 'internal error: TypeError' instead of E-TEMPLATE",
+    "registry-fal": "resolve/capabilities._offered treats every capability an alternative lists"
+    " as exclusive to it: a default fal credential offers no capability at all (fal/image-to-3d"
+    " is also listed by the fal-api-key alternative)",
     "env-unknown": "loader._environment_values reports at spec (the runtimeRecipients line),"
     " not at spec.environments",
     "project-duplicate-sorted-first": "a second Project file sorting before aivault-ops.yaml"

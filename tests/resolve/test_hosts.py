@@ -1,0 +1,44 @@
+"""Host names and `*.` wildcards: exactly one extra label, never a suffix trick."""
+
+from __future__ import annotations
+
+import pytest
+
+from aivault_ops.resolve.hosts import covered, host_matches, is_wildcard
+
+
+@pytest.mark.parametrize(
+    ("pattern", "host", "expected"),
+    [
+        ("api.openai.com", "api.openai.com", True),
+        ("api.openai.com", "API.openai.com", False),
+        ("api.openai.com", "api.openai.com.evil.example", False),
+        ("api.openai.com", "evilapi.openai.com", False),
+        ("*.myshopify.com", "acme.myshopify.com", True),
+        ("*.myshopify.com", "acme-staging.myshopify.com", True),
+        ("*.myshopify.com", "myshopify.com", False),
+        ("*.myshopify.com", ".myshopify.com", False),
+        ("*.myshopify.com", "a.b.myshopify.com", False),
+        ("*.myshopify.com", "acmemyshopify.com", False),
+        ("*.myshopify.com", "acme.myshopify.com.evil.example", False),
+        ("*.myshopify.com", "acme.evil-myshopify.com", False),
+        ("*.myshopify.com", "*.myshopify.com", True),
+    ],
+)
+def test_host_matches(pattern: str, host: str, expected: bool) -> None:
+    assert host_matches(pattern, host) is expected
+
+
+def test_is_wildcard() -> None:
+    assert is_wildcard("*.myshopify.com")
+    assert not is_wildcard("api.openai.com")
+    assert not is_wildcard("api.*.com")
+
+
+def test_covered_by_any_pattern() -> None:
+    patterns = ("api.example.com", "*.tenants.example.com")
+    assert covered("api.example.com", patterns)
+    assert covered("acme.tenants.example.com", patterns)
+    assert not covered("tenants.example.com", patterns)
+    assert not covered("www.example.com", patterns)
+    assert not covered("api.example.com", ())
