@@ -105,28 +105,31 @@ def _identities(args: argparse.Namespace) -> Identities:
     return load_identities(args.identity)
 
 
-def _all_metadata() -> list[SopsMetadata]:
+def _all_metadata() -> tuple[list[SopsMetadata], list[str]]:
+    """Metadata of every SOPS file below the current directory, and the files that failed."""
     from aivault_ops.sops import SopsError, read_metadata
     from aivault_ops.sops.discover import candidate_files
 
-    found = []
+    found, failed = [], []
     for path in candidate_files(Path()):
         try:
             found.append(read_metadata(path))
-        except SopsError:
-            continue
-    return found
-
-
-def _holders(name: str) -> list[Path]:
-    return [meta.path for meta in _all_metadata() if name in meta.secret_names]
+        except SopsError as error:
+            failed.append(error.message)
+    return found, failed
 
 
 def _unique_holder(name: str) -> Path | None:
-    holders = _holders(name)
+    metas, failed = _all_metadata()
+    holders = [meta.path for meta in metas if name in meta.secret_names]
     if len(holders) > 1:
         files = ", ".join(str(path) for path in holders)
         raise AivaultError(f"{name} is ambiguous: found in {files}", hint="pass --file F")
+    if not holders and failed:
+        raise AivaultError(
+            f"no readable SOPS file below the current directory holds {name}",
+            hint="unreadable: " + "; ".join(failed),
+        )
     return holders[0] if holders else None
 
 
@@ -185,7 +188,9 @@ def run_list(args: argparse.Namespace) -> int:
     """Names, files and recipients of every SOPS file below the current directory."""
     from aivault_ops.sops import read_metadata
 
-    metas = [read_metadata(path) for path in args.files] if args.files else _all_metadata()
+    metas, failed = (
+        ([read_metadata(path) for path in args.files], []) if args.files else _all_metadata()
+    )
     rows = [
         {
             "name": name,
@@ -202,7 +207,9 @@ def run_list(args: argparse.Namespace) -> int:
         for name in meta.secret_names
     ]
     _emit(args, rows, human or ["no SOPS files found"])
-    return 0
+    for message in failed:
+        sys.stderr.write(f"aivault-ops: error: {message}\n")
+    return 1 if failed else 0
 
 
 def run_get(args: argparse.Namespace) -> int:
