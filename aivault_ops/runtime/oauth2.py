@@ -1,0 +1,380 @@
+"""`o_auth2`: access tokens from the refresh-token or client-credentials grant.
+
+The secret JSON holds `client_id`, `client_secret`, `refresh_token`
+(refresh-token grant only), and optionally `scope` (overrides the policy's
+`scopes`) and `token_endpoint_auth_method` (`client_secret_basic`, the
+default as RFC 6749 §2.3.1 requires servers to support it, or
+`client_secret_post`). The policy's `auth.o_auth2` names `grant_type`,
+`token_endpoint` and `scopes`.
+
+What `TokenManager` guarantees:
+
+- the token endpoint is https on port 443 and on one of the credential's
+  hosts (refused when the policy loads otherwise), so client secrets only
+  travel where the credential's key may go; the process side passes a
+  `post_form` that goes through the SSRF-checked client;
+- concurrent requests share one refresh (single flight, one `asyncio.Lock`
+  per credential), and a token is refreshed `skew` seconds before it
+  expires (at the latest half-way through its lifetime);
+- `invalidate(stale)` drops the token an upstream answered 401 to, only if
+  it is still the current one, so many failed requests cause one refresh;
+- tokens (and a rotated refresh token) are cached in memory and in
+  `<state-dir>/oauth2/<credential>.age`, age-encrypted to the runtime's own
+  x25519 recipient: never plaintext on disk, reused after a restart only if
+  the credential's configuration and secrets are unchanged (a fingerprint
+  inside the encrypted file); an unreadable cache file is ignored;
+- errors name the credential and the OAuth `error` code, never a secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import re
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import quote_plus, urlsplit
+
+import pyrage
+
+from aivault_ops.runtime.auth.base import (
+    MIN_SECRET_LENGTH,
+    AuthUnavailable,
+    check_injected_value,
+    config_dict,
+)
+from aivault_ops.runtime.model import Refusal
+
+PostForm = Callable[[str, Mapping[str, str], Mapping[str, str]], Awaitable[tuple[int, Any]]]
+Clock = Callable[[], float]
+GRANTS: Final = ("refresh_token", "client_credentials")
+AUTH_METHODS: Final = ("client_secret_basic", "client_secret_post")
+DEFAULT_SKEW: Final = 60.0
+DEFAULT_TTL: Final = 300.0
+_ERROR_CODE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_CREDENTIAL = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+
+
+class OAuth2Error(Refusal):
+    """No access token could be obtained; the request is answered 502."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(502, "E-OAUTH2-TOKEN", message)
+
+
+@dataclass(frozen=True)
+class OAuth2Config:
+    """`auth.o_auth2` checked against the credential's hosts."""
+
+    grant_type: str
+    token_endpoint: str
+    scopes: tuple[str, ...] = ()
+
+    @classmethod
+    def from_auth(cls, config: Any, hosts: Iterable[str]) -> OAuth2Config:
+        """Refuse an unknown grant, or a token endpoint off https or off the credential's hosts."""
+        spec = config_dict(config, "o_auth2", ("grant_type", "token_endpoint"))
+        if spec["grant_type"] not in GRANTS:
+            raise AuthUnavailable(
+                "auth.o_auth2.grant_type must be refresh_token or client_credentials,"
+                f" not {spec['grant_type']!r}"
+            )
+        scopes = spec.get("scopes", [])
+        if not isinstance(scopes, list) or not all(isinstance(s, str) and s for s in scopes):
+            raise AuthUnavailable("auth.o_auth2.scopes must be a list of non-empty strings")
+        check_token_endpoint(spec["token_endpoint"], hosts)
+        return cls(spec["grant_type"], spec["token_endpoint"], tuple(scopes))
+
+
+def check_token_endpoint(url: str, hosts: Iterable[str]) -> None:
+    """The token endpoint must be `https://<one of hosts>/…` on port 443, without credentials."""
+    where = f"auth.o_auth2.token_endpoint {url!r}"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise AuthUnavailable(f"{where} is not a valid URL") from None
+    if parts.scheme != "https" or parts.username is not None or port not in (None, 443):
+        raise AuthUnavailable(f"{where} must be https on port 443, without user info")
+    if (parts.hostname or "") not in {host.lower() for host in hosts}:
+        raise AuthUnavailable(f"{where} is not on one of the credential's hosts")
+    if parts.fragment:
+        raise AuthUnavailable(f"{where} must not have a fragment")
+
+
+@dataclass(frozen=True, repr=False)
+class OAuth2Secret:
+    """The client's secrets from the credential's secret JSON."""
+
+    client_id: str
+    client_secret: str
+    refresh_token: str | None = None
+    scope: str | None = None
+    auth_method: str = "client_secret_basic"
+
+    @classmethod
+    def from_json(cls, text: str, grant_type: str) -> OAuth2Secret:
+        """Parse and check the secret JSON for `grant_type`."""
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise AuthUnavailable("o_auth2 secret must be a JSON object")
+        required = ("client_id", "client_secret") + (
+            ("refresh_token",) if grant_type == "refresh_token" else ()
+        )
+        for key in (*required, "scope", "token_endpoint_auth_method"):
+            if (key in required or key in data) and not (
+                isinstance(data.get(key), str) and data[key]
+            ):
+                raise AuthUnavailable(f"o_auth2 secret needs a non-empty string {key!r}")
+        method = data.get("token_endpoint_auth_method", "client_secret_basic")
+        if method not in AUTH_METHODS:
+            raise AuthUnavailable(
+                f"o_auth2 secret token_endpoint_auth_method {method!r} is unknown"
+            )
+        token = data.get("refresh_token") if grant_type == "refresh_token" else None
+        return cls(data["client_id"], data["client_secret"], token, data.get("scope"), method)
+
+    def __repr__(self) -> str:
+        return "OAuth2Secret([secret])"
+
+
+@dataclass(frozen=True, repr=False)
+class AccessToken:
+    """A token, when to refresh it, and the refresh token to use next (if rotated)."""
+
+    value: str | None
+    expires_at: float
+    refresh_at: float
+    refresh_token: str | None = None
+
+    def __repr__(self) -> str:
+        return f"AccessToken(expires_at={self.expires_at})"
+
+
+class TokenFile:
+    """One credential's token cache file, age-encrypted to the runtime's own recipient."""
+
+    def __init__(self, path: Path, identity: Any) -> None:
+        if not hasattr(identity, "to_public"):
+            raise AuthUnavailable("the o_auth2 token cache needs an age x25519 identity")
+        self.path = path
+        self._identity = identity
+        self._recipient = identity.to_public()
+
+    @classmethod
+    def for_credential(cls, state_dir: Path, credential: str, identity: Any) -> TokenFile:
+        """`<state_dir>/oauth2/<credential>.age` (the directory is created mode 0700)."""
+        if _CREDENTIAL.fullmatch(credential) is None:
+            raise AuthUnavailable(f"credential name {credential!r} cannot name a cache file")
+        directory = state_dir / "oauth2"
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return cls(directory / f"{credential}.age", identity)
+
+    def load(self, fingerprint: str) -> AccessToken | None:
+        """The cached token, or None when absent, unreadable, or for another configuration."""
+        try:
+            data = json.loads(pyrage.decrypt(self.path.read_bytes(), [self._identity]))
+            if data.pop("fingerprint") != fingerprint:
+                return None
+            return AccessToken(**data)
+        except Exception:  # missing, corrupt, another identity: the cache is only a cache
+            return None
+
+    def save(self, token: AccessToken, fingerprint: str) -> None:
+        """Encrypt and replace the file atomically (temp file, fsync, rename)."""
+        payload = json.dumps({**asdict(token), "fingerprint": fingerprint}).encode()
+        sealed = pyrage.encrypt(payload, [self._recipient])
+        temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, sealed)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        temp.replace(self.path)
+
+
+def _basic(client_id: str, client_secret: str) -> str:
+    pair = f"{quote_plus(client_id)}:{quote_plus(client_secret)}"
+    return "Basic " + base64.b64encode(pair.encode()).decode("ascii")
+
+
+def _error_code(body: Any) -> str:
+    code = body.get("error") if isinstance(body, dict) else None
+    if isinstance(code, str) and _ERROR_CODE.fullmatch(code):
+        return f" ({code})"
+    return ""
+
+
+def _expires_in(body: Mapping[str, Any]) -> float:
+    raw = body.get("expires_in", DEFAULT_TTL)
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = 0.0
+    if not value > 0:
+        raise ValueError("expires_in")
+    return value
+
+
+def _token_fields(body: Any) -> tuple[str, float]:
+    """(access_token, lifetime in seconds) from a token response; ValueError if unusable."""
+    if not isinstance(body, dict):
+        raise ValueError("body")
+    value = body.get("access_token")
+    if not isinstance(value, str) or len(value) < MIN_SECRET_LENGTH:
+        raise ValueError("access_token")
+    token_type = body.get("token_type", "bearer")
+    if not isinstance(token_type, str) or token_type.lower() != "bearer":
+        raise ValueError("token_type")
+    try:
+        check_injected_value(value, "access_token")
+    except AuthUnavailable:
+        raise ValueError("access_token") from None
+    return value, _expires_in(body)
+
+
+def fingerprint(credential: str, config: OAuth2Config, secret: OAuth2Secret) -> str:
+    """Identifies the configuration a cached token belongs to (sha256 hex)."""
+    material = [credential, asdict(config), asdict(secret)]
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+class TokenManager:
+    """One credential's access token: cached, refreshed once for all waiters."""
+
+    def __init__(
+        self,
+        credential: str,
+        config: OAuth2Config,
+        secret: OAuth2Secret,
+        *,
+        post_form: PostForm,
+        clock: Clock,
+        cache: TokenFile | None = None,
+        skew: float = DEFAULT_SKEW,
+    ) -> None:
+        self.credential = credential
+        self._config = config
+        self._secret = secret
+        self._post_form = post_form
+        self._clock = clock
+        self._cache = cache
+        self._skew = skew
+        self._lock = asyncio.Lock()
+        self._current: AccessToken | None = None
+        self._refresh_token = secret.refresh_token
+        self._cache_read = cache is None
+        self._fingerprint = fingerprint(credential, config, secret)
+
+    async def get_token(self) -> str:
+        """A valid access token, refreshing (once, for every concurrent caller) if needed."""
+        token = self._usable(self._current)
+        if token is not None:
+            return token
+        async with self._lock:
+            token = self._usable(self._current) or self._usable(self._from_cache())
+            if token is None:
+                token = self._remember(*await self._fetch())
+            return token
+
+    def invalidate(self, stale: str | None = None) -> None:
+        """Drop the current token after an upstream 401 (only if it is still `stale`)."""
+        current = self._current
+        if current is None or current.value is None:
+            return
+        if stale is not None and current.value != stale:
+            return
+        self._current = replace(current, value=None)
+        self._save(self._current)
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Every value to redact from responses right now."""
+        values = [self._secret.client_secret, *filter(None, [self._secret.refresh_token])]
+        if self._refresh_token and self._refresh_token not in values:
+            values.append(self._refresh_token)
+        if self._current is not None and self._current.value is not None:
+            values.append(self._current.value)
+        return tuple(values)
+
+    def _usable(self, token: AccessToken | None) -> str | None:
+        if token is not None and token.value is not None and self._clock() < token.refresh_at:
+            return token.value
+        return None
+
+    def _from_cache(self) -> AccessToken | None:
+        if self._cache is None or self._cache_read:
+            return None
+        self._cache_read = True
+        token = self._cache.load(self._fingerprint)
+        if token is not None:
+            self._current = token
+            self._refresh_token = token.refresh_token or self._refresh_token
+        return token
+
+    def _remember(self, value: str, token: AccessToken) -> str:
+        self._current = token
+        self._refresh_token = token.refresh_token
+        self._save(token)
+        return value
+
+    def _save(self, token: AccessToken) -> None:
+        if self._cache is not None:
+            self._cache.save(token, self._fingerprint)
+
+    def _request(self) -> tuple[dict[str, str], dict[str, str]]:
+        form = {"grant_type": self._config.grant_type}
+        if self._refresh_token is not None:
+            form["refresh_token"] = self._refresh_token
+        scope = self._secret.scope or " ".join(self._config.scopes)
+        if scope:
+            form["scope"] = scope
+        headers = {"Accept": "application/json"}
+        if self._secret.auth_method == "client_secret_basic":
+            headers["Authorization"] = _basic(self._secret.client_id, self._secret.client_secret)
+        else:
+            form.update(client_id=self._secret.client_id, client_secret=self._secret.client_secret)
+        return form, headers
+
+    async def _fetch(self) -> tuple[str, AccessToken]:
+        form, headers = self._request()
+        try:
+            status, body = await self._post_form(self._config.token_endpoint, form, headers)
+        except Refusal:
+            raise
+        except Exception as error:  # the transport's own errors; their text is not shown
+            raise OAuth2Error(
+                f"credential {self.credential!r}: the token endpoint is unreachable"
+                f" ({type(error).__name__})"
+            ) from None
+        if status != 200:
+            raise OAuth2Error(
+                f"credential {self.credential!r}: the token endpoint answered {status}"
+                + _error_code(body)
+            )
+        return self._parse(body)
+
+    def _parse(self, body: Any) -> tuple[str, AccessToken]:
+        now = self._clock()
+        try:
+            value, lifetime = _token_fields(body)
+        except ValueError as problem:
+            raise OAuth2Error(
+                f"credential {self.credential!r}: the token endpoint's answer"
+                f" has no usable {problem}"
+            ) from None
+        rotated = body.get("refresh_token")
+        refresh_token = rotated if isinstance(rotated, str) and rotated else self._refresh_token
+        refresh_at = now + max(lifetime - self._skew, lifetime / 2)
+        return value, AccessToken(value, now + lifetime, refresh_at, refresh_token)
+
+    def __repr__(self) -> str:
+        return f"TokenManager(credential={self.credential!r})"
