@@ -23,7 +23,7 @@ from aivault_ops.sops.stores import (
     serialize,
     serialize_plaintext,
 )
-from aivault_ops.sops.tree import TreeMap, Value, to_python
+from aivault_ops.sops.tree import SopsTime, TreeMap, Value, to_python
 
 
 @dataclass(frozen=True)
@@ -92,17 +92,13 @@ class DecryptedFile:
 
 
 def secret_of(value: Value) -> Secret:
-    """A value as a Secret: bytes and strings as they are, others as canonical JSON."""
+    """A value as a Secret: strings, bytes and times as they are, others as canonical JSON."""
     if isinstance(value, bytes | str):
         return Secret(value)
-    return Secret(
-        json.dumps(_jsonable(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    )
-
-
-def _jsonable(value: Value) -> object:
-    data = to_python(value)
-    return _plain(data)
+    if isinstance(value, SopsTime):
+        return Secret(value.text)
+    data = _plain(to_python(value))
+    return Secret(json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
 
 
 def _plain(data: object) -> object:
@@ -112,8 +108,7 @@ def _plain(data: object) -> object:
         return [_plain(item) for item in data]
     if isinstance(data, bytes):
         return data.decode("utf-8", errors="replace")
-    text = getattr(data, "text", None)
-    return text if isinstance(text, str) else data
+    return data.text if isinstance(data, SopsTime) else data
 
 
 def decrypt_bytes(

@@ -225,3 +225,25 @@ def test_vectors_copied_unchanged_decrypt_from_any_directory(
     copy = tmp_path / "renamed.sops.yaml"
     shutil.copy(VECTORS / "nested.sops.yaml", copy)
     assert decrypt_file(copy, vector_identities).names()[0] == "app"
+
+
+def test_secrets_gives_nested_values_as_canonical_json(vector_identities: Identities) -> None:
+    secrets = decrypt_file(VECTORS / "nested.sops.yaml", vector_identities).secrets()
+    assert secrets["app"].reveal() == (
+        '{"debug":false,"limits":{"cpu":"500m","memory":"1Gi"},"name":"billing","ratio":0.75,"replicas":3}'
+    )
+    assert (
+        secrets["servers"].reveal()
+        == '["alpha",42,{"host":"db1","port":6379},["inner-a","inner-b"]]'
+    )
+    assert [
+        secrets[name].reveal() for name in ("negative", "whole_float", "created", "greeting")
+    ] == [
+        "-17",
+        "2.0",
+        "2024-01-02T03:04:05Z",
+        "héllo wörld ✓",
+    ]
+    assert repr(secrets["app"]) == "Secret([secret])"
+    decrypted = decrypt_file(VECTORS / "nested.sops.yaml", vector_identities)
+    assert "billing" not in repr(decrypted) and "billing" not in repr(decrypted.documents)
