@@ -209,21 +209,15 @@ def _brotli(data: bytes, cap: int) -> bytes:
             "the upstream response is brotli-encoded and this runtime cannot decode brotli",
         )
     decoder = brotli.Decompressor()
-    out = bytearray()
     try:
-        chunk = decoder.process(data, output_buffer_limit=cap + 1)
-        while True:
-            out += chunk
-            if len(out) > cap:
-                raise _too_large(cap)
-            if decoder.can_accept_more_data():
-                break
-            chunk = decoder.process(b"", output_buffer_limit=cap + 1 - len(out))
+        out: bytes = decoder.process(data, output_buffer_limit=cap + 1)
     except brotli.error:
         raise _corrupt("br") from None
+    if len(out) > cap or not decoder.can_accept_more_data():
+        raise _too_large(cap)
     if not decoder.is_finished():
         raise _corrupt("br")
-    return bytes(out)
+    return out
 
 
 def decode_content(body: bytes, content_encoding: str | None, cap: int) -> bytes:

@@ -78,6 +78,11 @@ def test_recursive_descent() -> None:
     assert nested == {"a": {"b": REDACTED, "a": {"b": REDACTED}}, "x": [{"a": {"b": REDACTED}}]}
 
 
+def test_an_empty_blocklist_is_false() -> None:
+    assert not Blocklist.compile([])
+    assert Blocklist.compile(["$.a"])
+
+
 def test_whole_document_and_type_mismatches() -> None:
     assert redact(["$"], DOCUMENT) == REDACTED
     assert redact(["$.token.deeper", "$.data.ssn", "$.meta[0]"], DOCUMENT) == DOCUMENT
@@ -192,9 +197,11 @@ def test_malformed_json_is_refused_never_passed(body: bytes) -> None:
 
 
 def test_decoded_size_is_capped() -> None:
-    bomb = gzip.compress(b'{"a":"' + b"0" * 5_000_000 + b'"}')
+    plain = b'{"a":"' + b"0" * 5_000_000 + b'"}'
+    bomb = gzip.compress(plain)
     assert len(bomb) < 10_000
-    for encoding, body in (("gzip", bomb), ("br", brotli.compress(gzip.decompress(bomb)))):
+    bodies = (("gzip", bomb), ("deflate", zlib.compress(plain)), ("br", brotli.compress(plain)))
+    for encoding, body in bodies:
         assert refusal(body, "application/json", encoding, max_decoded_bytes=1_000_000) == {
             "error": "E-RESPONSE-TOO-LARGE",
             "message": "the decoded upstream response exceeds the limit of 1000000 bytes",
@@ -207,6 +214,12 @@ def test_decoded_size_is_capped() -> None:
         ("gzip", gzip.compress(b'{"a": 1}')[:-5], "the upstream response is not valid gzip data"),
         ("gzip", b'{"a": 1}', "the upstream response is not valid gzip data"),
         ("deflate", b"not deflate", "the upstream response is not valid deflate data"),
+        (
+            "deflate",
+            zlib.compress(b'{"a": 1}') + b"trailing",
+            "the upstream response is not valid deflate data",
+        ),
+        ("br", b"garbage!!", "the upstream response is not valid br data"),
         (
             "br",
             brotli.compress(b'{"a": 1, "b": 22222}')[:-3],

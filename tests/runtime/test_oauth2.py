@@ -13,7 +13,9 @@ import pyrage
 import pytest
 
 from aivault_ops.runtime.auth.base import AuthUnavailable
+from aivault_ops.runtime.model import Refusal
 from aivault_ops.runtime.oauth2 import (
+    AccessToken,
     OAuth2Config,
     OAuth2Error,
     OAuth2Secret,
@@ -247,6 +249,7 @@ def failure(endpoint: TokenEndpoint) -> dict[str, str]:
         ((200, {"access_token": "abcdefgh\r\nX: y"}), NO_USABLE + "access_token"),
         ((200, {"access_token": "abcdefghij", "token_type": "mac"}), NO_USABLE + "token_type"),
         ((200, {"access_token": "abcdefghij", "expires_in": 0}), NO_USABLE + "expires_in"),
+        ((200, {"access_token": "abcdefghij", "expires_in": "soon"}), NO_USABLE + "expires_in"),
         ((200, ["access_token"]), NO_USABLE + "body"),
     ],
 )  # fmt: skip
@@ -268,6 +271,16 @@ def test_unreachable_token_endpoint() -> None:
         "message": "credential 'my-api': the token endpoint is unreachable"
         " (ConnectionRefusedError)",
     }
+
+
+def test_a_refusal_from_the_transport_passes_unchanged() -> None:
+    class Guarded(TokenEndpoint):
+        async def __call__(self, *args: Any) -> tuple[int, Any]:
+            raise Refusal(403, "E-UPSTREAM-FORBIDDEN", "auth.example.com resolves to 10.0.0.1")
+
+    with pytest.raises(Refusal) as caught:
+        asyncio.run(manager(Guarded(), Clock()).get_token())
+    assert caught.value.code == "E-UPSTREAM-FORBIDDEN"
 
 
 def test_missing_expires_in_uses_the_default_lifetime() -> None:
@@ -302,6 +315,8 @@ def test_missing_expires_in_uses_the_default_lifetime() -> None:
          " credential's hosts"),
         ({"grant_type": "client_credentials", "token_endpoint": "https://auth.example.com:x/t"},
          "auth.o_auth2.token_endpoint 'https://auth.example.com:x/t' is not a valid URL"),
+        ({"grant_type": "client_credentials", "token_endpoint": ENDPOINT + "#x"},
+         f"auth.o_auth2.token_endpoint {ENDPOINT + '#x'!r} must not have a fragment"),
         ({"grant_type": "client_credentials", "token_endpoint": ENDPOINT, "scopes": "read"},
          "auth.o_auth2.scopes must be a list of non-empty strings"),
     ],
@@ -336,6 +351,7 @@ def test_nothing_secret_in_reprs_and_redaction_covers_the_live_token() -> None:
     tokens = manager(TokenEndpoint(rotate=True), Clock())
     secret = OAuth2Secret.from_json(SECRET_JSON, "refresh_token")
     assert CLIENT_SECRET not in repr(secret) and REFRESH not in repr(tokens)
+    assert repr(AccessToken("access-token-1", 5.0, 4.0, REFRESH)) == "AccessToken(expires_at=5.0)"
     assert tokens.secret_values() == (CLIENT_SECRET, REFRESH)
     asyncio.run(tokens.get_token())
     assert tokens.secret_values() == (

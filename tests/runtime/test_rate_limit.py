@@ -112,6 +112,11 @@ def test_shared_table_reuses_idle_slots_and_fails_closed_when_full(tmp_path: Pat
     table.close()
 
 
+def test_shared_table_needs_a_probe_window(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="at least 8 slots"):
+        SharedFileRateLimitStore(tmp_path / "t.bin", slots=PROBE - 1)
+
+
 def test_shared_table_persists_and_checks_its_layout(tmp_path: Path) -> None:
     first = SharedFileRateLimitStore(tmp_path / "t.bin", slots=64)
     assert allowed(first, KEY, 5, 0.0, 5) == 5

@@ -245,6 +245,4 @@ class SigV4Signer:
 
 def _authority(host: str, port: int) -> str:
     host = host.lower()
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
     return host if port == 443 else f"{host}:{port}"

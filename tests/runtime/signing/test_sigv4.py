@@ -190,6 +190,15 @@ def test_session_token_header_only_with_a_token() -> None:
     assert "x-amz-security-token" not in ours(*CASES["session-token"][:2], False, NOW)
 
 
+def test_reprs_show_no_path_and_the_added_names_are_auth_class() -> None:
+    request = SigV4Request("GET", "h.example", "/secret-path", (("k", "v"),), (), b"body")
+    assert repr(request) == "SigV4Request(method='GET', host='h.example')"
+    signer = SigV4Signer(AwsCredentials(AKID, SECRET), region="us-east-1", service="s3")
+    assert signer.added_header_names() == {
+        "authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256",
+    }  # fmt: skip
+
+
 def test_caller_copies_of_signer_headers_are_replaced() -> None:
     forged = SigV4Request("GET", "h.example", "/", (), (("X-Amz-Date", "19990101T000000Z"),), b"")
     clean = SigV4Request("GET", "h.example", "/", (), (), b"")
