@@ -101,6 +101,8 @@ class Decryptor:
             return self._list(value, path)
         encrypted = self.rule.should_encrypt(path)
         plain = self._leaf(value, path) if encrypted and not is_empty(value) else value
+        if self.binary and plain == "":
+            plain = b""
         if encrypted or not self.rule.mac_only_encrypted:
             self.hasher.update(scalars.canonical_bytes(plain))
         return plain

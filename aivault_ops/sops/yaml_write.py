@@ -23,7 +23,7 @@ _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0
 
 def dump_documents(documents: list[TreeMap]) -> str:
     """YAML text for one or more documents (separated by `---`)."""
-    return "---\n".join("\n".join(_map_lines(doc, 0)) + "\n" for doc in documents)
+    return "---\n".join("\n".join(_map_lines(doc, 0) or ["{}"]) + "\n" for doc in documents)
 
 
 def _map_lines(node: TreeMap, indent: int) -> list[str]:

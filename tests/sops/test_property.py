@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,8 +19,8 @@ from aivault_ops.sops.stores import Format, parse_plaintext
 from aivault_ops.sops.tree import Comment, Entry, TreeList, TreeMap, Value, to_python
 from aivault_ops.sops.yaml_write import dump_documents
 
-_TEXT = st.characters(blacklist_categories=("Cs",))
-_COMMENT = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")), max_size=12)
+_TEXT = st.characters(blacklist_categories=["Cs"])
+_COMMENT = st.text(st.characters(blacklist_categories=["Cs", "Cc", "Zl", "Zp"]), max_size=12)
 _KEYS = st.text(_TEXT, min_size=1, max_size=8).filter(lambda key: key != "sops")
 _SCALARS = st.one_of(
     st.text(_TEXT, max_size=20),
@@ -30,7 +31,7 @@ _SCALARS = st.one_of(
 )
 
 
-def _with_comments(items: list[object], comments: list[str], cls: type) -> object:
+def _with_comments(items: list[Any], comments: list[str], cls: type) -> Any:
     merged = list(items)
     for offset, text in enumerate(comments):
         merged.insert(min(offset * 2, len(merged)), Comment(" " + text))

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from aivault_ops.sops import scalars
-from aivault_ops.sops.tree import SopsTime
+from aivault_ops.sops.tree import Leaf, SopsTime
 from aivault_ops.sops.yaml_resolve import UnsupportedScalar, resolve_plain
 
 
@@ -46,7 +46,7 @@ def test_float_format_is_go_f_minus_one(value: float, text: str) -> None:
         (None, b"", "str"),
     ],
 )
-def test_canonical_bytes_and_type(value: scalars.Leaf, raw: bytes, type_: str) -> None:
+def test_canonical_bytes_and_type(value: Leaf, raw: bytes, type_: str) -> None:
     assert scalars.canonical_bytes(value) == raw
     assert scalars.type_name(value) == type_
 

@@ -70,8 +70,13 @@ DOTENV_PLAIN = (
     "MULTI=line1\\nline2\nexport EXPORTED=yes\nPUBLIC_unencrypted=clear\n"
 )
 BINARY_PLAIN = bytes(range(256)) + "ünïcode\n".encode()
+MULTIDOC_PLAIN = (
+    "---\nname: first\nvalue: 1\n# between\n---\nname: second\nitems:\n  - x\n  - {a: 1}\n"
+)
 CASES: list[tuple[Format, str, bytes]] = [
     ("yaml", "data.sops.yaml", YAML_PLAIN.encode()),
+    ("yaml", "multi.sops.yaml", MULTIDOC_PLAIN.encode()),
+    ("binary", "empty.sops.bin", b""),
     ("json", "data.sops.json", JSON_PLAIN.encode()),
     ("dotenv", "data.sops.env", DOTENV_PLAIN.encode()),
     ("binary", "data.sops.bin", BINARY_PLAIN),
@@ -105,7 +110,7 @@ def ours_encrypt(
     return encrypt_plaintext(data, format_=format_, plan=plan, rule=rule or EncryptionRule())
 
 
-@pytest.mark.parametrize(("format_", "name", "plain"), CASES, ids=[case[0] for case in CASES])
+@pytest.mark.parametrize(("format_", "name", "plain"), CASES, ids=[case[1] for case in CASES])
 def test_sops_decrypts_what_we_write(
     format_: Format, name: str, plain: bytes, tmp_path: Path, age_key: AgeKey
 ) -> None:
@@ -117,7 +122,7 @@ def test_sops_decrypts_what_we_write(
         assert values(format_, result.stdout) == values(format_, plain)
 
 
-@pytest.mark.parametrize(("format_", "name", "plain"), CASES, ids=[case[0] for case in CASES])
+@pytest.mark.parametrize(("format_", "name", "plain"), CASES, ids=[case[1] for case in CASES])
 def test_we_decrypt_what_sops_writes(
     format_: Format, name: str, plain: bytes, tmp_path: Path, age_key: AgeKey
 ) -> None:
@@ -285,7 +290,11 @@ def test_sops_set_on_our_file_then_we_read_it(tmp_path: Path, age_key: AgeKey) -
         ["set", "x.yaml", '["nested"]["deep"]["deeper"]', '"new"'], cwd=tmp_path, keys=[age_key]
     )
     decrypted = decrypt_file(tmp_path / "x.yaml", identities_for(age_key))
-    assert to_python(decrypted.documents[0].get("nested").value)["deep"] == {"deeper": "new"}  # type: ignore[union-attr]
+    nested = decrypted.documents[0].get("nested")
+    assert nested is not None and to_python(nested.value) == {
+        **to_python(parse_plaintext(YAML_PLAIN.encode(), "yaml", "x")[0].get("nested").value),  # type: ignore[union-attr, dict-item]
+        "deep": {"deeper": "new"},
+    }
 
 
 def test_real_age_cli_opens_our_wrapped_data_key(tmp_path: Path, age_key: AgeKey) -> None:
