@@ -27,7 +27,12 @@ from aivault_ops.runtime.metrics import CONTENT_TYPE, Metrics
 from aivault_ops.runtime.model import InboundRequest, PreparedCall, Refusal
 from aivault_ops.runtime.state import RuntimeState
 from aivault_ops.runtime.status import DEGRADED, readiness, status_document
-from aivault_ops.runtime.upstream import UpstreamClient, UpstreamFailure, classify_error
+from aivault_ops.runtime.upstream import (
+    FORBIDDEN_CODE,
+    UpstreamClient,
+    UpstreamFailure,
+    classify_error,
+)
 
 Log = Callable[..., None]
 JSON_TYPE: Final = "application/json"
@@ -253,6 +258,8 @@ class Runtime:
             await out.write_eof()
         except UpstreamFailure as failure:
             error = failure
+        except ConnectionResetError:
+            error = UpstreamFailure(499, "E-CLIENT-CLOSED", "the caller closed the connection")
         except (httpx.HTTPError, OSError) as failure:
             error = classify_error(failure)
         finally:
@@ -308,7 +315,7 @@ class Runtime:
 def _verdict(error: Refusal | UpstreamFailure | None) -> str:
     if error is None:
         return "allow"
-    return "deny" if isinstance(error, Refusal) or error.status < 500 else "error"
+    return "deny" if isinstance(error, Refusal) or error.code == FORBIDDEN_CODE else "error"
 
 
 def _known(consumer: str | None) -> str:

@@ -28,6 +28,7 @@ from aivault_ops.errors import AivaultError, UsageError
 from aivault_ops.runtime.model import UpstreamRequest
 
 HTTPS_PORT: Final = 443
+FORBIDDEN_CODE: Final = "E-UPSTREAM-FORBIDDEN"
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _DROPPED_REQUEST_HEADERS: Final = frozenset(
     {"host", "content-length", "transfer-encoding", "connection", "accept-encoding"}
@@ -150,9 +151,7 @@ def check_literal_host(host: str, dev_resolve: DevResolve) -> None:
     except ValueError:
         return
     if is_forbidden_address(address):
-        raise UpstreamFailure(
-            403, "E-UPSTREAM-FORBIDDEN", f"upstream {host} is a forbidden address"
-        )
+        raise UpstreamFailure(403, FORBIDDEN_CODE, f"upstream {host} is a forbidden address")
 
 
 class UpstreamClient(Protocol):
@@ -266,7 +265,7 @@ def classify_error(error: BaseException) -> UpstreamFailure:
     if any(isinstance(e, UpstreamFailure) for e in chain):
         return next(e for e in chain if isinstance(e, UpstreamFailure))
     if any(isinstance(e, AddressRefused) for e in chain):
-        return UpstreamFailure(403, "E-UPSTREAM-FORBIDDEN", "the upstream address is forbidden")
+        return UpstreamFailure(403, FORBIDDEN_CODE, "the upstream address is forbidden")
     if any(isinstance(e, _TLS) for e in chain):
         return UpstreamFailure(502, "E-UPSTREAM-TLS", "TLS handshake with the upstream failed")
     if any(isinstance(e, _TIMEOUT) for e in chain):

@@ -358,3 +358,19 @@ def test_unix_socket(
     with httpx.Client(transport=transport, base_url="http://runtime") as client:
         response = client.get("/v/my-api/v1/users", headers=AUTH)
     assert response.status_code == 200
+
+
+def test_a_caller_that_hangs_up_mid_stream_is_audited_as_such(
+    runtime: RuntimeProcess, upstream: RecordingUpstream, tmp_path: Path
+) -> None:
+    with httpx.stream("GET", runtime.url + "/v/my-api/v1/users/sse", headers=AUTH) as response:
+        assert next(response.iter_raw()) == b"data: first\n\n"
+    upstream.sse_release.set()
+
+    def audited() -> list[dict[str, Any]]:
+        files = sorted((tmp_path / "state" / "audit").glob("*.jsonl"))
+        return [json.loads(line) for p in files for line in p.read_text().splitlines()]
+
+    wait_until(lambda: len(audited()) == 1, what="audit line")
+    [line] = audited()
+    assert (line["decision"], line["error"], line["status"]) == ("error", "E-CLIENT-CLOSED", 200)
