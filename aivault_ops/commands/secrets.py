@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -18,9 +17,7 @@ from typing import TYPE_CHECKING
 from aivault_ops.errors import AivaultError, UsageError
 
 if TYPE_CHECKING:
-    from aivault_ops.sops import Identities, SopsMetadata
-
-_DEFAULT_DIR = "secrets"
+    from aivault_ops.sops import Identities
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -105,44 +102,11 @@ def _identities(args: argparse.Namespace) -> Identities:
     return load_identities(args.identity)
 
 
-def _all_metadata() -> tuple[list[SopsMetadata], list[str]]:
-    """Metadata of every SOPS file below the current directory, and the files that failed."""
-    from aivault_ops.sops import SopsError, read_metadata
-    from aivault_ops.sops.discover import candidate_files
-
-    found, failed = [], []
-    for path in candidate_files(Path()):
-        try:
-            found.append(read_metadata(path))
-        except SopsError as error:
-            failed.append(error.message)
-    return found, failed
-
-
-def _unique_holder(name: str) -> Path | None:
-    metas, failed = _all_metadata()
-    holders = [meta.path for meta in metas if name in meta.secret_names]
-    if len(holders) > 1:
-        files = ", ".join(str(path) for path in holders)
-        raise AivaultError(f"{name} is ambiguous: found in {files}", hint="pass --file F")
-    if not holders and failed:
-        raise AivaultError(
-            f"no readable SOPS file below the current directory holds {name}",
-            hint="unreadable: " + "; ".join(failed),
-        )
-    return holders[0] if holders else None
-
-
-def default_file(name: str) -> Path:
-    """Where a new secret goes without `--file`: `secrets/<name, lower-cased>.sops.yaml`."""
-    stem = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-.") or "secret"
-    return Path(_DEFAULT_DIR) / f"{stem}.sops.yaml"
-
-
 def _set_target(name: str) -> Path:
     from aivault_ops.sops import SopsConfig
+    from aivault_ops.sops.discover import default_file, unique_holder
 
-    existing = _unique_holder(name)
+    existing = unique_holder(name, Path())
     if existing is not None:
         return existing
     target = default_file(name)
@@ -187,10 +151,13 @@ def run_set(args: argparse.Namespace) -> int:
 def run_list(args: argparse.Namespace) -> int:
     """Names, files and recipients of every SOPS file below the current directory."""
     from aivault_ops.sops import read_metadata
+    from aivault_ops.sops.discover import all_metadata
 
-    metas, failed = (
-        ([read_metadata(path) for path in args.files], []) if args.files else _all_metadata()
-    )
+    failed: list[str] = []
+    if args.files:
+        metas = [read_metadata(path) for path in args.files]
+    else:
+        metas, failed = all_metadata(Path())
     rows = [
         {
             "name": name,
@@ -215,10 +182,11 @@ def run_list(args: argparse.Namespace) -> int:
 def run_get(args: argparse.Namespace) -> int:
     """Print one decrypted value, only with `--reveal`."""
     from aivault_ops.sops import decrypt_file
+    from aivault_ops.sops.discover import unique_holder
 
     if not args.reveal:
         raise UsageError("secrets get prints a plaintext value; pass --reveal to confirm")
-    path = args.file or _unique_holder(args.name)
+    path = args.file or unique_holder(args.name, Path())
     if path is None:
         raise AivaultError(f"no SOPS file below the current directory holds {args.name}")
     secrets = decrypt_file(path, _identities(args)).secrets()
