@@ -4,27 +4,54 @@ All schema files are loaded into one `referencing` registry so they can refer
 to each other by `$id`. Errors become positioned diagnostics with messages
 that never echo a string value back (a user may have pasted a secret into the
 wrong field).
+
+Speed: `jsonschema` explains failures precisely but costs about a millisecond
+per manifest, which dominates compiling 10,000 capabilities. So every
+instance is first checked by a `fastjsonschema` validator generated from the
+same schema files (no `$ref` in them has sibling keywords, so draft-07
+semantics agree with 2020-12 here); only instances it rejects go through
+`jsonschema` for the diagnostics.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import fastjsonschema
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 _BASE = "https://aivault-ops.dev/schemas/"
+_HOST = "a lowercase host name such as api.example.com"
 _PATTERN_HINTS = {
     "^[a-z0-9][a-z0-9-]{0,62}$": "lowercase letters, digits and '-', starting with a letter "
     "or digit, at most 63 characters",
     "^[0-9a-f]{64}$": "64 lowercase hex characters (the sha256 of the token, never the token)",
+    "^[a-z0-9][a-z0-9-]{0,62}/[a-z0-9][a-z0-9._-]{0,127}$": "<provider>/<name> in lowercase",
+    "^\\$(\\.[A-Za-z_][A-Za-z0-9_-]*|\\[\\*\\]|\\[[0-9]+\\]|\\['[^']+'\\])*$": (
+        "a JSON path such as $.data[*].ssn or $.token"
+    ),
+    "^/[^\\s?#]*$": "a path starting with / (no spaces, ? or #)",
+    "^(/[^\\s?#]*)?$": "empty or a path starting with / (no spaces, ? or #)",
+    "^[A-Za-z_][A-Za-z0-9_]*$": "a secret name: letters, digits and _, not starting with a digit",
+    "^[a-z_][a-z0-9_]*$": "a placeholder: lowercase letters, digits and _",
+    "^[^#\\s]+#[A-Za-z_][A-Za-z0-9_]*$": "path/to/file.sops.yaml#SECRET_NAME",
+    "^ed25519:[A-Za-z0-9+/]{43}=$": "ed25519:<base64 public key> (see `aivault-ops keys signing`)",
+    "^(age1[02-9ac-hj-np-z]{58}|ssh-ed25519 [A-Za-z0-9+/=]+( .*)?)$": (
+        "an age recipient (age1…) or an ssh-ed25519 public key"
+    ),
+    "^[a-z0-9*?\\[\\]!-][a-z0-9*?\\[\\]!._/-]*$": "a capability name or glob such as openai/*",
+    "^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$": _HOST,
+    "^(\\*\\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$": (
+        _HOST + ", or *.example.com"
+    ),
 }
 
 
@@ -40,10 +67,7 @@ class SchemaError:
 
 @cache
 def _registry() -> Registry[Any]:
-    resources = []
-    for path in sorted(SCHEMA_DIR.glob("*.schema.json")):
-        contents = json.loads(path.read_text(encoding="utf-8"))
-        resources.append((contents["$id"], Resource.from_contents(contents)))
+    resources = [(sid, Resource.from_contents(s)) for sid, s in _schemas_by_id().items()]
     return Registry().with_resources(resources)
 
 
@@ -54,8 +78,37 @@ def validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(schema, registry=_registry())
 
 
+@cache
+def _schemas_by_id() -> dict[str, Any]:
+    schemas = {}
+    for path in sorted(SCHEMA_DIR.glob("*.schema.json")):
+        contents = json.loads(path.read_text(encoding="utf-8"))
+        schemas[contents["$id"]] = contents
+    return schemas
+
+
+@cache
+def _fast_validator(name: str) -> Callable[[Any], Any]:
+    schema = dict(_schemas_by_id()[f"{_BASE}{name}.schema.json"])
+    schema["$schema"] = "http://json-schema.org/draft-07/schema#"
+    handlers = {"https": lambda uri: _schemas_by_id()[uri]}
+    validate: Callable[[Any], Any] = fastjsonschema.compile(schema, handlers=handlers)
+    return validate
+
+
+def is_valid(name: str, instance: Any) -> bool:
+    """True when `instance` satisfies schema `name` (the fast path)."""
+    try:
+        _fast_validator(name)(instance)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    return True
+
+
 def check(name: str, instance: Any) -> list[SchemaError]:
     """Every violation of schema `name` by `instance`, most specific first."""
+    if is_valid(name, instance):
+        return []
     errors = validator(name).iter_errors(instance)
     return sorted(_convert_all(errors), key=lambda e: (len(e.path), e.code), reverse=True)
 
@@ -98,7 +151,9 @@ def _message(error: ValidationError) -> str:
     if kind == "type":
         return f"expected {_type_names(value)}, got {_json_type(error.instance)}"
     if kind == "pattern":
-        return f"invalid format: must be {_PATTERN_HINTS.get(str(value), f'matching {value}')}"
+        return (
+            f"invalid format: must be {_PATTERN_HINTS.get(str(value), 'in the documented format')}"
+        )
     if kind in ("const", "enum"):
         options = [value] if kind == "const" else value
         return "must be one of: " + ", ".join(json.dumps(option) for option in options)

@@ -45,6 +45,7 @@ class LoadedProject:
     capabilities: tuple[CapabilityManifest, ...] = ()
     consumers: tuple[ConsumerManifest, ...] = ()
     sops_yaml_files: tuple[str, ...] = ()
+    invalid_names: frozenset[tuple[str, str]] = frozenset()  # (kind, name) failing the schema
 
     @property
     def root(self) -> Path:
@@ -56,6 +57,7 @@ class _Collector:
     report: Report
     manifests: list[Manifest] = field(default_factory=list)
     sops_files: list[str] = field(default_factory=list)
+    invalid_names: set[tuple[str, str]] = field(default_factory=set)
 
 
 def load_project(root: Path, *, environment: str | None, report: Report) -> LoadedProject:
@@ -65,7 +67,9 @@ def load_project(root: Path, *, environment: str | None, report: Report) -> Load
     for relative in files.yaml_files:
         if not is_template(relative):
             _load_file(files, relative, collector, text=_read(files, relative, report))
-    projects = [m for m in collector.manifests if isinstance(m, Project)]
+    projects = sorted(
+        (m for m in collector.manifests if isinstance(m, Project)), key=_project_file_first
+    )
     values = _environment_values(projects, environment, report)
     for relative in files.yaml_files:
         if is_template(relative):
@@ -77,7 +81,7 @@ def _assemble(files: ProjectFiles, environment: str | None, collector: _Collecto
     def of(kind: type[Any]) -> tuple[Any, ...]:
         return tuple(m for m in collector.manifests if isinstance(m, kind))
 
-    projects: tuple[Project, ...] = of(Project)
+    projects: tuple[Project, ...] = tuple(sorted(of(Project), key=_project_file_first))
     return LoadedProject(
         files=files,
         environment=environment,
@@ -88,7 +92,13 @@ def _assemble(files: ProjectFiles, environment: str | None, collector: _Collecto
         capabilities=of(CapabilityManifest),
         consumers=of(ConsumerManifest),
         sops_yaml_files=tuple(collector.sops_files),
+        invalid_names=frozenset(collector.invalid_names),
     )
+
+
+def _project_file_first(project: Project) -> bool:
+    """The Project in aivault-ops.yaml is the one; any other is a duplicate."""
+    return project.source.path != PROJECT_FILE
 
 
 def _read(files: ProjectFiles, relative: str, report: Report) -> str | None:
@@ -112,7 +122,7 @@ def _environment_values(
     if environment not in project.environments:
         known = ", ".join(sorted(project.environments)) or "none defined"
         report.add(
-            project.source.at("spec"),
+            project.source.at("spec", "environments"),
             "E-ENV-UNKNOWN",
             f"environment '{environment}' is not defined in spec.environments (known: {known})",
         )
@@ -178,3 +188,7 @@ def _load_document(relative: str, document: YamlDocument, collector: _Collector)
         report.add(location, error.code, error.message)
     if not errors:
         collector.manifests.append(build_manifest(kind, data, source))
+        return
+    name = data.get("metadata", {}).get("name") if isinstance(data.get("metadata"), dict) else None
+    if isinstance(name, str):
+        collector.invalid_names.add((kind, name))

@@ -23,7 +23,15 @@ class TemplateProblem(Exception):
         self.message, self.line = message, line
 
 
+class _NoTemplates(jinja2.BaseLoader):
+    """Manifests are rendered alone: `{% include %}` and `{% import %}` read no files."""
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, None]:
+        raise jinja2.TemplateError("include and import are not available in manifest templates")
+
+
 _ENVIRONMENT = ImmutableSandboxedEnvironment(
+    loader=_NoTemplates(),
     undefined=jinja2.StrictUndefined,
     autoescape=False,
     keep_trailing_newline=True,

@@ -20,6 +20,8 @@ JsonPath = tuple[str | int, ...]
 _MAX_DEPTH = 64
 _MAX_NODES = 200_000
 _JSON_SCALARS = (str, int, float, bool, type(None))
+_STR_TAG = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 _BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -115,6 +117,8 @@ class _Builder:
         return self._scalar(node)
 
     def _scalar(self, node: yaml.Node) -> Any:
+        if node.tag == _STR_TAG:
+            return node.value  # the common case, without the constructor's bookkeeping
         value = self.loader.construct_object(node, deep=True)
         if not isinstance(value, _JSON_SCALARS):
             raise YamlProblem(
@@ -123,20 +127,27 @@ class _Builder:
         return value
 
     def _mapping(self, node: yaml.MappingNode, path: JsonPath, depth: int) -> dict[Any, Any]:
-        self.loader.flatten_mapping(node)
+        explicit = {id(key) for key, _ in node.value if key.tag != _MERGE_TAG}
+        self.loader.flatten_mapping(node)  # merged (<<) pairs first; explicit keys override
         result: dict[Any, Any] = {}
+        explicit_seen: set[Any] = set()
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise YamlProblem("E-YAML-TYPE", "mapping keys must be scalars", *_start(key_node))
             key = self._scalar(key_node)
-            if key in result:
-                raise YamlProblem(
-                    "E-YAML-DUPLICATE-KEY", f"duplicate key {key!r}", *_start(key_node)
-                )
+            if id(key_node) in explicit:
+                _refuse_duplicate(key, key_node, explicit_seen)
             child = (*path, key if isinstance(key, str) else str(key))
             self.positions.keys[child] = _start(key_node)
             result[key] = self.build(value_node, child, depth + 1)
         return result
+
+
+def _refuse_duplicate(key: Any, key_node: yaml.Node, seen: set[Any]) -> None:
+    """PyYAML silently keeps the last of two equal keys; a policy must not be ambiguous."""
+    if key in seen:
+        raise YamlProblem("E-YAML-DUPLICATE-KEY", f"duplicate key {key!r}", *_start(key_node))
+    seen.add(key)
 
 
 def _start(node: yaml.Node) -> tuple[int, int]:

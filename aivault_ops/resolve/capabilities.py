@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from aivault_ops.diagnostics import Report
+from aivault_ops.diagnostics import Location, Report
 from aivault_ops.manifests.model import CapabilityManifest, CredentialManifest
 from aivault_ops.providers import AuthVariant, CapabilitySpec, ProviderSpec
 from aivault_ops.resolve.hosts import host_matches
@@ -113,45 +113,66 @@ def _provision(
     provider = context.providers[credential.provider]
     offered = _offered(provider, variant)
     if manifest.capabilities is not None:
-        wanted = _narrowed(manifest, offered, context.report)
+        wanted = _narrowed(manifest, provider, offered, context.report)
     elif manifest.name in with_manifests:
         return
     else:
-        wanted = list(offered.values())
-    for spec in wanted:
-        _add_provisioned(spec, credential, manifest, resolved, context.report)
+        wanted = [(spec, manifest.source.at("metadata", "name")) for spec in offered.values()]
+    for spec, location in wanted:
+        _add_provisioned(spec, credential, location, resolved, context.report)
 
 
 def _offered(provider: ProviderSpec, variant: AuthVariant) -> dict[str, CapabilitySpec]:
-    """The registry capabilities served by this auth variant."""
+    """The registry capabilities an auth variant may serve.
+
+    An alternative serves only the capabilities it lists; the default auth
+    serves every capability whose hosts it has (provisioning drops the rest).
+    """
+    in_hosts = [c for c in provider.capabilities if _overlaps(c.hosts, variant.hosts)]
     if variant.capabilities is not None:
         names = set(variant.capabilities)
-        return {c.name: c for c in provider.capabilities if c.name in names}
-    exclusive = {name for alt in provider.alternatives for name in alt.capabilities or ()}
-    return {c.name: c for c in provider.capabilities if c.name not in exclusive}
+        return {c.name: c for c in in_hosts if c.name in names}
+    return {c.name: c for c in in_hosts}
+
+
+def _overlaps(patterns: tuple[str, ...], hosts: tuple[str, ...]) -> bool:
+    return any(p == h or host_matches(p, h) or host_matches(h, p) for p in patterns for h in hosts)
 
 
 def _narrowed(
-    manifest: CredentialManifest, offered: Mapping[str, CapabilitySpec], report: Report
-) -> list[CapabilitySpec]:
+    manifest: CredentialManifest,
+    provider: ProviderSpec,
+    offered: Mapping[str, CapabilitySpec],
+    report: Report,
+) -> list[tuple[CapabilitySpec, Location]]:
     chosen = []
     for index, name in enumerate(manifest.capabilities or ()):
+        location = manifest.source.at("spec", "capabilities", index)
         if name in offered:
-            chosen.append(offered[name])
-            continue
-        report.add(
-            manifest.source.at("spec", "capabilities", index),
-            "E-CAPABILITY-UNKNOWN",
-            f"'{name}' is not a capability of this credential's provider"
-            f" (available: {', '.join(sorted(offered))})",
-        )
+            chosen.append((offered[name], location))
+        else:
+            report.add(location, "E-CAPABILITY-UNKNOWN", _not_offered(name, provider, offered))
     return chosen
+
+
+def _not_offered(name: str, provider: ProviderSpec, offered: Mapping[str, CapabilitySpec]) -> str:
+    for alternative in provider.alternatives:
+        if name in (alternative.capabilities or ()):
+            return (
+                f"'{name}' is served only by credential alternative '{alternative.id}' of"
+                f" provider '{provider.name}'; use a separate credential with"
+                f" spec.alternative: {alternative.id}"
+            )
+    return (
+        f"'{name}' is not a capability of this credential's provider"
+        f" (available: {', '.join(sorted(offered))})"
+    )
 
 
 def _add_provisioned(
     spec: CapabilitySpec,
     credential: ResolvedCredential,
-    manifest: CredentialManifest,
+    location: Location,
     resolved: dict[str, ResolvedCapability],
     report: Report,
 ) -> None:
@@ -159,7 +180,7 @@ def _add_provisioned(
     if existing is not None:
         if existing.source == "registry":
             report.add(
-                manifest.source.at("metadata", "name"),
+                location,
                 "E-DUPLICATE-NAME",
                 f"capability '{spec.name}' is already provisioned by credential"
                 f" '{existing.credential}'; narrow with spec.capabilities or write"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_left
 from collections.abc import Collection, Sequence
 from fnmatch import fnmatchcase
 
@@ -9,16 +11,31 @@ from aivault_ops.diagnostics import Report
 from aivault_ops.manifests.model import ConsumerManifest
 from aivault_ops.resolve.model import ResolvedConsumer
 
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
 
 def grant_matches(pattern: str, capability: str) -> bool:
     """A consumer grant is a glob over capability names (`openai/*`)."""
     return fnmatchcase(capability, pattern)
 
 
+def _matches_any(pattern: str, sorted_names: Sequence[str]) -> bool:
+    """Glob match against sorted names, looking only where the literal prefix allows."""
+    prefix = _GLOB_CHARS.split(pattern, maxsplit=1)[0]
+    start = bisect_left(sorted_names, prefix)
+    for name in sorted_names[start:]:
+        if not name.startswith(prefix):
+            return False
+        if grant_matches(pattern, name):
+            return True
+    return False
+
+
 def resolve_consumers(
     manifests: Sequence[ConsumerManifest], capabilities: Collection[str], report: Report
 ) -> dict[str, ResolvedConsumer]:
     """Consumers whose names and token hashes are unique; grants are checked too."""
+    names = sorted(capabilities)
     resolved: dict[str, ResolvedConsumer] = {}
     tokens: dict[str, str] = {}
     for manifest in manifests:
@@ -39,18 +56,16 @@ def resolve_consumers(
             )
             continue
         tokens[manifest.token_sha256] = manifest.name
-        _check_grants(manifest, capabilities, report)
+        _check_grants(manifest, names, report)
         resolved[manifest.name] = ResolvedConsumer(
             manifest.name, manifest.token_sha256, manifest.capabilities
         )
     return resolved
 
 
-def _check_grants(
-    manifest: ConsumerManifest, capabilities: Collection[str], report: Report
-) -> None:
+def _check_grants(manifest: ConsumerManifest, sorted_names: Sequence[str], report: Report) -> None:
     for index, pattern in enumerate(manifest.capabilities):
-        if not any(grant_matches(pattern, name) for name in capabilities):
+        if not _matches_any(pattern, sorted_names):
             report.add(
                 manifest.source.at("spec", "capabilities", index),
                 "E-CONSUMER-GRANT",

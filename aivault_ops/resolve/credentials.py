@@ -23,6 +23,7 @@ class CredentialContext:
     registry: Registry
     secrets: SecretIndex
     report: Report
+    invalid_providers: frozenset[str] = frozenset()
 
 
 def resolve_credentials(
@@ -54,8 +55,10 @@ def _resolve_one(
         context.report.add(
             manifest.source.at("spec", "provider"),
             "E-PROVIDER-UNKNOWN",
-            f"provider '{manifest.provider}' is neither a registry provider nor defined by a"
-            " Provider manifest (see `aivault-ops capabilities list`)",
+            f"no valid Provider named '{manifest.provider}' (its Provider manifest has errors)"
+            if manifest.provider in context.invalid_providers
+            else f"provider '{manifest.provider}' is neither a registry provider nor defined by"
+            " a Provider manifest (see `aivault-ops capabilities list --registry`)",
         )
         return None
     variant = _variant(manifest, provider, context.report)

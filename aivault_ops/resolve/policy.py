@@ -21,8 +21,10 @@ def resolve(
     """Check every cross-reference; return the policy only if the report stayed clean."""
     _check_project(loaded, report)
     providers = resolve_providers(loaded.providers, registry, report)
+    invalid_providers = frozenset(name for kind, name in loaded.invalid_names if kind == "Provider")
     credentials = resolve_credentials(
-        loaded.credentials, CredentialContext(providers, registry, secrets, report)
+        loaded.credentials,
+        CredentialContext(providers, registry, secrets, report, invalid_providers),
     )
     capabilities = resolve_capabilities(
         loaded.capabilities,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from aivault_ops import sops
 from aivault_ops.diagnostics import Location, Report
+from aivault_ops.manifests.discovery import SOPS_CONFIG as CONFIG_NAME
 from aivault_ops.manifests.loader import LoadedProject
 from aivault_ops.resolve.model import SecretFile
 from aivault_ops.resolve.secret_index import SecretIndex, bundle_path, normalize_ref_path
@@ -21,9 +22,10 @@ from aivault_ops.resolve.secret_index import SecretIndex, bundle_path, normalize
 def index_secret_files(loaded: LoadedProject, report: Report) -> SecretIndex:
     """Read the metadata of every secret file, reporting hygiene problems."""
     recipients = loaded.project.runtime_recipients if loaded.project else ()
+    configs = _ConfigCache(loaded.root, report)
     files: dict[str, SecretFile] = {}
     for relative in sorted(_candidates(loaded)):
-        secret_file = _inspect(loaded.root, relative, recipients, report)
+        secret_file = _inspect(loaded.root, relative, recipients, report, configs)
         if secret_file is not None:
             files[relative] = secret_file
     _check_bundle_paths(files, report)
@@ -41,7 +43,11 @@ def _candidates(loaded: LoadedProject) -> set[str]:
 
 
 def _inspect(
-    root: Path, relative: str, recipients: tuple[str, ...], report: Report
+    root: Path,
+    relative: str,
+    recipients: tuple[str, ...],
+    report: Report,
+    configs: _ConfigCache,
 ) -> SecretFile | None:
     path = root / relative
     try:
@@ -55,7 +61,8 @@ def _inspect(
         )
         return None
     except sops.SopsError as error:
-        report.add(Location(relative), "E-SOPS-MALFORMED", _first_line(error.message, relative))
+        message = error.message.splitlines()[0].removeprefix(f"{path}: ")
+        report.add(Location(relative), "E-SOPS-MALFORMED", message)
         return None
     for leaf in metadata.plaintext_leaves:
         report.add(
@@ -73,7 +80,7 @@ def _inspect(
                 f"not encrypted to runtime recipient {recipient}; add it to .sops.yaml and run"
                 f" `aivault-ops secrets updatekeys {relative}`",
             )
-    _check_rule(root, relative, report)
+    configs.check_rule(root, relative)
     return SecretFile(
         path=relative,
         bundle_path=bundle_path(relative),
@@ -84,20 +91,58 @@ def _inspect(
     )
 
 
-def _check_rule(root: Path, relative: str, report: Report) -> None:
-    path = root / relative
-    try:
-        config = sops.SopsConfig.find(path.parent)
-    except sops.SopsError as error:
-        report.add(Location(relative), "E-SOPS-CONFIG", _first_line(error.message, relative))
-        return
-    if config is None or config.rule_for(path) is None:
-        report.add(
-            Location(relative),
-            "E-SOPS-NO-RULE",
-            "no .sops.yaml creation rule covers this file; add a path_regex for it so"
-            " edits keep the runtime recipients",
+class _ConfigCache:
+    """`.sops.yaml` found (as sops does, upward from the file) once per directory."""
+
+    def __init__(self, root: Path, report: Report) -> None:
+        self.root = root
+        self.report = report
+        self.by_directory: dict[Path, sops.SopsConfig | sops.SopsError | None] = {}
+        self.reported: set[Path] = set()
+
+    def _config(self, directory: Path) -> sops.SopsConfig | sops.SopsError | None:
+        if directory not in self.by_directory:
+            try:
+                self.by_directory[directory] = sops.SopsConfig.find(directory)
+            except sops.SopsError as error:
+                self.by_directory[directory] = error
+        return self.by_directory[directory]
+
+    def check_rule(self, root: Path, relative: str) -> None:
+        path = root / relative
+        config = self._config(path.parent)
+        if isinstance(config, sops.SopsError):
+            self._report_config_error(path.parent, config)
+        elif config is None or config.rule_for(path) is None:
+            _no_rule(self.report, relative)
+
+    def _report_config_error(self, directory: Path, error: sops.SopsError) -> None:
+        """Once per broken `.sops.yaml`, at that file, not at every secret file."""
+        config_file = next(
+            d / CONFIG_NAME
+            for d in (directory.resolve(), *directory.resolve().parents)
+            if (d / CONFIG_NAME).is_file()
         )
+        if config_file in self.reported:
+            return
+        self.reported.add(config_file)
+        root = self.root.resolve()
+        shown = (
+            config_file.relative_to(root).as_posix()
+            if config_file.is_relative_to(root)
+            else str(config_file)
+        )
+        message = error.message.splitlines()[0].removeprefix(f"{config_file}: ")
+        self.report.add(Location(shown), "E-SOPS-CONFIG", message)
+
+
+def _no_rule(report: Report, relative: str) -> None:
+    report.add(
+        Location(relative),
+        "E-SOPS-NO-RULE",
+        "no .sops.yaml creation rule covers this file; add a path_regex for it so"
+        " edits keep the runtime recipients",
+    )
 
 
 def _check_bundle_paths(files: dict[str, SecretFile], report: Report) -> None:
@@ -110,8 +155,3 @@ def _check_bundle_paths(files: dict[str, SecretFile], report: Report) -> None:
                 "E-SECRET-PATH-COLLISION",
                 f"would be stored in the bundle as {file.bundle_path}, like {other}; rename one",
             )
-
-
-def _first_line(message: str, relative: str) -> str:
-    line = message.splitlines()[0] if message else "unreadable SOPS file"
-    return line.removeprefix(f"{relative}: ")

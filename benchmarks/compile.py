@@ -1,0 +1,143 @@
+"""Compile scaling: validate + compile + sign against bare YAML parsing of the same files.
+
+Generates policy repos of 100, 1,000 and 10,000 capabilities (10 / 100 / 500
+SOPS secret files, one credential per file, a custom provider per credential,
+20 capabilities per credential) and reports, for each, the median of several
+runs of (a) reading and `yaml.safe_load_all`-parsing every manifest and (b)
+`aivault-ops`' validate + compile + canonical JSON + bundle signing.
+
+    python -m benchmarks.compile [--smoke] [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pyrage import x25519
+
+from aivault_ops import sops
+from aivault_ops.build import compile_project, sign_bundle
+from aivault_ops.bundle import SigningKey
+
+FULL_SIZES = ((100, 10), (1_000, 100), (10_000, 500))
+SMOKE_SIZES = ((20, 2),)
+
+
+@dataclass(frozen=True)
+class Row:
+    capabilities: int
+    secret_files: int
+    parse_s: float
+    compile_s: float
+    spread: str
+
+    @property
+    def ratio(self) -> float:
+        return self.compile_s / self.parse_s
+
+
+def generate(root: Path, capabilities: int, secret_files: int) -> None:
+    """A valid policy repo of the given size (SOPS files written by our encryptor)."""
+    recipient = str(x25519.Identity.generate().to_public())
+    (root / "secrets").mkdir(parents=True)
+    (root / ".sops.yaml").write_text(
+        f"creation_rules:\n  - path_regex: secrets/.*\\.sops\\.yaml$\n    age: {recipient}\n"
+    )
+    (root / "aivault-ops.yaml").write_text(
+        "apiVersion: aivault.dev/v1\nkind: Project\nmetadata: {name: bench}\n"
+        f"spec:\n  runtimeRecipients: [{recipient}]\n"
+    )
+    config = sops.SopsConfig.find(root / "secrets")
+    per_credential = max(1, capabilities // secret_files)
+    for index in range(secret_files):
+        _credential(root, index, per_credential, config)
+    grants = ", ".join(f'"api-{i}/*"' for i in range(secret_files))
+    (root / "consumers.yaml").write_text(
+        "apiVersion: aivault.dev/v1\nkind: Consumer\nmetadata: {name: agent}\n"
+        f"spec:\n  tokenSha256: {'ab' * 32}\n  capabilities: [{grants}]\n"
+    )
+
+
+def _credential(root: Path, index: int, count: int, config: sops.SopsConfig | None) -> None:
+    name = f"api-{index}"
+    sops.set_value(root / "secrets" / f"{name}.sops.yaml", f"KEY_{index}", f"v-{index}", config, None)
+    documents = [
+        f"apiVersion: aivault.dev/v1\nkind: Provider\nmetadata: {{name: {name}}}\n"
+        f"spec:\n  hosts: [{name}.example.com]\n"
+        "  auth: {header: {header_name: authorization, value_template: 'Bearer {{secret}}'}}\n",
+        f"apiVersion: aivault.dev/v1\nkind: Credential\nmetadata: {{name: {name}}}\n"
+        f"spec:\n  provider: {name}\n  secretRef: secrets/{name}.sops.yaml#KEY_{index}\n",
+    ]
+    documents += [
+        f"apiVersion: aivault.dev/v1\nkind: Capability\nmetadata: {{name: {name}/cap-{c}}}\n"
+        f"spec:\n  credential: {name}\n  allow:\n    methods: [GET, POST]\n"
+        f"    pathPrefixes: [/v1/res-{c}]\n  policy: {{timeoutMs: 5000}}\n"
+        for c in range(count)
+    ]
+    (root / f"{name}.yaml").write_text("---\n".join(documents))
+
+
+def bare_parse(root: Path) -> None:
+    """The baseline: read and parse every manifest file, nothing else."""
+    for path in sorted(root.rglob("*.yaml")):
+        if path.name != ".sops.yaml" and "secrets" not in path.parts:
+            list(yaml.safe_load_all(path.read_text()))
+
+
+def compile_and_sign(root: Path, key: SigningKey) -> None:
+    compiled = compile_project(root, environment=None)
+    sign_bundle(compiled, serial=1, revision="bench", expires_at=None, signing_key=key)
+
+
+def median_time(action: Callable[[], None], runs: int) -> tuple[float, str]:
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        action()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples), f"{min(samples):.3f}–{max(samples):.3f}"
+
+
+def measure(capabilities: int, secret_files: int, runs: int) -> Row:
+    key = SigningKey.generate()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        generate(root, capabilities, secret_files)
+        parse_s, _ = median_time(lambda: bare_parse(root), runs)
+        compile_s, spread = median_time(lambda: compile_and_sign(root, key), runs)
+    return Row(capabilities, secret_files, parse_s, compile_s, spread)
+
+
+def render(rows: list[Row]) -> str:
+    lines = [
+        "| capabilities | secret files | YAML parse (s) | validate+compile+sign (s) | spread (s) | ratio |",
+        "|---:|---:|---:|---:|---|---:|",
+    ]
+    lines += [
+        f"| {r.capabilities:,} | {r.secret_files} | {r.parse_s:.3f} | {r.compile_s:.3f} |"
+        f" {r.spread} | {r.ratio:.2f}× |"
+        for r in rows
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> list[Row]:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, one run (for CI)")
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args(argv)
+    sizes, runs = (SMOKE_SIZES, 1) if args.smoke else (FULL_SIZES, args.runs)
+    rows = [measure(caps, files, runs) for caps, files in sizes]
+    print(render(rows), end="")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
