@@ -20,8 +20,13 @@ _SUFFIXES: dict[str, Format] = {".yaml": "yaml", ".yml": "yaml", ".json": "json"
 
 
 def format_for(path: PurePath | str) -> Format:
-    """sops' rule: the extension decides; anything unknown is binary."""
-    return _SUFFIXES.get(PurePath(path).suffix.lower(), "binary")
+    """sops' rule: the extension decides; anything unknown is binary (`.ini` is refused)."""
+    suffix = PurePath(path).suffix.lower()
+    if suffix == ".ini":
+        raise UnsupportedFormat(
+            f"{path}: INI files are not supported (use YAML, JSON, dotenv or binary)"
+        )
+    return _SUFFIXES.get(suffix, "binary")
 
 
 @dataclass

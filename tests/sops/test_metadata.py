@@ -193,3 +193,14 @@ def test_is_sops_document() -> None:
     assert is_sops_document({"a": 1, "sops": {"version": "3.11.0"}})
     assert not is_sops_document({"a": 1, "sops": "x"})
     assert not is_sops_document(["sops"])
+
+
+def test_ini_files_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "x.ini"
+    path.write_text("[sops]\nversion = 3.11.0\n")
+    with pytest.raises(UnsupportedFormat) as caught:
+        read_metadata(path)
+    assert (
+        str(caught.value)
+        == f"{path}: INI files are not supported (use YAML, JSON, dotenv or binary)"
+    )
