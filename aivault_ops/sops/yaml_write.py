@@ -26,25 +26,27 @@ def dump_documents(documents: list[TreeMap]) -> str:
     return "---\n".join("\n".join(_map_lines(doc, 0) or ["{}"]) + "\n" for doc in documents)
 
 
-def _map_lines(node: TreeMap, indent: int) -> list[str]:
+def _map_lines(node: TreeMap, indent: int, child: int | None = None) -> list[str]:
+    """Keys at `indent`; nested blocks at `child` (yaml.v3 indents the children of a
+    mapping that is a list item from the dash, not from the keys)."""
     lines: list[str] = []
     for item in node.items:
         if isinstance(item, Comment):
             lines.append(" " * indent + "#" + item.text)
         else:
-            lines.extend(_entry_lines(item, indent))
+            lines.extend(_entry_lines(item, indent, indent + _INDENT if child is None else child))
     return lines
 
 
-def _entry_lines(entry: Entry, indent: int) -> list[str]:
+def _entry_lines(entry: Entry, indent: int, child: int) -> list[str]:
     head = " " * indent + format_key(entry.key) + ":"
     value = entry.value
     if isinstance(value, TreeMap) and any(True for _ in value.entries()):
-        return [head, *_map_lines(value, indent + _INDENT)]
+        return [head, *_map_lines(value, child)]
     if isinstance(value, TreeList) and any(True for _ in value.values()):
-        return [head, *_list_lines(value, indent + _INDENT)]
+        return [head, *_list_lines(value, child)]
     if _is_block(value):
-        return [head + " |", *_block_lines(str(value), indent + _INDENT)]
+        return [head + " |", *_block_lines(str(value), child)]
     return [head + " " + _inline(value)]
 
 
@@ -66,7 +68,7 @@ def _item_lines(item: Value, indent: int) -> list[str]:
         if any(not isinstance(part, Comment) for part in body):
             inner = TreeMap(body) if isinstance(item, TreeMap) else TreeList(body)  # type: ignore[arg-type]
             lines = (
-                _map_lines(inner, indent + 2)
+                _map_lines(inner, indent + 2, indent + _INDENT)
                 if isinstance(inner, TreeMap)
                 else _list_lines(inner, indent + 2)
             )
