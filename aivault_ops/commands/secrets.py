@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from aivault_ops.errors import AivaultError, UsageError
 
 if TYPE_CHECKING:
+    from aivault_ops.secret import Secret
     from aivault_ops.sops import Identities
 
 
@@ -120,7 +121,10 @@ def _set_target(name: str) -> Path:
     return target
 
 
-def _read_value(args: argparse.Namespace) -> str:
+def _read_value(args: argparse.Namespace) -> Secret:
+    """The new value from `--value`, a no-echo prompt on a terminal, or stdin."""
+    from aivault_ops.secret import Secret
+
     if args.value is not None:
         value: str = args.value
     elif sys.stdin.isatty():
@@ -132,7 +136,7 @@ def _read_value(args: argparse.Namespace) -> str:
         value = value.removesuffix("\n").removesuffix("\r")
     if not value:
         raise UsageError("refusing to store an empty value (sops never encrypts empty strings)")
-    return value
+    return Secret(value)
 
 
 def run_set(args: argparse.Namespace) -> int:
