@@ -128,6 +128,16 @@ def test_age_identity_json(tmp_path: Path) -> None:
     assert json.loads(result.stdout) == {"recipient": recipient, "identityFile": "id.agekey"}
 
 
+def test_age_identity_json_without_out_includes_the_identity(tmp_path: Path) -> None:
+    result = _run(tmp_path, "keys", "age", "--json")
+    output = json.loads(result.stdout)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert sorted(output) == ["identity", "identityFile", "recipient"]
+    assert output["identityFile"] is None
+    assert str(x25519.Identity.from_str(output["identity"]).to_public()) == output["recipient"]
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.skipif(shutil.which("age") is None, reason="needs the age binary")
 def test_age_identity_works_with_the_real_age_tools(tmp_path: Path) -> None:
     recipient = _run(tmp_path, "keys", "age", "--out", "id.agekey").stdout.strip()
