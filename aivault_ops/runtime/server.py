@@ -38,21 +38,11 @@ Log = Callable[..., None]
 JSON_TYPE: Final = "application/json"
 DEFAULT_MAX_BODY: Final = 16 * 1024 * 1024
 PASSTHROUGH_PREFIX: Final = "/v/"
-_HOP_BY_HOP: Final = frozenset(
-    {
-        "host",
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "content-length",
-        "transfer-encoding",
-        "te",
-        "trailer",
-        "upgrade",
-        "expect",
-        "accept-encoding",
-    }
-)
+BUFFER_BELOW: Final = 64 * 1024
+_HOP_BY_HOP: Final = frozenset({
+    "host", "connection", "keep-alive", "proxy-connection", "content-length",
+    "transfer-encoding", "te", "trailer", "upgrade", "expect", "accept-encoding",
+})  # fmt: skip
 
 
 @dataclass
@@ -193,9 +183,12 @@ class Runtime:
             response = await self._open(call)
         except (Refusal, UpstreamFailure) as error:
             return self._refused(decision, error)
-        if passthrough:
-            return await self._stream(request, call, response, decision)
-        return await self._envelope_answer(call, response, decision)
+        if not passthrough:
+            return await self._envelope_answer(call, response, decision)
+        length = response.headers.get("content-length", "")
+        if length.isdigit() and int(length) <= BUFFER_BELOW:
+            return await self._buffered(call, response, decision)
+        return await self._stream(request, call, response, decision)
 
     async def _prepare_passthrough(
         self,
@@ -269,20 +262,39 @@ class Runtime:
         self._record(decision, error, response.status_code, sent)
         return out
 
-    async def _envelope_answer(
-        self, call: PreparedCall, response: httpx.Response, decision: Decision
-    ) -> web.StreamResponse:
+    async def _collect(self, call: PreparedCall, response: httpx.Response) -> bytes:
+        """The whole redacted body (within the response limit); UpstreamFailure otherwise."""
         chunks: list[bytes] = []
         try:
             async for chunk in _limited(response, call.max_response_body_bytes, call):
                 chunks.append(chunk)
         except (httpx.HTTPError, OSError) as failure:
-            return self._refused(decision, classify_error(failure))
-        except UpstreamFailure as failure:
-            return self._refused(decision, failure)
+            raise classify_error(failure) from None
         finally:
             await response.aclose()
-        body = b"".join(chunks)
+        return b"".join(chunks)
+
+    async def _buffered(
+        self, call: PreparedCall, response: httpx.Response, decision: Decision
+    ) -> web.StreamResponse:
+        """A small body of known length: read it whole, answer in one write."""
+        try:
+            body = await self._collect(call, response)
+        except UpstreamFailure as failure:
+            return self._refused(decision, failure)
+        out = web.Response(status=response.status_code, body=body)
+        for name, value in _without_length(call.response_headers(response.headers.multi_items())):
+            out.headers.add(name, value)
+        self._record(decision, None, response.status_code, len(body))
+        return out
+
+    async def _envelope_answer(
+        self, call: PreparedCall, response: httpx.Response, decision: Decision
+    ) -> web.StreamResponse:
+        try:
+            body = await self._collect(call, response)
+        except UpstreamFailure as failure:
+            return self._refused(decision, failure)
         headers = _without_length(call.response_headers(response.headers.multi_items()))
         payload = envelope_response(response.status_code, headers, body)
         self._record(decision, None, response.status_code, len(body))
