@@ -1,0 +1,123 @@
+"""The `aivault-ops-validate` hook under real pre-commit (`pre-commit try-repo`).
+
+pre-commit clones this checkout at its committed HEAD (`--ref`, so work in
+progress in the tree is not picked up), builds a virtualenv and pip-installs
+the package. `try-repo` always installs into a fresh temporary store (it
+ignores `PRE_COMMIT_HOME`), so each test costs one install: there are only
+the two the issue asks for. Each runs the hook in a fresh git repository
+holding a copy of the fixture project as `vault.d/`, next to other files.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BASE = REPO / "tests" / "fixtures" / "base"
+HOOK_ID = "aivault-ops-validate"
+
+
+@pytest.fixture(scope="module")
+def pre_commit_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    home = tmp_path_factory.mktemp("pre-commit-home")
+    return {
+        **os.environ,
+        "PRE_COMMIT_HOME": str(home),
+        "PRE_COMMIT_COLOR": "never",
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "GIT_AUTHOR_NAME": "test",
+        "GIT_AUTHOR_EMAIL": "test@example.invalid",
+        "GIT_COMMITTER_NAME": "test",
+        "GIT_COMMITTER_EMAIL": "test@example.invalid",
+    }
+
+
+@pytest.fixture(scope="module")
+def hook_ref() -> str:
+    """The committed HEAD of this checkout; it must already hold the hook definition."""
+    ref = _git(REPO, "rev-parse", "HEAD").strip()
+    committed = _git(REPO, "ls-tree", "--name-only", ref, ".pre-commit-hooks.yaml")
+    assert committed.strip() == ".pre-commit-hooks.yaml"
+    return ref
+
+
+def _git(cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    result = subprocess.run(
+        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True, timeout=60
+    )
+    return result.stdout
+
+
+def _policy_repo(root: Path, env: dict[str, str]) -> Path:
+    """A git repository with the fixture project as `vault.d/`, everything committed."""
+    root.mkdir()
+    shutil.copytree(BASE, root / "vault.d")
+    (root / "README.md").write_text("# policies\n")
+    (root / "notes.txt").write_text("not matched by the hook's files pattern\n")
+    _git(root, "init", "-q", "-b", "main", env=env)
+    _git(root, "add", "-A", env=env)
+    _git(root, "commit", "-q", "-m", "policies", env=env)
+    return root
+
+
+def _try_repo(repo: Path, ref: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["pre-commit", "try-repo", str(REPO), HOOK_ID, "--ref", ref, "--all-files"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+
+
+def _hook_lines(output: str) -> list[str]:
+    """The hook's own output: what pre-commit prints after `- exit code: N` and a blank line."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("- exit code:"))
+    return [line for line in lines[start + 1 :] if line.strip()]
+
+
+def test_hook_passes_on_a_valid_policy_repo(
+    tmp_path: Path, pre_commit_env: dict[str, str], hook_ref: str
+) -> None:
+    repo = _policy_repo(tmp_path / "good", pre_commit_env)
+    result = _try_repo(repo, hook_ref, pre_commit_env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "aivault-ops validate" in result.stdout
+    assert result.stdout.rstrip().endswith("Passed")
+
+
+def test_hook_fails_with_the_error_lines(
+    tmp_path: Path, pre_commit_env: dict[str, str], hook_ref: str
+) -> None:
+    repo = _policy_repo(tmp_path / "bad", pre_commit_env)
+    credential = repo / "vault.d/credentials/openai.yaml"
+    credential.write_text(credential.read_text() + "  region: eu-west-1\n")
+    secret = repo / "vault.d/secrets/internal.sops.yaml"
+    lines = secret.read_text().splitlines(keepends=True)
+    lines.insert(1, "DEBUG_TOKEN: plaintext-slipped-in\n")
+    secret.write_text("".join(lines))
+    _git(repo, "add", "-A", env=pre_commit_env)
+    result = _try_repo(repo, hook_ref, pre_commit_env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "- hook id: aivault-ops-validate" in result.stdout
+    assert "- exit code: 1" in result.stdout
+    assert _hook_lines(result.stdout) == [
+        "vault.d/consumers/agent.yaml:7:36: E-CONSUMER-GRANT: grant 'openai/chat-completions'"
+        " matches no capability of this project (see `aivault-ops capabilities list`)",
+        "vault.d/credentials/openai.yaml:8:3: E-SCHEMA-UNKNOWN-FIELD: unknown field 'region' in"
+        " spec (allowed: alternative, auth, capabilities, description, hosts, provider,"
+        " secretRef, secretRefs)",
+        "vault.d/secrets/internal.sops.yaml:2:14: E-SOPS-PLAINTEXT: value of 'DEBUG_TOKEN' is not"
+        " encrypted; remove it and set it again with `aivault-ops secrets set` (the plaintext"
+        " may be in git history: rotate it)",
+        "3 error(s)",
+    ]
+    assert "plaintext-slipped-in" not in result.stdout + result.stderr
