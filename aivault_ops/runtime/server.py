@@ -25,6 +25,7 @@ from aivault_ops.runtime.audit import AuditLog
 from aivault_ops.runtime.envelope import envelope_response, parse_envelope
 from aivault_ops.runtime.metrics import CONTENT_TYPE, Metrics
 from aivault_ops.runtime.model import InboundRequest, PreparedCall, Refusal
+from aivault_ops.runtime.rate_limit import InMemoryRateLimitStore, RateLimitStore
 from aivault_ops.runtime.state import RuntimeState
 from aivault_ops.runtime.status import DEGRADED, readiness, status_document
 from aivault_ops.runtime.upstream import (
@@ -43,6 +44,18 @@ _HOP_BY_HOP: Final = frozenset({
     "host", "connection", "keep-alive", "proxy-connection", "content-length",
     "transfer-encoding", "te", "trailer", "upgrade", "expect", "accept-encoding",
 })  # fmt: skip
+
+
+class RateLimited(Refusal):
+    """429: the (consumer, capability) token bucket is empty; carries `Retry-After`."""
+
+    def __init__(self, limit: int, capability: str, retry_after: str) -> None:
+        super().__init__(
+            429,
+            "E-RATE-LIMITED",
+            f"capability {capability!r} allows {limit} requests per minute; retry later",
+        )
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -111,6 +124,7 @@ class Runtime:
         clock: Callable[[], datetime],
         log: Log,
         max_body_bytes: int = DEFAULT_MAX_BODY,
+        rate_limits: RateLimitStore | None = None,
     ) -> None:
         self.state = state
         self.upstream = upstream
@@ -119,6 +133,7 @@ class Runtime:
         self.clock = clock
         self.log = log
         self.max_body_bytes = max_body_bytes
+        self.rate_limits = rate_limits or InMemoryRateLimitStore()
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         """Route one request; unexpected errors become a bare 500 (type name logged only)."""
@@ -180,6 +195,7 @@ class Runtime:
             else:
                 call = await self._prepare_envelope(request, policy, decision)
             decision.credential = call.credential
+            self.check_rate(call)
             response = await self._open(call)
         except (Refusal, UpstreamFailure) as error:
             return self._refused(decision, error)
@@ -219,6 +235,20 @@ class Runtime:
         decision.method, decision.path = inbound.method, inbound.raw_path.partition("?")[0]
         policy.authorize(_known(decision.consumer), capability)
         return policy.prepare(_known(decision.consumer), capability, inbound, passthrough=False)
+
+    def check_rate(self, call: PreparedCall) -> None:
+        """Take a token from the caller's bucket for this capability; 429 when empty.
+
+        Prevents one consumer from running up an upstream bill or quota: the
+        capability's `rateLimitPerMinute`, per consumer, checked before
+        anything is sent upstream.
+        """
+        limit = call.rate_limit_per_minute
+        if limit is None:
+            return
+        verdict = self.rate_limits.check((call.consumer, call.capability), limit, time.time())
+        if not verdict.allowed:
+            raise RateLimited(limit, call.capability, verdict.retry_after_header())
 
     async def _open(self, call: PreparedCall) -> httpx.Response:
         started = time.perf_counter()
@@ -302,7 +332,10 @@ class Runtime:
 
     def _refused(self, decision: Decision, error: Refusal | UpstreamFailure) -> web.Response:
         self._record(decision, error, error.status, 0)
-        return json_response(error.status, error.to_json())
+        response = json_response(error.status, error.to_json())
+        if isinstance(error, RateLimited):
+            response.headers["Retry-After"] = error.retry_after
+        return response
 
     def _record(
         self, decision: Decision, error: Refusal | UpstreamFailure | None, status: int, sent: int

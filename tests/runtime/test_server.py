@@ -374,3 +374,21 @@ def test_a_caller_that_hangs_up_mid_stream_is_audited_as_such(
     wait_until(lambda: len(audited()) == 1, what="audit line")
     [line] = audited()
     assert (line["decision"], line["error"], line["status"]) == ("error", "E-CLIENT-CLOSED", 200)
+
+
+def test_rate_limit_across_connections_answers_429_with_retry_after(
+    start_runtime: StartRuntime,
+    factory: BundleFactory,
+    bundle_dir: Path,
+    upstream: RecordingUpstream,
+) -> None:
+    factory.publish(bundle_dir, 1, limits={"rateLimitPerMinute": 2})
+    runtime = start_runtime()
+    codes = [get(runtime, "/v/my-api/v1/users", headers=AUTH).status_code for _ in range(2)]
+    assert codes == [200, 200]
+    response = get(runtime, "/v/my-api/v1/users", headers=AUTH)
+    data = refused(response, 429, "E-RATE-LIMITED")
+    assert data["message"] == "capability 'my-api/users' allows 2 requests per minute; retry later"
+    assert 1 <= int(response.headers["retry-after"]) <= 30
+    refused(envelope(runtime, {"method": "GET", "path": "/v1/users"}), 429, "E-RATE-LIMITED")
+    assert len(upstream.seen) == 2
