@@ -204,9 +204,11 @@ class _Unstarted:
     """Placeholder until the event loop runs (the upstream pool needs a loop)."""
 
     async def open(self, request: Any) -> Any:
+        """Never called: `serve_forever` installs the real client first."""
         raise RuntimeError("upstream client not started")
 
     async def aclose(self) -> None:
+        """Nothing to close."""
         return None
 
 

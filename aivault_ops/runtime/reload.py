@@ -109,6 +109,7 @@ class _Wake(FileSystemEventHandler):
         self._event = event
 
     def on_any_event(self, event: FileSystemEvent) -> None:
+        """Wake the reload thread on any change in the directory."""
         if event.event_type in ("created", "moved", "modified", "deleted", "closed"):
             self._event.set()
 
