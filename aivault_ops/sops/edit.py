@@ -169,6 +169,15 @@ def _read(path: Path) -> bytes:
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write via a temporary file in the same directory, fsync, rename; keeps the mode."""
+    try:
+        _write_atomic(path, data)
+    except OSError as error:
+        raise SopsError(
+            f"{path}: cannot write: {error.strerror or type(error).__name__}"
+        ) from error
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = path.stat().st_mode & 0o777 if path.exists() else None
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)

@@ -60,7 +60,10 @@ def parse_identity_text(text: str, origin: str) -> list[object]:
 
 
 def _parse_file(path: Path, origin: str) -> list[object]:
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise NoIdentity(f"{origin}: cannot read: {error.strerror}") from error
     if data.lstrip().startswith(_SSH_PEM):
         try:
             return [pyrage.ssh.Identity.from_buffer(data)]

@@ -230,3 +230,12 @@ def test_updating_needs_an_identity(tmp_path: Path, age_key: AgeKey) -> None:
     with pytest.raises(SopsError) as caught:
         set_value(path, "A", "two", config, None)
     assert str(caught.value) == f"{path}: an identity is needed to update an existing file"
+
+
+def test_unwritable_target_is_a_clear_error(tmp_path: Path, age_key: AgeKey) -> None:
+    config = _config(tmp_path, age_key, extra="")
+    (tmp_path / "secrets").write_text("a file where a directory should be\n")
+    target = tmp_path / "secrets" / "a.sops.yaml"
+    with pytest.raises(SopsError) as caught:
+        set_value(target, "A", "x", config, None)
+    assert str(caught.value) == f"{target}: cannot write: File exists"
