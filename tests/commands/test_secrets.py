@@ -381,3 +381,22 @@ def test_installed_cli_reports_errors_without_traceback(project: Project) -> Non
         "no identity matches any recipient of the file (none); "
         "identities tried from SOPS_AGE_KEY_FILE\n"
     )
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_shown_on_a_terminal(
+    project: Project, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli(capsys, monkeypatch, "secrets", "set", "A", stdin=CANARY)
+    cli(capsys, monkeypatch, "secrets", "set", "B", stdin=CANARY)
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    run = cli(capsys, monkeypatch, "secrets", "rotate")
+    assert run.code == 0
+    progress = terminal.getvalue()
+    assert "[1/2] secrets/a.sops.yaml" in progress and "[2/2] secrets/b.sops.yaml" in progress
+    assert progress.endswith("\r\x1b[K") and CANARY not in progress
