@@ -209,7 +209,6 @@ class _Unstarted:
 
     async def aclose(self) -> None:
         """Nothing to close."""
-        return None
 
 
 async def serve_forever(
