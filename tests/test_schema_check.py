@@ -282,7 +282,9 @@ def test_environment_names_follow_the_name_rule() -> None:
 def test_capability_name_needs_a_provider_prefix() -> None:
     errors = check("manifest-capability", _with(CAPABILITY, ("metadata", "name"), "users"))
     assert [(e.path, e.code) for e in errors] == [(("metadata", "name"), "E-SCHEMA-INVALID")]
-    assert errors[0].message.startswith("metadata.name: invalid format: must be matching ")
+    assert (
+        errors[0].message == "metadata.name: invalid format: must be <provider>/<name> in lowercase"
+    )
 
 
 def test_policy_schema_validates_a_minimal_policy_document() -> None:

@@ -138,15 +138,21 @@ def test_duplicate_key_points_at_the_second_key() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: yaml_positions._mapping reports a key that overrides a merged (<<)"
-    " key as E-YAML-DUPLICATE-KEY; YAML merge semantics let the explicit key win",
-)
 def test_duplicate_key_through_a_merge_is_not_an_error() -> None:
     """An explicit key overrides a merged one (YAML merge semantics)."""
-    (document,) = load_documents("b: &b {x: 1}\nc:\n  <<: *b\n  x: 2\n")
-    assert document.data["c"] == {"x": 2}
+    (document,) = load_documents("b: &b {x: 1, y: 1}\nc:\n  <<: *b\n  x: 2\n")
+    assert document.data["c"] == {"x": 2, "y": 1}
+    assert document.positions.of(("c", "x")) == (4, 6)
+
+
+def test_an_explicit_key_twice_next_to_a_merge_is_still_a_duplicate() -> None:
+    problem = _problem("b: &b {x: 1}\nc:\n  <<: *b\n  x: 2\n  x: 3\n")
+    assert (problem.code, problem.message, problem.line, problem.column) == (
+        "E-YAML-DUPLICATE-KEY",
+        "duplicate key 'x'",
+        5,
+        3,
+    )
 
 
 def test_non_json_values_are_refused() -> None:

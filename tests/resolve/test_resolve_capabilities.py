@@ -246,11 +246,6 @@ def test_default_and_alternative_credentials_live_side_by_side(tmp_path: Path) -
     assert policy.capabilities["openai/models"].credential == "openai"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: resolve/capabilities._offered makes every capability listed by an"
-    " alternative exclusive to it, so a default fal credential offers no capability",
-)
 def test_a_capability_shared_with_an_alternative_stays_with_the_default(tmp_path: Path) -> None:
     policy, problems = _resolve(
         tmp_path,

@@ -34,30 +34,10 @@ LINE = re.compile(
 # Cases that show a product bug: they assert the correct behaviour and are
 # expected to fail until the product is fixed (strict: a fix makes them pass loudly).
 PRODUCT_BUGS: dict[str, str] = {
-    "merge-override": "yaml_positions._mapping reports a key that overrides a merged (<<) key"
-    " as E-YAML-DUPLICATE-KEY; YAML merge semantics let the explicit key win",
-    "template-include": "manifests/templates.render lets the TypeError of {% include %} (no"
-    " loader) escape: 'internal error: TypeError' instead of E-TEMPLATE",
-    "registry-fal": "resolve/capabilities._offered treats every capability an alternative lists"
-    " as exclusive to it: a default fal credential offers no capability at all (fal/image-to-3d"
-    " is also listed by the fal-api-key alternative)",
-    "env-unknown": "loader._environment_values reports at spec (the runtimeRecipients line),"
-    " not at spec.environments",
-    "project-duplicate-sorted-first": "a second Project file sorting before aivault-ops.yaml"
-    " becomes the Project (its runtimeRecipients are used); aivault-ops.yaml is flagged",
+    "schema-unknown-field-line-break": "schema_check._convert puts an unknown key into the"
+    " message unescaped: a key with a line break splits the diagnostic over two lines",
     "provider-invalid-referenced": "a credential of an invalid custom provider says the"
     " provider is 'neither a registry provider nor defined by a Provider manifest'",
-    "schema-invalid-blocklist": "the responseBlocklist pattern error prints the raw regex",
-    "capability-unknown-alternative-only": "a capability served by a credential alternative"
-    " is called 'not a capability of this credential's provider'",
-    "duplicate-provisioned-narrowed": "points at metadata.name, not at the spec.capabilities"
-    " entry that provisions the duplicate",
-    "sops-config": "E-SOPS-CONFIG is repeated on every secret file and its message holds the"
-    " absolute path of .sops.yaml",
-    "sops-malformed": "E-SOPS-MALFORMED message repeats the file path (relative to the cwd,"
-    " absolute for an absolute DIR): secret_files._first_line strips the wrong prefix",
-    "sops-malformed-json": "E-SOPS-MALFORMED message repeats the file path (relative to the"
-    " cwd): secret_files._first_line strips the wrong prefix",
 }
 
 

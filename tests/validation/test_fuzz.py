@@ -40,8 +40,11 @@ SECRET_FILES = ("secrets/internal.sops.yaml", "secrets/openai.sops.yaml", ".sops
 NEW_FILES = ("fuzz.yaml", "credentials/fuzz.yaml.j2", "secrets/fuzz.sops.yaml", "secrets/x.env")
 TARGETS = MANIFESTS + SECRET_FILES + NEW_FILES
 
+# The default run is derandomized (the same examples every time, so CI is not flaky);
+# the slow run explores freely.
 FAST = settings(
     max_examples=40,
+    derandomize=True,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -54,6 +57,10 @@ SLOW = settings(
 # ---------------------------------------------------------------------------- strategies
 
 _TEXT = st.characters(blacklist_categories=("Cs",))
+# Mapping keys with line breaks are echoed unescaped by E-SCHEMA-UNKNOWN-FIELD (a known
+# product bug, pinned by `test_known_nasty_inputs`); random keys avoid them.
+_LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+_KEY_TEXT = st.characters(blacklist_categories=("Cs",), blacklist_characters=_LINE_BREAKS)
 _FRAGMENTS = st.sampled_from(
     [
         "---\n",
@@ -124,7 +131,7 @@ JSON_DATA = st.recursive(
     _SCALARS,
     lambda children: st.one_of(
         st.lists(children, max_size=4),
-        st.dictionaries(st.text(_TEXT, max_size=8), children, max_size=4),
+        st.dictionaries(st.text(_KEY_TEXT, max_size=8), children, max_size=4),
     ),
     max_leaves=20,
 )
@@ -374,6 +381,14 @@ def test_validate_never_crashes_on_random_bytes(workspace: Path, raw: bytes, rel
         "? - a\n: b\n",
         "%YAML 1.1\n%TAG ! tag:x,2000:\n---\na: !foo 1\n",
         "\ufeffapiVersion: aivault.dev/v1\n",
+        pytest.param(
+            'apiVersion: aivault.dev/v1\nkind: Consumer\n"bad\\nkey": 1\n',
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="product bug: schema_check._convert puts an unknown key into the message"
+                " unescaped; a key with a line break splits the diagnostic over two lines",
+            ),
+        ),
         "kind: [Credential]\napiVersion: aivault.dev/v1\n",
         "apiVersion: aivault.dev/v1\nkind: Credential\nmetadata: []\nspec: 1\n",
     ],
