@@ -34,6 +34,8 @@ LINE = re.compile(
 # Cases that show a product bug: they assert the correct behaviour and are
 # expected to fail until the product is fixed (strict: a fix makes them pass loudly).
 PRODUCT_BUGS: dict[str, str] = {
+    "sops-plaintext-json": "E-SOPS-PLAINTEXT in a JSON SOPS file points at the key"
+    " (column 3), in YAML and dotenv files at the value",
     "schema-unknown-field-line-break": "schema_check._convert puts an unknown key into the"
     " message unescaped: a key with a line break splits the diagnostic over two lines",
     "provider-invalid-referenced": "a credential of an invalid custom provider says the"
