@@ -34,6 +34,11 @@ LINE = re.compile(
 # Cases that show a product bug: they assert the correct behaviour and are
 # expected to fail until the product is fixed (strict: a fix makes them pass loudly).
 PRODUCT_BUGS: dict[str, str] = {
+    "secret-path-collision": "E-SECRET-PATH-COLLISION is put on secrets/internal.sops.yaml"
+    " (whose bundle path is its own) and names the culprit as the 'like' file; it belongs on"
+    " the file outside secrets/",
+    "sops-not-sops-yaml": "a plaintext YAML file under secrets/ is also loaded as a manifest:"
+    " E-API-VERSION tells the user to add apiVersion to a secrets file",
     "sops-plaintext-json": "E-SOPS-PLAINTEXT in a JSON SOPS file points at the key"
     " (column 3), in YAML and dotenv files at the value",
     "schema-unknown-field-line-break": "schema_check._convert puts an unknown key into the"
