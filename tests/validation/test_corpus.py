@@ -34,6 +34,9 @@ LINE = re.compile(
 # Cases that show a product bug: they assert the correct behaviour and are
 # expected to fail until the product is fixed (strict: a fix makes them pass loudly).
 PRODUCT_BUGS: dict[str, str] = {
+    "secret-placeholder-unbound": "validate accepts a credential whose auth template reads"
+    " {{secret}} while its secretRefs bind only {{token}}: every request would fail at run time"
+    " (strict undefined); no check compares template placeholders with the bound secrets",
     "secret-path-collision": "E-SECRET-PATH-COLLISION is put on secrets/internal.sops.yaml"
     " (whose bundle path is its own) and names the culprit as the 'like' file; it belongs on"
     " the file outside secrets/",
