@@ -10,6 +10,7 @@ import os
 import signal
 import stat
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -212,9 +213,12 @@ class _Unstarted:
 
 
 async def serve_forever(
-    process: Process, listen: tuple[str, int] | None, socket_path: Path | None
+    process: Process,
+    listen: tuple[str, int] | None,
+    socket_path: Path | None,
+    until: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
-    """Listen, start reloading, and serve until a signal; then close everything."""
+    """Listen, start reloading, and serve until `until()` returns (default: a signal)."""
     from aiohttp.web_server import Server
 
     from aivault_ops.runtime.upstream import HttpxUpstream
@@ -234,7 +238,7 @@ async def serve_forever(
         process.log("listening", socket=str(socket_path))
     process.reload_thread.start()
     try:
-        await wait_for_signal()
+        await (until or wait_for_signal)()
     finally:
         process.log("stopping")
         process.reload_thread.stop()

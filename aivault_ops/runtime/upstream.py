@@ -194,11 +194,12 @@ class HttpxUpstream:
         self._settings = settings
         self._context = ssl_context(settings)
         self._transport: AiohttpTransport | None = None
+        self._resolver = GuardedResolver(settings.dev_resolve)
 
     def _get_transport(self) -> AiohttpTransport:
         if self._transport is None:
             connector = aiohttp.TCPConnector(
-                resolver=GuardedResolver(self._settings.dev_resolve),
+                resolver=self._resolver,
                 ssl=self._context,
                 limit=self._settings.max_connections,
                 keepalive_timeout=self._settings.keepalive_s,
@@ -222,6 +223,7 @@ class HttpxUpstream:
         """Close the pool."""
         if self._transport is not None:
             await self._transport.aclose()
+            await self._resolver.close()
 
 
 def build_request(request: UpstreamRequest) -> httpx.Request:

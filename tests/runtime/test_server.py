@@ -7,6 +7,7 @@ every response is scanned for the canary secret.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,12 +15,14 @@ from typing import Any
 import httpx
 import pytest
 from support.bundles import CANARY, OTHER_TOKEN, TOKEN, BundleFactory
-from support.runtime_proc import RuntimeProcess, StartRuntime, free_port, wait_until
+from support.inprocess import InProcessRuntime
+from support.runtime_proc import RuntimeProcess, StartRuntime, free_port, scan_tree, wait_until
 from support.upstream import HOST, RecordingUpstream
 
 from aivault_ops.runtime.audit import verify_chain
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+Runtime = RuntimeProcess | InProcessRuntime
 
 
 def clean(response: httpx.Response) -> httpx.Response:
@@ -29,11 +32,11 @@ def clean(response: httpx.Response) -> httpx.Response:
     return response
 
 
-def get(runtime: RuntimeProcess, path: str, **kwargs: Any) -> httpx.Response:
+def get(runtime: Runtime, path: str, **kwargs: Any) -> httpx.Response:
     return clean(httpx.request(kwargs.pop("method", "GET"), runtime.url + path, **kwargs))
 
 
-def envelope(runtime: RuntimeProcess, request: dict[str, Any], **kwargs: Any) -> httpx.Response:
+def envelope(runtime: Runtime, request: dict[str, Any], **kwargs: Any) -> httpx.Response:
     body = {"capability": kwargs.pop("capability", "my-api/users"), "request": request}
     headers = kwargs.pop("headers", AUTH)
     return clean(httpx.post(runtime.url + "/aivault/proxy", json=body, headers=headers, **kwargs))
@@ -48,20 +51,39 @@ def refused(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     return data
 
 
-@pytest.fixture
+@pytest.fixture(params=["subprocess", "inprocess"])
 def runtime(
-    start_runtime: StartRuntime, factory: BundleFactory, bundle_dir: Path
-) -> RuntimeProcess:
+    request: pytest.FixtureRequest,
+    start_runtime: StartRuntime,
+    factory: BundleFactory,
+    bundle_dir: Path,
+    upstream: RecordingUpstream,
+    tmp_path: Path,
+) -> Iterator[RuntimeProcess | InProcessRuntime]:
+    """The runtime as a subprocess, and the same code served in this process (for coverage)."""
     factory.publish(
         bundle_dir,
         1,
         limits={"maxRequestBodyBytes": 64, "maxResponseBodyBytes": 4096, "timeoutMs": 800},
     )
-    return start_runtime()
+    if request.param == "subprocess":
+        yield start_runtime()
+        return
+    options = {
+        "identity": factory.identity,
+        "trust": [factory.trust],
+        "dev_resolve": [upstream.dev_resolve()],
+        "dev_ca_cert": upstream.ca_file,
+    }
+    inprocess = InProcessRuntime(bundle_dir, tmp_path / "state", options).start()
+    yield inprocess
+    assert inprocess.stop() == 0
+    assert CANARY not in inprocess.log()
+    assert scan_tree(tmp_path / "state", CANARY) == []
 
 
 def test_passthrough_injects_the_credential_and_never_forwards_the_token(
-    runtime: RuntimeProcess, upstream: RecordingUpstream
+    runtime: Runtime, upstream: RecordingUpstream
 ) -> None:
     response = get(runtime, "/v/my-api/v1/users/7?page=2", headers=AUTH)
     assert response.status_code == 200
@@ -73,7 +95,7 @@ def test_passthrough_injects_the_credential_and_never_forwards_the_token(
 
 
 def test_x_aivault_token_header_works_and_is_not_forwarded(
-    runtime: RuntimeProcess, upstream: RecordingUpstream
+    runtime: Runtime, upstream: RecordingUpstream
 ) -> None:
     response = get(runtime, "/v/my-api/v1/users", headers={"X-Aivault-Token": TOKEN})
     assert response.status_code == 200
@@ -81,7 +103,7 @@ def test_x_aivault_token_header_works_and_is_not_forwarded(
 
 
 def test_envelope_call_returns_status_headers_and_body(
-    runtime: RuntimeProcess, upstream: RecordingUpstream
+    runtime: Runtime, upstream: RecordingUpstream
 ) -> None:
     request = {"method": "POST", "path": "/v1/users", "query": {"a": "1"}, "body": "hi"}
     response = envelope(runtime, request)
@@ -95,7 +117,7 @@ def test_envelope_call_returns_status_headers_and_body(
 
 @pytest.mark.parametrize("mode", ["passthrough", "envelope"])
 def test_an_echoed_secret_is_redacted(
-    runtime: RuntimeProcess, upstream: RecordingUpstream, mode: str
+    runtime: Runtime, upstream: RecordingUpstream, mode: str
 ) -> None:
     if mode == "passthrough":
         response = get(runtime, "/v/my-api/v1/users/echo", headers=AUTH)
@@ -116,7 +138,7 @@ def test_an_echoed_secret_is_redacted(
 )
 @pytest.mark.parametrize("mode", ["passthrough", "envelope"])
 def test_callers_without_a_grant_are_refused(
-    runtime: RuntimeProcess,
+    runtime: Runtime,
     upstream: RecordingUpstream,
     headers: dict[str, str],
     status: int,
@@ -141,7 +163,7 @@ def test_callers_without_a_grant_are_refused(
     ],
 )
 def test_passthrough_routing_refusals(
-    runtime: RuntimeProcess,
+    runtime: Runtime,
     upstream: RecordingUpstream,
     method: str,
     path: str,
@@ -163,7 +185,7 @@ def test_passthrough_routing_refusals(
     ],
 )
 def test_traversal_is_refused_and_nothing_is_sent(
-    runtime: RuntimeProcess, upstream: RecordingUpstream, path: str
+    runtime: Runtime, upstream: RecordingUpstream, path: str
 ) -> None:
     response = get(runtime, path, headers=AUTH)
     assert 400 <= response.status_code < 500
@@ -173,7 +195,7 @@ def test_traversal_is_refused_and_nothing_is_sent(
 
 @pytest.mark.parametrize("name", ["Cookie", "X-Api-Key", "Proxy-Authorization"])
 def test_caller_auth_class_headers_are_refused(
-    runtime: RuntimeProcess, upstream: RecordingUpstream, name: str
+    runtime: Runtime, upstream: RecordingUpstream, name: str
 ) -> None:
     response = get(runtime, "/v/my-api/v1/users", headers={**AUTH, name: "caller-value"})
     assert 400 <= response.status_code < 500
@@ -181,7 +203,7 @@ def test_caller_auth_class_headers_are_refused(
 
 
 def test_envelope_may_not_carry_an_authorization_header(
-    runtime: RuntimeProcess, upstream: RecordingUpstream
+    runtime: Runtime, upstream: RecordingUpstream
 ) -> None:
     request = {"method": "GET", "path": "/v1/users", "headers": {"Authorization": "Bearer x"}}
     response = envelope(runtime, request)
@@ -190,37 +212,35 @@ def test_envelope_may_not_carry_an_authorization_header(
 
 
 def test_request_body_over_the_limit_is_refused_before_sending(
-    runtime: RuntimeProcess, upstream: RecordingUpstream
+    runtime: Runtime, upstream: RecordingUpstream
 ) -> None:
     response = get(runtime, "/v/my-api/v1/users", method="POST", headers=AUTH, content=b"x" * 65)
     refused(response, 413, "E-BODY-TOO-LARGE")
     assert upstream.seen == []
 
 
-def test_malformed_envelope_is_a_400(runtime: RuntimeProcess, upstream: RecordingUpstream) -> None:
+def test_malformed_envelope_is_a_400(runtime: Runtime, upstream: RecordingUpstream) -> None:
     response = clean(httpx.post(runtime.url + "/aivault/proxy", content=b"{not json", headers=AUTH))
     assert response.status_code == 400
     assert upstream.seen == []
 
 
-def test_upstream_timeout_is_a_504(runtime: RuntimeProcess, upstream: RecordingUpstream) -> None:
+def test_upstream_timeout_is_a_504(runtime: Runtime, upstream: RecordingUpstream) -> None:
     refused(get(runtime, "/v/my-api/v1/users/slow", headers=AUTH), 504, "E-UPSTREAM-TIMEOUT")
 
 
-def test_upstream_reset_is_a_502(runtime: RuntimeProcess) -> None:
+def test_upstream_reset_is_a_502(runtime: Runtime) -> None:
     refused(get(runtime, "/v/my-api/v1/users/reset", headers=AUTH), 502, "E-UPSTREAM-RESET")
 
 
-def test_response_over_the_limit_is_cut(
-    runtime: RuntimeProcess, upstream: RecordingUpstream
-) -> None:
+def test_response_over_the_limit_is_cut(runtime: Runtime, upstream: RecordingUpstream) -> None:
     request = {"method": "POST", "path": "/v1/users/echo", "body": "y" * 60}
     response = envelope(runtime, {**request, "headers": {"x-pad": "z" * 4096}})
     refused(response, 502, "E-RESPONSE-TOO-LARGE")
 
 
 def test_redirect_is_passed_back_not_followed(
-    runtime: RuntimeProcess, upstream: RecordingUpstream
+    runtime: Runtime, upstream: RecordingUpstream
 ) -> None:
     response = get(runtime, "/v/my-api/v1/users/redirect", headers=AUTH, follow_redirects=False)
     assert response.status_code == 302
@@ -228,14 +248,14 @@ def test_redirect_is_passed_back_not_followed(
     assert len(upstream.seen) == 1
 
 
-def test_set_cookie_is_stripped(runtime: RuntimeProcess) -> None:
+def test_set_cookie_is_stripped(runtime: Runtime) -> None:
     response = get(runtime, "/v/my-api/v1/users/cookie", headers=AUTH)
     assert response.status_code == 200
     assert "set-cookie" not in response.headers
 
 
 def test_sse_first_event_arrives_before_the_upstream_finishes(
-    runtime: RuntimeProcess, upstream: RecordingUpstream
+    runtime: Runtime, upstream: RecordingUpstream
 ) -> None:
     with httpx.stream("GET", runtime.url + "/v/my-api/v1/users/sse", headers=AUTH) as response:
         assert response.status_code == 200
@@ -249,7 +269,7 @@ def test_sse_first_event_arrives_before_the_upstream_finishes(
     assert rest == b"data: second\n\n"
 
 
-def test_admin_routes(runtime: RuntimeProcess) -> None:
+def test_admin_routes(runtime: Runtime) -> None:
     assert get(runtime, "/healthz").json() == {"ok": True}
     status = get(runtime, "/status").json()
     assert (status["state"], status["serial"], status["revision"]) == ("ready", 1, "rev-1")
@@ -259,7 +279,7 @@ def test_admin_routes(runtime: RuntimeProcess) -> None:
     refused(get(runtime, "/status", method="POST"), 405, "E-METHOD-NOT-ALLOWED")
 
 
-def test_metrics_count_decisions(runtime: RuntimeProcess) -> None:
+def test_metrics_count_decisions(runtime: Runtime) -> None:
     get(runtime, "/v/my-api/v1/users", headers=AUTH)
     get(runtime, "/v/my-api/v1/users", headers={})
     text = get(runtime, "/metrics").text
@@ -270,7 +290,7 @@ def test_metrics_count_decisions(runtime: RuntimeProcess) -> None:
     assert 'aivault_upstream_latency_seconds_bucket{le="+Inf"} 1' in text
 
 
-def test_every_decision_is_audited_without_secrets(runtime: RuntimeProcess, tmp_path: Path) -> None:
+def test_every_decision_is_audited_without_secrets(runtime: Runtime, tmp_path: Path) -> None:
     get(runtime, "/v/my-api/v1/users/echo?key=value", headers=AUTH)
     get(runtime, "/v/my-api/v1/users", headers={"Authorization": "Bearer wrong"})
     envelope(runtime, {"method": "DELETE", "path": "/v1/users"})
@@ -361,7 +381,7 @@ def test_unix_socket(
 
 
 def test_a_caller_that_hangs_up_mid_stream_is_audited_as_such(
-    runtime: RuntimeProcess, upstream: RecordingUpstream, tmp_path: Path
+    runtime: Runtime, upstream: RecordingUpstream, tmp_path: Path
 ) -> None:
     with httpx.stream("GET", runtime.url + "/v/my-api/v1/users/sse", headers=AUTH) as response:
         assert next(response.iter_raw()) == b"data: first\n\n"

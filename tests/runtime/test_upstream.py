@@ -97,8 +97,25 @@ def send(settings: UpstreamSettings, outgoing: UpstreamRequest) -> tuple[int, by
             return response.status_code, body
         finally:
             await client.aclose()
+            await drain_transports()
 
     return asyncio.run(go())
+
+
+async def drain_transports() -> None:
+    """Let TLS close_notify exchanges of dropped connections finish before the loop closes.
+
+    Cleanup only (bounded): a connection cut by a timeout is still shutting
+    down TLS when the test's loop would close, which warns about an unclosed
+    transport. Reads the selector loop's private transport table.
+    """
+    loop = asyncio.get_running_loop()
+    for _ in range(100):
+        transports = list(getattr(loop, "_transports", {}).values())
+        if all(t is None or t.is_closing() for t in transports):
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0)
 
 
 def failure(settings: UpstreamSettings, outgoing: UpstreamRequest) -> UpstreamFailure:

@@ -1,0 +1,95 @@
+"""The same runtime as `serve`, assembled by `build_process` and run in a thread.
+
+Same options, same code path as the subprocess (`build_process`,
+`serve_forever`), but in the test process, so coverage sees it and tests run
+faster. The interface matches `RuntimeProcess` (url, status, wait_*, log, stop).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from support.runtime_proc import free_port, wait_until
+
+from aivault_ops.commands.serve import StderrLog, build_process, serve_forever
+
+
+@dataclass
+class InProcessRuntime:
+    """A runtime served by a background event loop in this process."""
+
+    bundle_dir: Path
+    state_dir: Path
+    options: dict[str, Any]
+    port: int = field(default_factory=free_port)
+    stream: io.StringIO = field(default_factory=io.StringIO)
+
+    @property
+    def url(self) -> str:
+        """Base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> InProcessRuntime:
+        """Build (loads the newest bundle synchronously), then serve in a thread."""
+        defaults: dict[str, Any] = {
+            "bundle_dir": self.bundle_dir,
+            "state_dir": self.state_dir,
+            "poll_interval": 0.3,
+            "dev_resolve": [],
+            "dev_ca_cert": None,
+            "identity": None,
+            "trust": [],
+        }
+        args = argparse.Namespace(**{**defaults, **self.options})
+        process = build_process(args, StderrLog(stream=self.stream), dict(os.environ))
+        self._loop = asyncio.new_event_loop()
+        self._stop = asyncio.Event()
+        listen = ("127.0.0.1", self.port)
+        coroutine = serve_forever(process, listen, None, until=self._stop.wait)
+        self._thread = threading.Thread(target=self._loop.run_until_complete, args=(coroutine,))
+        self._thread.start()
+        wait_until(self.healthy, what="in-process runtime")
+        return self
+
+    def healthy(self) -> bool:
+        """True once /healthz answers."""
+        try:
+            return httpx.get(self.url + "/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def status(self) -> dict[str, Any]:
+        """GET /status."""
+        data: dict[str, Any] = httpx.get(self.url + "/status", timeout=5).json()
+        return data
+
+    def wait_serial(self, serial: int) -> None:
+        """Poll /status until `serial` is active."""
+        wait_until(lambda: self.status()["serial"] == serial, what=f"serial {serial}")
+
+    def wait_error(self, fragment: str) -> dict[str, Any]:
+        """Poll /status until lastError mentions `fragment`."""
+        wait_until(lambda: fragment in str(self.status()["lastError"]), what=fragment)
+        return self.status()
+
+    def log(self) -> str:
+        """The log lines written so far."""
+        return self.stream.getvalue()
+
+    def stop(self) -> int:
+        """Stop serving and join the thread; 0 when it ended cleanly."""
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join(timeout=15)
+        alive = self._thread.is_alive()
+        if not alive:
+            self._loop.close()
+        return 1 if alive else 0
