@@ -34,6 +34,8 @@ LINE = re.compile(
 # Cases that show a product bug: they assert the correct behaviour and are
 # expected to fail until the product is fixed (strict: a fix makes them pass loudly).
 PRODUCT_BUGS: dict[str, str] = {
+    "sops-not-sops-text": "a plaintext key committed as secrets/api-key.txt is read as a binary"
+    " SOPS file: 'E-SOPS-MALFORMED: invalid JSON' instead of E-SOPS-NOT-SOPS",
     "secret-placeholder-unbound": "validate accepts a credential whose auth template reads"
     " {{secret}} while its secretRefs bind only {{token}}: every request would fail at run time"
     " (strict undefined); no check compares template placeholders with the bound secrets",
