@@ -57,23 +57,33 @@ class Reloader:
             if fingerprint == self._fingerprint:
                 return
             self._fingerprint = fingerprint
-            self._scan_refs(self.directory.list())
+            try:
+                self._scan_refs(self.directory.list())
+            except Exception as error:
+                self._failed(f"internal error while loading ({type(error).__name__})")
 
     def _scan_refs(self, refs: list[BundleRef]) -> None:
         policy = self.state.record.policy
         active = policy.serial if policy is not None else None
         errors: list[str] = []
         for ref in reversed(refs):
-            error = self._try(ref, active)
+            error = self._try(ref, active, errors)
             if error is None:
                 return
             if error:
                 errors.append(error)
         if errors:
-            self._failed(errors[0])
+            self.state.failed(errors[0], self.clock())
 
-    def _try(self, ref: BundleRef, active: int | None) -> str | None:
+    def _try(self, ref: BundleRef, active: int | None, passed_over: list[str]) -> str | None:
         """None when `ref` was activated, "" when skipped, else why it was refused."""
+        error = self._attempt(ref, active, passed_over)
+        if error:
+            self.metrics.reload("error")
+            self.log("bundle_refused", error=error)
+        return error
+
+    def _attempt(self, ref: BundleRef, active: int | None, passed_over: list[str]) -> str | None:
         try:
             data = self.directory.read(ref)
         except AivaultError as error:
@@ -87,14 +97,16 @@ class Reloader:
             return f"{ref.name}: {stale.diagnostics()}" if ref.serial < active else ""
         try:
             loaded = self.loader.load(ref, data, floor=self.floor.read(), active=active)
+            self.floor.write(loaded.floor)
         except AivaultError as error:
             return f"{ref.name}: {error.diagnostics()}"
-        self._activate(ref, loaded)
+        except OSError as error:
+            return f"{ref.name}: cannot persist the serial floor: {error.strerror}"
+        self._activate(ref, loaded, passed_over[0] if passed_over else None)
         return None
 
-    def _activate(self, ref: BundleRef, loaded: Loaded) -> None:
-        self.floor.write(loaded.floor)
-        self.state.activated(loaded.policy, self.clock())
+    def _activate(self, ref: BundleRef, loaded: Loaded, passed_over: str | None) -> None:
+        self.state.activated(loaded.policy, self.clock(), passed_over)
         self.metrics.reload("ok")
         self.log("bundle_activated", bundle=ref.name, serial=loaded.floor.serial)
 

@@ -126,10 +126,10 @@ class RuntimeState:
         self._lock = threading.Lock()
         self.record = LoadRecord()
 
-    def activated(self, policy: ActivePolicy, now: datetime) -> None:
-        """Make `policy` the active one."""
+    def activated(self, policy: ActivePolicy, now: datetime, error: str | None = None) -> None:
+        """Make `policy` the active one (`error`: why a newer bundle was passed over)."""
         with self._lock:
-            self.record = LoadRecord(policy, now, now, None)
+            self.record = LoadRecord(policy, now, now, error)
 
     def failed(self, error: str, now: datetime) -> None:
         """Record a failed load; the active policy stays."""

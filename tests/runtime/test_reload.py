@@ -6,6 +6,7 @@ import io
 import os
 import tarfile
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -15,6 +16,11 @@ from support.upstream import RecordingUpstream
 
 from aivault_ops.bundle import SigningKey
 from aivault_ops.bundle.archive import pack_entries
+from aivault_ops.runtime.loader import BundleDirectory, Loader
+from aivault_ops.runtime.metrics import Metrics
+from aivault_ops.runtime.reload import Reloader, ReloadThread
+from aivault_ops.runtime.state import RuntimeState, SerialFloor
+from aivault_ops.sops import load_identities
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -169,3 +175,95 @@ def test_fifty_reloads_under_load_fail_no_request(
     assert len(results) > 50
     assert [code for code in results if code != 200] == []
     assert runtime.status()["lastError"] is None
+
+
+# The same reload logic in this process: `Reloader.scan` and `ReloadThread` directly.
+
+
+def reloader_for(factory: BundleFactory, bundle_dir: Path, state_dir: Path) -> Reloader:
+    state_dir.mkdir(exist_ok=True)
+    loader = Loader(
+        [factory.signing_key.public_key],
+        load_identities(factory.identity, {}),
+        lambda: datetime.now(UTC),
+    )
+    return Reloader(
+        BundleDirectory(bundle_dir),
+        loader,
+        RuntimeState(),
+        SerialFloor(state_dir),
+        Metrics(),
+        lambda event, **fields: None,
+        lambda: datetime.now(UTC),
+    )
+
+
+def test_scan_falls_back_to_the_newest_valid_bundle(
+    factory: BundleFactory, bundle_dir: Path, tmp_path: Path
+) -> None:
+    factory.publish(bundle_dir, 1)
+    drop(bundle_dir, "bundle-2.tar.gz", tampered(factory.build(2)))
+    reloader = reloader_for(factory, bundle_dir, tmp_path / "state")
+    reloader.scan()
+    record = reloader.state.record
+    assert record.policy is not None and record.policy.serial == 1
+    assert str(record.last_error).startswith("bundle-2.tar.gz: E-BUNDLE-DIGEST: ")
+    assert reloader.metrics.reloads == {"ok": 1, "error": 1}
+    assert reloader.metrics.reloads == {"ok": 1, "error": 1}
+
+
+def test_a_refused_bundle_is_not_retried_until_its_bytes_change(
+    factory: BundleFactory, bundle_dir: Path, tmp_path: Path
+) -> None:
+    factory.publish(bundle_dir, 1)
+    reloader = reloader_for(factory, bundle_dir, tmp_path / "state")
+    reloader.scan()
+    drop(bundle_dir, "bundle-2.tar.gz", factory.build(2, key=SigningKey.generate()))
+    reloader.scan()
+    (bundle_dir / "unrelated.txt").write_text("a change in the directory")
+    reloader.scan()
+    assert reloader.metrics.reloads == {"ok": 1, "error": 1}
+    drop(bundle_dir, "bundle-2.tar.gz", factory.build(2))
+    reloader.scan()
+    assert reloader.metrics.reloads == {"ok": 2, "error": 1}
+    assert reloader.state.record.last_error is None
+
+
+def test_an_unlistable_directory_is_reported(
+    factory: BundleFactory, bundle_dir: Path, tmp_path: Path
+) -> None:
+    reloader = reloader_for(factory, bundle_dir, tmp_path / "state")
+    bundle_dir.rmdir()
+    reloader.scan()
+    assert (
+        reloader.state.record.last_error == f"{bundle_dir}: cannot list: No such file or directory"
+    )
+    assert reloader.metrics.reloads == {"error": 1}
+
+
+def test_a_floor_that_cannot_be_written_blocks_activation(
+    factory: BundleFactory, bundle_dir: Path, tmp_path: Path
+) -> None:
+    factory.publish(bundle_dir, 1)
+    reloader = reloader_for(factory, bundle_dir, tmp_path / "state")
+    (tmp_path / "state" / ".serial-floor.json.tmp").mkdir()
+    reloader.scan()
+    assert reloader.state.record.policy is None
+    assert reloader.state.record.last_error == (
+        "bundle-1.tar.gz: cannot persist the serial floor: Is a directory"
+    )
+
+
+def test_reload_thread_picks_up_a_new_bundle_and_stops(
+    factory: BundleFactory, bundle_dir: Path, tmp_path: Path
+) -> None:
+    reloader = reloader_for(factory, bundle_dir, tmp_path / "state")
+    thread = ReloadThread(reloader, poll_interval=30)
+    thread.start()
+    try:
+        factory.publish(bundle_dir, 1)
+        wait_until(lambda: reloader.state.record.policy is not None, what="watchdog reload")
+    finally:
+        thread.stop()
+    record = reloader.state.record
+    assert record.policy is not None and record.policy.serial == 1
