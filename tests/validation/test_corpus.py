@@ -34,6 +34,8 @@ LINE = re.compile(
 # Cases that show a product bug: they assert the correct behaviour and are
 # expected to fail until the product is fixed (strict: a fix makes them pass loudly).
 PRODUCT_BUGS: dict[str, str] = {
+    "sops-rule-missing-recipient": "a .sops.yaml rule that covers the secret files but not the"
+    " runtime recipient passes: the next `sops` edit or updatekeys drops the runtime recipient",
     "template-loop-positions": "positions in a *.yaml.j2 are lines of the rendered text: a"
     " {% for %} loop yields 21:3 and 31:3 in a 12-line file; they should map to the source line",
     "sops-not-sops-text": "a plaintext key committed as secrets/api-key.txt is read as a binary"
