@@ -7,6 +7,7 @@ reference to the active policy, swapped whole on reload.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import threading
@@ -77,9 +78,21 @@ class SerialFloor:
             ) from None
 
     def write(self, floor: Floor) -> None:
-        """Replace the floor atomically (temp file, fsync, rename, fsync the dir)."""
-        data = json.dumps({"serial": floor.serial, "sha256": floor.sha256}).encode()
-        write_atomic(self.path, data)
+        """Raise the floor atomically (temp file, fsync, rename, fsync the dir).
+
+        Never lowers it: under an exclusive lock the current floor is re-read,
+        so runtimes sharing a state dir cannot race it back down.
+        """
+        lock = os.open(self.path.with_name(".serial-floor.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            current = self.read()
+            if current is not None and current.serial > floor.serial:
+                return
+            data = json.dumps({"serial": floor.serial, "sha256": floor.sha256}).encode()
+            write_atomic(self.path, data)
+        finally:
+            os.close(lock)
 
 
 def _int(value: object) -> int:

@@ -193,7 +193,7 @@ def test_traversal_is_refused_and_nothing_is_sent(
     assert upstream.seen == []
 
 
-@pytest.mark.parametrize("name", ["Cookie", "X-Api-Key", "Proxy-Authorization"])
+@pytest.mark.parametrize("name", ["Cookie", "X-Api-Key", "Proxy-Authorization", "X-Aivault-Token"])
 def test_caller_auth_class_headers_are_refused(
     runtime: Runtime, upstream: RecordingUpstream, name: str
 ) -> None:

@@ -56,7 +56,16 @@ def test_floor_round_trip_and_absence(tmp_path: Path) -> None:
     assert floor.read() is None
     floor.write(Floor(7, "ab" * 32))
     assert SerialFloor(tmp_path).read() == Floor(7, "ab" * 32)
-    assert [p.name for p in tmp_path.iterdir()] == ["serial-floor.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".serial-floor.lock", "serial-floor.json"]
+
+
+def test_the_floor_never_goes_down(tmp_path: Path) -> None:
+    floor = SerialFloor(tmp_path)
+    floor.write(Floor(9, "a" * 64))
+    floor.write(Floor(8, "b" * 64))
+    assert floor.read() == Floor(9, "a" * 64)
+    floor.write(Floor(10, "c" * 64))
+    assert floor.read() == Floor(10, "c" * 64)
 
 
 @pytest.mark.parametrize(
