@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ipaddress
 import json
 import os
 import signal
+import socket
 import stat
 import sys
 from collections.abc import Awaitable, Callable
@@ -16,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
-from aivault_ops.errors import UsageError
+from aivault_ops.errors import AivaultError, UsageError
 
 if TYPE_CHECKING:
     from aivault_ops.runtime.reload import ReloadThread
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
     from aivault_ops.runtime.upstream import UpstreamSettings
 
 DEFAULT_LISTEN: Final = "127.0.0.1:8787"
+RATE_LIMIT_FILE: Final = "rate-limits.bin"
 
 
 def register(subparsers: Any) -> None:
@@ -47,6 +50,10 @@ def register(subparsers: Any) -> None:
     )  # fmt: skip
     parser.add_argument("--dev-ca-cert", type=Path, help="DEVELOPMENT ONLY: extra upstream CA")
     parser.add_argument("--poll-interval", type=float, default=2.0, help="seconds (default 2)")
+    parser.add_argument(
+        "--workers", type=int, default=1,
+        help="worker processes sharing the listeners (default 1; metrics are per worker)",
+    )  # fmt: skip
     parser.add_argument("--log-format", choices=["json", "text"], default="json")
     parser.set_defaults(func=run_serve)
 
@@ -104,9 +111,81 @@ def run_serve(args: argparse.Namespace) -> int:
     listen = None
     if args.listen is not None or args.socket is None:
         listen = parse_listen(args.listen or DEFAULT_LISTEN, public=args.listen_public)
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
     process = build_process(args, log, dict(os.environ))
-    uvloop.run(serve_forever(process, listen, args.socket))
-    return 0
+    listeners = open_listeners(listen, args.socket)
+    if args.workers == 1:
+        uvloop.run(serve_forever(process, listeners))
+        return 0
+    return run_workers(process, listeners, args.workers)
+
+
+@dataclass
+class Listeners:
+    """Sockets bound before any worker starts (so every worker accepts on them)."""
+
+    tcp: socket.socket | None = None
+    unix: socket.socket | None = None
+
+
+def open_listeners(listen: tuple[str, int] | None, socket_path: Path | None) -> Listeners:
+    """Bind the TCP address and/or the unix socket (mode 0600)."""
+    listeners = Listeners()
+    if listen is not None:
+        family = socket.AF_INET6 if ":" in listen[0] else socket.AF_INET
+        try:
+            listeners.tcp = socket.create_server(listen, family=family, backlog=1024)
+        except OSError as error:
+            raise AivaultError(
+                f"cannot listen on {listen[0]}:{listen[1]}: {error.strerror}"
+            ) from None
+    if socket_path is not None:
+        remove_stale_socket(socket_path)
+        unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        unix.bind(str(socket_path))
+        socket_path.chmod(0o600)
+        unix.listen(1024)
+        listeners.unix = unix
+    return listeners
+
+
+def run_workers(process: Process, listeners: Listeners, count: int) -> int:
+    """Fork `count` workers on the shared listeners; forward SIGTERM/SIGINT; 0 if all exit 0.
+
+    Each worker runs its own event loop, upstream pool and reload thread; the
+    policy loaded at start is inherited. Rate limits use a table shared
+    through the state dir, so limits hold across workers.
+    """
+    pids = [_fork_worker(process, listeners) for _ in range(count)]
+
+    def forward(signum: int, frame: object) -> None:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in pids]
+    return 0 if all(code == 0 for code in codes) else 1
+
+
+def _fork_worker(process: Process, listeners: Listeners) -> int:
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        import uvloop
+
+        from aivault_ops.runtime.rate_limit import SharedFileRateLimitStore
+
+        store = SharedFileRateLimitStore(process.state_dir / RATE_LIMIT_FILE)
+        process.runtime.rate_limits = store
+        uvloop.run(serve_forever(process, listeners))
+        code = 0
+    finally:
+        os._exit(code)
 
 
 async def wait_for_signal() -> None:
@@ -137,6 +216,7 @@ class Process:
     reload_thread: ReloadThread
     settings: UpstreamSettings
     log: StderrLog
+    state_dir: Path
 
 
 def build_process(args: argparse.Namespace, log: StderrLog, environ: dict[str, str]) -> Process:
@@ -178,7 +258,7 @@ def build_process(args: argparse.Namespace, log: StderrLog, environ: dict[str, s
         clock=_now,
         log=log,
     )
-    return Process(runtime, ReloadThread(reloader, args.poll_interval), settings, log)
+    return Process(runtime, ReloadThread(reloader, args.poll_interval), settings, log, state_dir)
 
 
 def upstream_settings(args: argparse.Namespace, log: StderrLog) -> UpstreamSettings:
@@ -214,11 +294,10 @@ class _Unstarted:
 
 async def serve_forever(
     process: Process,
-    listen: tuple[str, int] | None,
-    socket_path: Path | None,
+    listeners: Listeners,
     until: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
-    """Listen, start reloading, and serve until `until()` returns (default: a signal)."""
+    """Serve on `listeners`, start reloading, until `until()` returns (default: a signal)."""
     from aiohttp.web_server import Server
 
     from aivault_ops.runtime.upstream import HttpxUpstream
@@ -226,23 +305,21 @@ async def serve_forever(
     process.runtime.upstream = HttpxUpstream(process.settings)
     loop = asyncio.get_running_loop()
     server = Server(process.runtime.handle, access_log=None)
-    listeners = []
-    if listen is not None:
-        listeners.append(await loop.create_server(server, listen[0], listen[1]))
-        port = listeners[-1].sockets[0].getsockname()[1]
-        process.log("listening", address=f"{listen[0]}:{port}")
-    if socket_path is not None:
-        remove_stale_socket(socket_path)
-        listeners.append(await loop.create_unix_server(server, str(socket_path)))
-        socket_path.chmod(0o600)
-        process.log("listening", socket=str(socket_path))
+    servers = []
+    if listeners.tcp is not None:
+        servers.append(await loop.create_server(server, sock=listeners.tcp))
+        host, port = listeners.tcp.getsockname()[:2]
+        process.log("listening", address=f"{host}:{port}", pid=os.getpid())
+    if listeners.unix is not None:
+        servers.append(await loop.create_unix_server(server, sock=listeners.unix))
+        process.log("listening", socket=listeners.unix.getsockname(), pid=os.getpid())
     process.reload_thread.start()
     try:
         await (until or wait_for_signal)()
     finally:
         process.log("stopping")
         process.reload_thread.stop()
-        for listener in listeners:
-            listener.close()
+        for listening in servers:
+            listening.close()
         await server.shutdown(timeout=5)
         await process.runtime.upstream.aclose()

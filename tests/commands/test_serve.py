@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import pytest
-from support.bundles import CANARY, BundleFactory
+from support.bundles import CANARY, TOKEN, BundleFactory
 from support.fixtures import _session_upstream, bundle_dir, factory, start_runtime, upstream
-from support.runtime_proc import StartRuntime
+from support.runtime_proc import StartRuntime, wait_until
 
 from aivault_ops.commands.serve import parse_listen
 from aivault_ops.errors import UsageError
@@ -122,3 +123,34 @@ def test_text_logs(start_runtime: StartRuntime) -> None:
     lines = runtime.log().splitlines()
     assert any(" no_policy detail=" in line for line in lines)
     assert any(f" listening address=127.0.0.1:{runtime.port}" in line for line in lines)
+
+
+def test_workers_share_the_port_reload_together_and_share_rate_limits(
+    start_runtime: StartRuntime, factory: BundleFactory, bundle_dir: Path
+) -> None:
+    factory.publish(bundle_dir, 1, limits={"rateLimitPerMinute": 3})
+    runtime = start_runtime("--workers", "2")
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    codes = [
+        httpx.get(runtime.url + "/v/my-api/v1/users", headers=auth).status_code for _ in range(4)
+    ]
+    assert sorted(codes) == [200, 200, 200, 429]
+    pids = {
+        json.loads(line)["pid"]
+        for line in runtime.log().splitlines()
+        if json.loads(line)["event"] == "listening"
+    }
+    assert len(pids) == 2
+    factory.publish(bundle_dir, 2)
+
+    def all_workers_on_2() -> bool:
+        return all(runtime.status()["serial"] == 2 for _ in range(10))
+
+    wait_until(all_workers_on_2, what="every worker on serial 2")
+    assert runtime.stop() == 0
+    assert runtime.log().count('"event": "stopping"') == 2
+
+
+def test_workers_must_be_positive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(serve(tmp_path, "--trust", "ed25519:x", "--workers", "0")) == 2
+    assert "--workers must be at least 1" in capsys.readouterr().err

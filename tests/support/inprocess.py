@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from support.runtime_proc import free_port, wait_until
 
-from aivault_ops.commands.serve import StderrLog, build_process, serve_forever
+from aivault_ops.commands.serve import StderrLog, build_process, open_listeners, serve_forever
 
 
 @dataclass
@@ -52,8 +52,8 @@ class InProcessRuntime:
         process = build_process(args, StderrLog(stream=self.stream), dict(os.environ))
         self._loop = asyncio.new_event_loop()
         self._stop = asyncio.Event()
-        listen = ("127.0.0.1", self.port)
-        coroutine = serve_forever(process, listen, None, until=self._stop.wait)
+        listeners = open_listeners(("127.0.0.1", self.port), None)
+        coroutine = serve_forever(process, listeners, until=self._stop.wait)
         self._thread = threading.Thread(target=self._loop.run_until_complete, args=(coroutine,))
         self._thread.start()
         wait_until(self.healthy, what="in-process runtime")
