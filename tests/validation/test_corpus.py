@@ -34,6 +34,8 @@ LINE = re.compile(
 # Cases that show a product bug: they assert the correct behaviour and are
 # expected to fail until the product is fixed (strict: a fix makes them pass loudly).
 PRODUCT_BUGS: dict[str, str] = {
+    "secret-unencrypted-ref": "a credential may use a value its SOPS file keeps in plaintext"
+    " (unencrypted_suffix): the key is committed in clear and validate passes",
     "yaml-bad-tagged-scalar": "`!!int ten-seconds` makes the constructor raise ValueError, which"
     " yaml_positions._scalar does not catch: internal error instead of E-YAML-TYPE",
     "sops-rule-missing-recipient": "a .sops.yaml rule that covers the secret files but not the"
