@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+import aivault_ops
 from aivault_ops.main import main
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -186,7 +187,7 @@ def test_every_invalid_case_is_sorted_and_well_formed() -> None:
 
 def test_every_validation_error_code_has_a_case() -> None:
     """Each code the validator can emit is exercised by at least one corpus case."""
-    package = Path(__file__).resolve().parents[2] / "aivault_ops"
+    package = Path(aivault_ops.__file__).resolve().parent
     sources = [package / "schema_check.py"]
     for folder in ("manifests", "resolve", "validation"):
         sources.extend(sorted((package / folder).glob("*.py")))
