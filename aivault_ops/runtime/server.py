@@ -46,6 +46,9 @@ _HOP_BY_HOP: Final = frozenset({
 })  # fmt: skip
 
 
+INTERNAL_ERROR: Final = UpstreamFailure(500, "E-INTERNAL", "internal error")
+
+
 class RateLimited(Refusal):
     """429: the (consumer, capability) token bucket is empty; carries `Retry-After`."""
 
@@ -148,7 +151,7 @@ class Runtime:
             return self.admin(request, path)
         except Exception as error:
             self.log("internal_error", error=type(error).__name__)
-            return json_response(500, {"error": "E-INTERNAL", "message": "internal error"})
+            return json_response(500, INTERNAL_ERROR.to_json())
 
     def admin(self, request: web.BaseRequest, path: str) -> web.StreamResponse:
         """`/healthz`, `/status`, `/metrics`."""
@@ -199,6 +202,9 @@ class Runtime:
             response = await self._open(call)
         except (Refusal, UpstreamFailure) as error:
             return self._refused(decision, error)
+        except Exception as error:
+            self.log("internal_error", error=type(error).__name__)
+            return self._refused(decision, INTERNAL_ERROR)
         if not passthrough:
             return await self._envelope_answer(call, response, decision)
         length = response.headers.get("content-length", "")

@@ -412,3 +412,44 @@ def test_rate_limit_across_connections_answers_429_with_retry_after(
     assert 1 <= int(response.headers["retry-after"]) <= 30
     refused(envelope(runtime, {"method": "GET", "path": "/v1/users"}), 429, "E-RATE-LIMITED")
     assert len(upstream.seen) == 2
+
+
+def test_an_internal_error_is_a_bare_500_and_is_audited(
+    factory: BundleFactory, bundle_dir: Path, tmp_path: Path, upstream: RecordingUpstream
+) -> None:
+    """A runtime whose upstream client was never started (serve_forever not run) fails inside."""
+    import argparse
+    import asyncio
+    import io
+
+    from aiohttp.web_server import Server
+
+    from aivault_ops.commands.serve import StderrLog, build_process
+
+    factory.publish(bundle_dir, 1)
+    options = {"bundle_dir": bundle_dir, "state_dir": tmp_path / "state", "poll_interval": 1.0}
+    options |= {"identity": factory.identity, "trust": [factory.trust], "dev_ca_cert": None}
+    stream = io.StringIO()
+    process = build_process(
+        argparse.Namespace(dev_resolve=[], **options), StderrLog(stream=stream), {}
+    )
+
+    async def go() -> httpx.Response:
+        server = Server(process.runtime.handle, access_log=None)
+        listening = await asyncio.get_running_loop().create_server(server, "127.0.0.1", 0)
+        port = listening.sockets[0].getsockname()[1]
+        try:
+            async with httpx.AsyncClient() as client:
+                return await client.get(f"http://127.0.0.1:{port}/v/my-api/v1/users", headers=AUTH)
+        finally:
+            listening.close()
+            await server.shutdown(timeout=1)
+
+    response = asyncio.run(go())
+    assert response.status_code == 500
+    assert response.json() == {"error": "E-INTERNAL", "message": "internal error"}
+    assert '"event": "internal_error", "error": "RuntimeError"' in stream.getvalue()
+    [audit] = (tmp_path / "state" / "audit").glob("*.jsonl")
+    line = json.loads(audit.read_text())
+    assert (line["decision"], line["error"], line["status"]) == ("error", "E-INTERNAL", 500)
+    assert upstream.seen == []
