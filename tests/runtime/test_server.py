@@ -453,3 +453,51 @@ def test_an_internal_error_is_a_bare_500_and_is_audited(
     line = json.loads(audit.read_text())
     assert (line["decision"], line["error"], line["status"]) == ("error", "E-INTERNAL", 500)
     assert upstream.seen == []
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"x-note": "a\r\nInjected: 1"}, {"x-note\r\nInjected": "1"}, {"x-note": "a\nb"}],
+)
+def test_crlf_in_envelope_headers_is_refused(
+    runtime: Runtime, upstream: RecordingUpstream, headers: dict[str, str]
+) -> None:
+    response = envelope(runtime, {"method": "GET", "path": "/v1/users", "headers": headers})
+    assert 400 <= response.status_code < 500
+    assert set(response.json()) == {"error", "message"}
+    assert upstream.seen == []
+
+
+def test_hop_by_hop_headers_are_dropped_and_the_host_comes_from_policy(
+    runtime: Runtime, upstream: RecordingUpstream
+) -> None:
+    headers = {
+        **AUTH,
+        "Connection": "keep-alive, X-Drop-Me",
+        "X-Drop-Me": "1",
+        "Keep-Alive": "timeout=5",
+        "Host": "elsewhere.example.org",
+        "X-Kept": "yes",
+    }
+    response = get(runtime, "/v/my-api/v1/users", headers=headers)
+    assert response.status_code == 200
+    [seen] = upstream.seen
+    assert seen.header("host") == HOST
+    assert (seen.header("x-drop-me"), seen.header("keep-alive")) == (None, None)
+    assert seen.header("x-kept") == "yes"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "//elsewhere.example.org/v1/users",
+        "/v1/users//elsewhere.example.org",
+        "https://x.org/v1/users",
+    ],
+)
+def test_an_envelope_path_cannot_name_another_host(
+    runtime: Runtime, upstream: RecordingUpstream, path: str
+) -> None:
+    response = envelope(runtime, {"method": "GET", "path": path})
+    assert response.status_code == 400
+    assert upstream.seen == []
