@@ -501,3 +501,21 @@ def test_an_envelope_path_cannot_name_another_host(
     response = envelope(runtime, {"method": "GET", "path": path})
     assert response.status_code == 400
     assert upstream.seen == []
+
+
+def test_query_auth_is_injected_redacted_and_cannot_be_supplied_by_the_caller(
+    start_runtime: StartRuntime,
+    factory: BundleFactory,
+    bundle_dir: Path,
+    upstream: RecordingUpstream,
+) -> None:
+    factory.publish(bundle_dir, 1, auth={"query": {"param_name": "key"}})
+    runtime = start_runtime()
+    response = get(runtime, "/v/my-api/v1/users/echo?page=1", headers=AUTH)
+    assert response.status_code == 200
+    assert response.json()["query"] == {"page": "1", "key": "[REDACTED]"}
+    assert upstream.seen[0].query == (("page", "1"), ("key", CANARY))
+    upstream.clear()
+    response = get(runtime, "/v/my-api/v1/users?KEY=mine", headers=AUTH)
+    assert 400 <= response.status_code < 500
+    assert upstream.seen == []

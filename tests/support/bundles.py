@@ -23,6 +23,7 @@ TOKEN = "consumer-token-for-tests-0001"
 OTHER_TOKEN = "consumer-token-for-tests-0002"
 SECRET_PATH = "secrets/my-api.sops.yaml"
 HOST = "api.example.com"
+BEARER = {"header_name": "authorization", "value_template": "Bearer {{secret}}"}
 
 
 def sha256_hex(text: str) -> str:
@@ -58,6 +59,7 @@ def policy(
     limits: dict[str, Any] | None = None,
     secret_file: bytes = b"",
     host: str = HOST,
+    auth: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One header-auth credential `my-api`, capability `my-api/users`, consumer `agent`."""
     return {
@@ -69,12 +71,7 @@ def policy(
             "my-api": {
                 "provider": "my-api",
                 "hosts": [host],
-                "auth": {
-                    "header": {
-                        "header_name": "authorization",
-                        "value_template": "Bearer {{secret}}",
-                    }
-                },
+                "auth": auth or {"header": BEARER},
                 "secrets": {"secret": {"file": SECRET_PATH, "name": "MY_KEY"}},
                 "upstreamPathPrefix": "",
             }
