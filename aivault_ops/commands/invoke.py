@@ -20,16 +20,18 @@ def register(subparsers: Any) -> None:
     """Add the `invoke` subcommand."""
     parser = subparsers.add_parser("invoke", help="call a capability through the runtime")
     parser.add_argument("capability", metavar="CAP", help="capability name, e.g. my-api/users")
-    parser.add_argument("--method", default="GET", help="HTTP method (default GET)")
-    parser.add_argument("--path", default="/", help="upstream path (default /)")
-    parser.add_argument("--query", action="append", default=[], metavar="K=V")
-    parser.add_argument("--header", action="append", default=[], metavar="K=V")
+    parser.add_argument("--method", default="GET", metavar="M", help="HTTP method (default GET)")
+    parser.add_argument("--path", default="/", metavar="P", help="upstream path (default /)")
+    parser.add_argument("--query", action="append", default=[], metavar="K=V", help="repeatable")
+    parser.add_argument("--header", action="append", default=[], metavar="K=V", help="repeatable")
     body = parser.add_mutually_exclusive_group()
-    body.add_argument("--body", help="request body text")
-    body.add_argument("--body-file", type=Path, help="read the request body from this file")
+    body.add_argument("--body", metavar="S", help="request body text")
+    body.add_argument(
+        "--body-file", type=Path, metavar="F", help="read the request body from this file"
+    )
     body.add_argument("--json", dest="json_body", metavar="J", help="JSON request body")
-    parser.add_argument("--runtime", help="http://HOST:PORT or unix:/path.sock")
-    parser.add_argument("--token", help=f"consumer token (default ${CALLER_ENV})")
+    parser.add_argument("--runtime", metavar="URL", help="http://HOST:PORT or unix:/path.sock")
+    parser.add_argument("--token", metavar="T", help=f"consumer token (default ${CALLER_ENV})")
     parser.add_argument(
         "--output", choices=["body", "json"], default="body",
         help="body: the upstream body on stdout; json: status, headers and body as JSON",

@@ -32,15 +32,21 @@ RATE_LIMIT_FILE: Final = "rate-limits.bin"
 def register(subparsers: Any) -> None:
     """Add the `serve` subcommand."""
     parser = subparsers.add_parser("serve", help="run the runtime: watch bundles, broker calls")
-    parser.add_argument("--bundle-dir", type=Path, required=True, help="directory of bundles")
-    parser.add_argument("--identity", type=Path, help="age identity file (else sops' sources)")
+    parser.add_argument("--bundle-dir", type=Path, required=True, metavar="T", help="bundle dir")
+    parser.add_argument(
+        "--identity", type=Path, metavar="AGEKEY", help="age identity file (else sops' sources)"
+    )
     parser.add_argument(
         "--trust", action="extend", nargs="+", required=True, metavar="PUB",
         help="trusted signing key: 'ed25519:<base64>' or a file holding one (repeatable)",
     )  # fmt: skip
-    parser.add_argument("--listen", help=f"HOST:PORT to listen on (default {DEFAULT_LISTEN})")
-    parser.add_argument("--socket", type=Path, help="also (or only) listen on this unix socket")
-    parser.add_argument("--state-dir", type=Path, help="serial floor and audit log")
+    parser.add_argument(
+        "--listen", metavar="HOST:PORT", help=f"HOST:PORT to listen on (default {DEFAULT_LISTEN})"
+    )
+    parser.add_argument(
+        "--socket", type=Path, metavar="PATH", help="also (or only) listen on this unix socket"
+    )
+    parser.add_argument("--state-dir", type=Path, metavar="D", help="serial floor and audit log")
     parser.add_argument(
         "--listen-public", action="store_true", help="allow a non-loopback --listen"
     )
@@ -48,10 +54,15 @@ def register(subparsers: Any) -> None:
         "--dev-resolve", action="append", default=[], metavar="HOST=IP:PORT",
         help="DEVELOPMENT ONLY: send HOST to IP:PORT, skipping the SSRF check",
     )  # fmt: skip
-    parser.add_argument("--dev-ca-cert", type=Path, help="DEVELOPMENT ONLY: extra upstream CA")
-    parser.add_argument("--poll-interval", type=float, default=2.0, help="seconds (default 2)")
     parser.add_argument(
-        "--workers", type=int, default=1,
+        "--dev-ca-cert", type=Path, metavar="PEM", help="DEVELOPMENT ONLY: extra upstream CA"
+    )
+    parser.add_argument(
+        "--poll-interval", type=float, default=2.0, metavar="S",
+        help="seconds between bundle dir polls (default 2)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--workers", type=int, default=1, metavar="N",
         help="worker processes sharing the listeners (default 1; metrics are per worker)",
     )  # fmt: skip
     parser.add_argument("--log-format", choices=["json", "text"], default="json")

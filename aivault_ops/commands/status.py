@@ -11,7 +11,7 @@ from typing import Any, TextIO
 def register(subparsers: Any) -> None:
     """Add the `status` subcommand."""
     parser = subparsers.add_parser("status", help="show a running runtime's bundle and state")
-    parser.add_argument("--runtime", help="http://HOST:PORT or unix:/path.sock")
+    parser.add_argument("--runtime", metavar="URL", help="http://HOST:PORT or unix:/path.sock")
     parser.add_argument("--json", action="store_true", help="print the /status document")
     parser.set_defaults(func=run_status)
 
