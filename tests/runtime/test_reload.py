@@ -267,3 +267,27 @@ def test_reload_thread_picks_up_a_new_bundle_and_stops(
         thread.stop()
     record = reloader.state.record
     assert record.policy is not None and record.policy.serial == 1
+
+
+def test_an_in_flight_request_finishes_on_the_policy_it_started_with(
+    start_runtime: StartRuntime,
+    factory: BundleFactory,
+    bundle_dir: Path,
+    upstream: RecordingUpstream,
+) -> None:
+    factory.publish(bundle_dir, 1)
+    runtime = start_runtime()
+    result: list[httpx.Response] = []
+    slow = threading.Thread(
+        target=lambda: result.append(
+            httpx.get(runtime.url + "/v/my-api/v1/users/slow", headers=AUTH, timeout=30)
+        )
+    )
+    slow.start()
+    wait_until(lambda: len(upstream.seen) == 1, what="the slow request upstream")
+    factory.publish(bundle_dir, 2, methods=("POST",))
+    runtime.wait_serial(2)
+    assert call(runtime) == 405
+    slow.join(timeout=30)
+    [response] = result
+    assert response.status_code == 200
