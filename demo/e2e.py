@@ -122,11 +122,12 @@ def demo(work: Path, processes: list[subprocess.Popen[str]]) -> None:
     run("status", "--runtime", runtime)
     step("5. An agent invokes a capability with its consumer token (never the API key)")
     env = {**os.environ, "AIVAULT_OPS_TOKEN": TOKEN}
-    result = run("invoke", "example-api/users", "--path", "/v1/users", "--runtime", runtime, env=env)
+    invoke = ("invoke", "example-api/users", "--runtime", runtime)
+    result = run(*invoke, "--path", "/v1/users", env=env)
     step("6. What the upstream saw: the real credential, injected by the runtime")
     sys.stdout.write(upstream_log.read_text())
-    echoed = json.loads(result.stdout)["echoedHeaders"]
-    print(f"the caller got the echoed authorization header as: {echoed.get('Authorization')!r}")
+    echoed = {k.lower(): v for k, v in json.loads(result.stdout)["echoedHeaders"].items()}
+    print(f"the caller saw the echoed authorization header as: {echoed['authorization']!r}")
     assert "demo-example-api-key" not in result.stdout, "the key leaked to the caller"
     step("7. Policy refuses what the capability does not allow (nothing reaches the upstream)")
     run("invoke", "example-api/users", "--method", "DELETE", "--path", "/v1/users/7",

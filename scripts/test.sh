@@ -8,7 +8,7 @@ if ! command -v age >/dev/null || ! command -v age-keygen >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq age >/dev/null
 fi
 python -m pip install -q -e '.[test]'
-ruff format --check aivault_ops tests benchmarks
-ruff check aivault_ops tests benchmarks
+ruff format --check aivault_ops tests benchmarks demo
+ruff check aivault_ops tests benchmarks demo
 mypy
 python -m pytest -q -p no:cacheprovider --cov=aivault_ops --cov-branch --cov-report=term:skip-covered "$@"
