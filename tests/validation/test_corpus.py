@@ -62,6 +62,24 @@ PRODUCT_BUGS: dict[str, str] = {
 }
 
 
+# Every value held by the corpus' SOPS files (encrypted or slipped in as plaintext): no
+# diagnostic may ever print one.
+SECRET_VALUES = (
+    "test-internal-key-not-real",
+    "sk-test-not-real",
+    "sk-test-second-not-real",
+    "shpat-test-not-real",
+    "fal-test-not-real",
+    "reports-test-not-real",
+    "billing-test-not-real",
+    "plaintext-slipped-in",
+    "plaintext-in-dotenv",
+    "sk-plaintext-in-git",
+    "sk-plaintext-key-committed-by-mistake",
+    "plain-value",
+)
+
+
 def _cases(kind: str) -> list[str]:
     return sorted(p.name for p in (FIXTURES / kind).iterdir() if p.is_dir())
 
@@ -145,6 +163,7 @@ def test_invalid_case(name: str, tmp_path: Path) -> None:
     assert result.stdout.splitlines() == expected
     assert result.returncode == 1
     assert result.stderr == f"{len(expected)} error(s)\n"
+    assert not [v for v in SECRET_VALUES if v in result.stdout + result.stderr]
 
 
 @pytest.mark.parametrize("name", [_param("invalid", n) for n in _cases("invalid")])
@@ -185,8 +204,8 @@ def test_every_invalid_case_is_sorted_and_well_formed() -> None:
         assert keys == sorted(keys), name
 
 
-def test_every_validation_error_code_has_a_case() -> None:
-    """Each code the validator can emit is exercised by at least one corpus case."""
+def _emitted_codes() -> set[str]:
+    """Every `"E-…"` literal in the validation code (loader, schema check, resolver, SOPS)."""
     package = Path(aivault_ops.__file__).resolve().parent
     sources = [package / "schema_check.py"]
     for folder in ("manifests", "resolve", "validation"):
@@ -194,6 +213,18 @@ def test_every_validation_error_code_has_a_case() -> None:
     emitted = set()
     for source in sources:
         emitted.update(re.findall(r'"(E-[A-Z0-9-]+)"', source.read_text(encoding="utf-8")))
+    return emitted
+
+
+def test_every_validation_error_code_is_documented() -> None:
+    docs = Path(aivault_ops.__file__).resolve().parent.parent / "docs" / "validation-errors.md"
+    documented = set(re.findall(r"`(E-[A-Z0-9-]+)`", docs.read_text(encoding="utf-8")))
+    assert sorted(_emitted_codes() - documented) == []
+
+
+def test_every_validation_error_code_has_a_case() -> None:
+    """Each code the validator can emit is exercised by at least one corpus case."""
+    emitted = _emitted_codes()
     covered = set()
     for name in _cases("invalid"):
         covered.update(
