@@ -41,8 +41,9 @@ PRODUCT_BUGS: dict[str, str] = {
     " yaml_positions._scalar does not catch: internal error instead of E-YAML-TYPE",
     "sops-rule-missing-recipient": "a .sops.yaml rule that covers the secret files but not the"
     " runtime recipient passes: the next `sops` edit or updatekeys drops the runtime recipient",
-    "template-loop-positions": "positions in a *.yaml.j2 are lines of the rendered text: a"
-    " {% for %} loop yields 21:3 and 31:3 in a 12-line file; they should map to the source line",
+    "template-loop-positions": "positions in a *.yaml.j2 are lines of the rendered text (a"
+    " limitation docs/validation-errors.md states): a {% for %} loop yields 21:3 and 31:3 in a"
+    " 12-line file; they should map to the source line",
     "sops-not-sops-text": "a plaintext key committed as secrets/api-key.txt is read as a binary"
     " SOPS file: 'E-SOPS-MALFORMED: invalid JSON' instead of E-SOPS-NOT-SOPS",
     "secret-placeholder-unbound": "validate accepts a credential whose auth template reads"
