@@ -1,0 +1,199 @@
+"""Proxy throughput and latency: wrk against four targets in one run.
+
+(a) nginx TLS upstream directly, (b) nginx injecting reverse proxy,
+(c) the aivault-ops runtime passthrough `/v/my-api/v1/users` (1 worker, and
+`--workers 2`), (d) the naive aiohttp proxy. wrk keep-alive, `-t2 -c64` and
+`-t1 -c1`, fixed duration, `--latency`; the targets are interleaved within
+each round so drift on a shared box hits them alike.
+
+    python -m benchmarks.proxy [--smoke]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from benchmarks import profile
+from benchmarks.bundles import UPSTREAM_PATH, Keys, SmallBundles
+from benchmarks.common import Processes, Stat, WrkResult, rss_mb, run_wrk
+from benchmarks.stack import (
+    BODY,
+    Tls,
+    start_naive,
+    start_nginx_injector,
+    start_nginx_upstream,
+    start_runtime,
+)
+
+CONNECTIONS = (64, 1)
+LABELS = {
+    "a": "(a) nginx upstream, direct (https)",
+    "b": "(b) nginx injecting reverse proxy",
+    "c": "(c) aivault-ops runtime passthrough, 1 worker",
+    "c2": "(c2) aivault-ops runtime passthrough, --workers 2",
+    "d": "(d) naive aiohttp proxy (no policy)",
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """One thing wrk is pointed at."""
+
+    key: str
+    url: str
+    headers: tuple[str, ...] = ()
+
+
+@dataclass
+class ProxyResult:
+    """wrk samples per (target, connections), runtime RSS and the profile."""
+
+    duration_s: float
+    runs: int
+    samples: dict[tuple[str, int], list[WrkResult]] = field(default_factory=dict)
+    rss_idle_mb: float = 0.0
+    rss_after_mb: float = 0.0
+    profile: profile.Profile | None = None
+    profile_note: str = ""
+
+    def stat(self, key: str, connections: int, metric: str) -> Stat:
+        """Median and spread of one metric."""
+        return Stat.of([getattr(s, metric) for s in self.samples[(key, connections)]])
+
+
+def _check(target: Target) -> None:
+    headers = dict(h.split(": ", 1) for h in target.headers)
+    response = httpx.get(target.url, headers=headers, timeout=10, verify=False)
+    if response.status_code != 200 or response.text != BODY:
+        raise RuntimeError(f"{target.url}: {response.status_code} {response.text[:200]!r}")
+
+
+def measure(workdir: Path, processes: Processes, *, duration_s: float, runs: int) -> ProxyResult:
+    """Start everything, check every target answers the body, then the wrk rounds."""
+    tls = Tls.create(workdir)
+    keys = Keys.create(workdir)
+    bundles = SmallBundles.create(keys)
+    upstream = start_nginx_upstream(processes, workdir, tls)
+    injector = start_nginx_injector(processes, workdir, tls, upstream, bundles.secret)
+    runtimes = {}
+    for name, workers in (("c", 1), ("c2", 2)):
+        (workdir / f"{name}-bundles").mkdir()
+        (workdir / f"{name}-bundles" / "bundle-1.tar.gz").write_bytes(bundles.build(1))
+        runtimes[name] = start_runtime(
+            processes, workdir, name=name, keys=keys, tls=tls, upstream_port=upstream,
+            workers=workers,
+        )  # fmt: skip
+    naive = start_naive(processes, workdir, tls, upstream)
+    token = (f"Authorization: Bearer {keys.token}",)
+    targets = [
+        Target("a", f"https://127.0.0.1:{upstream}{UPSTREAM_PATH}"),
+        Target("b", f"http://127.0.0.1:{injector}{UPSTREAM_PATH}"),
+        Target("c", f"{runtimes['c'].url}/v/my-api{UPSTREAM_PATH}", token),
+        Target("c2", f"{runtimes['c2'].url}/v/my-api{UPSTREAM_PATH}", token),
+        Target("d", f"http://127.0.0.1:{naive}{UPSTREAM_PATH}"),
+    ]
+    for target in targets:
+        _check(target)
+    result = ProxyResult(duration_s, runs)
+    result.rss_idle_mb = rss_mb(runtimes["c"].pid)
+    for _ in range(runs):
+        for connections in CONNECTIONS:
+            for target in targets:
+                sample = run_wrk(
+                    target.url, connections=connections, duration_s=duration_s,
+                    headers=target.headers,
+                )  # fmt: skip
+                result.samples.setdefault((target.key, connections), []).append(sample)
+    result.rss_after_mb = rss_mb(runtimes["c"].pid)
+    return _profiled(result, runtimes["c"].pid, targets[2], workdir)
+
+
+def _profiled(result: ProxyResult, pid: int, target: Target, workdir: Path) -> ProxyResult:
+    seconds = max(1.0, result.duration_s)
+    try:
+        result.profile = profile.record(
+            pid, seconds, workdir / "profile.txt",
+            load=lambda: run_wrk(target.url, connections=64, duration_s=seconds + 1,
+                                 headers=target.headers),
+        )  # fmt: skip
+    except profile.ProfileUnavailable as why:
+        result.profile_note = str(why)
+    return result
+
+
+def _ratio(result: ProxyResult, top: str, bottom: str, connections: int = 64) -> str:
+    top_rps = result.stat(top, connections, "rps").median
+    return f"{top_rps / result.stat(bottom, connections, 'rps').median:.3f}×"
+
+
+def render(result: ProxyResult) -> str:
+    """The Markdown tables (medians with min–max of the runs) and the ratios."""
+    lines = [
+        f"wrk keep-alive, {result.duration_s:g} s per run, median of {result.runs} run(s)"
+        " (min–max in parentheses). Upstream body: 33 bytes of JSON.",
+        "",
+        "| target | conns | req/s | p50 (ms) | p99 (ms) | errors |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for connections in CONNECTIONS:
+        for key, label in LABELS.items():
+            rows = result.samples[(key, connections)]
+            rps = result.stat(key, connections, "rps").fmt(0)
+            p50 = result.stat(key, connections, "p50_ms").fmt(3)
+            p99 = result.stat(key, connections, "p99_ms").fmt(3)
+            errors = sum(r.errors for r in rows)
+            lines.append(f"| {label} | {connections} | {rps} | {p50} | {p99} | {errors} |")
+    added = result.stat("c", 1, "p50_ms").median - result.stat("a", 1, "p50_ms").median
+    added2 = result.stat("c2", 1, "p50_ms").median - result.stat("a", 1, "p50_ms").median
+    lines += [
+        "",
+        "| ratio | value |",
+        "|---|---:|",
+        f"| (c)/(b) req/s at 64 connections | {_ratio(result, 'c', 'b')} |",
+        f"| (c)/(d) req/s at 64 connections | {_ratio(result, 'c', 'd')} |",
+        f"| (c2)/(b) req/s at 64 connections | {_ratio(result, 'c2', 'b')} |",
+        f"| (c2)/(d) req/s at 64 connections | {_ratio(result, 'c2', 'd')} |",
+        f"| (c2)/(c) req/s at 64 connections (second worker) | {_ratio(result, 'c2', 'c')} |",
+        f"| (c)−(a) p50 at 1 connection | {added:.3f} ms |",
+        f"| (c2)−(a) p50 at 1 connection | {added2:.3f} ms |",
+        "",
+        f"Runtime (1 worker) RSS: {result.rss_idle_mb:.1f} MiB before the load,"
+        f" {result.rss_after_mb:.1f} MiB after it.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def targets_met(result: ProxyResult) -> list[tuple[str, str, bool]]:
+    """(target, measured, met) for the two proxy targets, best runtime configuration."""
+    best = max(("c", "c2"), key=lambda k: result.stat(k, 64, "rps").median)
+    rps = result.stat(best, 64, "rps").median
+    added = result.stat("c", 1, "p50_ms").median - result.stat("a", 1, "p50_ms").median
+    return [
+        (f"≥ 10,000 req/s at 64 connections ({best})", f"{rps:,.0f} req/s", rps >= 10_000),
+        ("≤ 0.3 ms added p50 at 1 connection (c)−(a)", f"{added:.3f} ms", added <= 0.3),
+    ]
+
+
+def main(argv: list[str] | None = None) -> ProxyResult:
+    """Run the benchmark standalone and print its tables."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="1 s loads, one run")
+    args = parser.parse_args(argv)
+    duration, runs = (1.0, 1) if args.smoke else (5.0, 3)
+    processes = Processes()
+    with tempfile.TemporaryDirectory(prefix="aivault-bench-") as tmp:
+        try:
+            result = measure(Path(tmp), processes, duration_s=duration, runs=runs)
+        finally:
+            processes.close()
+    print(render(result), end="")
+    return result
+
+
+if __name__ == "__main__":
+    main()
