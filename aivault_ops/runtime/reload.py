@@ -45,6 +45,7 @@ class Reloader:
         self._lock = threading.Lock()
         self._fingerprint: object = None
         self._tried: set[tuple[str, str]] = set()
+        self._reported: set[str] = set()
 
     def scan(self) -> None:
         """Load the newest new bundle if the directory changed; never raises."""
@@ -84,6 +85,8 @@ class Reloader:
         return error
 
     def _attempt(self, ref: BundleRef, active: int | None, passed_over: list[str]) -> str | None:
+        if active is not None and ref.serial <= active:
+            return self._stale(ref, active)
         try:
             data = self.directory.read(ref)
         except AivaultError as error:
@@ -92,9 +95,6 @@ class Reloader:
         if key in self._tried:
             return ""
         self._tried.add(key)
-        if active is not None and ref.serial <= active:
-            stale = RollbackRefused(f"serial {ref.serial} is not newer than the active {active}")
-            return f"{ref.name}: {stale.diagnostics()}" if ref.serial < active else ""
         try:
             loaded = self.loader.load(ref, data, floor=self.floor.read(), active=active)
             self.floor.write(loaded.floor)
@@ -104,6 +104,14 @@ class Reloader:
             return f"{ref.name}: cannot persist the serial floor: {error.strerror}"
         self._activate(ref, loaded, passed_over[0] if passed_over else None)
         return None
+
+    def _stale(self, ref: BundleRef, active: int) -> str:
+        """Report an older bundle once (without reading it); the active one is skipped."""
+        if ref.serial == active or ref.name in self._reported:
+            return ""
+        self._reported.add(ref.name)
+        stale = RollbackRefused(f"serial {ref.serial} is not newer than the active {active}")
+        return f"{ref.name}: {stale.diagnostics()}"
 
     def _activate(self, ref: BundleRef, loaded: Loaded, passed_over: str | None) -> None:
         self.state.activated(loaded.policy, self.clock(), passed_over)

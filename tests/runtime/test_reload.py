@@ -291,3 +291,21 @@ def test_an_in_flight_request_finishes_on_the_policy_it_started_with(
     slow.join(timeout=30)
     [response] = result
     assert response.status_code == 200
+
+
+def test_an_older_bundle_is_reported_once(
+    factory: BundleFactory, bundle_dir: Path, tmp_path: Path
+) -> None:
+    factory.publish(bundle_dir, 3)
+    reloader = reloader_for(factory, bundle_dir, tmp_path / "state")
+    reloader.scan()
+    factory.publish(bundle_dir, 2)
+    reloader.scan()
+    assert reloader.state.record.last_error == (
+        "bundle-2.tar.gz: E-BUNDLE-ROLLBACK: serial 2 is not newer than the active 3"
+    )
+    (bundle_dir / "unrelated.txt").write_text("another change")
+    reloader.scan()
+    assert reloader.metrics.reloads == {"ok": 1, "error": 1}
+    record = reloader.state.record
+    assert record.policy is not None and record.policy.serial == 3
