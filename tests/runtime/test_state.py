@@ -99,3 +99,31 @@ def test_runtime_state_swaps_whole_records() -> None:
     second = active(2)
     state.activated(second, NOW)
     assert state.record.policy is second and state.record.last_error is None
+
+
+def test_status_document_states() -> None:
+    from aivault_ops.runtime.state import LoadRecord
+    from aivault_ops.runtime.status import status_document
+
+    empty = status_document(LoadRecord(last_error="bundle-1.tar.gz: E-X: y"), NOW)
+    assert (empty["state"], empty["serial"], empty["counts"]) == ("not_ready", None, {})
+    assert empty["lastError"] == "bundle-1.tar.gz: E-X: y"
+    built = ActivePolicy.build(
+        manifest={
+            "serial": 4,
+            "revision": "r4",
+            "environment": "e",
+            "expiresAt": "2026-06-01T12:00:00Z",
+        },
+        policy=policy(),
+        keyid="0123456789abcdef",
+        secrets={(SECRET_PATH, "MY_KEY"): Secret("value")},
+    )
+    record = LoadRecord(built, NOW, NOW, None)
+    before = status_document(record, NOW.replace(hour=11))
+    assert (before["state"], before["expiresAt"], before["loadedAt"]) == (
+        "ready",
+        "2026-06-01T12:00:00.000Z",
+        "2026-06-01T12:00:00.000Z",
+    )
+    assert status_document(record, NOW)["state"] == "degraded"
