@@ -116,7 +116,8 @@ class Reloader:
     def _activate(self, ref: BundleRef, loaded: Loaded, passed_over: str | None) -> None:
         self.state.activated(loaded.policy, self.clock(), passed_over)
         self.metrics.reload("ok")
-        self.log("bundle_activated", bundle=ref.name, serial=loaded.floor.serial)
+        problems = loaded.policy.problems()
+        self.log("bundle_activated", bundle=ref.name, serial=loaded.floor.serial, problems=problems)
 
     def _failed(self, message: str) -> None:
         self.state.failed(message, self.clock())

@@ -48,4 +48,5 @@ def status_document(record: LoadRecord, now: datetime) -> dict[str, Any]:
         "lastAttempted": rfc3339(record.last_attempted),
         "lastError": record.last_error,
         "counts": policy.counts() if policy else {},
+        "problems": policy.problems() if policy else [],
     }

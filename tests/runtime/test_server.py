@@ -519,3 +519,21 @@ def test_query_auth_is_injected_redacted_and_cannot_be_supplied_by_the_caller(
     response = get(runtime, "/v/my-api/v1/users?KEY=mine", headers=AUTH)
     assert 400 <= response.status_code < 500
     assert upstream.seen == []
+
+
+def test_an_unsupported_auth_strategy_is_reported_and_refused(
+    start_runtime: StartRuntime,
+    factory: BundleFactory,
+    bundle_dir: Path,
+    upstream: RecordingUpstream,
+) -> None:
+    factory.publish(bundle_dir, 1, auth={"hmac": {"algorithm": "sha256"}})
+    runtime = start_runtime()
+    status = runtime.status()
+    assert status["state"] == "ready"
+    [problem] = status["problems"]
+    assert problem.startswith("credential 'my-api': E-AUTH-UNSUPPORTED: ")
+    response = get(runtime, "/v/my-api/v1/users", headers=AUTH)
+    assert response.status_code == 501
+    assert response.json()["error"] == "E-AUTH-UNSUPPORTED"
+    assert upstream.seen == []

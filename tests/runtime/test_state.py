@@ -127,3 +127,7 @@ def test_status_document_states() -> None:
         "2026-06-01T12:00:00.000Z",
     )
     assert status_document(record, NOW)["state"] == "degraded"
+    assert before["problems"] == [
+        "credential 'my-api': E-CREDENTIAL-UNAVAILABLE: secret variable 'secret' is shorter"
+        " than 8 characters and cannot be redacted reliably from responses"
+    ]
