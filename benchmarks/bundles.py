@@ -22,7 +22,6 @@ from aivault_ops.build import compile_project, sign_bundle
 from aivault_ops.bundle import SigningKey, build_bundle
 from aivault_ops.canonical_json import canonical_json
 from aivault_ops.sops import EncryptionRule, KeyPlan, encrypt_plaintext
-from benchmarks import compile as compile_bench
 
 HOST = "api.example.com"
 SECRET_PATH = "secrets/my-api.sops.yaml"
@@ -136,10 +135,11 @@ class SmallBundles:
 def big_project(root: Path, keys: Keys, capabilities: int, secret_files: int) -> bytes:
     """A signed bundle of a generated repo: `capabilities` over `secret_files` credentials.
 
-    The repo is the one `benchmarks.compile` measures (custom provider
+    The repo has the shape `benchmarks.compile` measures (custom provider
     `api-<i>` toward `api-<i>.example.com`, one SOPS file per credential),
-    encrypted to `keys.recipient`; consumer `agent` holds `keys.token` and
-    every capability.
+    encrypted to `keys.recipient`, with secret values long enough to be
+    redacted (the runtime refuses a secret under 8 characters); consumer
+    `agent` holds `keys.token` and every capability.
     """
     (root / "secrets").mkdir(parents=True)
     (root / ".sops.yaml").write_text(
@@ -152,7 +152,7 @@ def big_project(root: Path, keys: Keys, capabilities: int, secret_files: int) ->
     config = sops.SopsConfig.find(root / "secrets")
     per_credential = max(1, capabilities // secret_files)
     for index in range(secret_files):
-        compile_bench._credential(root, index, per_credential, config)
+        _credential(root, index, per_credential, config)
     grants = ", ".join(f'"api-{i}/*"' for i in range(secret_files))
     (root / "consumers.yaml").write_text(
         "apiVersion: aivault.dev/v1\nkind: Consumer\nmetadata: {name: agent}\n"
@@ -162,3 +162,27 @@ def big_project(root: Path, keys: Keys, capabilities: int, secret_files: int) ->
     return sign_bundle(
         compiled, serial=1, revision="bench", expires_at=None, signing_key=keys.signing_key
     )
+
+
+def _credential(root: Path, index: int, count: int, config: sops.SopsConfig | None) -> None:
+    name = f"api-{index}"
+    secret_file = root / "secrets" / f"{name}.sops.yaml"
+    sops.set_value(secret_file, f"KEY_{index}", f"sk-bench-{index:05d}-{'x' * 24}", config, None)
+    documents = _manifests(name, index, count)
+    (root / f"{name}.yaml").write_text("---\n".join(documents))
+
+
+def _manifests(name: str, index: int, count: int) -> list[str]:
+    documents = [
+        f"apiVersion: aivault.dev/v1\nkind: Provider\nmetadata: {{name: {name}}}\n"
+        f"spec:\n  hosts: [{name}.example.com]\n"
+        "  auth: {header: {header_name: authorization, value_template: 'Bearer {{secret}}'}}\n",
+        f"apiVersion: aivault.dev/v1\nkind: Credential\nmetadata: {{name: {name}}}\n"
+        f"spec:\n  provider: {name}\n  secretRef: secrets/{name}.sops.yaml#KEY_{index}\n",
+    ]
+    return documents + [
+        f"apiVersion: aivault.dev/v1\nkind: Capability\nmetadata: {{name: {name}/cap-{c}}}\n"
+        f"spec:\n  credential: {name}\n  allow:\n    methods: [GET, POST]\n"
+        f"    pathPrefixes: [/v1/res-{c}]\n  policy: {{timeoutMs: 5000}}\n"
+        for c in range(count)
+    ]

@@ -1,0 +1,122 @@
+"""Runtime memory: RSS idle with a 10,000-capability bundle, and after a load test.
+
+RSS is VmRSS from /proc/<pid>/status (VmHWM for the peak). A runtime with a
+one-capability bundle is measured alongside as the floor (the interpreter
+and libraries). The load is wrk (`-t2 -c64`) on the passthrough route of the
+big bundle's `api-0/cap-0`, toward the nginx TLS upstream.
+
+    python -m benchmarks.memory [--smoke]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from aivault_ops.bundle import publish_bundle
+from benchmarks.bundles import HOST, Keys, SmallBundles, big_project
+from benchmarks.common import Processes, WrkResult, run_wrk
+from benchmarks.stack import BODY, Tls, start_nginx_upstream, start_runtime
+
+BIG_HOST = "api-0.example.com"
+
+
+def status_mb(pid: int, field: str) -> float:
+    """A Vm* field of /proc/<pid>/status in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} for pid {pid}")
+
+
+@dataclass(frozen=True)
+class MemoryResult:
+    """RSS figures in MiB."""
+
+    capabilities: int
+    small_idle: float
+    big_idle: float
+    big_after: float
+    big_peak: float
+    load: WrkResult
+    duration_s: float
+
+
+def measure(workdir: Path, processes: Processes, *, capabilities: int, files: int,
+            duration_s: float) -> MemoryResult:  # fmt: skip
+    """Start nginx and two runtimes (one-capability and big bundle), measure, load, measure."""
+    tls = Tls.create(workdir, hosts=(HOST, BIG_HOST))
+    keys = Keys.create(workdir)
+    upstream = start_nginx_upstream(processes, workdir, tls)
+    for name, data in (
+        ("small", SmallBundles.create(keys).build(1)),
+        ("big", big_project(workdir / "repo", keys, capabilities, files)),
+    ):
+        (workdir / f"{name}-bundles").mkdir()
+        publish_bundle(workdir / f"{name}-bundles", data, 1)
+    small = start_runtime(processes, workdir, name="small", keys=keys, tls=tls,
+                          upstream_port=upstream)  # fmt: skip
+    big = start_runtime(processes, workdir, name="big", keys=keys, tls=tls,
+                        upstream_port=upstream, hosts=(BIG_HOST,))  # fmt: skip
+    time.sleep(1.0)
+    small_idle, big_idle = status_mb(small.pid, "VmRSS"), status_mb(big.pid, "VmRSS")
+    url = f"{big.url}/v/api-0/v1/res-0"
+    answer = httpx.get(url, headers={"Authorization": f"Bearer {keys.token}"}, timeout=10)
+    if answer.status_code != 200 or answer.text != BODY:
+        raise RuntimeError(f"{url}: {answer.status_code} {answer.text[:300]}")
+    load = run_wrk(url, connections=64, duration_s=duration_s,
+                   headers=(f"Authorization: Bearer {keys.token}",))  # fmt: skip
+    return MemoryResult(
+        capabilities=capabilities,
+        small_idle=small_idle,
+        big_idle=big_idle,
+        big_after=status_mb(big.pid, "VmRSS"),
+        big_peak=status_mb(big.pid, "VmHWM"),
+        load=load,
+        duration_s=duration_s,
+    )
+
+
+def render(result: MemoryResult) -> str:
+    """One Markdown table."""
+    caps = f"{result.capabilities:,}"
+    lines = [
+        "| runtime (1 worker) | RSS (MiB) |",
+        "|---|---:|",
+        f"| idle, 1-capability bundle (floor: interpreter + libraries) | {result.small_idle:.1f} |",
+        f"| idle, {caps}-capability bundle | {result.big_idle:.1f} |",
+        f"| {caps}-capability bundle, after {result.duration_s:g} s of wrk -c64"
+        f" ({result.load.requests:,} requests, {result.load.errors} errors)"
+        f" | {result.big_after:.1f} |",
+        f"| {caps}-capability bundle, peak (VmHWM) | {result.big_peak:.1f} |",
+        "",
+        f"The {caps}-capability bundle costs {result.big_idle - result.small_idle:.1f} MiB"
+        " over the floor (target: idle ≤ 80 MB).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> MemoryResult:
+    """Run the benchmark standalone and print its table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="20 capabilities, 1 s load")
+    args = parser.parse_args(argv)
+    sizes = (20, 2, 1.0) if args.smoke else (10_000, 500, 5.0)
+    processes = Processes()
+    with tempfile.TemporaryDirectory(prefix="aivault-bench-") as tmp:
+        try:
+            result = measure(Path(tmp), processes, capabilities=sizes[0], files=sizes[1],
+                             duration_s=sizes[2])  # fmt: skip
+        finally:
+            processes.close()
+    print(render(result), end="")
+    return result
+
+
+if __name__ == "__main__":
+    main()
