@@ -32,6 +32,7 @@ def render_status(document: dict[str, Any]) -> str:
     ]
     if isinstance(counts, dict):
         lines += [f"{name + ':':<15}{value}" for name, value in sorted(counts.items())]
+    lines += [f"problem:       {problem}" for problem in document.get("problems") or []]
     return "\n".join(lines) + "\n"
 
 

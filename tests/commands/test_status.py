@@ -46,6 +46,11 @@ def test_unreachable_runtime_is_an_error(capsys: pytest.CaptureFixture[str]) -> 
     assert "cannot reach the runtime" in capsys.readouterr().err
 
 
+def test_render_status_lists_problems() -> None:
+    text = render_status({"state": "ready", "problems": ["credential 'x': E-A: b"]})
+    assert text.endswith("problem:       credential 'x': E-A: b\n")
+
+
 def test_render_status_shows_dashes_for_missing_values() -> None:
     text = render_status({"state": "not_ready", "counts": {}})
     assert text.splitlines()[:3] == [
