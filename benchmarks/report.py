@@ -1,0 +1,203 @@
+"""The Markdown report: machine, command, one table per benchmark, targets, analysis.
+
+Every figure comes from the results of the run being rendered. The
+hand-written analysis (`benchmarks/analysis.md`) is appended to full runs;
+it may name values of this run as `{placeholders}` (see `_values`).
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks import bundle_load, memory, profile, proxy, reload
+from benchmarks import compile as compile_bench
+from benchmarks.common import machine_description
+
+ANALYSIS = Path(__file__).with_name("analysis.md")
+MB = 1_000_000 / 1024 / 1024
+TITLES = {
+    "proxy": "Proxy throughput and latency",
+    "reload": "Reload under load",
+    "bundle_load": "Bundle load vs sops",
+    "compile": "Compile scaling",
+    "memory": "Memory",
+}
+Target = tuple[str, str, bool | None]
+
+
+@dataclass
+class Report:
+    """Results by section name, the errors of sections that failed, durations."""
+
+    command: str
+    smoke: bool
+    results: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    machine: list[tuple[str, str]] = field(default_factory=machine_description)
+    started: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+
+    def render(self) -> str:
+        """The whole document."""
+        parts = [self._head(), self._targets()]
+        parts += [
+            self._section(name) for name in TITLES if name in self.results or name in self.errors
+        ]
+        parts.append(self._profile())
+        if not self.smoke and ANALYSIS.exists():
+            template = string.Template(ANALYSIS.read_text())
+            parts.append(template.safe_substitute(_values(self.results)))
+        return "\n".join(parts)
+
+    def _head(self) -> str:
+        mode = (
+            "**smoke run** (tiny sizes, ~1 s loads: the figures mean nothing)"
+            if self.smoke
+            else "full run"
+        )
+        lines = [
+            "# Benchmarks",
+            "",
+            f"Written by `python -m benchmarks` ({mode}), started {self.started}. Command:",
+            "",
+            f"```sh\n{self.command}\n```",
+            "",
+            "Everything runs on 127.0.0.1 on this one machine: the load generator, the",
+            "upstream, the proxies. Each figure is a ratio against a baseline measured in",
+            "the same run.",
+            "",
+            "| machine | |",
+            "|---|---|",
+        ]
+        lines += [f"| {key} | {value} |" for key, value in self.machine]
+        durations = ", ".join(f"{k} {v:.0f} s" for k, v in self.seconds.items())
+        lines += ["", f"Section durations: {durations}.", ""]
+        return "\n".join(lines)
+
+    def _targets(self) -> str:
+        lines = ["## Targets", "", "| target | measured | met |", "|---|---|---|"]
+        for name, measured, met in targets(self.results):
+            mark = "n/a" if met is None else ("yes" if met else "**no**")
+            lines.append(f"| {name} | {measured} | {mark} |")
+        return "\n".join(lines) + "\n"
+
+    def _section(self, name: str) -> str:
+        title = f"## {TITLES[name]}\n\n"
+        if name in self.errors:
+            return title + f"**Failed:**\n\n```\n{self.errors[name]}\n```\n"
+        renderers: dict[str, Callable[[Any], str]] = {
+            "proxy": proxy.render,
+            "reload": reload.render,
+            "bundle_load": bundle_load.render,
+            "compile": _compile_render,
+            "memory": memory.render,
+        }
+        return title + renderers[name](self.results[name])
+
+    def _profile(self) -> str:
+        result = self.results.get("proxy")
+        lines = ["## Where the time goes (profile)", ""]
+        if result is None:
+            return "\n".join(
+                [*lines, "Not run (the profile is taken during the proxy benchmark).\n"]
+            )
+        if result.profile is None:
+            return "\n".join([*lines, f"Not measured here: {result.profile_note}\n"])
+        lines += [
+            "py-spy on the 1-worker runtime while wrk drives 64 connections through the"
+            " passthrough route.",
+            "",
+        ]
+        return "\n".join(lines) + profile.render(result.profile)
+
+
+def _compile_render(rows: list[compile_bench.Row]) -> str:
+    intro = (
+        "Validate + compile + canonical JSON + sign against bare libyaml parsing of the same"
+        " manifests (`benchmarks/compile.py`), median of the runs.\n\n"
+    )
+    return intro + compile_bench.render(rows)
+
+
+def targets(results: dict[str, Any]) -> list[Target]:
+    """Every target of issue 7 with the measured value; None when not measured."""
+    rows: list[Target] = []
+    if "proxy" in results:
+        rows += proxy.targets_met(results["proxy"])
+    if "reload" in results:
+        r: reload.ReloadResult = results["reload"]
+        ok = r.load_failed == 0 and r.timeouts == 0
+        measured = f"{r.load_failed} failed, {r.timeouts} not active"
+        rows.append(("reload: 0 failed requests, every bundle active", measured, ok))
+    if "bundle_load" in results:
+        b: bundle_load.BundleLoadResult = results["bundle_load"]
+        rows.append(
+            ("bundle load ≥ 10× faster than `sops -d` per file", f"{b.ratio:.1f}×", b.ratio >= 10)
+        )
+    rows += _compile_targets(results.get("compile"))
+    if "memory" in results:
+        m: memory.MemoryResult = results["memory"]
+        label = f"idle RSS with a {m.capabilities:,}-capability bundle ≤ 80 MB"
+        mb = m.big_idle / MB
+        rows.append(
+            (
+                label,
+                f"{mb:.1f} MB ({m.big_idle:.1f} MiB)",
+                mb <= 80 if m.capabilities >= 10_000 else None,
+            )
+        )
+    return rows
+
+
+def _compile_targets(rows: list[compile_bench.Row] | None) -> list[Target]:
+    big = [r for r in rows or [] if r.capabilities >= 10_000]
+    if not big:
+        return [
+            ("compile 10k capabilities < 2 s and ≤ 3× the YAML parse", "not measured (smoke)", None)
+        ]
+    row = big[0]
+    return [
+        ("compile 10k capabilities < 2 s", f"{row.compile_s:.2f} s", row.compile_s < 2),
+        ("compile ≤ 3× the bare YAML parse (10k)", f"{row.ratio:.2f}×", row.ratio <= 3),
+    ]
+
+
+def _values(results: dict[str, Any]) -> dict[str, str]:
+    """Figures of this run the analysis text may use as `$name`."""
+    values: dict[str, str] = {}
+    p: proxy.ProxyResult | None = results.get("proxy")
+    if p is not None:
+        c, c2 = p.stat("c", 64, "rps").median, p.stat("c2", 64, "rps").median
+        added = p.stat("c", 1, "p50_ms").median - p.stat("a", 1, "p50_ms").median
+        values.update(
+            c_rps=f"{c:,.0f}", c2_rps=f"{c2:,.0f}", d_rps=f"{p.stat('d', 64, 'rps').median:,.0f}",
+            b_rps=f"{p.stat('b', 64, 'rps').median:,.0f}",
+            rps_gap=f"{10_000 / max(c, c2):.1f}", added_ms=f"{added:.3f}",
+            added_gap_ms=f"{added - 0.3:.3f}", d_added_ms=(
+                f"{p.stat('d', 1, 'p50_ms').median - p.stat('a', 1, 'p50_ms').median:.3f}"
+            ),
+        )  # fmt: skip
+        if p.profile is not None:
+            values.update(_shares(p.profile))
+    return values
+
+
+def _shares(result: profile.Profile) -> dict[str, str]:
+    """Inclusive shares of a few functions, as `share_<name>`."""
+    wanted = {
+        "audit": "record (aivault_ops/runtime/audit.py)",
+        "prepare": "prepare (aivault_ops/runtime/active_policy.py)",
+        "passthrough": "capability_for_passthrough (aivault_ops/runtime/active_policy.py)",
+        "upstream_open": "open (aivault_ops/runtime/upstream.py)",
+        "handle": "handle (aivault_ops/runtime/server.py)",
+        "buffered": "_buffered (aivault_ops/runtime/server.py)",
+        "authenticate": "authenticate (aivault_ops/runtime/active_policy.py)",
+    }
+    return {
+        f"share_{key}": result.share(result.inclusive.get(name, 0)) for key, name in wanted.items()
+    }
