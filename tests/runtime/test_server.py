@@ -327,10 +327,11 @@ def test_an_expired_bundle_fails_closed(
     bundle_dir: Path,
     upstream: RecordingUpstream,
 ) -> None:
-    expires = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
+    expires = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=6)
     factory.publish(bundle_dir, 1, expires_at=expires)
     runtime = start_runtime()
-    wait_until(lambda: runtime.status()["state"] == "degraded", what="expiry")
+    assert runtime.status()["expiresAt"] == expires.isoformat().replace("+00:00", ".000Z")
+    wait_until(lambda: runtime.status()["state"] == "degraded", timeout=40, what="expiry")
     refused(get(runtime, "/v/my-api/v1/users", headers=AUTH), 503, "E-POLICY-EXPIRED")
     assert upstream.seen == []
 
