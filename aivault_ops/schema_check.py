@@ -128,15 +128,16 @@ def _convert(error: ValidationError) -> Iterator[SchemaError]:
             yield SchemaError(
                 (*path, key),
                 "E-SCHEMA-UNKNOWN-FIELD",
-                f"unknown field '{key}' in {where} (allowed: {', '.join(allowed)})",
+                f"unknown field '{_printable(key)}' in {where} (allowed: {', '.join(allowed)})",
                 at_key=True,
             )
         return
     if kind == "required":
         names = [n for n in error.validator_value if n not in error.instance]
         missing = ", ".join(f"'{n}'" for n in names)
+        noun = "field" if len(names) == 1 else "fields"
         yield SchemaError(
-            path, "E-SCHEMA-MISSING-FIELD", f"{where}: missing required field {missing}"
+            path, "E-SCHEMA-MISSING-FIELD", f"{where}: missing required {noun} {missing}"
         )
         return
     yield SchemaError(path, _code(kind), f"{where}: {_message(error)}")
@@ -195,6 +196,11 @@ def _json_type(instance: object) -> str:
     return "null"
 
 
+def _printable(text: str) -> str:
+    """Control characters escaped, so one diagnostic is always one line."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 def _dotted(path: tuple[str | int, ...]) -> str:
-    text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+    text = "".join(f"[{p}]" if isinstance(p, int) else f".{_printable(p)}" for p in path)
     return text.lstrip(".") or "document"

@@ -209,10 +209,5 @@ def test_the_wheel_ships_the_registry_and_schemas(wheel: zipfile.ZipFile) -> Non
     assert shipped == _load(REGISTRY_DIR / "openai.json")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: pyproject package-data ships registry/NOTICE but not"
-    " registry/LICENSE.aivault, which NOTICE says is beside it (Apache-2.0 §4a)",
-)
 def test_the_wheel_ships_the_registry_license(wheel: zipfile.ZipFile) -> None:
     assert "aivault_ops/registry/LICENSE.aivault" in wheel.namelist()

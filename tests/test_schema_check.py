@@ -117,7 +117,7 @@ def test_missing_fields_are_named_together() -> None:
         SchemaError(
             ("spec",),
             "E-SCHEMA-MISSING-FIELD",
-            "spec: missing required field 'tokenSha256', 'capabilities'",
+            "spec: missing required fields 'tokenSha256', 'capabilities'",
         )
     }
 

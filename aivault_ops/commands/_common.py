@@ -48,24 +48,28 @@ def project_dir(given: Path | None) -> Path:
 
 
 def find_project_roots(paths: Sequence[Path]) -> list[Path]:
-    """Project directories for the given dirs/files; files pick their nearest project."""
+    """Project directories for the given dirs/files; files pick their nearest project.
+
+    A file in no policy repo is skipped: the pre-commit hook passes every
+    changed YAML/JSON file of the repository, and most are not policy files.
+    """
     if not paths:
         return [project_dir(None)]
     roots: list[Path] = []
     for path in paths:
         root = path if path.is_dir() else _enclosing_project(path)
-        if root not in roots:
+        if root is not None and root not in roots:
             roots.append(root)
     return roots
 
 
-def _enclosing_project(file: Path) -> Path:
+def _enclosing_project(file: Path) -> Path | None:
     if not file.exists():
         raise UsageError(f"{file}: no such file or directory")
     for parent in file.resolve().parents:
         if (parent / PROJECT_FILE).is_file():
             return Path(os.path.relpath(parent))
-    raise UsageError(f"{file}: not inside a policy repo (no {PROJECT_FILE} above it)")
+    return None
 
 
 def display_prefix(root: Path) -> str:

@@ -34,6 +34,12 @@ def run(args: argparse.Namespace) -> int:
 
     combined = Report()
     roots = find_project_roots([Path(p) for p in args.paths])
+    if not roots:
+        if args.json:
+            sys.stdout.write("[]\n")
+        else:
+            sys.stdout.write("ok: no policy repo among the given files\n")
+        return 0
     for root in roots:
         result = validate_project(root, environment=args.env)
         combined.extend(result.report.rebased(display_prefix(root)))

@@ -34,8 +34,8 @@ def discover(root: Path) -> ProjectFiles:
     for path in sorted(_walk(root)):
         relative = path.relative_to(root).as_posix()
         if relative.split("/", 1)[0] == SECRETS_DIR:
-            secret_files.append(relative)
-        if relative.endswith(MANIFEST_SUFFIXES) and path.name != SOPS_CONFIG:
+            secret_files.append(relative)  # never a manifest, whatever its extension
+        elif relative.endswith(MANIFEST_SUFFIXES) and path.name != SOPS_CONFIG:
             yaml_files.append(relative)
     return ProjectFiles(root, tuple(yaml_files), tuple(secret_files))
 

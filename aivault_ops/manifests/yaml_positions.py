@@ -22,6 +22,7 @@ _MAX_NODES = 200_000
 _JSON_SCALARS = (str, int, float, bool, type(None))
 _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_CONTAINER_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
 
 
 _BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -110,6 +111,8 @@ class _Builder:
         if depth > _MAX_DEPTH or self.count > _MAX_NODES:
             raise YamlProblem("E-YAML-SYNTAX", "YAML nested too deeply or too large", *_start(node))
         self.positions.values[path] = _start(node)
+        if node.tag not in _CONTAINER_TAGS and not isinstance(node, yaml.ScalarNode):
+            raise YamlProblem("E-YAML-TYPE", f"unsupported YAML tag {node.tag}", *_start(node))
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path, depth)
         if isinstance(node, yaml.SequenceNode):
@@ -119,7 +122,12 @@ class _Builder:
     def _scalar(self, node: yaml.Node) -> Any:
         if node.tag == _STR_TAG:
             return node.value  # the common case, without the constructor's bookkeeping
-        value = self.loader.construct_object(node, deep=True)
+        try:
+            value = self.loader.construct_object(node, deep=True)
+        except Exception:  # `!!int ten`, `!!bool maybe`, a 5,000-digit int, `!vault`
+            raise YamlProblem(
+                "E-YAML-TYPE", f"invalid value for tag {node.tag}", *_start(node)
+            ) from None
         if not isinstance(value, _JSON_SCALARS):
             raise YamlProblem(
                 "E-YAML-TYPE", f"unsupported YAML value of tag {node.tag}", *_start(node)

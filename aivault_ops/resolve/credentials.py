@@ -10,9 +10,9 @@ from aivault_ops.diagnostics import Location, Report
 from aivault_ops.manifests.model import CredentialManifest, SecretRef
 from aivault_ops.providers import AuthSpec, AuthVariant, ProviderSpec, Registry
 from aivault_ops.resolve.hosts import covered, is_wildcard
-from aivault_ops.resolve.model import ResolvedCredential
+from aivault_ops.resolve.model import ResolvedCredential, SecretFile
 from aivault_ops.resolve.secret_index import SecretIndex, normalize_ref_path
-from aivault_ops.resolve.templates import check_auth_templates
+from aivault_ops.resolve.templates import check_auth_templates, template_variables
 
 DEFAULT_PLACEHOLDER = "secret"
 
@@ -69,6 +69,8 @@ def _resolve_one(
     secrets = _secrets(manifest, provider, variant, context)
     if auth is None or hosts is None or secrets is None:
         return None
+    if provider.source == "custom" and not _placeholders_bound(manifest, auth, secrets, context):
+        return None
     credential = ResolvedCredential(
         manifest.name,
         provider.name,
@@ -78,6 +80,30 @@ def _resolve_one(
         variant.upstream_path_prefix,
     )
     return credential, variant
+
+
+def _placeholders_bound(
+    manifest: CredentialManifest,
+    auth: AuthSpec,
+    secrets: Mapping[str, SecretRef],
+    context: CredentialContext,
+) -> bool:
+    """Every `{{name}}` a custom template reads must be bound to a secret.
+
+    Otherwise each request would fail at run time on an undefined variable.
+    (Registry templates may also read fields of a JSON secret, which only the
+    runtime can see, so they are not checked here.)
+    """
+    unbound = sorted(template_variables(auth) - set(secrets))
+    for name in unbound:
+        where = "secretRefs" if None not in manifest.secret_refs else "secretRef"
+        context.report.add(
+            manifest.source.at("spec", where),
+            "E-AUTH-TEMPLATE",
+            f"the auth template uses {{{{{name}}}}}, which no secret binds"
+            f" (bound: {', '.join(sorted(secrets))})",
+        )
+    return not unbound
 
 
 def _variant(
@@ -199,7 +225,22 @@ def _check_ref(
         return None
     if not _pinning_ok(ref.name, provider, location, context):
         return None
+    if not _encrypted(ref.name, file, location, report):
+        return None
     return SecretRef(relative, ref.name)
+
+
+def _encrypted(name: str, file: SecretFile, location: Location, report: Report) -> bool:
+    """A value sops keeps in plaintext (`*_unencrypted`) is in git in clear: not a secret."""
+    if name not in file.unencrypted_names:
+        return True
+    report.add(
+        location,
+        "E-SOPS-PLAINTEXT",
+        f"secret {name} is stored unencrypted in {file.path} ({file.unencrypted_rule});"
+        " a credential's secret must be encrypted",
+    )
+    return False
 
 
 def _pinning_ok(
@@ -224,8 +265,10 @@ def _discovered_secrets(
     result: dict[str, SecretRef] = {}
     for name, placeholder in variant.vault_secrets.items():
         holders = context.secrets.holders(name)
+        location = manifest.source.at("spec", "provider")
         if len(holders) == 1:
-            result[placeholder] = SecretRef(holders[0], name)
+            if _encrypted(name, context.secrets.files[holders[0]], location, context.report):
+                result[placeholder] = SecretRef(holders[0], name)
             continue
         if holders:
             code, message = (
@@ -243,5 +286,5 @@ def _discovered_secrets(
                     f" `aivault-ops secrets set {name}` or set spec.secretRef"
                 ),
             )
-        context.report.add(manifest.source.at("spec", "provider"), code, message)
+        context.report.add(location, code, message)
     return result if len(result) == len(variant.vault_secrets) else None

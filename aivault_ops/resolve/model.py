@@ -20,6 +20,8 @@ class SecretFile:
     sha256: str
     names: tuple[str, ...]
     recipients: tuple[str, ...]
+    unencrypted_names: tuple[str, ...] = ()  # kept in plaintext by the file's own rules
+    unencrypted_rule: str | None = None  # e.g. "unencrypted_suffix"
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,9 @@ def resolve(
 ) -> ResolvedPolicy | None:
     """Check every cross-reference; return the policy only if the report stayed clean."""
     _check_project(loaded, report)
-    providers = resolve_providers(loaded.providers, registry, report)
-    invalid_providers = frozenset(name for kind, name in loaded.invalid_names if kind == "Provider")
+    providers, refused = resolve_providers(loaded.providers, registry, report)
+    schema_invalid = {name for kind, name in loaded.invalid_names if kind == "Provider"}
+    invalid_providers = refused | schema_invalid
     credentials = resolve_credentials(
         loaded.credentials,
         CredentialContext(providers, registry, secrets, report, invalid_providers),

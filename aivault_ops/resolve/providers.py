@@ -13,15 +13,18 @@ from aivault_ops.resolve.templates import check_auth_templates
 
 def resolve_providers(
     manifests: Sequence[ProviderManifest], registry: Registry, report: Report
-) -> dict[str, ProviderSpec]:
-    """Registry providers plus every acceptable custom provider, by name."""
+) -> tuple[dict[str, ProviderSpec], frozenset[str]]:
+    """Registry providers plus every acceptable custom provider, and the names refused."""
     providers = dict(registry.providers)
     seen: set[str] = set()
+    refused: set[str] = set()
     for manifest in manifests:
         if _acceptable(manifest, registry, seen, report):
             providers[manifest.name] = _to_spec(manifest)
+        elif manifest.name not in registry.providers:
+            refused.add(manifest.name)
         seen.add(manifest.name)
-    return providers
+    return providers, frozenset(refused - set(providers))
 
 
 def _acceptable(

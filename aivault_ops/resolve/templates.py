@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import jinja2
+from jinja2 import meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from aivault_ops.diagnostics import Report
@@ -28,6 +29,17 @@ def template_strings(
     elif isinstance(auth, list):
         for index, item in enumerate(auth):
             yield from template_strings(item, (*path, index))
+
+
+def template_variables(auth: Any) -> set[str]:
+    """Every variable the auth templates read (`{{secret}}` → "secret")."""
+    names: set[str] = set()
+    for _, text in template_strings(auth, ()):
+        try:
+            names |= meta.find_undeclared_variables(_PARSER.parse(text))
+        except jinja2.TemplateSyntaxError:
+            continue  # reported by check_auth_templates
+    return names
 
 
 def check_auth_templates(

@@ -72,6 +72,8 @@ def parse(data: bytes, format_: Format, source: str, *, encrypted: bool = True) 
         raise MalformedSopsFile(f"{source}: {error}") from error
     except RecursionError as error:
         raise MalformedSopsFile(f"{source}: nesting too deep (recursive alias?)") from error
+    except (ValueError, KeyError, AttributeError) as error:  # a tagged scalar that does not parse
+        raise MalformedSopsFile(f"{source}: invalid YAML value ({type(error).__name__})") from error
 
 
 def _parse_yaml(text: str) -> RawFile:

@@ -114,7 +114,7 @@ def scalar_value(node: yaml.ScalarNode) -> Leaf:
     if node.tag == "tag:yaml.org,2002:binary":
         try:
             return base64.b64decode("".join(node.value.split())).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError) as error:
+        except (binascii.Error, ValueError) as error:  # non-ASCII text is a ValueError
             raise YamlStructureError("invalid !!binary scalar") from error
     if node.tag == _STR or node.style is not None:
         return str(node.value)

@@ -44,8 +44,6 @@ def test_discovery_sorts_manifests_and_secret_files(project: Path) -> None:
         "credentials/openai.yaml",
         "extra.yml",
         "providers/internal-api.yaml",
-        "secrets/internal.sops.yaml",
-        "secrets/openai.sops.yaml",
     )
     assert files.secret_dir_files == (
         "secrets/internal.sops.yaml",
@@ -88,7 +86,7 @@ def test_the_base_project_loads_into_typed_manifests(project: Path) -> None:
     assert capability.policy["responseBlocklist"] == ["$.data[*].ssn", "$.token"]
     (consumer,) = loaded.consumers
     assert consumer.capabilities == ("internal-api/*", "openai/chat-completions")
-    assert loaded.sops_yaml_files == ("secrets/internal.sops.yaml", "secrets/openai.sops.yaml")
+    assert loaded.sops_yaml_files == ()  # files under secrets/ are never manifests
 
 
 def test_manifests_remember_where_they_came_from(project: Path) -> None:
@@ -125,7 +123,7 @@ def test_a_bad_document_is_skipped_and_its_neighbours_load(project: Path) -> Non
     loaded, problems = _load(project)
     assert [c.name for c in loaded.consumers] == ["agent", "good"]
     assert problems == [
-        "consumers/more.yaml:4:7: E-SCHEMA-MISSING-FIELD: spec: missing required field"
+        "consumers/more.yaml:4:7: E-SCHEMA-MISSING-FIELD: spec: missing required fields"
         " 'tokenSha256', 'capabilities'",
     ]
 

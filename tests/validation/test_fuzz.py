@@ -368,15 +368,7 @@ def test_validate_never_crashes_on_random_bytes(workspace: Path, raw: bytes, rel
         _deep(200),
         "a: &a [*a]\n",
         *[
-            pytest.param(
-                text,
-                marks=pytest.mark.xfail(
-                    strict=True,
-                    reason="product bug: yaml_positions._scalar only catches MarkedYAMLError from"
-                    " the constructor; ValueError, KeyError and AttributeError from a tagged scalar"
-                    " that does not parse (or int() beyond 4300 digits) end in an internal error",
-                ),
-            )
+            text
             for text in (
                 "a: " + "9" * 5000 + "\n",
                 "a: !!int xyz\n",
@@ -391,14 +383,7 @@ def test_validate_never_crashes_on_random_bytes(workspace: Path, raw: bytes, rel
         "? - a\n: b\n",
         "%YAML 1.1\n%TAG ! tag:x,2000:\n---\na: !foo 1\n",
         "\ufeffapiVersion: aivault.dev/v1\n",
-        pytest.param(
-            'apiVersion: aivault.dev/v1\nkind: Consumer\n"bad\\nkey": 1\n',
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="product bug: schema_check._convert puts an unknown key into the message"
-                " unescaped; a key with a line break splits the diagnostic over two lines",
-            ),
-        ),
+        'apiVersion: aivault.dev/v1\nkind: Consumer\n"bad\\nkey": 1\n',
         "kind: [Credential]\napiVersion: aivault.dev/v1\n",
         "apiVersion: aivault.dev/v1\nkind: Credential\nmetadata: []\nspec: 1\n",
     ],
@@ -410,11 +395,6 @@ def test_known_nasty_inputs(workspace: Path, text: str, relative: str) -> None:
     _check_validate(workspace, relative, text)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: the SOPS YAML reader (sops/yaml_read.scalar_value) lets the ValueError"
-    " of a non-ASCII !!binary value escape: validate ends in an internal error",
-)
 def test_non_ascii_binary_in_a_secret_file(workspace: Path) -> None:
     _check_validate(workspace, "secrets/internal.sops.yaml", "a: !!binary \u00e9\n")
 
