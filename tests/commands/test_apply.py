@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cli_support import InitProject, run_cli
 
+from aivault_ops import sops
 from aivault_ops.bundle import PublicKey, verify_bundle
 
 
@@ -36,6 +37,11 @@ def _serial(project: InitProject, name: str) -> int:
     data = (project.workdir / "bundles" / name).read_bytes()
     key = PublicKey.parse(project.public_key)
     return verify_bundle(data, trusted_keys=[key], now=datetime.now(UTC)).manifest.serial
+
+
+def _always_apply_command(project: InitProject) -> list[str]:
+    return [sys.executable, "-m", "aivault_ops", "apply", str(project.root), "--target", "bundles",
+            "--signing-key", str(project.signing_key), "--always", "--revision", "r"]  # fmt: skip
 
 
 def _allow_post(project: InitProject) -> None:
@@ -75,20 +81,7 @@ def test_dry_run_publishes_nothing(project: InitProject) -> None:
 
 
 def test_concurrent_applies_never_share_a_serial(project: InitProject) -> None:
-    command = [
-        sys.executable,
-        "-m",
-        "aivault_ops",
-        "apply",
-        str(project.root),
-        "--target",
-        "bundles",
-        "--signing-key",
-        str(project.signing_key),
-        "--always",
-        "--revision",
-        "r",
-    ]
+    command = _always_apply_command(project)
     for _ in range(3):
         processes = [
             subprocess.Popen(
@@ -110,24 +103,9 @@ def test_concurrent_applies_never_share_a_serial(project: InitProject) -> None:
 
 def test_kill_during_apply_never_leaves_a_partial_bundle(project: InitProject) -> None:
     big = project.root / "secrets" / "big.sops.json"
-    from aivault_ops import sops
-
     config = sops.SopsConfig.find(big.parent)
     sops.set_value(big, "BULK", os.urandom(6_000_000).hex(), config, None)
-    command = [
-        sys.executable,
-        "-m",
-        "aivault_ops",
-        "apply",
-        str(project.root),
-        "--target",
-        "bundles",
-        "--signing-key",
-        str(project.signing_key),
-        "--always",
-        "--revision",
-        "r",
-    ]
+    command = _always_apply_command(project)
     for delay in (0.3, 0.8, 1.5, 2.5):
         process = subprocess.Popen(
             command, cwd=project.workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
