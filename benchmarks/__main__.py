@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bundle_load, memory, proxy, reload, report
+from benchmarks import bundle_load, compile_profile, memory, proxy, reload, report
 from benchmarks import compile as compile_bench
 from benchmarks.common import Processes, have_tools
 
@@ -55,7 +55,10 @@ def _runners(smoke: bool) -> dict[str, Callable[[], Any]]:
         "proxy": lambda: _in_tmp(run_proxy),
         "reload": lambda: _in_tmp(run_reload),
         "bundle_load": lambda: _in_tmp(run_bundle_load),
-        "compile": lambda: compile_bench.main(["--smoke"] if smoke else ["--runs", "3"]),
+        "compile": lambda: (
+            compile_bench.main(["--smoke"] if smoke else ["--runs", "3"]),
+            compile_profile.main(["--smoke"] if smoke else []),
+        ),
         "memory": lambda: _in_tmp(run_memory),
     }
 

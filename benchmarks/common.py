@@ -57,14 +57,18 @@ class Processes:
     """Every subprocess a benchmark started; `close` stops them all."""
 
     started: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    pids: dict[str, int] = field(default_factory=dict)
 
-    def start(self, command: Sequence[str], log: Path, env: dict[str, str] | None = None) -> int:
-        """Start `command` with output to `log`; return its pid."""
+    def start(
+        self, command: Sequence[str], log: Path, env: dict[str, str] | None = None, name: str = ""
+    ) -> int:
+        """Start `command` with output to `log`; return its pid (also kept as `pids[name]`)."""
         with log.open("ab") as out:
             process = subprocess.Popen(
                 list(command), stdout=out, stderr=out, env=env, start_new_session=True
             )
         self.started.append(process)
+        self.pids[name or str(process.pid)] = process.pid
         return process.pid
 
     def check_alive(self) -> None:
@@ -99,6 +103,19 @@ def children(pid: int) -> list[int]:
     """Direct children of `pid` (from /proc)."""
     path = Path(f"/proc/{pid}/task/{pid}/children")
     return [int(x) for x in path.read_text().split()] if path.exists() else []
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of `pid` and its live descendants (from /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    own = (int(fields[11]) + int(fields[12])) / _TICK
+    return own + sum(cpu_seconds(child) for child in children(pid))
 
 
 @dataclass(frozen=True)

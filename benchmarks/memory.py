@@ -11,14 +11,20 @@ big bundle's `api-0/cap-0`, toward the nginx TLS upstream.
 from __future__ import annotations
 
 import argparse
+import gc
 import tempfile
 import time
+import tracemalloc
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
 from aivault_ops.bundle import publish_bundle
+from aivault_ops.bundle.source import BundleRef
+from aivault_ops.runtime.loader import Loader
+from aivault_ops.sops import load_identities
 from benchmarks.bundles import HOST, Keys, SmallBundles, big_project
 from benchmarks.common import Processes, WrkResult, run_wrk
 from benchmarks.stack import BODY, Tls, start_nginx_upstream, start_runtime
@@ -41,10 +47,42 @@ class MemoryResult:
     capabilities: int
     small_idle: float
     big_idle: float
+    trimmed_idle: float
+    retained_mb: float
+    peak_mb: float
+    sites: list[tuple[str, float]]
     big_after: float
     big_peak: float
     load: WrkResult
     duration_s: float
+
+
+def traced_load(bundle: Path, keys: Keys) -> tuple[float, float, list[tuple[str, float]]]:
+    """In-process `Loader.load` under tracemalloc: MiB retained by the loaded policy,
+    peak MiB during the load, and the biggest retaining files."""
+    identities = load_identities(keys.identity_file, environ={})
+    loader = Loader((keys.signing_key.public_key,), identities, lambda: datetime.now(UTC))
+    data = bundle.read_bytes()
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    loaded = loader.load(BundleRef(1, bundle.name), data, floor=None, active=None)
+    gc.collect()
+    _, peak = tracemalloc.get_traced_memory()
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    stats = after.compare_to(before, "filename")
+    retained = sum(s.size_diff for s in stats) / 2**20
+    sites = [(_short(s.traceback[0].filename), s.size_diff / 2**20) for s in stats[:8]]
+    del loaded
+    return retained, peak / 2**20, sites
+
+
+def _short(filename: str) -> str:
+    for marker in ("site-packages/", "lib/python3.11/", "/work/main/"):
+        if marker in filename:
+            return filename.split(marker, 1)[1]
+    return filename
 
 
 def measure(workdir: Path, processes: Processes, *, capabilities: int, files: int,
@@ -59,12 +97,18 @@ def measure(workdir: Path, processes: Processes, *, capabilities: int, files: in
     ):
         (workdir / f"{name}-bundles").mkdir()
         publish_bundle(workdir / f"{name}-bundles", data, 1)
+    (workdir / "trim-bundles").symlink_to(workdir / "big-bundles")
     small = start_runtime(processes, workdir, name="small", keys=keys, tls=tls,
                           upstream_port=upstream)  # fmt: skip
     big = start_runtime(processes, workdir, name="big", keys=keys, tls=tls,
                         upstream_port=upstream, hosts=(BIG_HOST,))  # fmt: skip
+    trim = start_runtime(processes, workdir, name="trim", keys=keys, tls=tls,
+                         upstream_port=upstream, hosts=(BIG_HOST,),
+                         variant="malloc-trim")  # fmt: skip
     time.sleep(1.0)
     small_idle, big_idle = status_mb(small.pid, "VmRSS"), status_mb(big.pid, "VmRSS")
+    trimmed_idle = status_mb(trim.pid, "VmRSS")
+    retained, peak, sites = traced_load(workdir / "big-bundles" / "bundle-1.tar.gz", keys)
     url = f"{big.url}/v/api-0/v1/res-0"
     answer = httpx.get(url, headers={"Authorization": f"Bearer {keys.token}"}, timeout=10)
     if answer.status_code != 200 or answer.text != BODY:
@@ -75,6 +119,10 @@ def measure(workdir: Path, processes: Processes, *, capabilities: int, files: in
         capabilities=capabilities,
         small_idle=small_idle,
         big_idle=big_idle,
+        trimmed_idle=trimmed_idle,
+        retained_mb=retained,
+        peak_mb=peak,
+        sites=sites,
         big_after=status_mb(big.pid, "VmRSS"),
         big_peak=status_mb(big.pid, "VmHWM"),
         load=load,
@@ -94,9 +142,19 @@ def render(result: MemoryResult) -> str:
         f" ({result.load.requests:,} requests, {result.load.errors} errors)"
         f" | {result.big_after:.1f} |",
         f"| {caps}-capability bundle, peak (VmHWM) | {result.big_peak:.1f} |",
+        f"| what-if: idle, {caps}-capability bundle, `gc.collect()` + `malloc_trim(0)` after"
+        f" the load (`benchmarks/variants.py malloc-trim`) | {result.trimmed_idle:.1f} |",
         "",
         f"The {caps}-capability bundle costs {result.big_idle - result.small_idle:.1f} MiB"
         " over the floor (target: idle ≤ 80 MB).",
+        "",
+        f"In-process `Loader.load` of the same bundle under tracemalloc: the loaded policy"
+        f" retains {result.retained_mb:.1f} MiB of Python objects; the load peaks at"
+        f" {result.peak_mb:.1f} MiB traced. Biggest retainers (by file that allocated):",
+        "",
+        "| file | retained MiB |",
+        "|---|---:|",
+        *(f"| `{name}` | {size:.2f} |" for name, size in result.sites),
     ]
     return "\n".join(lines) + "\n"
 

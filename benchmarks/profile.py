@@ -30,6 +30,7 @@ class Profile:
 
     total: int
     other_threads: int
+    other_counts: Counter[str]
     self_counts: Counter[str]
     inclusive: Counter[str]
     packages: Counter[str]
@@ -67,6 +68,7 @@ def parse(text: str) -> Profile:
     self_counts: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     packages: Counter[str] = Counter()
+    others: Counter[str] = Counter()
     total = other = 0
     for line in text.splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -75,6 +77,7 @@ def parse(text: str) -> Profile:
         count = int(count_text)
         if stack.startswith("Thread._bootstrap "):
             other += count
+            others[_name(stack.rsplit(";", 1)[-1])[0]] += count
             continue
         frames = [_name(f) for f in stack.split(";")]
         total += count
@@ -82,7 +85,7 @@ def parse(text: str) -> Profile:
         packages[_package(frames[-1][1])] += count
         for name in {name for name, _ in frames}:
             inclusive[name] += count
-    return Profile(total, other, self_counts, inclusive, packages)
+    return Profile(total, other, others, self_counts, inclusive, packages)
 
 
 def record(pid: int, seconds: float, out: Path, load: Callable[[], object]) -> Profile:
@@ -128,4 +131,6 @@ def render(result: Profile, top: int = 15) -> str:
     ]
     lines += ["", "| aivault_ops function (inclusive time) | share |", "|---|---:|"]
     lines += [f"| `{name}` | {result.share(n)} |" for name, n in ours[: top + 10]]
+    lines += ["", "| other threads: function (self samples) | samples |", "|---|---:|"]
+    lines += [f"| `{name}` | {n:,} |" for name, n in result.other_counts.most_common(5)]
     return "\n".join(lines) + "\n"

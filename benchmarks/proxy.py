@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,15 @@ import httpx
 
 from benchmarks import profile
 from benchmarks.bundles import UPSTREAM_PATH, Keys, SmallBundles
-from benchmarks.common import Processes, Stat, WrkResult, rss_mb, run_wrk
+from benchmarks.common import (
+    Processes,
+    Stat,
+    WrkResult,
+    children,
+    cpu_seconds,
+    rss_mb,
+    run_wrk,
+)
 from benchmarks.stack import (
     BODY,
     Tls,
@@ -38,6 +47,11 @@ LABELS = {
     "c2": "(c2) aivault-ops runtime passthrough, --workers 2",
     "d": "(d) naive aiohttp proxy (no policy)",
 }
+VARIANTS = {
+    "v_audit": ("audit-off", "(c) with the audit append removed (upper bound of a cheaper audit)"),
+    "v_raw": ("raw-aiohttp", "(c) with aiohttp called directly instead of httpx + httpx_aiohttp"),
+    "v_both": ("audit-off+raw-aiohttp", "(c) with both changes"),
+}
 
 
 @dataclass(frozen=True)
@@ -46,6 +60,7 @@ class Target:
 
     key: str
     url: str
+    pid: int
     headers: tuple[str, ...] = ()
 
 
@@ -56,6 +71,8 @@ class ProxyResult:
     duration_s: float
     runs: int
     samples: dict[tuple[str, int], list[WrkResult]] = field(default_factory=dict)
+    cpu: dict[tuple[str, int], list[tuple[float, float]]] = field(default_factory=dict)
+    worker_cpu: dict[int, float] = field(default_factory=dict)
     rss_idle_mb: float = 0.0
     rss_after_mb: float = 0.0
     profile: profile.Profile | None = None
@@ -65,12 +82,18 @@ class ProxyResult:
         """Median and spread of one metric."""
         return Stat.of([getattr(s, metric) for s in self.samples[(key, connections)]])
 
+    def cpu_stat(self, key: str, connections: int, index: int) -> Stat:
+        """Median and spread of cores used (index 0) or CPU µs per request (index 1)."""
+        return Stat.of([sample[index] for sample in self.cpu[(key, connections)]])
+
 
 def _check(target: Target) -> None:
     headers = dict(h.split(": ", 1) for h in target.headers)
     response = httpx.get(target.url, headers=headers, timeout=10, verify=False)
     if response.status_code != 200 or response.text != BODY:
-        raise RuntimeError(f"{target.url}: {response.status_code} {response.text[:200]!r}")
+        raise RuntimeError(
+            f"{target.key} {target.url}: {response.status_code} {response.text[:200]!r}"
+        )
 
 
 def measure(workdir: Path, processes: Processes, *, duration_s: float, runs: int) -> ProxyResult:
@@ -81,21 +104,26 @@ def measure(workdir: Path, processes: Processes, *, duration_s: float, runs: int
     upstream = start_nginx_upstream(processes, workdir, tls)
     injector = start_nginx_injector(processes, workdir, tls, upstream, bundles.secret)
     runtimes = {}
-    for name, workers in (("c", 1), ("c2", 2)):
+    setups: list[tuple[str, int, str | None]] = [("c", 1, None), ("c2", 2, None)]
+    setups += [(key, 1, variant) for key, (variant, _) in VARIANTS.items()]
+    for name, workers, variant in setups:
         (workdir / f"{name}-bundles").mkdir()
         (workdir / f"{name}-bundles" / "bundle-1.tar.gz").write_bytes(bundles.build(1))
         runtimes[name] = start_runtime(
             processes, workdir, name=name, keys=keys, tls=tls, upstream_port=upstream,
-            workers=workers,
+            workers=workers, variant=variant,
         )  # fmt: skip
     naive = start_naive(processes, workdir, tls, upstream)
     token = (f"Authorization: Bearer {keys.token}",)
+    pids = processes.pids
     targets = [
-        Target("a", f"https://127.0.0.1:{upstream}{UPSTREAM_PATH}"),
-        Target("b", f"http://127.0.0.1:{injector}{UPSTREAM_PATH}"),
-        Target("c", f"{runtimes['c'].url}/v/my-api{UPSTREAM_PATH}", token),
-        Target("c2", f"{runtimes['c2'].url}/v/my-api{UPSTREAM_PATH}", token),
-        Target("d", f"http://127.0.0.1:{naive}{UPSTREAM_PATH}"),
+        Target("a", f"https://127.0.0.1:{upstream}{UPSTREAM_PATH}", pids["nginx-upstream"]),
+        Target("b", f"http://127.0.0.1:{injector}{UPSTREAM_PATH}", pids["nginx-injector"]),
+        Target("d", f"http://127.0.0.1:{naive}{UPSTREAM_PATH}", pids["naive"]),
+    ]
+    targets += [
+        Target(key, f"{runtimes[key].url}/v/my-api{UPSTREAM_PATH}", runtimes[key].pid, token)
+        for key in ("c", "c2", *VARIANTS)
     ]
     for target in targets:
         _check(target)
@@ -104,13 +132,28 @@ def measure(workdir: Path, processes: Processes, *, duration_s: float, runs: int
     for _ in range(runs):
         for connections in CONNECTIONS:
             for target in targets:
-                sample = run_wrk(
-                    target.url, connections=connections, duration_s=duration_s,
-                    headers=target.headers,
-                )  # fmt: skip
-                result.samples.setdefault((target.key, connections), []).append(sample)
+                _sample(result, target, connections)
     result.rss_after_mb = rss_mb(runtimes["c"].pid)
-    return _profiled(result, runtimes["c"].pid, targets[2], workdir)
+    runtime = next(t for t in targets if t.key == "c")
+    return _profiled(result, runtime.pid, runtime, workdir)
+
+
+def _sample(result: ProxyResult, target: Target, connections: int) -> None:
+    """One wrk run, with the CPU the target's processes used meanwhile."""
+    workers = children(target.pid) if target.key == "c2" and connections > 1 else []
+    per_worker = {pid: cpu_seconds(pid) for pid in workers}
+    cpu_before, started = cpu_seconds(target.pid), time.perf_counter()
+    sample = run_wrk(
+        target.url, connections=connections, duration_s=result.duration_s, headers=target.headers
+    )
+    cpu = cpu_seconds(target.pid) - cpu_before
+    for index, pid in enumerate(workers):
+        spent = cpu_seconds(pid) - per_worker[pid]
+        result.worker_cpu[index] = result.worker_cpu.get(index, 0.0) + spent
+    wall = time.perf_counter() - started
+    key = (target.key, connections)
+    result.samples.setdefault(key, []).append(sample)
+    result.cpu.setdefault(key, []).append((cpu / wall, cpu / max(1, sample.requests) * 1e6))
 
 
 def _profiled(result: ProxyResult, pid: int, target: Target, workdir: Path) -> ProxyResult:
@@ -135,10 +178,13 @@ def render(result: ProxyResult) -> str:
     """The Markdown tables (medians with min–max of the runs) and the ratios."""
     lines = [
         f"wrk keep-alive, {result.duration_s:g} s per run, median of {result.runs} run(s)"
-        " (min–max in parentheses). Upstream body: 33 bytes of JSON.",
+        " (min–max in parentheses). Upstream body: 33 bytes of JSON. CPU: user+system"
+        " time of the target's own processes (for (a) nginx itself, otherwise the proxy"
+        " without the upstream) during the run, from /proc; CPU µs/req = that time per"
+        " request served — the machine-independent cost.",
         "",
-        "| target | conns | req/s | p50 (ms) | p99 (ms) | errors |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| target | conns | req/s | p50 (ms) | p99 (ms) | errors | CPU (cores) | CPU µs/req |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for connections in CONNECTIONS:
         for key, label in LABELS.items():
@@ -147,7 +193,12 @@ def render(result: ProxyResult) -> str:
             p50 = result.stat(key, connections, "p50_ms").fmt(3)
             p99 = result.stat(key, connections, "p99_ms").fmt(3)
             errors = sum(r.errors for r in rows)
-            lines.append(f"| {label} | {connections} | {rps} | {p50} | {p99} | {errors} |")
+            cores = result.cpu_stat(key, connections, 0).median
+            per_request = result.cpu_stat(key, connections, 1).median
+            lines.append(
+                f"| {label} | {connections} | {rps} | {p50} | {p99} | {errors}"
+                f" | {cores:.2f} | {per_request:,.0f} |"
+            )
     added = result.stat("c", 1, "p50_ms").median - result.stat("a", 1, "p50_ms").median
     added2 = result.stat("c2", 1, "p50_ms").median - result.stat("a", 1, "p50_ms").median
     lines += [
@@ -162,10 +213,35 @@ def render(result: ProxyResult) -> str:
         f"| (c)−(a) p50 at 1 connection | {added:.3f} ms |",
         f"| (c2)−(a) p50 at 1 connection | {added2:.3f} ms |",
         "",
+        "What-if variants (measured here, not shipped; `benchmarks/variants.py` patches one"
+        " hot-path function at start), same rounds as the rows above:",
+        "",
+        "| variant | req/s at 64 | vs (c) | CPU µs/req at 64 | p50 at 1 conn (ms)"
+        " | added p50 vs (a) (ms) | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        *(_variant_row(result, key, label) for key, (_, label) in VARIANTS.items()),
+        "",
+        "`--workers 2`: CPU seconds of each worker process over the 64-connection runs: "
+        + ", ".join(f"worker {i + 1}: {v:.2f} s" for i, v in sorted(result.worker_cpu.items()))
+        + ".",
+        "",
         f"Runtime (1 worker) RSS: {result.rss_idle_mb:.1f} MiB before the load,"
         f" {result.rss_after_mb:.1f} MiB after it.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _variant_row(result: ProxyResult, key: str, label: str) -> str:
+    rps = result.stat(key, 64, "rps")
+    gain = rps.median / result.stat("c", 64, "rps").median
+    p50 = result.stat(key, 1, "p50_ms")
+    added = p50.median - result.stat("a", 1, "p50_ms").median
+    errors = sum(r.errors for c in CONNECTIONS for r in result.samples[(key, c)])
+    per_request = result.cpu_stat(key, 64, 1).median
+    return (
+        f"| {label} | {rps.fmt(0)} | {gain:.2f}× | {per_request:,.0f} | {p50.fmt(3)}"
+        f" | {added:.3f} | {errors} |"
+    )
 
 
 def targets_met(result: ProxyResult) -> list[tuple[str, str, bool]]:

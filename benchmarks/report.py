@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bundle_load, memory, profile, proxy, reload
+from benchmarks import bundle_load, compile_profile, memory, profile, proxy, reload
 from benchmarks import compile as compile_bench
 from benchmarks.common import machine_description
 
@@ -116,12 +116,16 @@ class Report:
         return "\n".join(lines) + profile.render(result.profile)
 
 
-def _compile_render(rows: list[compile_bench.Row]) -> str:
+CompileSection = tuple[list[compile_bench.Row], compile_profile.CompileProfile]
+
+
+def _compile_render(section: CompileSection) -> str:
     intro = (
         "Validate + compile + canonical JSON + sign against bare libyaml parsing of the same"
         " manifests (`benchmarks/compile.py`), median of the runs.\n\n"
     )
-    return intro + compile_bench.render(rows)
+    rows, where = section
+    return intro + compile_bench.render(rows) + "\n" + compile_profile.render(where)
 
 
 def targets(results: dict[str, Any]) -> list[Target]:
@@ -139,7 +143,8 @@ def targets(results: dict[str, Any]) -> list[Target]:
         rows.append(
             ("bundle load ≥ 10× faster than `sops -d` per file", f"{b.ratio:.1f}×", b.ratio >= 10)
         )
-    rows += _compile_targets(results.get("compile"))
+    compiled: CompileSection | None = results.get("compile")
+    rows += _compile_targets(compiled[0] if compiled else None)
     if "memory" in results:
         m: memory.MemoryResult = results["memory"]
         label = f"idle RSS with a {m.capabilities:,}-capability bundle ≤ 80 MB"
@@ -155,10 +160,16 @@ def targets(results: dict[str, Any]) -> list[Target]:
 
 
 def _compile_targets(rows: list[compile_bench.Row] | None) -> list[Target]:
-    big = [r for r in rows or [] if r.capabilities >= 10_000]
+    if rows is None:
+        return []
+    big = [r for r in rows if r.capabilities >= 10_000]
     if not big:
         return [
-            ("compile 10k capabilities < 2 s and ≤ 3× the YAML parse", "not measured (smoke)", None)
+            (
+                "compile 10k capabilities < 2 s and ≤ 3× the YAML parse",
+                "not measured in this run (smoke sizes)",
+                None,
+            )
         ]
     row = big[0]
     return [

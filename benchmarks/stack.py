@@ -23,6 +23,7 @@ import trustme
 from benchmarks.bundles import HOST, Keys
 from benchmarks.common import Processes, answers, free_port, wait_until
 
+REPO = Path(__file__).resolve().parent.parent
 BODY = '{"ok":true,"data":"0123456789ab"}'
 assert len(BODY) == 33
 
@@ -68,7 +69,7 @@ def _start_nginx(processes: Processes, prefix: Path, http_block: str) -> int:
     prefix.mkdir(parents=True, exist_ok=True)
     (prefix / "nginx.conf").write_text(_nginx_main(prefix) + http_block + "}\n")
     command = ["nginx", "-p", str(prefix), "-c", "nginx.conf", "-g", "daemon off;"]
-    return processes.start(command, prefix / "stdout.log")
+    return processes.start(command, prefix / "stdout.log", name=prefix.name)
 
 
 def start_nginx_upstream(processes: Processes, workdir: Path, tls: Tls) -> int:
@@ -132,12 +133,15 @@ def start_runtime(
     upstream_port: int,
     hosts: tuple[str, ...] = (HOST,),
     workers: int = 1,
+    variant: str | None = None,
     ready_timeout: float = 120.0,
 ) -> RuntimeHandle:
-    """`aivault-ops serve` on the bundle dir `workdir/<name>-bundles` (must hold a bundle)."""
+    """`aivault-ops serve` on the bundle dir `workdir/<name>-bundles` (must hold a bundle);
+    with `variant`, through `benchmarks.variants` (a what-if change patched in)."""
     port = free_port()
     state = workdir / f"{name}-state"
-    command = [sys.executable, "-m", "aivault_ops", "serve"]
+    launcher = ["aivault_ops"] if variant is None else ["benchmarks.variants", variant]
+    command = [sys.executable, "-m", *launcher, "serve"]
     command += ["--bundle-dir", str(workdir / f"{name}-bundles"), "--state-dir", str(state)]
     command += ["--identity", str(keys.identity_file), "--trust", keys.trust]
     command += ["--listen", f"127.0.0.1:{port}", "--dev-ca-cert", str(tls.ca_file)]
@@ -145,7 +149,8 @@ def start_runtime(
         command += ["--dev-resolve", f"{host}=127.0.0.1:{upstream_port}"]
     command += ["--workers", str(workers)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOPS_")}
-    pid = processes.start(command, workdir / f"{name}.log", env=env)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    pid = processes.start(command, workdir / f"{name}.log", env=env, name=name)
     handle = RuntimeHandle(pid, port, state)
 
     def ready() -> bool:
@@ -171,6 +176,6 @@ def start_naive(processes: Processes, workdir: Path, tls: Tls, upstream_port: in
     port = free_port()
     command = [sys.executable, str(Path(__file__).with_name("naive_aiohttp_proxy.py"))]
     command += [str(port), f"https://127.0.0.1:{upstream_port}", str(tls.ca_file)]
-    processes.start(command, workdir / "naive.log")
+    processes.start(command, workdir / "naive.log", name="naive")
     wait_until(lambda: answers(f"http://127.0.0.1:{port}/v1/users"), "naive aiohttp proxy")
     return port
