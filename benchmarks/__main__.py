@@ -9,6 +9,7 @@ about timing. Exit status 1 if any benchmark failed (its section says why).
 from __future__ import annotations
 
 import argparse
+import pickle
 import sys
 import tempfile
 import time
@@ -69,6 +70,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, ~1 s loads (CI)")
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
     parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"), help="report file")
+    parser.add_argument(
+        "--save-results", type=Path, metavar="PICKLE", help="also keep the raw results here"
+    )
+    parser.add_argument(
+        "--render-from", type=Path, metavar="PICKLE",
+        help="write the report from results saved by an earlier run (measures nothing)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     args.sections = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(args.sections) - set(SECTIONS))
@@ -80,6 +88,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run, write the report, exit 0 when every selected benchmark ran."""
     args = parse_args(argv)
+    if args.render_from is not None:
+        saved: report.Report = pickle.loads(args.render_from.read_bytes())
+        args.out.write_text(saved.render())
+        print(f"wrote {args.out} from {args.render_from}", file=sys.stderr)
+        return 0
     missing = have_tools("nginx", "wrk")
     if missing and {"proxy", "reload", "memory"} & set(args.sections):
         print(f"missing tools: {', '.join(missing)} (apt-get install nginx wrk)", file=sys.stderr)
@@ -98,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
             document.errors[name] = traceback.format_exc(limit=8)
             print(document.errors[name], file=sys.stderr)
         document.seconds[name] = time.monotonic() - started
+    if args.save_results is not None:
+        args.save_results.write_bytes(pickle.dumps(document))
     args.out.write_text(document.render())
     print(f"wrote {args.out}", file=sys.stderr)
     return 1 if failed else 0

@@ -214,6 +214,14 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def _topology() -> str:
+    fields: dict[str, str] = {}
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    return f"cpu cores {fields.get('cpu cores', '?')}, siblings {fields.get('siblings', '?')}"
+
+
 def _mem_total() -> str:
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemTotal:"):
@@ -227,6 +235,7 @@ def machine_description() -> list[tuple[str, str]]:
     return [
         ("nproc", str(os.cpu_count())),
         ("CPU", _cpu_model()),
+        ("topology (/proc/cpuinfo)", _topology()),
         ("memory", _mem_total()),
         ("kernel", platform.release()),
         ("Python", f"{platform.python_version()} ({sys.executable})"),

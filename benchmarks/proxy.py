@@ -40,6 +40,7 @@ from benchmarks.stack import (
 )
 
 CONNECTIONS = (64, 1)
+WORKER_SPLIT = ("c2", "v_reuse")
 LABELS = {
     "a": "(a) nginx upstream, direct (https)",
     "b": "(b) nginx injecting reverse proxy",
@@ -48,9 +49,18 @@ LABELS = {
     "d": "(d) naive aiohttp proxy (no policy)",
 }
 VARIANTS = {
-    "v_audit": ("audit-off", "(c) with the audit append removed (upper bound of a cheaper audit)"),
-    "v_raw": ("raw-aiohttp", "(c) with aiohttp called directly instead of httpx + httpx_aiohttp"),
-    "v_both": ("audit-off+raw-aiohttp", "(c) with both changes"),
+    "v_audit": (
+        "audit-off",
+        1,
+        "(c) with the audit append removed (upper bound of a cheaper audit)",
+    ),
+    "v_raw": (
+        "raw-aiohttp",
+        1,
+        "(c) with aiohttp called directly instead of httpx + httpx_aiohttp",
+    ),
+    "v_both": ("audit-off+raw-aiohttp", 1, "(c) with both changes"),
+    "v_reuse": ("reuseport", 2, "(c2) `--workers 2`, one SO_REUSEPORT socket per worker"),
 }
 
 
@@ -72,7 +82,7 @@ class ProxyResult:
     runs: int
     samples: dict[tuple[str, int], list[WrkResult]] = field(default_factory=dict)
     cpu: dict[tuple[str, int], list[tuple[float, float]]] = field(default_factory=dict)
-    worker_cpu: dict[int, float] = field(default_factory=dict)
+    worker_cpu: dict[tuple[str, int], float] = field(default_factory=dict)
     rss_idle_mb: float = 0.0
     rss_after_mb: float = 0.0
     profile: profile.Profile | None = None
@@ -105,7 +115,7 @@ def measure(workdir: Path, processes: Processes, *, duration_s: float, runs: int
     injector = start_nginx_injector(processes, workdir, tls, upstream, bundles.secret)
     runtimes = {}
     setups: list[tuple[str, int, str | None]] = [("c", 1, None), ("c2", 2, None)]
-    setups += [(key, 1, variant) for key, (variant, _) in VARIANTS.items()]
+    setups += [(key, workers, variant) for key, (variant, workers, _) in VARIANTS.items()]
     for name, workers, variant in setups:
         (workdir / f"{name}-bundles").mkdir()
         (workdir / f"{name}-bundles" / "bundle-1.tar.gz").write_bytes(bundles.build(1))
@@ -140,7 +150,7 @@ def measure(workdir: Path, processes: Processes, *, duration_s: float, runs: int
 
 def _sample(result: ProxyResult, target: Target, connections: int) -> None:
     """One wrk run, with the CPU the target's processes used meanwhile."""
-    workers = children(target.pid) if target.key == "c2" and connections > 1 else []
+    workers = children(target.pid) if target.key in WORKER_SPLIT and connections > 1 else []
     per_worker = {pid: cpu_seconds(pid) for pid in workers}
     cpu_before, started = cpu_seconds(target.pid), time.perf_counter()
     sample = run_wrk(
@@ -149,7 +159,8 @@ def _sample(result: ProxyResult, target: Target, connections: int) -> None:
     cpu = cpu_seconds(target.pid) - cpu_before
     for index, pid in enumerate(workers):
         spent = cpu_seconds(pid) - per_worker[pid]
-        result.worker_cpu[index] = result.worker_cpu.get(index, 0.0) + spent
+        slot = (target.key, index + 1)
+        result.worker_cpu[slot] = result.worker_cpu.get(slot, 0.0) + spent
     wall = time.perf_counter() - started
     key = (target.key, connections)
     result.samples.setdefault(key, []).append(sample)
@@ -219,10 +230,12 @@ def render(result: ProxyResult) -> str:
         "| variant | req/s at 64 | vs (c) | CPU µs/req at 64 | p50 at 1 conn (ms)"
         " | added p50 vs (a) (ms) | errors |",
         "|---|---:|---:|---:|---:|---:|---:|",
-        *(_variant_row(result, key, label) for key, (_, label) in VARIANTS.items()),
+        *(_variant_row(result, key, label) for key, (_, _, label) in VARIANTS.items()),
         "",
-        "`--workers 2`: CPU seconds of each worker process over the 64-connection runs: "
-        + ", ".join(f"worker {i + 1}: {v:.2f} s" for i, v in sorted(result.worker_cpu.items()))
+        "CPU seconds of each worker process over the 64-connection runs: "
+        + "; ".join(
+            f"{key} worker {n}: {v:.2f} s" for (key, n), v in sorted(result.worker_cpu.items())
+        )
         + ".",
         "",
         f"Runtime (1 worker) RSS: {result.rss_idle_mb:.1f} MiB before the load,"

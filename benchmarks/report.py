@@ -183,18 +183,39 @@ def _values(results: dict[str, Any]) -> dict[str, str]:
     values: dict[str, str] = {}
     p: proxy.ProxyResult | None = results.get("proxy")
     if p is not None:
-        c, c2 = p.stat("c", 64, "rps").median, p.stat("c2", 64, "rps").median
-        added = p.stat("c", 1, "p50_ms").median - p.stat("a", 1, "p50_ms").median
+        values.update(_proxy_values(p))
+    m: memory.MemoryResult | None = results.get("memory")
+    if m is not None:
         values.update(
-            c_rps=f"{c:,.0f}", c2_rps=f"{c2:,.0f}", d_rps=f"{p.stat('d', 64, 'rps').median:,.0f}",
-            b_rps=f"{p.stat('b', 64, 'rps').median:,.0f}",
-            rps_gap=f"{10_000 / max(c, c2):.1f}", added_ms=f"{added:.3f}",
-            added_gap_ms=f"{added - 0.3:.3f}", d_added_ms=(
-                f"{p.stat('d', 1, 'p50_ms').median - p.stat('a', 1, 'p50_ms').median:.3f}"
-            ),
+            mem_floor=f"{m.small_idle:.1f}", mem_big=f"{m.big_idle:.1f}",
+            mem_bundle=f"{m.big_idle - m.small_idle:.1f}", mem_trim=f"{m.trimmed_idle:.1f}",
+            mem_retained=f"{m.retained_mb:.1f}", mem_big_mb=f"{m.big_idle / MB:.1f}",
         )  # fmt: skip
-        if p.profile is not None:
-            values.update(_shares(p.profile))
+    return values
+
+
+def _proxy_values(p: proxy.ProxyResult) -> dict[str, str]:
+    c = p.stat("c", 64, "rps").median
+    best = max(c, p.stat("c2", 64, "rps").median)
+    a1 = p.stat("a", 1, "p50_ms").median
+    values = {
+        "c_rps": f"{c:,.0f}",
+        "c2_rps": f"{p.stat('c2', 64, 'rps').median:,.0f}",
+        "d_rps": f"{p.stat('d', 64, 'rps').median:,.0f}",
+        "b_rps": f"{p.stat('b', 64, 'rps').median:,.0f}",
+        "rps_gap": f"{10_000 / best:.1f}",
+        "added_ms": f"{p.stat('c', 1, 'p50_ms').median - a1:.3f}",
+        "d_added_ms": f"{p.stat('d', 1, 'p50_ms').median - a1:.3f}",
+    }
+    for key in ("a", "b", "c", "c2", "d", *proxy.VARIANTS):
+        values[f"{key}_cpu"] = f"{p.cpu_stat(key, 64, 1).median:,.0f}"
+        values[f"{key}_cores"] = f"{p.cpu_stat(key, 64, 0).median:.2f}"
+    for key in proxy.VARIANTS:
+        values[f"{key}_gain"] = f"{p.stat(key, 64, 'rps').median / c:.2f}"
+        values[f"{key}_rps"] = f"{p.stat(key, 64, 'rps').median:,.0f}"
+        values[f"{key}_added"] = f"{p.stat(key, 1, 'p50_ms').median - a1:.3f}"
+    if p.profile is not None:
+        values.update(_shares(p.profile))
     return values
 
 

@@ -9,6 +9,9 @@ audit trail). Variants:
 - `audit-off`: `AuditLog.record` does nothing — the upper bound of what a
   cheaper audit append (kept-open descriptors, no per-line flock with one
   worker, one write per loop tick) can gain.
+- `reuseport`: with `--workers N`, each worker binds its own listening
+  socket with SO_REUSEPORT (the kernel spreads connections over them)
+  instead of all workers accepting on one inherited socket.
 - `malloc-trim`: after each bundle load, `gc.collect()` and glibc's
   `malloc_trim(0)` hand the load's transient memory back to the OS.
 - `raw-aiohttp`: `HttpxUpstream.open` sends through the same pooled
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import socket
 import sys
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -88,7 +92,41 @@ def _malloc_trim() -> None:
     loader.Loader.load = load  # type: ignore[method-assign]
 
 
+def _reuseport() -> None:
+    from aivault_ops.commands import serve
+
+    original_open, original_serve, original_run = (
+        serve.open_listeners, serve.serve_forever, serve.run_workers,
+    )  # fmt: skip
+    address: dict[str, Any] = {}
+
+    def open_listeners(listen: Any, socket_path: Any) -> Any:
+        listeners = original_open(listen, socket_path)
+        if listeners.tcp is not None:
+            address["tcp"] = (listeners.tcp.getsockname()[:2], listeners.tcp.family)
+        return listeners
+
+    def run_workers(process: Any, listeners: Any, count: int) -> int:
+        if listeners.tcp is not None:
+            listeners.tcp.close()
+            listeners.tcp = None
+        return original_run(process, listeners, count)
+
+    async def serve_forever(process: Any, listeners: Any, until: Any = None) -> None:
+        if listeners.tcp is None and "tcp" in address:
+            where, family = address["tcp"]
+            listeners.tcp = socket.create_server(
+                where, family=family, backlog=1024, reuse_port=True
+            )
+        await original_serve(process, listeners, until)
+
+    serve.open_listeners = open_listeners
+    serve.run_workers = run_workers
+    serve.serve_forever = serve_forever
+
+
 VARIANTS: dict[str, Callable[[], None]] = {
+    "reuseport": _reuseport,
     "audit-off": _audit_off,
     "raw-aiohttp": _raw_aiohttp,
     "malloc-trim": _malloc_trim,
