@@ -21,9 +21,11 @@ from typing import TYPE_CHECKING, Any, Final, TextIO
 from aivault_ops.errors import AivaultError, UsageError
 
 if TYPE_CHECKING:
+    from aivault_ops.runtime.auth.base import AuthServices
     from aivault_ops.runtime.reload import ReloadThread
     from aivault_ops.runtime.server import Runtime
     from aivault_ops.runtime.upstream import UpstreamSettings
+    from aivault_ops.sops.identities import Identities
 
 DEFAULT_LISTEN: Final = "127.0.0.1:8787"
 RATE_LIMIT_FILE: Final = "rate-limits.bin"
@@ -253,14 +255,7 @@ def build_process(args: argparse.Namespace, log: StderrLog, environ: dict[str, s
     settings = upstream_settings(args, log)
     state_dir = prepare_state_dir(args.state_dir or default_state_dir(environ))
     trusted = [resolve_public_key(value) for value in args.trust]
-    loader = Loader(trusted, load_identities(args.identity, environ), _now)
     state, metrics = RuntimeState(), Metrics()
-    reloader = Reloader(
-        BundleDirectory(args.bundle_dir), loader, state, SerialFloor(state_dir), metrics, log, _now
-    )
-    reloader.scan()
-    if state.record.policy is None:
-        log("no_policy", detail="no valid bundle yet: invokes get 503 until one arrives")
     runtime = Runtime(
         state=state,
         upstream=_Unstarted(),
@@ -269,7 +264,38 @@ def build_process(args: argparse.Namespace, log: StderrLog, environ: dict[str, s
         clock=_now,
         log=log,
     )
+    identities = load_identities(args.identity, environ)
+    services = auth_services(runtime, identities, settings, state_dir)
+    loader = Loader(trusted, identities, _now, services)
+    reloader = Reloader(
+        BundleDirectory(args.bundle_dir), loader, state, SerialFloor(state_dir), metrics, log, _now
+    )
+    reloader.scan()
+    if state.record.policy is None:
+        log("no_policy", detail="no valid bundle yet: invokes get 503 until one arrives")
     return Process(runtime, ReloadThread(reloader, args.poll_interval), settings, log, state_dir)
+
+
+def auth_services(
+    runtime: Runtime, identities: Identities, settings: UpstreamSettings, state_dir: Path
+) -> AuthServices:
+    """I/O for the per-request auth strategies.
+
+    Token endpoints are reached through the runtime's own (SSRF-checked)
+    upstream client; o_auth2 tokens are cached encrypted to the runtime's own
+    x25519 identity; mTLS contexts start from the runtime's upstream trust.
+    """
+    from aivault_ops.runtime.auth.base import AuthServices
+    from aivault_ops.runtime.token_endpoint import TokenEndpoint
+    from aivault_ops.runtime.upstream import ssl_context
+
+    own = next((key for key in identities.keys if hasattr(key, "to_public")), None)
+    return AuthServices(
+        state_dir=state_dir,
+        identity=own,
+        post_form=TokenEndpoint(lambda: runtime.upstream).post_form,
+        tls_context=lambda: ssl_context(settings),
+    )
 
 
 def upstream_settings(args: argparse.Namespace, log: StderrLog) -> UpstreamSettings:

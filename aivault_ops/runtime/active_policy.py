@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from aivault_ops.errors import AivaultError
+from aivault_ops.runtime.auth.base import AuthServices
 from aivault_ops.runtime.auth.credential import (
     CredentialRuntime,
     build_credential,
@@ -114,16 +115,18 @@ class ActivePolicy:
         policy: Mapping[str, Any],
         keyid: str,
         secrets: Mapping[tuple[str, str], Secret],
+        services: AuthServices | None = None,
     ) -> ActivePolicy:
         """Compile a verified policy; raises `AivaultError` if it is malformed.
 
         A credential whose auth cannot be prepared does not fail the build: it
-        is refused per request (see `problems()`).
+        is refused per request (see `problems()`). `services` gives the
+        per-request strategies (o_auth2, mtls) their I/O.
         """
         if policy.get("format") != POLICY_FORMAT:
             raise AivaultError(f"policy: format must be {POLICY_FORMAT!r}")
         credentials = {
-            str(name): build_credential(str(name), spec, _hosts(str(name), spec), secrets)
+            str(name): build_credential(str(name), spec, _hosts(str(name), spec), secrets, services)
             for name, spec in sorted(_section(policy, "credentials").items())
         }
         capabilities = parse_capabilities(_section(policy, "capabilities"), credentials)
@@ -175,6 +178,15 @@ class ActivePolicy:
                 "E-FORBIDDEN",
                 f"consumer {consumer!r} is not granted capability {capability!r}",
             )
+
+    def max_request_body_bytes(self, capability: str) -> int | None:
+        """The capability's `maxRequestBodyBytes` (None: no limit, or no such capability).
+
+        Lets the server stop reading a caller's body at the limit instead of
+        reading up to its own cap first.
+        """
+        cap = self._capabilities.get(capability)
+        return None if cap is None else cap.max_request_body_bytes
 
     def capability_for_passthrough(
         self, credential: str, method: str, raw_path: str, *, consumer: str | None = None
@@ -249,6 +261,7 @@ class ActivePolicy:
             headers=(*headers, *injection.headers),
             body=request.body,
             timeout_s=cap.timeout_s,
+            tls=injection.client_tls,
         )
         return PreparedCall(
             consumer=consumer,
@@ -260,4 +273,5 @@ class ActivePolicy:
             response_blocklist=cap.response_blocklist,
             redactor=credential.redactor,
             header_filter=credential.header_filter,
+            auth=injection.request_auth,
         )

@@ -22,6 +22,7 @@ from aivault_ops.bundle.source import BundleRef, read_bundle_file, serial_of
 from aivault_ops.bundle.verify import VerifiedBundle, verify_bundle
 from aivault_ops.errors import AivaultError
 from aivault_ops.runtime.active_policy import ActivePolicy
+from aivault_ops.runtime.auth.base import AuthServices
 from aivault_ops.runtime.state import Floor
 from aivault_ops.secret import Secret
 from aivault_ops.sops import decrypt_bytes
@@ -116,11 +117,12 @@ def check_serial(serial: int, digest: str, floor: Floor | None, active: int | No
 
 @dataclass(frozen=True)
 class Loader:
-    """Everything a load needs: trust, identities and a clock (injected)."""
+    """Everything a load needs: trust, identities, a clock and auth services (injected)."""
 
     trusted_keys: Sequence[PublicKey]
     identities: Identities
     clock: Callable[[], datetime]
+    services: AuthServices | None = None
 
     def load(
         self, ref: BundleRef, data: bytes, *, floor: Floor | None, active: int | None
@@ -137,6 +139,7 @@ class Loader:
             policy=verified.policy,
             keyid=verified.keyid,
             secrets=self.decrypt_needed(verified),
+            services=self.services,
         )
         return Loaded(policy, Floor(serial, digest))
 

@@ -12,11 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from aivault_ops.errors import AivaultError
 from aivault_ops.runtime.redaction import SecretRedactor, StreamRedactor
 from aivault_ops.runtime.response_headers import ResponseHeaderFilter
+
+if TYPE_CHECKING:
+    from aivault_ops.runtime.auth.request_auth import ClientTls, RequestAuth
+    from aivault_ops.runtime.blocklist import Blocklist
 
 _QUERY_SAFE = "-._~"
 _MAX_ECHO = 120
@@ -86,6 +91,7 @@ class UpstreamRequest:
     headers: tuple[tuple[str, str], ...]
     body: bytes
     timeout_s: float
+    tls: ClientTls | None = None
 
     def url(self) -> str:
         """`https://host/path?query` (port 443 implied; other ports spelled out)."""
@@ -116,11 +122,12 @@ class PreparedCall:
     upstream: UpstreamRequest
     max_response_body_bytes: int | None = None
     rate_limit_per_minute: int | None = None
-    response_blocklist: tuple[str, ...] = ()
+    response_blocklist: Blocklist | None = None
     redactor: SecretRedactor = field(default_factory=SecretRedactor.empty, repr=False)
     header_filter: ResponseHeaderFilter = field(
         default_factory=ResponseHeaderFilter.default, repr=False
     )
+    auth: RequestAuth | None = field(default=None, repr=False)
 
     def response_headers(self, headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
         """Upstream response headers minus hop-by-hop and auth-class ones, secrets redacted."""

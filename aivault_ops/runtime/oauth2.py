@@ -32,32 +32,37 @@ import asyncio
 import base64
 import hashlib
 import json
-import os
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote_plus, urlsplit
-
-import pyrage
 
 from aivault_ops.runtime.auth.base import (
     MIN_SECRET_LENGTH,
     AuthUnavailable,
+    PostForm,
     check_injected_value,
     config_dict,
 )
 from aivault_ops.runtime.model import Refusal
+from aivault_ops.runtime.oauth2_cache import AccessToken, TokenFile
 
-PostForm = Callable[[str, Mapping[str, str], Mapping[str, str]], Awaitable[tuple[int, Any]]]
+__all__ = [
+    "AccessToken",
+    "OAuth2Config",
+    "OAuth2Error",
+    "OAuth2Secret",
+    "PostForm",
+    "TokenFile",
+    "TokenManager",
+]
 Clock = Callable[[], float]
 GRANTS: Final = ("refresh_token", "client_credentials")
 AUTH_METHODS: Final = ("client_secret_basic", "client_secret_post")
 DEFAULT_SKEW: Final = 60.0
 DEFAULT_TTL: Final = 300.0
 _ERROR_CODE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-_CREDENTIAL = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
 
 class OAuth2Error(Refusal):
@@ -144,62 +149,6 @@ class OAuth2Secret:
 
     def __repr__(self) -> str:
         return "OAuth2Secret([secret])"
-
-
-@dataclass(frozen=True, repr=False)
-class AccessToken:
-    """A token, when to refresh it, and the refresh token to use next (if rotated)."""
-
-    value: str | None
-    expires_at: float
-    refresh_at: float
-    refresh_token: str | None = None
-
-    def __repr__(self) -> str:
-        return f"AccessToken(expires_at={self.expires_at})"
-
-
-class TokenFile:
-    """One credential's token cache file, age-encrypted to the runtime's own recipient."""
-
-    def __init__(self, path: Path, identity: Any) -> None:
-        if not hasattr(identity, "to_public"):
-            raise AuthUnavailable("the o_auth2 token cache needs an age x25519 identity")
-        self.path = path
-        self._identity = identity
-        self._recipient = identity.to_public()
-
-    @classmethod
-    def for_credential(cls, state_dir: Path, credential: str, identity: Any) -> TokenFile:
-        """`<state_dir>/oauth2/<credential>.age` (the directory is created mode 0700)."""
-        if _CREDENTIAL.fullmatch(credential) is None:
-            raise AuthUnavailable(f"credential name {credential!r} cannot name a cache file")
-        directory = state_dir / "oauth2"
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return cls(directory / f"{credential}.age", identity)
-
-    def load(self, fingerprint: str) -> AccessToken | None:
-        """The cached token, or None when absent, unreadable, or for another configuration."""
-        try:
-            data = json.loads(pyrage.decrypt(self.path.read_bytes(), [self._identity]))
-            if data.pop("fingerprint") != fingerprint:
-                return None
-            return AccessToken(**data)
-        except Exception:  # missing, corrupt, another identity: the cache is only a cache
-            return None
-
-    def save(self, token: AccessToken, fingerprint: str) -> None:
-        """Encrypt and replace the file atomically (temp file, fsync, rename)."""
-        payload = json.dumps({**asdict(token), "fingerprint": fingerprint}).encode()
-        sealed = pyrage.encrypt(payload, [self._recipient])
-        temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, sealed)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        temp.replace(self.path)
 
 
 def _basic(client_id: str, client_secret: str) -> str:

@@ -22,6 +22,7 @@ from aiohttp import web
 
 from aivault_ops.runtime.active_policy import ActivePolicy
 from aivault_ops.runtime.audit import AuditLog
+from aivault_ops.runtime.auth.request_auth import send_authorized
 from aivault_ops.runtime.envelope import envelope_response, parse_envelope
 from aivault_ops.runtime.metrics import CONTENT_TYPE, Metrics
 from aivault_ops.runtime.model import InboundRequest, PreparedCall, Refusal
@@ -199,7 +200,7 @@ class Runtime:
                 call = await self._prepare_envelope(request, policy, decision)
             decision.credential = call.credential
             self.check_rate(call)
-            response = await self._open(call)
+            call, response = await self._open(call)
         except (Refusal, UpstreamFailure) as error:
             return self._refused(decision, error)
         except Exception as error:
@@ -227,7 +228,7 @@ class Runtime:
         decision.capability = capability
         policy.authorize(consumer, capability)
         query = tuple(parse_qsl(request.raw_path.partition("?")[2], keep_blank_values=True))
-        body = await read_body(request, self.max_body_bytes)
+        body = await read_body(request, self._body_limit(policy, capability))
         inbound = InboundRequest(
             request.method, upstream_path, query, strip_hop_by_hop(headers), body
         )
@@ -256,16 +257,22 @@ class Runtime:
         if not verdict.allowed:
             raise RateLimited(limit, call.capability, verdict.retry_after_header())
 
-    async def _open(self, call: PreparedCall) -> httpx.Response:
+    def _body_limit(self, policy: ActivePolicy, capability: str) -> int:
+        """Read no more of a caller's body than the capability's `maxRequestBodyBytes`."""
+        limit = policy.max_request_body_bytes(capability)
+        return self.max_body_bytes if limit is None else min(limit, self.max_body_bytes)
+
+    async def _open(self, call: PreparedCall) -> tuple[PreparedCall, httpx.Response]:
+        """Sign and send (one retry after a 401 if the credential asks); the call as sent."""
         started = time.perf_counter()
-        response = await self.upstream.open(call.upstream)
+        call, response = await send_authorized(self.upstream, call, self.clock)
         self.metrics.upstream_latency(time.perf_counter() - started)
         limit = call.max_response_body_bytes
         length = response.headers.get("content-length", "")
         if limit is not None and length.isdigit() and int(length) > limit:
             await response.aclose()
             raise _too_large(limit)
-        return response
+        return call, response
 
     async def _stream(
         self,

@@ -14,10 +14,10 @@ from __future__ import annotations
 import ipaddress
 import socket
 import ssl
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 import aiohttp
 import httpx
@@ -26,6 +26,9 @@ from httpx_aiohttp import AiohttpTransport
 
 from aivault_ops.errors import AivaultError, UsageError
 from aivault_ops.runtime.model import UpstreamRequest
+
+if TYPE_CHECKING:
+    from aivault_ops.runtime.auth.request_auth import ClientTls
 
 HTTPS_PORT: Final = 443
 FORBIDDEN_CODE: Final = "E-UPSTREAM-FORBIDDEN"
@@ -188,53 +191,71 @@ def ssl_context(settings: UpstreamSettings) -> ssl.SSLContext:
 
 
 class HttpxUpstream:
-    """The default `UpstreamClient`: httpx requests over a pooled aiohttp transport."""
+    """The default `UpstreamClient`: httpx requests over pooled aiohttp transports.
+
+    One pool for every credential without a client certificate, and one per
+    mTLS credential (its own TLS context), so a client certificate is only
+    ever presented on that credential's connections.
+    """
 
     def __init__(self, settings: UpstreamSettings) -> None:
         self._settings = settings
         self._context = ssl_context(settings)
-        self._transport: AiohttpTransport | None = None
+        self._transports: dict[str, AiohttpTransport] = {}
         self._resolver = GuardedResolver(settings.dev_resolve)
 
-    def _get_transport(self) -> AiohttpTransport:
-        if self._transport is None:
-            connector = aiohttp.TCPConnector(
-                resolver=self._resolver,
-                ssl=self._context,
-                limit=self._settings.max_connections,
-                keepalive_timeout=self._settings.keepalive_s,
-            )
-            session = aiohttp.ClientSession(
-                connector=connector, cookie_jar=aiohttp.DummyCookieJar()
-            )
-            self._transport = AiohttpTransport(client=session)
-        return self._transport
+    def _get_transport(self, tls: ClientTls | None = None) -> AiohttpTransport:
+        key = "" if tls is None else "mtls:" + tls.key
+        transport = self._transports.get(key)
+        if transport is None:
+            transport = self._new_transport(self._context if tls is None else tls.context)
+            self._transports[key] = transport
+        return transport
+
+    def _new_transport(self, context: ssl.SSLContext) -> AiohttpTransport:
+        connector = aiohttp.TCPConnector(
+            resolver=self._resolver,
+            ssl=context,
+            limit=self._settings.max_connections,
+            keepalive_timeout=self._settings.keepalive_s,
+        )
+        session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+        return AiohttpTransport(client=session)
 
     async def open(self, request: UpstreamRequest) -> httpx.Response:
         """Send `request` over https; UpstreamFailure on any connection-level failure."""
         check_literal_host(request.host, self._settings.dev_resolve)
         outgoing = build_request(request)
         try:
-            return await self._get_transport().handle_async_request(outgoing)
+            return await self._get_transport(request.tls).handle_async_request(outgoing)
         except Exception as error:
             raise classify_error(error) from None
 
     async def aclose(self) -> None:
-        """Close the pool."""
-        if self._transport is not None:
-            await self._transport.aclose()
+        """Close every pool."""
+        transports, self._transports = list(self._transports.values()), {}
+        for transport in transports:
+            await transport.aclose()
+        if transports:
             await self._resolver.close()
+
+
+def outgoing_headers(headers: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """The headers sent upstream: framing and caller encodings dropped, identity asked for.
+
+    Signers sign exactly these, so what is signed is what goes on the wire.
+    """
+    kept = [(k, v) for k, v in headers if k.lower() not in _DROPPED_REQUEST_HEADERS]
+    return (*kept, ("accept-encoding", "identity"))
 
 
 def build_request(request: UpstreamRequest) -> httpx.Request:
     """The httpx request; the body is sent identity-encoded so redaction sees plain bytes."""
-    headers = [(k, v) for k, v in request.headers if k.lower() not in _DROPPED_REQUEST_HEADERS]
-    headers.append(("accept-encoding", "identity"))
     timeout = {"connect": request.timeout_s, "read": request.timeout_s, "pool": request.timeout_s}
     return httpx.Request(
         request.method,
         request.url(),
-        headers=headers,
+        headers=list(outgoing_headers(request.headers)),
         content=request.body,
         extensions={"timeout": timeout},
     )

@@ -62,10 +62,7 @@ def make_policy() -> dict[str, Any]:
                 {"path": {"prefix_template": "/bot{{secret}}"}}, {"secret": "TG_TOKEN"}
             ),
             "mailgun": credential("basic", {"password": "MG_KEY"}, provider="mailgun"),
-            "google": credential(
-                {"o_auth2": {"grant_type": "refresh_token", "token_endpoint": "https://x"}},
-                {"secret": "GOOGLE_OAUTH"},
-            ),
+            "google": credential({"kerberos": {"realm": "X"}}, {"secret": "GOOGLE_OAUTH"}),
             "short": credential(bearer, {"secret": "SHORT"}),
             "missing": credential(bearer, {"secret": "NOT_LOADED"}),
         },

@@ -528,7 +528,7 @@ def test_an_unsupported_auth_strategy_is_reported_and_refused(
     bundle_dir: Path,
     upstream: RecordingUpstream,
 ) -> None:
-    factory.publish(bundle_dir, 1, auth={"hmac": {"algorithm": "sha256"}})
+    factory.publish(bundle_dir, 1, auth={"kerberos": {"realm": "EXAMPLE.COM"}})
     runtime = start_runtime()
     status = runtime.status()
     assert status["state"] == "ready"

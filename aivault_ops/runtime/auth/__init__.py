@@ -14,13 +14,17 @@ from typing import Any
 from aivault_ops.runtime.auth import (
     basic,
     header,
+    hmac_auth,
+    mtls,
     multi_header,
     multi_query,
+    oauth2_auth,
     path,
     query,
+    sigv4_auth,
     unsupported,
 )
-from aivault_ops.runtime.auth.base import AuthContext, AuthUnavailable, Injection
+from aivault_ops.runtime.auth.base import AuthContext, AuthServices, AuthUnavailable, Injection
 from aivault_ops.secret import Secret
 
 Builder = Callable[[AuthContext], Injection]
@@ -32,8 +36,11 @@ STRATEGIES: Mapping[str, Builder] = {
     "basic": basic.build,
     "multi_header": multi_header.build,
     "multi_query": multi_query.build,
+    "hmac": hmac_auth.build,
+    "aws_sig_v4": sigv4_auth.build,
+    "o_auth2": oauth2_auth.build,
+    "mtls": mtls.build,
 }
-KNOWN_UNSUPPORTED = frozenset({"o_auth2", "aws_sig_v4", "hmac", "mtls"})
 
 
 def strategy_of(auth: Any) -> tuple[str, Any]:
@@ -74,13 +81,29 @@ def _json_fields(text: str) -> dict[str, str]:
 
 
 def build_injection(
-    credential: str, provider: str, auth: Any, placeholders: Mapping[str, Secret]
+    credential: str,
+    provider: str,
+    auth: Any,
+    placeholders: Mapping[str, Secret],
+    *,
+    hosts: tuple[str, ...] = (),
+    services: AuthServices | None = None,
 ) -> Injection:
     """The precomputed injection for one credential, or `AuthUnavailable`."""
     name, config = strategy_of(auth)
     builder = STRATEGIES.get(name, unsupported.build)
-    context = AuthContext(credential, provider, config, secret_variables(placeholders))
+    variables = secret_variables(placeholders)
+    context = AuthContext(
+        credential, provider, config, variables, hosts, services or AuthServices()
+    )
     return builder(context)
 
 
-__all__ = ["AuthUnavailable", "Injection", "build_injection", "is_supported", "strategy_of"]
+__all__ = [
+    "AuthServices",
+    "AuthUnavailable",
+    "Injection",
+    "build_injection",
+    "is_supported",
+    "strategy_of",
+]

@@ -9,10 +9,17 @@ any value. The per-request path only copies the precomputed tuples.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+if TYPE_CHECKING:
+    from aivault_ops.runtime.auth.request_auth import ClientTls, RequestAuth
+
+PostForm = Callable[[str, Mapping[str, str], Mapping[str, str]], Awaitable[tuple[int, Any]]]
 MIN_SECRET_LENGTH = 8
 HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _FORBIDDEN_CHARS = re.compile(r"[\x00\r\n]")
@@ -29,6 +36,26 @@ class AuthUnavailable(Exception):
 
 
 @dataclass(frozen=True)
+class AuthServices:
+    """What the per-request strategies need from the process, injected at load.
+
+    `state_dir` and `identity` (the runtime's own age x25519 identity) hold
+    the encrypted o_auth2 token cache; `post_form` reaches token endpoints
+    through the SSRF-checked upstream client; `tls_context` makes a fresh
+    context with the runtime's upstream trust, for mTLS client certificates.
+    """
+
+    state_dir: Path | None = None
+    identity: Any = None
+    post_form: PostForm | None = None
+    clock: Callable[[], float] = time.time
+    tls_context: Callable[[], ssl.SSLContext] = ssl.create_default_context
+
+    def __repr__(self) -> str:
+        return f"AuthServices(state_dir={self.state_dir!r})"
+
+
+@dataclass(frozen=True)
 class AuthContext:
     """Everything a strategy may use: its config and the secret-derived variables."""
 
@@ -36,6 +63,8 @@ class AuthContext:
     provider: str
     config: Any
     variables: Mapping[str, str]
+    hosts: tuple[str, ...] = ()
+    services: AuthServices = field(default_factory=AuthServices)
 
     def __repr__(self) -> str:
         names = sorted(self.variables)
@@ -50,10 +79,15 @@ class Injection:
     query: tuple[tuple[str, str], ...] = ()
     path_prefix: str = ""
     secret_values: tuple[str, ...] = ()
+    request_auth: RequestAuth | None = None
+    client_tls: ClientTls | None = None
 
     def header_names(self) -> frozenset[str]:
-        """Lower-case names of the injected headers."""
-        return frozenset(name.lower() for name, _ in self.headers)
+        """Lower-case names of the injected headers, and of the ones signed per request."""
+        names = frozenset(name.lower() for name, _ in self.headers)
+        if self.request_auth is not None:
+            names |= self.request_auth.added_header_names()
+        return names
 
     def query_names(self) -> frozenset[str]:
         """Lower-case names of the injected query parameters."""

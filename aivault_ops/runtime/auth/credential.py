@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from aivault_ops.errors import AivaultError
 from aivault_ops.runtime.auth import build_injection, is_supported
-from aivault_ops.runtime.auth.base import AuthUnavailable, Injection
+from aivault_ops.runtime.auth.base import AuthServices, AuthUnavailable, Injection
 from aivault_ops.runtime.checks.headers import HeaderPolicy
 from aivault_ops.runtime.model import Refusal
 from aivault_ops.runtime.redaction import SecretRedactor
@@ -98,7 +98,11 @@ def _placeholders(
 
 
 def build_credential(
-    name: str, spec: Any, hosts: tuple[str, ...], secrets: Mapping[tuple[str, str], Secret]
+    name: str,
+    spec: Any,
+    hosts: tuple[str, ...],
+    secrets: Mapping[tuple[str, str], Secret],
+    services: AuthServices | None = None,
 ) -> CredentialRuntime:
     """Precompute one credential; auth problems make it unavailable, not the policy."""
     if not isinstance(spec, Mapping):
@@ -107,7 +111,12 @@ def build_credential(
     try:
         placeholders = _placeholders(name, spec, secrets) if needed(spec) else {}
         injection = build_injection(
-            name, str(spec.get("provider", "")), spec.get("auth"), placeholders
+            name,
+            str(spec.get("provider", "")),
+            spec.get("auth"),
+            placeholders,
+            hosts=hosts,
+            services=services,
         )
     except AuthUnavailable as problem:
         return CredentialRuntime(

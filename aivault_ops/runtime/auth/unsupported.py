@@ -1,4 +1,4 @@
-"""Strategies this runtime does not implement yet (o_auth2, aws_sig_v4, hmac, mtls)."""
+"""Any auth strategy name this runtime does not know."""
 
 from __future__ import annotations
 

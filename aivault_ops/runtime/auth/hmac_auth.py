@@ -1,0 +1,42 @@
+"""`hmac`: an HMAC of each request in one header (see `runtime/signing/hmac_signer.py`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aivault_ops.runtime.auth.base import AuthContext, AuthUnavailable, Injection
+from aivault_ops.runtime.auth.request_auth import Signed
+from aivault_ops.runtime.model import UpstreamRequest
+from aivault_ops.runtime.signing.hmac_signer import HmacSigner
+
+
+class HmacAuth:
+    """Signs the final method, path and body; the key itself is never sent."""
+
+    def __init__(self, signer: HmacSigner) -> None:
+        self._signer = signer
+
+    def added_header_names(self) -> frozenset[str]:
+        """The signature header."""
+        return self._signer.added_header_names()
+
+    async def sign(self, request: UpstreamRequest, now: datetime) -> Signed:
+        """`header_name: <value_template>` over this request at `now`."""
+        header = self._signer.sign(request.method, request.path, request.body, now.timestamp())
+        return Signed((header,))
+
+    def unauthorized(self, signed: Signed) -> bool:
+        """A signature is not refreshed: a 401 goes to the caller."""
+        return False
+
+    def __repr__(self) -> str:
+        return f"HmacAuth({self._signer!r})"
+
+
+def build(context: AuthContext) -> Injection:
+    """An `HmacSigner` over the `secret` variable; the key is redacted from responses."""
+    secret = context.variables.get("secret")
+    if secret is None:
+        raise AuthUnavailable("auth.hmac needs the credential's 'secret' placeholder")
+    signer = HmacSigner.from_config(context.config, secret)
+    return Injection(secret_values=(secret,), request_auth=HmacAuth(signer))
