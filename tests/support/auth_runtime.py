@@ -24,8 +24,11 @@ def assert_clean(response: httpx.Response, secrets: Iterable[str]) -> httpx.Resp
 def running(
     tmp_path: Path, options: dict[str, Any], secrets: Iterable[str], *, name: str = "state"
 ) -> Iterator[InProcessRuntime]:
-    """Start on `tmp_path/bundles`; afterwards no secret may be in the log or the state dir."""
-    secrets = list(secrets)
+    """Start on `tmp_path/bundles`; afterwards no secret may be in the log or the state dir.
+
+    `secrets` is read when the runtime has stopped, so a list the test keeps
+    adding to (tokens issued meanwhile) is checked in full.
+    """
     runtime = InProcessRuntime(tmp_path / "bundles", tmp_path / name, options).start()
     try:
         yield runtime
