@@ -27,6 +27,7 @@ from aivault_ops.runtime.envelope import envelope_response, parse_envelope
 from aivault_ops.runtime.metrics import CONTENT_TYPE, Metrics
 from aivault_ops.runtime.model import InboundRequest, PreparedCall, Refusal
 from aivault_ops.runtime.rate_limit import InMemoryRateLimitStore, RateLimitStore
+from aivault_ops.runtime.response_body import redacted_stream, should_buffer, too_large, whole_body
 from aivault_ops.runtime.state import RuntimeState
 from aivault_ops.runtime.status import DEGRADED, readiness, status_document
 from aivault_ops.runtime.upstream import (
@@ -208,8 +209,7 @@ class Runtime:
             return self._refused(decision, INTERNAL_ERROR)
         if not passthrough:
             return await self._envelope_answer(call, response, decision)
-        length = response.headers.get("content-length", "")
-        if length.isdigit() and int(length) <= BUFFER_BELOW:
+        if should_buffer(call, response, BUFFER_BELOW):
             return await self._buffered(call, response, decision)
         return await self._stream(request, call, response, decision)
 
@@ -271,7 +271,7 @@ class Runtime:
         length = response.headers.get("content-length", "")
         if limit is not None and length.isdigit() and int(length) > limit:
             await response.aclose()
-            raise _too_large(limit)
+            raise too_large(limit)
         return call, response
 
     async def _stream(
@@ -281,6 +281,11 @@ class Runtime:
         response: httpx.Response,
         decision: Decision,
     ) -> web.StreamResponse:
+        try:
+            body = redacted_stream(response, call, held_whole=False)
+        except UpstreamFailure as failure:
+            await response.aclose()
+            return self._refused(decision, failure)
         out = web.StreamResponse(status=response.status_code)
         for name, value in _without_length(call.response_headers(response.headers.multi_items())):
             out.headers.add(name, value)
@@ -288,7 +293,7 @@ class Runtime:
         sent = 0
         try:
             await out.prepare(request)
-            async for chunk in _limited(response, call.max_response_body_bytes, call):
+            async for chunk in body:
                 await out.write(chunk)
                 sent += len(chunk)
             await out.write_eof()
@@ -305,24 +310,12 @@ class Runtime:
         self._record(decision, error, response.status_code, sent)
         return out
 
-    async def _collect(self, call: PreparedCall, response: httpx.Response) -> bytes:
-        """The whole redacted body (within the response limit); UpstreamFailure otherwise."""
-        chunks: list[bytes] = []
-        try:
-            async for chunk in _limited(response, call.max_response_body_bytes, call):
-                chunks.append(chunk)
-        except (httpx.HTTPError, OSError) as failure:
-            raise classify_error(failure) from None
-        finally:
-            await response.aclose()
-        return b"".join(chunks)
-
     async def _buffered(
         self, call: PreparedCall, response: httpx.Response, decision: Decision
     ) -> web.StreamResponse:
         """A small body of known length: read it whole, answer in one write."""
         try:
-            body = await self._collect(call, response)
+            body = await whole_body(response, call)
         except UpstreamFailure as failure:
             return self._refused(decision, failure)
         out = web.Response(status=response.status_code, body=body)
@@ -335,7 +328,7 @@ class Runtime:
         self, call: PreparedCall, response: httpx.Response, decision: Decision
     ) -> web.StreamResponse:
         try:
-            body = await self._collect(call, response)
+            body = await whole_body(response, call)
         except UpstreamFailure as failure:
             return self._refused(decision, failure)
         headers = _without_length(call.response_headers(response.headers.multi_items()))
@@ -393,28 +386,6 @@ def _method_not_allowed(allowed: str) -> web.Response:
 def _without_length(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     """Redaction can change the body's length: drop framing headers, aiohttp re-frames."""
     return [(k, v) for k, v in headers if k.lower() not in ("content-length", "transfer-encoding")]
-
-
-def _too_large(limit: int) -> UpstreamFailure:
-    return UpstreamFailure(
-        502, "E-RESPONSE-TOO-LARGE", f"the upstream response exceeds the limit of {limit} bytes"
-    )
-
-
-async def _limited(response: httpx.Response, limit: int | None, call: PreparedCall) -> Any:
-    """The redacted body, cut with E-RESPONSE-TOO-LARGE once `limit` upstream bytes pass."""
-    redactor = call.body_redactor()
-    received = 0
-    async for chunk in response.aiter_raw():
-        received += len(chunk)
-        if limit is not None and received > limit:
-            raise _too_large(limit)
-        out = redactor.feed(chunk)
-        if out:
-            yield out
-    tail = redactor.flush()
-    if tail:
-        yield tail
 
 
 async def read_body(request: web.BaseRequest, limit: int) -> bytes:

@@ -14,6 +14,7 @@ from typing import Any
 
 from aivault_ops.errors import AivaultError
 from aivault_ops.runtime.auth.credential import CredentialRuntime
+from aivault_ops.runtime.blocklist import Blocklist
 from aivault_ops.runtime.checks.path import PathPrefix
 
 DEFAULT_TIMEOUT_S = 30.0
@@ -34,7 +35,7 @@ class Capability:
     max_request_body_bytes: int | None = None
     max_response_body_bytes: int | None = None
     rate_limit_per_minute: int | None = None
-    response_blocklist: tuple[str, ...] = ()
+    response_blocklist: Blocklist | None = None
 
 
 def _strings(name: str, spec: Mapping[str, Any], key: str) -> list[str]:
@@ -51,6 +52,21 @@ def _limit(name: str, policy: Mapping[str, Any], key: str) -> int | None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise AivaultError(f"policy: capability {name!r} policy.{key} must be an integer >= 0")
     return value
+
+
+def _blocklist(name: str, policy: Mapping[str, Any]) -> Blocklist | None:
+    """`responseBlocklist` compiled once per load; a bad path fails the whole load."""
+    paths = policy.get("responseBlocklist")
+    if paths is None or paths == []:
+        return None
+    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+        raise AivaultError(
+            f"policy: capability {name!r} policy.responseBlocklist must be a list of strings"
+        )
+    try:
+        return Blocklist.compile(paths)
+    except AivaultError as error:
+        raise AivaultError(f"policy: capability {name!r} {error.message}") from None
 
 
 def _host(name: str, spec: Mapping[str, Any], credential: CredentialRuntime) -> str:
@@ -84,7 +100,6 @@ def parse_capability(
     _rules(name, spec, methods, prefixes)
     policy: Mapping[str, Any] = spec.get("policy", {})
     timeout_ms = _limit(name, policy, "timeoutMs")
-    blocklist = policy.get("responseBlocklist", [])
     return Capability(
         name=name,
         credential=credential.name,
@@ -95,7 +110,7 @@ def parse_capability(
         max_request_body_bytes=_limit(name, policy, "maxRequestBodyBytes"),
         max_response_body_bytes=_limit(name, policy, "maxResponseBodyBytes"),
         rate_limit_per_minute=_limit(name, policy, "rateLimitPerMinute"),
-        response_blocklist=tuple(str(item) for item in blocklist),
+        response_blocklist=_blocklist(name, policy),
     )
 
 
