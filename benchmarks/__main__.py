@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             document.errors[name] = traceback.format_exc(limit=8)
             print(document.errors[name], file=sys.stderr)
         document.seconds[name] = time.monotonic() - started
+    document.finish()
     if args.save_results is not None:
         args.save_results.write_bytes(pickle.dumps(document))
     args.out.write_text(document.render())

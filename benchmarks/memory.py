@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import gc
+import subprocess
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -51,10 +53,41 @@ class MemoryResult:
     retained_mb: float
     peak_mb: float
     sites: list[tuple[str, float]]
+    imports: list[tuple[str, float]]
     big_after: float
     big_peak: float
     load: WrkResult
     duration_s: float
+
+
+IMPORTS = (
+    "ssl", "aiohttp", "uvloop", "httpx", "jinja2", "jsonschema", "yaml",
+    "cryptography.hazmat.primitives.ciphers.aead", "pyrage", "watchdog.observers",
+    "aivault_ops.commands.serve",
+)  # fmt: skip
+_IMPORT_PROBE = (
+    "import importlib, sys\n"
+    "def rss():\n"
+    "    for line in open('/proc/self/status'):\n"
+    "        if line.startswith('VmRSS:'): return int(line.split()[1]) / 1024\n"
+    "before = rss(); importlib.import_module(sys.argv[1]); print(rss() - before)\n"
+)
+
+
+def import_costs() -> list[tuple[str, float]]:
+    """RSS each module adds when imported alone into a fresh interpreter (MiB).
+
+    Overlapping: `aiohttp` includes `ssl`, `aivault_ops.commands.serve` (with
+    the runtime modules it imports at start) includes most of the others.
+    """
+    costs = []
+    for module in (*IMPORTS, "aivault_ops.runtime.server"):
+        out = subprocess.run(
+            [sys.executable, "-c", _IMPORT_PROBE, module],
+            capture_output=True, text=True, check=True, timeout=60,
+        )  # fmt: skip
+        costs.append((module, float(out.stdout)))
+    return costs
 
 
 def traced_load(bundle: Path, keys: Keys) -> tuple[float, float, list[tuple[str, float]]]:
@@ -123,6 +156,7 @@ def measure(workdir: Path, processes: Processes, *, capabilities: int, files: in
         retained_mb=retained,
         peak_mb=peak,
         sites=sites,
+        imports=import_costs(),
         big_after=status_mb(big.pid, "VmRSS"),
         big_peak=status_mb(big.pid, "VmHWM"),
         load=load,
@@ -155,6 +189,13 @@ def render(result: MemoryResult) -> str:
         "| file | retained MiB |",
         "|---|---:|",
         *(f"| `{name}` | {size:.2f} |" for name, size in result.sites),
+        "",
+        "What the floor is made of: RSS each module adds when imported alone into a fresh"
+        " interpreter (overlapping; `aiohttp` includes `ssl`):",
+        "",
+        "| module | + RSS (MiB) |",
+        "|---|---:|",
+        *(f"| `{name}` | {size:.1f} |" for name, size in result.imports),
     ]
     return "\n".join(lines) + "\n"
 

@@ -27,12 +27,14 @@ from benchmarks.common import (
     WrkResult,
     children,
     cpu_seconds,
+    free_port,
     rss_mb,
     run_wrk,
 )
 from benchmarks.stack import (
     BODY,
     Tls,
+    nginx_accepts,
     start_naive,
     start_nginx_injector,
     start_nginx_upstream,
@@ -80,9 +82,11 @@ class ProxyResult:
 
     duration_s: float
     runs: int
+    status_port: int = 0
     samples: dict[tuple[str, int], list[WrkResult]] = field(default_factory=dict)
     cpu: dict[tuple[str, int], list[tuple[float, float]]] = field(default_factory=dict)
     worker_cpu: dict[tuple[str, int], float] = field(default_factory=dict)
+    upstream_connections: dict[tuple[str, int], int] = field(default_factory=dict)
     rss_idle_mb: float = 0.0
     rss_after_mb: float = 0.0
     profile: profile.Profile | None = None
@@ -111,7 +115,8 @@ def measure(workdir: Path, processes: Processes, *, duration_s: float, runs: int
     tls = Tls.create(workdir)
     keys = Keys.create(workdir)
     bundles = SmallBundles.create(keys)
-    upstream = start_nginx_upstream(processes, workdir, tls)
+    status_port = free_port()
+    upstream = start_nginx_upstream(processes, workdir, tls, status_port)
     injector = start_nginx_injector(processes, workdir, tls, upstream, bundles.secret)
     runtimes = {}
     setups: list[tuple[str, int, str | None]] = [("c", 1, None), ("c2", 2, None)]
@@ -137,7 +142,7 @@ def measure(workdir: Path, processes: Processes, *, duration_s: float, runs: int
     ]
     for target in targets:
         _check(target)
-    result = ProxyResult(duration_s, runs)
+    result = ProxyResult(duration_s, runs, status_port=status_port)
     result.rss_idle_mb = rss_mb(runtimes["c"].pid)
     for _ in range(runs):
         for connections in CONNECTIONS:
@@ -152,6 +157,7 @@ def _sample(result: ProxyResult, target: Target, connections: int) -> None:
     """One wrk run, with the CPU the target's processes used meanwhile."""
     workers = children(target.pid) if target.key in WORKER_SPLIT and connections > 1 else []
     per_worker = {pid: cpu_seconds(pid) for pid in workers}
+    accepts = nginx_accepts(result.status_port)
     cpu_before, started = cpu_seconds(target.pid), time.perf_counter()
     sample = run_wrk(
         target.url, connections=connections, duration_s=result.duration_s, headers=target.headers
@@ -162,7 +168,9 @@ def _sample(result: ProxyResult, target: Target, connections: int) -> None:
         slot = (target.key, index + 1)
         result.worker_cpu[slot] = result.worker_cpu.get(slot, 0.0) + spent
     wall = time.perf_counter() - started
+    opened = nginx_accepts(result.status_port) - accepts - 1
     key = (target.key, connections)
+    result.upstream_connections[key] = result.upstream_connections.get(key, 0) + opened
     result.samples.setdefault(key, []).append(sample)
     result.cpu.setdefault(key, []).append((cpu / wall, cpu / max(1, sample.requests) * 1e6))
 
@@ -192,10 +200,14 @@ def render(result: ProxyResult) -> str:
         " (min–max in parentheses). Upstream body: 33 bytes of JSON. CPU: user+system"
         " time of the target's own processes (for (a) nginx itself, otherwise the proxy"
         " without the upstream) during the run, from /proc; CPU µs/req = that time per"
-        " request served — the machine-independent cost.",
+        " request served — the machine-independent cost. Upstream conns opened: new"
+        " connections (TLS handshakes) the nginx upstream accepted during the runs, all"
+        " rounds together (nginx stub_status); with keep-alive pooling this stays near"
+        " the number of concurrent connections.",
         "",
-        "| target | conns | req/s | p50 (ms) | p99 (ms) | errors | CPU (cores) | CPU µs/req |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| target | conns | req/s | p50 (ms) | p99 (ms) | errors | CPU (cores) | CPU µs/req"
+        " | upstream conns opened |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for connections in CONNECTIONS:
         for key, label in LABELS.items():
@@ -206,9 +218,10 @@ def render(result: ProxyResult) -> str:
             errors = sum(r.errors for r in rows)
             cores = result.cpu_stat(key, connections, 0).median
             per_request = result.cpu_stat(key, connections, 1).median
+            opened = result.upstream_connections.get((key, connections), 0)
             lines.append(
                 f"| {label} | {connections} | {rps} | {p50} | {p99} | {errors}"
-                f" | {cores:.2f} | {per_request:,.0f} |"
+                f" | {cores:.2f} | {per_request:,.0f} | {opened:,} |"
             )
     added = result.stat("c", 1, "p50_ms").median - result.stat("a", 1, "p50_ms").median
     added2 = result.stat("c2", 1, "p50_ms").median - result.stat("a", 1, "p50_ms").median

@@ -7,6 +7,7 @@ it may name values of this run as `{placeholders}` (see `_values`).
 
 from __future__ import annotations
 
+import os
 import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Any
 
 from benchmarks import bundle_load, compile_profile, memory, profile, proxy, reload
 from benchmarks import compile as compile_bench
-from benchmarks.common import machine_description
+from benchmarks.common import machine_description, percentile
 
 ANALYSIS = Path(__file__).with_name("analysis.md")
 MB = 1_000_000 / 1024 / 1024
@@ -41,6 +42,12 @@ class Report:
     seconds: dict[str, float] = field(default_factory=dict)
     machine: list[tuple[str, str]] = field(default_factory=machine_description)
     started: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+
+    load_end: str = ""
+
+    def finish(self) -> None:
+        """Note the load average once every benchmark has run (the box is shared)."""
+        self.load_end = " ".join(f"{x:.2f}" for x in os.getloadavg())
 
     def render(self) -> str:
         """The whole document."""
@@ -76,7 +83,11 @@ class Report:
         ]
         lines += [f"| {key} | {value} |" for key, value in self.machine]
         durations = ", ".join(f"{k} {v:.0f} s" for k, v in self.seconds.items())
-        lines += ["", f"Section durations: {durations}.", ""]
+        lines += [
+            "",
+            f"Section durations: {durations}. Load average at the end: {self.load_end}.",
+            "",
+        ]
         return "\n".join(lines)
 
     def _targets(self) -> str:
@@ -191,6 +202,13 @@ def _values(results: dict[str, Any]) -> dict[str, str]:
             mem_bundle=f"{m.big_idle - m.small_idle:.1f}", mem_trim=f"{m.trimmed_idle:.1f}",
             mem_retained=f"{m.retained_mb:.1f}", mem_big_mb=f"{m.big_idle / MB:.1f}",
         )  # fmt: skip
+    compiled: CompileSection | None = results.get("compile")
+    big = [r for r in (compiled[0] if compiled else []) if r.capabilities >= 10_000]
+    if big:
+        values.update(compile_10k=f"{big[0].compile_s:.2f}", compile_ratio=f"{big[0].ratio:.2f}")
+    r: reload.ReloadResult | None = results.get("reload")
+    if r is not None and r.latencies:
+        values["reload_p50"] = f"{percentile([x * 1000 for x in r.latencies], 0.5):.0f}"
     return values
 
 
@@ -208,8 +226,10 @@ def _proxy_values(p: proxy.ProxyResult) -> dict[str, str]:
         "d_added_ms": f"{p.stat('d', 1, 'p50_ms').median - a1:.3f}",
     }
     for key in ("a", "b", "c", "c2", "d", *proxy.VARIANTS):
-        values[f"{key}_cpu"] = f"{p.cpu_stat(key, 64, 1).median:,.0f}"
+        per_request = p.cpu_stat(key, 64, 1).median
+        values[f"{key}_cpu"] = f"{per_request:,.0f}"
         values[f"{key}_cores"] = f"{p.cpu_stat(key, 64, 0).median:.2f}"
+        values[f"{key}_cores_needed"] = f"{per_request * 10_000 / 1e6:.1f}"
     for key in proxy.VARIANTS:
         values[f"{key}_gain"] = f"{p.stat(key, 64, 'rps').median / c:.2f}"
         values[f"{key}_rps"] = f"{p.stat(key, 64, 'rps').median:,.0f}"

@@ -72,10 +72,19 @@ def _start_nginx(processes: Processes, prefix: Path, http_block: str) -> int:
     return processes.start(command, prefix / "stdout.log", name=prefix.name)
 
 
-def start_nginx_upstream(processes: Processes, workdir: Path, tls: Tls) -> int:
-    """The TLS upstream; returns its port."""
+def start_nginx_upstream(
+    processes: Processes, workdir: Path, tls: Tls, status_port: int | None = None
+) -> int:
+    """The TLS upstream; returns its port. With `status_port`, nginx's stub_status is
+    served there over plain http (`accepts` counts every connection opened to nginx)."""
     port = free_port()
-    block = (
+    status = (
+        f"  server {{\n    listen 127.0.0.1:{status_port};\n"
+        "    location / { stub_status; }\n  }\n"
+        if status_port
+        else ""
+    )
+    block = status + (
         f"  server {{\n    listen 127.0.0.1:{port} ssl;\n    server_name _;\n"
         f"    ssl_certificate {tls.cert_file};\n    ssl_certificate_key {tls.key_file};\n"
         "    location / {\n      default_type application/json;\n"
@@ -85,6 +94,14 @@ def start_nginx_upstream(processes: Processes, workdir: Path, tls: Tls) -> int:
     url = f"https://127.0.0.1:{port}/v1/users"
     wait_until(lambda: answers(url, verify=str(tls.ca_file)), "nginx upstream")
     return port
+
+
+def nginx_accepts(status_port: int) -> int:
+    """Connections nginx has accepted so far, not counting this query's own."""
+    import httpx
+
+    text = httpx.get(f"http://127.0.0.1:{status_port}/", timeout=5).text
+    return int(text.splitlines()[2].split()[0]) - 1
 
 
 def start_nginx_injector(
