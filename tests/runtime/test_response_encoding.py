@@ -172,3 +172,8 @@ def test_a_tiny_bomb_is_decoded_in_bounded_pieces() -> None:
     sizes = [len(piece) for piece in decoder.feed(gzip.compress(b"\0" * (64 << 20)))]
     assert sum(sizes) == 64 << 20
     assert max(sizes) <= PIECE
+
+
+def test_without_a_limit_a_body_held_whole_is_capped_when_decoded(runtime: Served) -> None:
+    message = refusal(envelope(runtime, "bomb?enc=gzip&mib=33"), 502, "E-RESPONSE-TOO-LARGE")
+    assert message == "the upstream response exceeds the limit of 33554432 bytes"

@@ -13,7 +13,8 @@ caller still never sees it. The last path segment picks the behaviour:
   also echoes the secret;
 - `html`: a `text/html` page; `notjson`: `application/json` that is not JSON;
 - `bomb?enc=E&mib=N`: N MiB of zeros, compressed;
-- `bytes?size=N&chunks=K`: N bytes of `a` in K chunks, no `Content-Length`;
+- `bytes?size=N&chunks=K`: N bytes of `a` in K chunks, no `Content-Length`
+  (`whole=1`: in one body with its `Content-Length`);
 - `held`: `chunk-1\\n`, then waits for `release`, then `chunk-2\\n`;
 - `split?enc=E`: `data: first\\n\\n` plus the first part of the secret, waits for
   `release`, then the rest of the secret and `\\n\\n` (gzip as one stream with
@@ -153,7 +154,9 @@ async def _handle(upstream: ScriptedUpstream, request: web.Request) -> web.Strea
         data, header = compress(b"\0" * (int(query["mib"]) << 20), query["enc"])
         return web.Response(body=data, headers={"Content-Encoding": header})
     if name == "bytes":
-        size, count = int(query["size"]), int(query["chunks"])
+        size, count = int(query.get("size", 0)), int(query.get("chunks", 1))
+        if query.get("whole") == "1":
+            return web.Response(body=b"a" * size)
         return await _chunks(request, [b"a" * (size // count)] * count, {})
     if name == "held":
         return await _held(upstream, request, (b"chunk-1\n", b"chunk-2\n"), "text/plain")

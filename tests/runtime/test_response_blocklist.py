@@ -1,0 +1,157 @@
+"""`responseBlocklist` through a real runtime: nested JSON, compressed JSON, non-JSON refused.
+
+A capability with a blocklist never streams: the body is held (within
+`maxResponseBodyBytes`), decoded, filtered, then the injected secrets are
+redacted. Anything that cannot be filtered is a 502, never passed on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any, cast
+
+import pytest
+from support.bundles import BundleFactory
+from support.response_runtime import (
+    Served,
+    audit_lines,
+    envelope,
+    passthrough,
+    refusal,
+    serving,
+)
+from support.scripted_upstream import ScriptedUpstream, nested_document, scripted_upstream
+
+from aivault_ops.errors import AivaultError
+from aivault_ops.runtime.auth.credential import CredentialRuntime
+from aivault_ops.runtime.blocklist import Blocklist
+from aivault_ops.runtime.checks.capability import parse_capability
+
+BLOCKLIST = ["$.data[*].ssn", "$.token", "$..pan"]
+LIMITS = {"responseBlocklist": BLOCKLIST, "maxResponseBodyBytes": 65536}
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScriptedUpstream]:
+    with scripted_upstream(tmp_path_factory.mktemp("scripted")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module", params=["subprocess", "inprocess"])
+def runtime(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    factory: BundleFactory,
+    upstream: ScriptedUpstream,
+) -> Iterator[Served]:
+    root = tmp_path_factory.mktemp(f"blocklist-{request.param}")
+    with serving(request.param, root, factory, upstream, LIMITS) as served:
+        yield served
+
+
+def expected() -> dict[str, Any]:
+    document = nested_document("key=[REDACTED]")
+    for item in document["data"]:
+        item["ssn"] = "[REDACTED]"
+    document["data"][1]["card"]["pan"] = "[REDACTED]"
+    document["token"] = "[REDACTED]"
+    return document
+
+
+@pytest.mark.parametrize("stream", ["0", "1"])
+@pytest.mark.parametrize("encoding", ["identity", "gzip", "deflate", "br"])
+def test_nested_json_is_filtered_in_passthrough(
+    runtime: Served, encoding: str, stream: str
+) -> None:
+    response = passthrough(runtime, f"json?enc={encoding}&stream={stream}")
+    assert response.status_code == 200, response.text
+    assert "content-encoding" not in response.headers
+    assert response.headers["content-length"] == str(len(response.content))
+    assert json.loads(response.content) == expected()
+
+
+@pytest.mark.parametrize("encoding", ["identity", "gzip"])
+def test_nested_json_is_filtered_in_the_envelope(runtime: Served, encoding: str) -> None:
+    answer = envelope(runtime, f"json?enc={encoding}&stream=1")
+    assert answer.status_code == 200, answer.text
+    document = answer.json()
+    assert "content-encoding" not in {name.lower() for name in document["headers"]}
+    assert json.loads(document["body"]) == expected()
+
+
+@pytest.mark.parametrize("route", ["html", "notjson"])
+def test_a_body_that_is_not_json_is_refused_never_passed_unfiltered(
+    runtime: Served, route: str
+) -> None:
+    messages = {
+        "html": "the upstream response is not JSON, and this capability redacts JSON paths",
+        "notjson": "the upstream response is not valid JSON",
+    }
+    for response in (passthrough(runtime, route), envelope(runtime, route)):
+        assert refusal(response, 502, "E-RESPONSE-NOT-JSON") == messages[route]
+        line = audit_lines(runtime.root)[-1]
+        assert (line["decision"], line["error"], line["status"]) == (
+            "error",
+            "E-RESPONSE-NOT-JSON",
+            502,
+        )
+
+
+def test_an_undecodable_json_body_is_refused(runtime: Served) -> None:
+    refusal(passthrough(runtime, "json?enc=compress"), 502, "E-RESPONSE-ENCODING")
+    refusal(passthrough(runtime, "json?enc=x-gzip"), 502, "E-RESPONSE-ENCODING")
+
+
+def test_the_body_limit_applies_before_filtering(runtime: Served) -> None:
+    response = passthrough(runtime, "bomb?enc=gzip&mib=1")
+    message = refusal(response, 502, "E-RESPONSE-TOO-LARGE")
+    assert message == "the upstream response exceeds the limit of 65536 bytes"
+
+
+def test_a_bad_blocklist_path_fails_the_load_and_the_old_bundle_keeps_serving(
+    runtime: Served, factory: BundleFactory
+) -> None:
+    factory.publish(runtime.root / "bundles", 2, limits={"responseBlocklist": ["$[-1]"]})
+    status = runtime.runtime.wait_error("bundle-2")
+    assert status["serial"] == 1
+    assert "responseBlocklist path '$[-1]' is invalid at character 2" in status["lastError"]
+    assert passthrough(runtime, "json").json() == expected()
+
+
+SPEC = {
+    "credential": "c",
+    "methods": ["GET"],
+    "pathPrefixes": ["/"],
+    "hosts": ["api.example.com"],
+}
+
+
+class _Credential:
+    name = "c"
+    hosts = ("api.example.com",)
+
+
+def _parse(policy: dict[str, Any]) -> Any:
+    credentials = cast("dict[str, CredentialRuntime]", {"c": _Credential()})
+    return parse_capability("cap", {**SPEC, "policy": policy}, credentials)
+
+
+def test_the_blocklist_is_compiled_once_when_the_policy_loads() -> None:
+    assert _parse({"responseBlocklist": ["$.a"]}).response_blocklist == Blocklist.compile(["$.a"])
+    assert _parse({}).response_blocklist is None
+    assert _parse({"responseBlocklist": []}).response_blocklist is None
+
+
+@pytest.mark.parametrize(
+    ("paths", "message"),
+    [
+        (["$.a", "a"], "policy: capability 'cap' responseBlocklist path 'a' must start with '$'"),
+        ("$.a", "policy: capability 'cap' policy.responseBlocklist must be a list of strings"),
+        ([1], "policy: capability 'cap' policy.responseBlocklist must be a list of strings"),
+    ],
+)
+def test_a_bad_blocklist_fails_the_policy(paths: Any, message: str) -> None:
+    with pytest.raises(AivaultError) as caught:
+        _parse({"responseBlocklist": paths})
+    assert caught.value.message == message
