@@ -1,0 +1,130 @@
+"""`send_authorized`: sign just before sending, one retry after a 401 only when asked."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from aivault_ops.runtime.auth import build_injection
+from aivault_ops.runtime.auth.base import AuthServices, AuthUnavailable
+from aivault_ops.runtime.auth.oauth2_auth import OAuth2Auth
+from aivault_ops.runtime.auth.request_auth import send_authorized
+from aivault_ops.runtime.model import PreparedCall, UpstreamRequest
+from aivault_ops.secret import Secret
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+HOSTS = ("api.example.com", "auth.example.com")
+OAUTH = {
+    "o_auth2": {
+        "grant_type": "client_credentials",
+        "token_endpoint": "https://auth.example.com/token",
+    }
+}
+OAUTH_SECRET = json.dumps({"client_id": "c", "client_secret": "client-secret-123"})
+HMAC = {"hmac": {"algorithm": "sha256", "header_name": "X-Sig", "value_template": "{{signature}}"}}
+
+
+class Opener:
+    """Answers with the given statuses in turn and records what was sent."""
+
+    def __init__(self, *statuses: int) -> None:
+        self.statuses = list(statuses)
+        self.sent: list[UpstreamRequest] = []
+
+    async def open(self, request: UpstreamRequest) -> httpx.Response:
+        self.sent.append(request)
+        return httpx.Response(self.statuses.pop(0), content=b"{}")
+
+
+class Tokens:
+    def __init__(self) -> None:
+        self.issued = 0
+
+    async def __call__(
+        self, url: str, form: Mapping[str, str], headers: Mapping[str, str]
+    ) -> tuple[int, Any]:
+        self.issued += 1
+        return 200, {"access_token": f"token-number-{self.issued}", "expires_in": 3600}
+
+
+def prepared(auth: Any, secret: str, services: AuthServices | None = None) -> PreparedCall:
+    injection = build_injection(
+        "cred", "cred", auth, {"secret": Secret(secret)}, hosts=HOSTS, services=services
+    )
+    upstream = UpstreamRequest("POST", "api.example.com", 443, "/v1/x", (), (), b"body", 5.0)
+    return PreparedCall("agent", "cred/api", "cred", upstream, auth=injection.request_auth)
+
+
+def header(request: UpstreamRequest, name: str) -> str:
+    return next(value for key, value in request.headers if key.lower() == name.lower())
+
+
+def run(call: PreparedCall, opener: Opener) -> tuple[PreparedCall, httpx.Response]:
+    return asyncio.run(send_authorized(opener, call, lambda: NOW))
+
+
+def test_a_call_without_per_request_auth_is_sent_as_is() -> None:
+    call = PreparedCall("a", "c/x", "c", prepared(HMAC, "hmac-key-123").upstream)
+    opener = Opener(401)
+    sent, response = run(call, opener)
+    assert sent is call
+    assert response.status_code == 401
+    assert opener.sent == [call.upstream]
+
+
+def test_a_signature_is_never_retried() -> None:
+    opener = Opener(401, 200)
+    sent, response = run(prepared(HMAC, "hmac-key-123"), opener)
+    assert response.status_code == 401
+    assert len(opener.sent) == 1
+    assert len(header(sent.upstream, "X-Sig")) == 64
+
+
+def test_oauth2_refreshes_once_and_retries_once() -> None:
+    tokens = Tokens()
+    services = AuthServices(post_form=tokens)
+    call = prepared(OAUTH, OAUTH_SECRET, services)
+    opener = Opener(401, 401)
+    sent, response = run(call, opener)
+    assert response.status_code == 401
+    assert [header(r, "Authorization") for r in opener.sent] == [
+        "Bearer token-number-1",
+        "Bearer token-number-2",
+    ]
+    assert sent.redactor.redact(b"token-number-2") == b"[REDACTED]"
+    opener = Opener(200)
+    assert run(call, opener)[1].status_code == 200
+    assert tokens.issued == 2
+
+
+def test_the_per_call_redactor_is_compiled_once_per_token_set() -> None:
+    call = prepared(OAUTH, OAUTH_SECRET, AuthServices(post_form=Tokens()))
+    assert isinstance(call.auth, OAuth2Auth)
+    first = run(call, Opener(200))[0].redactor
+    assert run(call, Opener(200))[0].redactor is first
+    for number in range(20):
+        call.auth.redactor((f"another-token-{number}",))
+    assert len(call.auth._redactors) == 8
+
+
+def test_oauth2_without_the_upstream_client_is_unavailable() -> None:
+    with pytest.raises(AuthUnavailable, match="needs the runtime's upstream client"):
+        prepared(OAUTH, OAUTH_SECRET)
+
+
+def test_oauth2_secrets_too_short_to_redact_are_refused() -> None:
+    short = json.dumps({"client_id": "c", "client_secret": "short"})
+    with pytest.raises(AuthUnavailable, match="need at least 8 characters"):
+        prepared(OAUTH, short, AuthServices(post_form=Tokens()))
+
+
+@pytest.mark.parametrize("strategy", [HMAC, OAUTH, {"aws_sig_v4": {}}, "mtls"])
+def test_every_per_request_strategy_needs_the_secret_placeholder(strategy: Any) -> None:
+    with pytest.raises(AuthUnavailable, match="needs the credential's 'secret' placeholder"):
+        build_injection("cred", "cred", strategy, {"other": Secret("x" * 12)}, hosts=HOSTS)
