@@ -117,7 +117,8 @@ class ZlibDecoder:
 
 
 class BrotliDecoder:
-    """`br`, decoded with bounded output buffers (needs `brotli` >= 1.2).
+    """`br`, decoded with bounded output buffers (needs `brotli` >= 1.2, which has
+    `output_buffer_limit`; older versions are treated as missing).
 
     Pending output is pulled with empty input until a call yields nothing.
     """
@@ -154,7 +155,7 @@ def _brotli_decoder() -> BrotliDecoder:
         brotli = importlib.import_module("brotli")
     except ImportError:
         brotli = None
-    if brotli is None or not hasattr(brotli.Decompressor, "is_finished"):
+    if brotli is None or not hasattr(brotli.Decompressor, "can_accept_more_data"):
         raise encoding_failure(
             "the upstream response is brotli-encoded and this runtime cannot decode brotli"
         )
