@@ -13,6 +13,7 @@ from aivault_ops.diagnostics import Report
 from aivault_ops.manifests.model import ManifestSource
 
 _TEMPLATE_KEYS = ("value_template", "prefix_template")
+HMAC_REQUEST_VARIABLES = frozenset({"signature", "signature_b64", "timestamp"})
 _PARSER = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
 
 
@@ -32,13 +33,19 @@ def template_strings(
 
 
 def template_variables(auth: Any) -> set[str]:
-    """Every variable the auth templates read (`{{secret}}` → "secret")."""
+    """Every secret variable the auth templates read (`{{secret}}` → "secret").
+
+    `hmac`'s `value_template` reads per-request values the runtime computes
+    (`signature`, `signature_b64`, `timestamp`), not secrets: they are left out.
+    """
     names: set[str] = set()
     for _, text in template_strings(auth, ()):
         try:
             names |= meta.find_undeclared_variables(_PARSER.parse(text))
         except jinja2.TemplateSyntaxError:
             continue  # reported by check_auth_templates
+    if isinstance(auth, dict) and "hmac" in auth:
+        names -= HMAC_REQUEST_VARIABLES
     return names
 
 
