@@ -33,22 +33,30 @@ import base64
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, replace
 from typing import Any, Final
-from urllib.parse import quote_plus, urlsplit
+from urllib.parse import quote_plus
 
 from aivault_ops.runtime.auth.base import (
     MIN_SECRET_LENGTH,
     AuthUnavailable,
     PostForm,
     check_injected_value,
-    config_dict,
 )
 from aivault_ops.runtime.model import Refusal
 from aivault_ops.runtime.oauth2_cache import AccessToken, TokenFile
+from aivault_ops.runtime.oauth2_config import (
+    AUTH_METHODS,
+    GRANTS,
+    OAuth2Config,
+    OAuth2Secret,
+    check_token_endpoint,
+)
 
 __all__ = [
+    "AUTH_METHODS",
+    "GRANTS",
     "AccessToken",
     "OAuth2Config",
     "OAuth2Error",
@@ -56,10 +64,9 @@ __all__ = [
     "PostForm",
     "TokenFile",
     "TokenManager",
+    "check_token_endpoint",
 ]
 Clock = Callable[[], float]
-GRANTS: Final = ("refresh_token", "client_credentials")
-AUTH_METHODS: Final = ("client_secret_basic", "client_secret_post")
 DEFAULT_SKEW: Final = 60.0
 DEFAULT_TTL: Final = 300.0
 _ERROR_CODE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -70,85 +77,6 @@ class OAuth2Error(Refusal):
 
     def __init__(self, message: str) -> None:
         super().__init__(502, "E-OAUTH2-TOKEN", message)
-
-
-@dataclass(frozen=True)
-class OAuth2Config:
-    """`auth.o_auth2` checked against the credential's hosts."""
-
-    grant_type: str
-    token_endpoint: str
-    scopes: tuple[str, ...] = ()
-
-    @classmethod
-    def from_auth(cls, config: Any, hosts: Iterable[str]) -> OAuth2Config:
-        """Refuse an unknown grant, or a token endpoint off https or off the credential's hosts."""
-        spec = config_dict(config, "o_auth2", ("grant_type", "token_endpoint"))
-        if spec["grant_type"] not in GRANTS:
-            raise AuthUnavailable(
-                "auth.o_auth2.grant_type must be refresh_token or client_credentials,"
-                f" not {spec['grant_type']!r}"
-            )
-        scopes = spec.get("scopes", [])
-        if not isinstance(scopes, list) or not all(isinstance(s, str) and s for s in scopes):
-            raise AuthUnavailable("auth.o_auth2.scopes must be a list of non-empty strings")
-        check_token_endpoint(spec["token_endpoint"], hosts)
-        return cls(spec["grant_type"], spec["token_endpoint"], tuple(scopes))
-
-
-def check_token_endpoint(url: str, hosts: Iterable[str]) -> None:
-    """The token endpoint must be `https://<one of hosts>/…` on port 443, without credentials."""
-    where = f"auth.o_auth2.token_endpoint {url!r}"
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise AuthUnavailable(f"{where} is not a valid URL") from None
-    if parts.scheme != "https" or parts.username is not None or port not in (None, 443):
-        raise AuthUnavailable(f"{where} must be https on port 443, without user info")
-    if (parts.hostname or "") not in {host.lower() for host in hosts}:
-        raise AuthUnavailable(f"{where} is not on one of the credential's hosts")
-    if parts.fragment:
-        raise AuthUnavailable(f"{where} must not have a fragment")
-
-
-@dataclass(frozen=True, repr=False)
-class OAuth2Secret:
-    """The client's secrets from the credential's secret JSON."""
-
-    client_id: str
-    client_secret: str
-    refresh_token: str | None = None
-    scope: str | None = None
-    auth_method: str = "client_secret_basic"
-
-    @classmethod
-    def from_json(cls, text: str, grant_type: str) -> OAuth2Secret:
-        """Parse and check the secret JSON for `grant_type`."""
-        try:
-            data = json.loads(text)
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise AuthUnavailable("o_auth2 secret must be a JSON object")
-        required = ("client_id", "client_secret") + (
-            ("refresh_token",) if grant_type == "refresh_token" else ()
-        )
-        for key in (*required, "scope", "token_endpoint_auth_method"):
-            if (key in required or key in data) and not (
-                isinstance(data.get(key), str) and data[key]
-            ):
-                raise AuthUnavailable(f"o_auth2 secret needs a non-empty string {key!r}")
-        method = data.get("token_endpoint_auth_method", "client_secret_basic")
-        if method not in AUTH_METHODS:
-            raise AuthUnavailable(
-                f"o_auth2 secret token_endpoint_auth_method {method!r} is unknown"
-            )
-        token = data.get("refresh_token") if grant_type == "refresh_token" else None
-        return cls(data["client_id"], data["client_secret"], token, data.get("scope"), method)
-
-    def __repr__(self) -> str:
-        return "OAuth2Secret([secret])"
 
 
 def _basic(client_id: str, client_secret: str) -> str:
