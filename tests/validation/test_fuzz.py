@@ -399,15 +399,7 @@ def test_non_ascii_binary_in_a_secret_file(workspace: Path) -> None:
     _check_validate(workspace, "secrets/internal.sops.yaml", "a: !!binary \u00e9\n")
 
 
-@pytest.fixture
-def explicitly_selected(request: pytest.FixtureRequest) -> None:
-    """The long run is opt-in: `pytest -m slow` (the default `pytest` run skips it)."""
-    if "slow" not in (request.config.getoption("markexpr") or ""):
-        pytest.skip("long property run: select it with -m slow")
-
-
-@pytest.mark.slow
-@pytest.mark.usefixtures("explicitly_selected")
+@pytest.mark.slow  # deselected by default (pyproject addopts); run with -m slow
 @SLOW
 @given(data=st.data(), relative=st.sampled_from(TARGETS), json_output=st.booleans())
 def test_validate_never_crashes_long_run(
