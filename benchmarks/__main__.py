@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.render_from is not None:
         saved: report.Report = pickle.loads(args.render_from.read_bytes())
+        saved.rerendered = True
         args.out.write_text(saved.render())
         print(f"wrote {args.out} from {args.render_from}", file=sys.stderr)
         return 0

@@ -44,6 +44,7 @@ class Report:
     started: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))
 
     load_end: str = ""
+    rerendered: bool = False
 
     def finish(self) -> None:
         """Note the load average once every benchmark has run (the box is shared)."""
@@ -74,6 +75,15 @@ class Report:
             "",
             f"```sh\n{self.command}\n```",
             "",
+            *(
+                [
+                    "The text was rendered again from that run's saved results (`--render-from`);"
+                    " no figure changed.",
+                    "",
+                ]
+                if self.rerendered
+                else []
+            ),
             "Everything runs on 127.0.0.1 on this one machine: the load generator, the",
             "upstream, the proxies. Each figure is a ratio against a baseline measured in",
             "the same run.",
@@ -230,7 +240,9 @@ def _proxy_values(p: proxy.ProxyResult) -> dict[str, str]:
         values[f"{key}_cpu"] = f"{per_request:,.0f}"
         values[f"{key}_cores"] = f"{p.cpu_stat(key, 64, 0).median:.2f}"
         values[f"{key}_cores_needed"] = f"{per_request * 10_000 / 1e6:.1f}"
+    c_cpu = p.cpu_stat("c", 64, 1).median
     for key in proxy.VARIANTS:
+        values[f"{key}_cpu_gain"] = f"{c_cpu / p.cpu_stat(key, 64, 1).median:.2f}"
         values[f"{key}_gain"] = f"{p.stat(key, 64, 'rps').median / c:.2f}"
         values[f"{key}_rps"] = f"{p.stat(key, 64, 'rps').median:,.0f}"
         values[f"{key}_added"] = f"{p.stat(key, 1, 'p50_ms').median - a1:.3f}"
@@ -242,13 +254,17 @@ def _proxy_values(p: proxy.ProxyResult) -> dict[str, str]:
 def _shares(result: profile.Profile) -> dict[str, str]:
     """Inclusive shares of a few functions, as `share_<name>`."""
     wanted = {
-        "audit": "record (aivault_ops/runtime/audit.py)",
-        "prepare": "prepare (aivault_ops/runtime/active_policy.py)",
-        "passthrough": "capability_for_passthrough (aivault_ops/runtime/active_policy.py)",
-        "upstream_open": "open (aivault_ops/runtime/upstream.py)",
-        "handle": "handle (aivault_ops/runtime/server.py)",
-        "buffered": "_buffered (aivault_ops/runtime/server.py)",
-        "authenticate": "authenticate (aivault_ops/runtime/active_policy.py)",
+        "audit": "AuditLog.record (aivault_ops/runtime/audit.py)",
+        "prepare": "ActivePolicy.prepare (aivault_ops/runtime/active_policy.py)",
+        "passthrough": (
+            "ActivePolicy.capability_for_passthrough (aivault_ops/runtime/active_policy.py)"
+        ),
+        "authenticate": "ActivePolicy.authenticate (aivault_ops/runtime/active_policy.py)",
+        "upstream_open": "HttpxUpstream.open (aivault_ops/runtime/upstream.py)",
+        "build_request": "build_request (aivault_ops/runtime/upstream.py)",
+        "handle": "Runtime.handle (aivault_ops/runtime/server.py)",
+        "whole_body": "whole_body (aivault_ops/runtime/response_body.py)",
+        "now": "_now (aivault_ops/commands/serve.py)",
     }
     return {
         f"share_{key}": result.share(result.inclusive.get(name, 0)) for key, name in wanted.items()
