@@ -114,15 +114,9 @@ async def filtered_body(
     (502 `E-RESPONSE-NOT-JSON`) instead of passed on unfiltered.
     """
     meter = _meter(call, held_whole=True)
-    pieces = [piece async for piece in decoded_body(response, meter)]
+    body = b"".join([piece async for piece in decoded_body(response, meter)])
     try:
-        filtered = redact_json_body(
-            b"".join(pieces),
-            response.headers.get("content-type"),
-            None,
-            blocklist,
-            max_decoded_bytes=meter.decoded_cap or DEFAULT_DECODED_CAP,
-        )
+        filtered = redact_json_body(body, response.headers.get("content-type"), None, blocklist)
     except ResponseRefused as refused:
         raise UpstreamFailure(refused.status, refused.code, refused.message) from None
     return call.redactor.redact(filtered)
