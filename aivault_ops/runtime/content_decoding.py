@@ -8,7 +8,8 @@ on. Security property: no compressed byte ever reaches the caller, so a
 secret cannot hide from redaction inside gzip, deflate or brotli data.
 
 Decoders work incrementally: each `feed` yields decoded pieces of about
-`PIECE` bytes at most, so a small compressed "bomb" never needs more memory than
+`PIECE` bytes at most (`finish` only checks the body did not stop
+mid-stream), so a small compressed "bomb" never needs more memory than
 one piece; the caller counts the pieces against its size cap.
 """
 
@@ -44,8 +45,8 @@ class Decoder(Protocol):
         """Decoded pieces (each about `PIECE` bytes at most) for `data`."""
         ...
 
-    def finish(self) -> Iterator[bytes]:
-        """The rest at the end of the body; `E-RESPONSE-ENCODING` if truncated."""
+    def finish(self) -> None:
+        """At the end of the body: `E-RESPONSE-ENCODING` if it stopped mid-stream."""
         ...
 
 
@@ -57,9 +58,8 @@ class Identity:
         if data:
             yield data
 
-    def finish(self) -> Iterator[bytes]:
+    def finish(self) -> None:
         """Nothing is held back."""
-        yield from ()
 
 
 class ZlibDecoder:
@@ -109,11 +109,10 @@ class ZlibDecoder:
         except zlib.error:
             raise _corrupt(self._encoding) from None
 
-    def finish(self) -> Iterator[bytes]:
+    def finish(self) -> None:
         """Refuse a body that ends inside a compressed stream."""
         if self._fed and (self._decoder is None or not self._decoder.eof):
             raise _corrupt(self._encoding)
-        yield from ()
 
 
 class BrotliDecoder:
@@ -143,11 +142,10 @@ class BrotliDecoder:
         except self._brotli.error:
             raise _corrupt("br") from None
 
-    def finish(self) -> Iterator[bytes]:
+    def finish(self) -> None:
         """Refuse a body that ends inside the brotli stream."""
         if self._fed and not self._decoder.is_finished():
             raise _corrupt("br")
-        yield from ()
 
 
 def _brotli_decoder() -> BrotliDecoder:
@@ -189,10 +187,10 @@ class Chain:
         """Decode `data` through every layer."""
         yield from self._through(0, [data])
 
-    def finish(self) -> Iterator[bytes]:
-        """Finish each layer in turn, passing what it releases through the rest."""
-        for index, layer in enumerate(self._layers):
-            yield from self._through(index + 1, layer.finish())
+    def finish(self) -> None:
+        """Finish each layer (no layer holds decoded bytes back, only input)."""
+        for layer in self._layers:
+            layer.finish()
 
 
 def layers(content_encoding: str | None) -> list[str]:

@@ -70,9 +70,7 @@ async def _decode(response: httpx.Response, decoder: Decoder, meter: Meter) -> A
         for piece in decoder.feed(chunk):
             meter.on_decoded(len(piece))
             yield piece
-    for piece in decoder.finish():
-        meter.on_decoded(len(piece))
-        yield piece
+    decoder.finish()
 
 
 def redacted_stream(
