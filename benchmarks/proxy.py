@@ -62,6 +62,8 @@ VARIANTS = {
         "(c) with aiohttp called directly instead of httpx + httpx_aiohttp",
     ),
     "v_both": ("audit-off+raw-aiohttp", 1, "(c) with both changes"),
+    "v_body": ("small-body", 1, "(c) with small bodies read and redacted in one step"),
+    "v_all": ("audit-off+raw-aiohttp+small-body", 1, "(c) with all three changes"),
     "v_reuse": ("reuseport", 2, "(c2) `--workers 2`, one SO_REUSEPORT socket per worker"),
 }
 

@@ -9,6 +9,10 @@ audit trail). Variants:
 - `audit-off`: `AuditLog.record` does nothing — the upper bound of what a
   cheaper audit append (kept-open descriptors, no per-line flock with one
   worker, one write per loop tick) can gain.
+- `small-body`: a small identity-encoded body of known length (what
+  `should_buffer` lets through) is read with one `aread()` and redacted
+  with one stream-redactor pass, instead of the `aiter_raw` → `_decode` →
+  `_redact` generator chain of `whole_body`; anything else goes the usual way.
 - `reuseport`: with `--workers N`, each worker binds its own listening
   socket with SO_REUSEPORT (the kernel spreads connections over them)
   instead of all workers accepting on one inherited socket.
@@ -92,6 +96,30 @@ def _malloc_trim() -> None:
     loader.Loader.load = load  # type: ignore[method-assign]
 
 
+def _small_body() -> None:
+    from aivault_ops.runtime import response_body, server
+
+    original = server.whole_body  # type: ignore[attr-defined]
+
+    async def whole_body(response: httpx.Response, call: Any) -> bytes:
+        length = response.headers.get("content-length", "")
+        encoded = response_body.layers(  # type: ignore[attr-defined]
+            response.headers.get("content-encoding")
+        )
+        if call.response_blocklist or encoded or not length.isdigit() or int(length) > 65536:
+            return await original(response, call)
+        try:
+            body = await response.aread()
+        except (httpx.HTTPError, OSError) as failure:
+            raise upstream.classify_error(failure) from None
+        finally:
+            await response.aclose()
+        redactor = call.body_redactor()
+        return bytes(redactor.feed(body) + redactor.flush())
+
+    server.whole_body = whole_body  # type: ignore[attr-defined]
+
+
 def _reuseport() -> None:
     from aivault_ops.commands import serve
 
@@ -127,6 +155,7 @@ def _reuseport() -> None:
 
 VARIANTS: dict[str, Callable[[], None]] = {
     "reuseport": _reuseport,
+    "small-body": _small_body,
     "audit-off": _audit_off,
     "raw-aiohttp": _raw_aiohttp,
     "malloc-trim": _malloc_trim,
