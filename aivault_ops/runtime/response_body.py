@@ -18,7 +18,7 @@ from typing import Final
 import httpx
 
 from aivault_ops.runtime.blocklist import Blocklist, ResponseRefused, redact_json_body
-from aivault_ops.runtime.content_decoding import Decoder, decoder_for, layers
+from aivault_ops.runtime.content_decoding import Decoder, decoder_for, encoding_failure, layers
 from aivault_ops.runtime.model import PreparedCall
 from aivault_ops.runtime.upstream import UpstreamFailure, classify_error
 
@@ -61,7 +61,19 @@ def decoded_body(response: httpx.Response, meter: Meter) -> AsyncIterator[bytes]
 
     An encoding that cannot be decoded is refused here, before any byte is read.
     """
+    _check_transfer_coding(response.headers.get("transfer-encoding"))
     return _decode(response, decoder_for(response.headers.get("content-encoding")), meter)
+
+
+def _check_transfer_coding(value: str | None) -> None:
+    """Refuse a compressing transfer-coding (`Transfer-Encoding: gzip, chunked`).
+
+    The HTTP client undoes only `chunked`; any other coding would hand the
+    redactor compressed bytes, so such a body is never passed on.
+    """
+    codings = [coding for coding in layers(value) if coding != "chunked"]
+    if codings:
+        raise encoding_failure(f"transfer-encoding {codings[0][:40]!r} cannot be decoded")
 
 
 async def _decode(response: httpx.Response, decoder: Decoder, meter: Meter) -> AsyncIterator[bytes]:

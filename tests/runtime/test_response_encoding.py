@@ -29,6 +29,7 @@ from support.response_runtime import (
 from support.scripted_upstream import ScriptedUpstream, compress, scripted_upstream
 
 from aivault_ops.runtime.content_decoding import PIECE, decoder_for
+from aivault_ops.runtime.response_body import Meter, decoded_body
 from aivault_ops.runtime.upstream import UpstreamFailure
 
 ENCODINGS = ["gzip", "deflate", "deflate-raw", "br", "deflate, gzip"]
@@ -177,3 +178,17 @@ def test_a_tiny_bomb_is_decoded_in_bounded_pieces() -> None:
 def test_without_a_limit_a_body_held_whole_is_capped_when_decoded(runtime: Served) -> None:
     message = refusal(envelope(runtime, "bomb?enc=gzip&mib=33"), 502, "E-RESPONSE-TOO-LARGE")
     assert message == "the upstream response exceeds the limit of 33554432 bytes"
+
+
+@pytest.mark.parametrize("value", ["gzip, chunked", "deflate"])
+def test_a_compressing_transfer_coding_is_refused(value: str) -> None:
+    response = httpx.Response(200, headers={"transfer-encoding": value}, content=b"x")
+    with pytest.raises(UpstreamFailure) as caught:
+        decoded_body(response, Meter(None, None))
+    assert caught.value.code == "E-RESPONSE-ENCODING"
+    assert caught.value.message.startswith("transfer-encoding ")
+
+
+def test_chunked_transfer_coding_passes() -> None:
+    response = httpx.Response(200, headers={"transfer-encoding": "chunked"}, content=b"x")
+    assert decoded_body(response, Meter(None, None)) is not None
