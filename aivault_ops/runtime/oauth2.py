@@ -84,6 +84,12 @@ def _basic(client_id: str, client_secret: str) -> str:
     return "Basic " + base64.b64encode(pair.encode()).decode("ascii")
 
 
+def _failure_name(error: Exception) -> str:
+    """The upstream client's stable code (`E-UPSTREAM-FORBIDDEN` …), else the type name."""
+    code = getattr(error, "code", None)
+    return code if isinstance(code, str) and code.startswith("E-") else type(error).__name__
+
+
 def _error_code(body: Any) -> str:
     code = body.get("error") if isinstance(body, dict) else None
     if isinstance(code, str) and _ERROR_CODE.fullmatch(code):
@@ -230,7 +236,7 @@ class TokenManager:
         except Exception as error:  # the transport's own errors; their text is not shown
             raise OAuth2Error(
                 f"credential {self.credential!r}: the token endpoint is unreachable"
-                f" ({type(error).__name__})"
+                f" ({_failure_name(error)})"
             ) from None
         if status != 200:
             raise OAuth2Error(

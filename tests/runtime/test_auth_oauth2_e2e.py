@@ -52,6 +52,16 @@ CREDS = {
         {"o_auth2": {"grant_type": "client_credentials", "token_endpoint": ENDPOINT}},
         "BROKEN_OAUTH",
     ),
+    "ssrf": Cred(
+        (API, "127.0.0.1"),
+        {
+            "o_auth2": {
+                "grant_type": "client_credentials",
+                "token_endpoint": "https://127.0.0.1/oauth/token",
+            }
+        },
+        "SVC_OAUTH",
+    ),
 }
 VALUES = {
     "CRM_OAUTH": json.dumps(
@@ -269,4 +279,16 @@ def test_a_failing_token_endpoint_answers_502(setup: Setup) -> None:
         "error": "E-OAUTH2-TOKEN",
         "message": "credential 'broken': the token endpoint answered 400 (invalid_client)",
     }
+    assert PROVIDER.hits == []
+
+
+def test_the_token_endpoint_is_reached_only_through_the_ssrf_check(setup: Setup) -> None:
+    with setup.start() as runtime:
+        response = get(runtime, "/v/ssrf/v1/x", setup.secrets)
+    assert response.status_code == 502
+    assert response.json() == {
+        "error": "E-OAUTH2-TOKEN",
+        "message": "credential 'ssrf': the token endpoint is unreachable (E-UPSTREAM-FORBIDDEN)",
+    }
+    assert PROVIDER.grants == []
     assert PROVIDER.hits == []
