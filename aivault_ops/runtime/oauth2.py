@@ -22,7 +22,9 @@ What `TokenManager` guarantees:
   `<state-dir>/oauth2/<credential>.age`, age-encrypted to the runtime's own
   x25519 recipient: never plaintext on disk, reused after a restart only if
   the credential's configuration and secrets are unchanged (a fingerprint
-  inside the encrypted file); an unreadable cache file is ignored;
+  inside the encrypted file); an unreadable cache file is ignored; before
+  a refresh the file is read again if it changed, so runtime workers pick
+  up each other's tokens and rotated refresh tokens;
 - errors name the credential and the OAuth `error` code, never a secret.
 """
 
@@ -155,7 +157,7 @@ class TokenManager:
         self._lock = asyncio.Lock()
         self._current: AccessToken | None = None
         self._refresh_token = secret.refresh_token
-        self._cache_read = cache is None
+        self._cache_seen: tuple[int, int, int] | None = None
         self._fingerprint = fingerprint(credential, config, secret)
 
     async def get_token(self) -> str:
@@ -170,14 +172,19 @@ class TokenManager:
             return token
 
     def invalidate(self, stale: str | None = None) -> None:
-        """Drop the current token after an upstream 401 (only if it is still `stale`)."""
+        """Drop the current token after an upstream 401 (only if it is still `stale`).
+
+        The cache file is updated too, unless another worker wrote a newer one
+        meanwhile (the next `get_token` reads that one instead).
+        """
         current = self._current
         if current is None or current.value is None:
             return
         if stale is not None and current.value != stale:
             return
         self._current = replace(current, value=None)
-        self._save(self._current)
+        if self._cache is None or self._cache.version() == self._cache_seen:
+            self._save(self._current)
 
     def secret_values(self) -> tuple[str, ...]:
         """Every value to redact from responses right now."""
@@ -194,9 +201,11 @@ class TokenManager:
         return None
 
     def _from_cache(self) -> AccessToken | None:
-        if self._cache is None or self._cache_read:
+        """The cached token when the file changed since last seen (a restart, another worker)."""
+        version = self._cache.version() if self._cache is not None else None
+        if self._cache is None or version is None or version == self._cache_seen:
             return None
-        self._cache_read = True
+        self._cache_seen = version
         token = self._cache.load(self._fingerprint)
         if token is not None:
             self._current = token
@@ -212,6 +221,7 @@ class TokenManager:
     def _save(self, token: AccessToken) -> None:
         if self._cache is not None:
             self._cache.save(token, self._fingerprint)
+            self._cache_seen = self._cache.version()
 
     def _request(self) -> tuple[dict[str, str], dict[str, str]]:
         form = {"grant_type": self._config.grant_type}

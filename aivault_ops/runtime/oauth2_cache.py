@@ -55,6 +55,14 @@ class TokenFile:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         return cls(directory / f"{credential}.age", identity)
 
+    def version(self) -> tuple[int, int, int] | None:
+        """(inode, size, mtime) of the file, None when absent: changes on every save."""
+        try:
+            info = self.path.stat()
+        except OSError:
+            return None
+        return (info.st_ino, info.st_size, info.st_mtime_ns)
+
     def load(self, fingerprint: str) -> AccessToken | None:
         """The cached token, or None when absent, unreadable, or for another configuration."""
         try:

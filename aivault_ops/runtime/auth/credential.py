@@ -14,8 +14,8 @@ from typing import Any
 from urllib.parse import quote
 
 from aivault_ops.errors import AivaultError
-from aivault_ops.runtime.auth import build_injection, is_supported
 from aivault_ops.runtime.auth.base import AuthServices, AuthUnavailable, Injection
+from aivault_ops.runtime.auth.strategies import build_injection, is_supported
 from aivault_ops.runtime.checks.headers import HeaderPolicy
 from aivault_ops.runtime.model import Refusal
 from aivault_ops.runtime.redaction import SecretRedactor

@@ -1,0 +1,111 @@
+"""Auth strategies, one module each, selected by the registry's JSON spelling.
+
+`build_injection` turns a credential's `auth` and its decrypted secrets into
+an `Injection` once per policy load, or raises `AuthUnavailable`. Strategies
+not implemented here fail closed for their credential only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aivault_ops.runtime.auth import (
+    basic,
+    header,
+    hmac_auth,
+    mtls,
+    multi_header,
+    multi_query,
+    oauth2_auth,
+    path,
+    query,
+    sigv4_auth,
+    unsupported,
+)
+from aivault_ops.runtime.auth.base import AuthContext, AuthServices, AuthUnavailable, Injection
+from aivault_ops.secret import Secret
+
+Builder = Callable[[AuthContext], Injection]
+
+STRATEGIES: Mapping[str, Builder] = {
+    "header": header.build,
+    "query": query.build,
+    "path": path.build,
+    "basic": basic.build,
+    "multi_header": multi_header.build,
+    "multi_query": multi_query.build,
+    "hmac": hmac_auth.build,
+    "aws_sig_v4": sigv4_auth.build,
+    "o_auth2": oauth2_auth.build,
+    "mtls": mtls.build,
+}
+
+
+def strategy_of(auth: Any) -> tuple[str, Any]:
+    """(strategy name, its config) from `"basic"` or `{"header": {...}}`."""
+    if isinstance(auth, str):
+        return auth, auth
+    if isinstance(auth, Mapping) and len(auth) == 1:
+        name, config = next(iter(auth.items()))
+        return str(name), config
+    return "", auth
+
+
+def is_supported(auth: Any) -> bool:
+    """Whether this runtime implements the strategy (so its secrets are needed)."""
+    return strategy_of(auth)[0] in STRATEGIES
+
+
+def secret_variables(placeholders: Mapping[str, Secret]) -> dict[str, str]:
+    """Template variables: each placeholder's text, plus the top-level string
+    fields of any secret that is a JSON object (placeholders win on clashes)."""
+    variables: dict[str, str] = {}
+    for secret in placeholders.values():
+        text = secret.reveal_text()
+        if text.lstrip().startswith("{"):
+            variables.update(_json_fields(text))
+    variables.update({name: secret.reveal_text() for name, secret in placeholders.items()})
+    return variables
+
+
+def _json_fields(text: str) -> dict[str, str]:
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return {}
+    if not isinstance(parsed, dict):
+        return {}
+    return {key: value for key, value in parsed.items() if isinstance(value, str)}
+
+
+def build_injection(
+    credential: str,
+    provider: str,
+    auth: Any,
+    placeholders: Mapping[str, Secret],
+    *,
+    hosts: tuple[str, ...] = (),
+    services: AuthServices | None = None,
+) -> Injection:
+    """The precomputed injection for one credential, or `AuthUnavailable`."""
+    name, config = strategy_of(auth)
+    builder = STRATEGIES.get(name, unsupported.build)
+    variables = secret_variables(placeholders)
+    context = AuthContext(
+        credential, provider, config, variables, hosts, services or AuthServices()
+    )
+    return builder(context)
+
+
+__all__ = [
+    "STRATEGIES",
+    "AuthServices",
+    "AuthUnavailable",
+    "Injection",
+    "build_injection",
+    "is_supported",
+    "secret_variables",
+    "strategy_of",
+]
