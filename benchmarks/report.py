@@ -216,6 +216,14 @@ def _values(results: dict[str, Any]) -> dict[str, str]:
     big = [r for r in (compiled[0] if compiled else []) if r.capabilities >= 10_000]
     if big:
         values.update(compile_10k=f"{big[0].compile_s:.2f}", compile_ratio=f"{big[0].ratio:.2f}")
+    b: bundle_load.BundleLoadResult | None = results.get("bundle_load")
+    if b is not None:
+        values.update(
+            bundle_ratio=f"{b.ratio:.1f}",
+            bundle_loader_ms=f"{b.loader.median / b.files * 1000:.2f}",
+            bundle_decrypt_ms=f"{b.decrypt_only / b.files * 1000:.2f}",
+            bundle_sops_ms=f"{b.sops_total / b.files * 1000:.2f}",
+        )
     r: reload.ReloadResult | None = results.get("reload")
     if r is not None and r.latencies:
         values["reload_p50"] = f"{percentile([x * 1000 for x in r.latencies], 0.5):.0f}"
