@@ -38,7 +38,8 @@ def _runners(smoke: bool) -> dict[str, Callable[[], Any]]:
     duration, runs = (1.0, 1) if smoke else (5.0, 3)
 
     def run_proxy(workdir: Path, processes: Processes) -> Any:
-        return proxy.measure(workdir, processes, duration_s=duration, runs=runs)
+        variants = proxy.SMOKE_VARIANTS if smoke else tuple(proxy.VARIANTS)
+        return proxy.measure(workdir, processes, duration_s=duration, runs=runs, variants=variants)
 
     def run_reload(workdir: Path, processes: Processes) -> Any:
         return reload.measure(workdir, processes, bundles=5 if smoke else 100)

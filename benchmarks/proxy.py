@@ -42,6 +42,7 @@ from benchmarks.stack import (
 )
 
 CONNECTIONS = (64, 1)
+SMOKE_VARIANTS = ("v_all", "v_reuse")  # between them, every patch in benchmarks/variants.py
 WORKER_SPLIT = ("c2", "v_reuse")
 LABELS = {
     "a": "(a) nginx upstream, direct (https)",
@@ -112,8 +113,16 @@ def _check(target: Target) -> None:
         )
 
 
-def measure(workdir: Path, processes: Processes, *, duration_s: float, runs: int) -> ProxyResult:
-    """Start everything, check every target answers the body, then the wrk rounds."""
+def measure(
+    workdir: Path,
+    processes: Processes,
+    *,
+    duration_s: float,
+    runs: int,
+    variants: tuple[str, ...] = tuple(VARIANTS),
+) -> ProxyResult:
+    """Start everything, check every target answers the body, then the wrk rounds
+    (`variants`: which what-if runtimes to include, keys of `VARIANTS`)."""
     tls = Tls.create(workdir)
     keys = Keys.create(workdir)
     bundles = SmallBundles.create(keys)
@@ -122,7 +131,7 @@ def measure(workdir: Path, processes: Processes, *, duration_s: float, runs: int
     injector = start_nginx_injector(processes, workdir, tls, upstream, bundles.secret)
     runtimes = {}
     setups: list[tuple[str, int, str | None]] = [("c", 1, None), ("c2", 2, None)]
-    setups += [(key, workers, variant) for key, (variant, workers, _) in VARIANTS.items()]
+    setups += [(key, VARIANTS[key][1], VARIANTS[key][0]) for key in variants]
     for name, workers, variant in setups:
         (workdir / f"{name}-bundles").mkdir()
         (workdir / f"{name}-bundles" / "bundle-1.tar.gz").write_bytes(bundles.build(1))
@@ -140,7 +149,7 @@ def measure(workdir: Path, processes: Processes, *, duration_s: float, runs: int
     ]
     targets += [
         Target(key, f"{runtimes[key].url}/v/my-api{UPSTREAM_PATH}", runtimes[key].pid, token)
-        for key in ("c", "c2", *VARIANTS)
+        for key in ("c", "c2", *variants)
     ]
     for target in targets:
         _check(target)
@@ -245,7 +254,11 @@ def render(result: ProxyResult) -> str:
         "| variant | req/s at 64 | vs (c) | CPU µs/req at 64 | p50 at 1 conn (ms)"
         " | added p50 vs (a) (ms) | errors |",
         "|---|---:|---:|---:|---:|---:|---:|",
-        *(_variant_row(result, key, label) for key, (_, _, label) in VARIANTS.items()),
+        *(
+            _variant_row(result, key, label)
+            for key, (_, _, label) in VARIANTS.items()
+            if (key, 64) in result.samples
+        ),
         "",
         "CPU seconds of each worker process over the 64-connection runs: "
         + "; ".join(
@@ -289,10 +302,13 @@ def main(argv: list[str] | None = None) -> ProxyResult:
     parser.add_argument("--smoke", action="store_true", help="1 s loads, one run")
     args = parser.parse_args(argv)
     duration, runs = (1.0, 1) if args.smoke else (5.0, 3)
+    variants = SMOKE_VARIANTS if args.smoke else tuple(VARIANTS)
     processes = Processes()
     with tempfile.TemporaryDirectory(prefix="aivault-bench-") as tmp:
         try:
-            result = measure(Path(tmp), processes, duration_s=duration, runs=runs)
+            result = measure(
+                Path(tmp), processes, duration_s=duration, runs=runs, variants=variants
+            )
         finally:
             processes.close()
     print(render(result), end="")

@@ -243,13 +243,14 @@ def _proxy_values(p: proxy.ProxyResult) -> dict[str, str]:
         "added_ms": f"{p.stat('c', 1, 'p50_ms').median - a1:.3f}",
         "d_added_ms": f"{p.stat('d', 1, 'p50_ms').median - a1:.3f}",
     }
-    for key in ("a", "b", "c", "c2", "d", *proxy.VARIANTS):
+    present = [k for k in proxy.VARIANTS if (k, 64) in p.samples]
+    for key in ("a", "b", "c", "c2", "d", *present):
         per_request = p.cpu_stat(key, 64, 1).median
         values[f"{key}_cpu"] = f"{per_request:,.0f}"
         values[f"{key}_cores"] = f"{p.cpu_stat(key, 64, 0).median:.2f}"
         values[f"{key}_cores_needed"] = f"{per_request * 10_000 / 1e6:.1f}"
     c_cpu = p.cpu_stat("c", 64, 1).median
-    for key in proxy.VARIANTS:
+    for key in present:
         values[f"{key}_cpu_gain"] = f"{c_cpu / p.cpu_stat(key, 64, 1).median:.2f}"
         values[f"{key}_gain"] = f"{p.stat(key, 64, 'rps').median / c:.2f}"
         values[f"{key}_rps"] = f"{p.stat(key, 64, 'rps').median:,.0f}"
