@@ -62,7 +62,7 @@ def read_metadata(path: Path) -> SopsMetadata:
 def metadata_from_bytes(data: bytes, *, path: Path, format_: Format) -> SopsMetadata:
     """`read_metadata` for bytes already in memory."""
     source = str(path)
-    raw = parse(data, format_, source)
+    raw = parse(data, format_, source, keep_comments=False)
     block = parse_block(require_metadata(raw, source), source)
     return SopsMetadata(
         path=path,

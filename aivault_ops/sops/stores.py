@@ -46,11 +46,15 @@ def _text(data: bytes, source: str) -> str:
         raise MalformedSopsFile(f"{source}: not UTF-8 text (byte {error.start})") from error
 
 
-def parse(data: bytes, format_: Format, source: str, *, encrypted: bool = True) -> RawFile:
+def parse(
+    data: bytes, format_: Format, source: str, *, encrypted: bool = True, keep_comments: bool = True
+) -> RawFile:
     """Parse a file's bytes; structural problems become MalformedSopsFile (no values shown)."""
     if format_ == "binary" and not encrypted:
         return RawFile("binary", [TreeMap([Entry("data", data)])], None)
     try:
+        if format_ == "yaml" and not keep_comments:
+            return _parse_yaml(_text(data, source), keep_comments=False)
         return _PARSERS[format_](_text(data, source))
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
@@ -76,8 +80,8 @@ def parse(data: bytes, format_: Format, source: str, *, encrypted: bool = True) 
         raise MalformedSopsFile(f"{source}: invalid YAML value ({type(error).__name__})") from error
 
 
-def _parse_yaml(text: str) -> RawFile:
-    parsed = yaml_read.parse_yaml(text)
+def _parse_yaml(text: str, *, keep_comments: bool = True) -> RawFile:
+    parsed = yaml_read.parse_yaml(text, keep_comments=keep_comments)
     metadata = next((meta for meta in parsed.metadata if meta is not None), None)
     return RawFile("yaml", parsed.documents, metadata, parsed.positions)
 
