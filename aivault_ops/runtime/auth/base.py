@@ -3,7 +3,9 @@
 Strategies run once per policy load. Each returns an `Injection` (headers,
 query parameters, a path prefix, and the secret values to redact from
 responses) or raises `AuthUnavailable` naming what is wrong without quoting
-any value. The per-request path only copies the precomputed tuples.
+any value. For the static strategies the per-request path only copies the
+precomputed tuples; the per-request ones carry a `request_auth` (hmac,
+aws_sig_v4, o_auth2: applied just before sending) or a `client_tls` (mtls).
 """
 
 from __future__ import annotations
