@@ -35,7 +35,8 @@ _PATTERN_HINTS = {
     "or digit, at most 63 characters",
     "^[0-9a-f]{64}$": "64 lowercase hex characters (the sha256 of the token, never the token)",
     "^[a-z0-9][a-z0-9-]{0,62}/[a-z0-9][a-z0-9._-]{0,127}$": "<provider>/<name> in lowercase",
-    "^\\$(\\.[A-Za-z_][A-Za-z0-9_-]*|\\[\\*\\]|\\[[0-9]+\\]|\\['[^']+'\\])*$": (
+    "^\\$((\\.\\.?([A-Za-z_][A-Za-z0-9_-]*|\\*))|"
+    "(\\.\\.)?(\\[\\*\\]|\\[[0-9]+\\]|\\['[^']+'\\]))*$": (
         "a JSON path such as $.data[*].ssn or $.token"
     ),
     "^/[^\\s?#]*$": "a path starting with / (no spaces, ? or #)",
