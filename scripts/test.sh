@@ -19,4 +19,4 @@ ruff format --check aivault_ops tests benchmarks demo
 ruff check aivault_ops tests benchmarks demo
 mypy
 python -m pytest -q -p no:cacheprovider --cov=aivault_ops --cov-branch \
-  --cov-report=term:skip-covered --cov-fail-under=85 "$@"
+  --cov-report=term:skip-covered --cov-fail-under=90 "$@"
