@@ -20,12 +20,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fastjsonschema
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
-from referencing import Registry, Resource
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
+    from referencing import Registry
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 _BASE = "https://aivault-ops.dev/schemas/"
@@ -68,13 +70,17 @@ class SchemaError:
 
 @cache
 def _registry() -> Registry[Any]:
+    from referencing import Registry, Resource
+
     resources = [(sid, Resource.from_contents(s)) for sid, s in _schemas_by_id().items()]
     return Registry().with_resources(resources)
 
 
 @cache
 def validator(name: str) -> Draft202012Validator:
-    """The validator for `schemas/<name>.schema.json`."""
+    """The validator for `schemas/<name>.schema.json` (imports jsonschema on first use)."""
+    from jsonschema import Draft202012Validator
+
     schema = _registry().contents(f"{_BASE}{name}.schema.json")
     return Draft202012Validator(schema, registry=_registry())
 
