@@ -22,7 +22,7 @@ _HOST = re.compile(r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0
 _METHOD = re.compile(r"[A-Z]+")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Capability:
     """One capability: who injects, what is allowed, and its limits."""
 
