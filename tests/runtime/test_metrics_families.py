@@ -2,34 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from support.bundles import BundleFactory
-from support.response_runtime import Served, passthrough, refusal, serving
-from support.scripted_upstream import ScriptedUpstream, scripted_upstream
+from support.response_runtime import (
+    Served,
+    passthrough,
+    refusal,
+    runtime_fixture,
+    upstream_fixture,
+)
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-@pytest.fixture(scope="module")
-def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScriptedUpstream]:
-    with scripted_upstream(tmp_path_factory.mktemp("scripted")) as running:
-        yield running
-
-
-@pytest.fixture(params=["subprocess", "inprocess"])
-def runtime(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    factory: BundleFactory,
-    upstream: ScriptedUpstream,
-) -> Iterator[Served]:
-    root = tmp_path_factory.mktemp(f"metrics-{request.param}")
-    with serving(request.param, root, factory, upstream, {}) as served:
-        yield served
+upstream = upstream_fixture()
+runtime = runtime_fixture("metrics", {}, scope="function")
 
 
 def scrape(runtime: Served) -> tuple[dict[str, str], Samples]:

@@ -8,7 +8,6 @@ redacted. Anything that cannot be filtered is a 502, never passed on.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any, cast
 
 import pytest
@@ -19,9 +18,10 @@ from support.response_runtime import (
     envelope,
     passthrough,
     refusal,
-    serving,
+    runtime_fixture,
+    upstream_fixture,
 )
-from support.scripted_upstream import ScriptedUpstream, nested_document, scripted_upstream
+from support.scripted_upstream import nested_document
 
 from aivault_ops.errors import AivaultError
 from aivault_ops.runtime.auth.credential import CredentialRuntime
@@ -32,22 +32,8 @@ BLOCKLIST = ["$.data[*].ssn", "$.token", "$..pan"]
 LIMITS = {"responseBlocklist": BLOCKLIST, "maxResponseBodyBytes": 65536}
 
 
-@pytest.fixture(scope="module")
-def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScriptedUpstream]:
-    with scripted_upstream(tmp_path_factory.mktemp("scripted")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module", params=["subprocess", "inprocess"])
-def runtime(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    factory: BundleFactory,
-    upstream: ScriptedUpstream,
-) -> Iterator[Served]:
-    root = tmp_path_factory.mktemp(f"blocklist-{request.param}")
-    with serving(request.param, root, factory, upstream, LIMITS) as served:
-        yield served
+upstream = upstream_fixture()
+runtime = runtime_fixture("blocklist", LIMITS)
 
 
 def expected() -> dict[str, Any]:

@@ -11,12 +11,10 @@ import gzip
 import json
 import sys
 import zlib
-from collections.abc import Iterator
 
 import brotli
 import httpx
 import pytest
-from support.bundles import BundleFactory
 from support.response_runtime import (
     Served,
     audit_lines,
@@ -24,9 +22,10 @@ from support.response_runtime import (
     passthrough,
     read_cut,
     refusal,
-    serving,
+    runtime_fixture,
+    upstream_fixture,
 )
-from support.scripted_upstream import ScriptedUpstream, compress, scripted_upstream
+from support.scripted_upstream import compress
 
 from aivault_ops.runtime.content_decoding import PIECE, decoder_for
 from aivault_ops.runtime.response_body import Meter, decoded_body
@@ -36,22 +35,8 @@ ENCODINGS = ["gzip", "deflate", "deflate-raw", "br", "deflate, gzip"]
 REDACTED_ECHO = {"echo": "Bearer [REDACTED]"}
 
 
-@pytest.fixture(scope="module")
-def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScriptedUpstream]:
-    with scripted_upstream(tmp_path_factory.mktemp("scripted")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module", params=["subprocess", "inprocess"])
-def runtime(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    factory: BundleFactory,
-    upstream: ScriptedUpstream,
-) -> Iterator[Served]:
-    root = tmp_path_factory.mktemp(f"encoding-{request.param}")
-    with serving(request.param, root, factory, upstream, {}) as running:
-        yield running
+upstream = upstream_fixture()
+runtime = runtime_fixture("encoding", {})
 
 
 def _decoded(response: httpx.Response) -> bytes:

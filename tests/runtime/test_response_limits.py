@@ -6,10 +6,7 @@ body, the decoded bytes as well, so a small compression bomb is stopped too.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from support.bundles import BundleFactory
 from support.response_runtime import (
     Served,
     audit_lines,
@@ -17,9 +14,9 @@ from support.response_runtime import (
     passthrough,
     read_cut,
     refusal,
-    serving,
+    runtime_fixture,
+    upstream_fixture,
 )
-from support.scripted_upstream import ScriptedUpstream, scripted_upstream
 
 from aivault_ops.runtime.response_body import Meter
 from aivault_ops.runtime.upstream import UpstreamFailure
@@ -28,22 +25,8 @@ LIMIT = 4096
 TOO_LARGE = f"the upstream response exceeds the limit of {LIMIT} bytes"
 
 
-@pytest.fixture(scope="module")
-def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScriptedUpstream]:
-    with scripted_upstream(tmp_path_factory.mktemp("scripted")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module", params=["subprocess", "inprocess"])
-def runtime(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    factory: BundleFactory,
-    upstream: ScriptedUpstream,
-) -> Iterator[Served]:
-    root = tmp_path_factory.mktemp(f"limits-{request.param}")
-    with serving(request.param, root, factory, upstream, {"maxResponseBodyBytes": LIMIT}) as served:
-        yield served
+upstream = upstream_fixture()
+runtime = runtime_fixture("limits", {"maxResponseBodyBytes": LIMIT})
 
 
 def _last_audit(runtime: Served) -> tuple[str, str | None, int, int]:

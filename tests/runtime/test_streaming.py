@@ -11,35 +11,20 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from support.bundles import CANARY, BundleFactory
-from support.response_runtime import AUTH, Served, serving
-from support.scripted_upstream import ScriptedUpstream, scripted_upstream
+from support.bundles import CANARY
+from support.response_runtime import AUTH, Served, runtime_fixture, upstream_fixture
+from support.scripted_upstream import ScriptedUpstream
 
-
-@pytest.fixture(scope="module")
-def scripted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScriptedUpstream]:
-    with scripted_upstream(tmp_path_factory.mktemp("scripted")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module", params=["subprocess", "inprocess"])
-def runtime(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    factory: BundleFactory,
-    scripted: ScriptedUpstream,
-) -> Iterator[Served]:
-    root = tmp_path_factory.mktemp(f"streaming-{request.param}")
-    with serving(request.param, root, factory, scripted, {}) as served:
-        yield served
+upstream = upstream_fixture()
+runtime = runtime_fixture("streaming", {})
 
 
 @pytest.fixture
-def held(scripted: ScriptedUpstream) -> Iterator[ScriptedUpstream]:
+def held(upstream: ScriptedUpstream) -> Iterator[ScriptedUpstream]:
     """The upstream with its `release` event cleared; always released at the end."""
-    scripted.release.clear()
-    yield scripted
-    scripted.release.set()
+    upstream.release.clear()
+    yield upstream
+    upstream.release.set()
 
 
 def _stream_in_two(runtime: Served, path: str, upstream: ScriptedUpstream, first: bytes) -> bytes:

@@ -19,7 +19,7 @@ import pytest
 from support.bundles import CANARY, TOKEN, BundleFactory
 from support.inprocess import InProcessRuntime
 from support.runtime_proc import RuntimeProcess, scan_tree
-from support.scripted_upstream import ScriptedUpstream
+from support.scripted_upstream import ScriptedUpstream, scripted_upstream
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 Runtime = RuntimeProcess | InProcessRuntime
@@ -122,3 +122,31 @@ def read_cut(runtime: Served, path: str) -> tuple[int, bytes]:
                 received += chunk
         assert CANARY.encode() not in received
         return response.status_code, bytes(received)
+
+
+def upstream_fixture() -> Any:
+    """A module fixture `upstream`: one scripted TLS upstream shared by the module's tests."""
+
+    @pytest.fixture(scope="module")
+    def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScriptedUpstream]:
+        with scripted_upstream(tmp_path_factory.mktemp("scripted")) as running:
+            yield running
+
+    return upstream
+
+
+def runtime_fixture(label: str, policy: dict[str, Any], *, scope: str = "module") -> Any:
+    """A fixture `runtime`: the runtime, as a subprocess and in-process, with `policy`."""
+
+    @pytest.fixture(scope=scope, params=["subprocess", "inprocess"])  # type: ignore[call-overload]
+    def runtime(
+        request: pytest.FixtureRequest,
+        tmp_path_factory: pytest.TempPathFactory,
+        factory: BundleFactory,
+        upstream: ScriptedUpstream,
+    ) -> Iterator[Served]:
+        root = tmp_path_factory.mktemp(f"{label}-{request.param}")
+        with serving(request.param, root, factory, upstream, policy) as served:
+            yield served
+
+    return runtime
