@@ -11,11 +11,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from aivault_ops.runtime.auth.base import AuthServices, AuthUnavailable, Injection
     from aivault_ops.runtime.auth.strategies import (
         STRATEGIES,
-        AuthServices,
-        AuthUnavailable,
-        Injection,
         build_injection,
         is_supported,
         secret_variables,
@@ -35,9 +33,9 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """The names of `strategies.py`, imported when first asked for."""
+    """The names of `strategies.py` (and `base.py`), imported when first asked for."""
     if name not in __all__:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from aivault_ops.runtime.auth import strategies
+    from aivault_ops.runtime.auth import base, strategies
 
-    return getattr(strategies, name)
+    return getattr(strategies, name, None) or getattr(base, name)

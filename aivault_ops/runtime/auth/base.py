@@ -140,3 +140,25 @@ def config_list(config: Any, strategy: str) -> list[Any]:
     if not isinstance(config, list) or not config:
         raise AuthUnavailable(f"auth.{strategy} must be a non-empty list")
     return config
+
+
+Render = Callable[[Any, Mapping[str, str], str], tuple[tuple[str, str], frozenset[str]]]
+
+
+def render_list(
+    context: AuthContext, strategy: str, render_one: Render, what: str
+) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """Render each item of a multi_* strategy: the (name, value) pairs and the secrets used.
+
+    Refuses a list that names the same header or parameter twice (case-insensitive),
+    which would make one of the two values silently win.
+    """
+    pairs: list[tuple[str, str]] = []
+    used: set[str] = set()
+    for item in config_list(context.config, strategy):
+        pair, names = render_one(item, context.variables, strategy)
+        pairs.append(pair)
+        used |= names
+    if len({name.lower() for name, _ in pairs}) != len(pairs):
+        raise AuthUnavailable(f"auth.{strategy} names the same {what} twice")
+    return tuple(pairs), check_redactable(context.variables, frozenset(used))

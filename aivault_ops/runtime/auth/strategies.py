@@ -24,7 +24,7 @@ from aivault_ops.runtime.auth import (
     sigv4_auth,
     unsupported,
 )
-from aivault_ops.runtime.auth.base import AuthContext, AuthServices, AuthUnavailable, Injection
+from aivault_ops.runtime.auth.base import AuthContext, AuthServices, Injection
 from aivault_ops.secret import Secret
 
 Builder = Callable[[AuthContext], Injection]
@@ -97,15 +97,3 @@ def build_injection(
         credential, provider, config, variables, hosts, services or AuthServices()
     )
     return builder(context)
-
-
-__all__ = [
-    "STRATEGIES",
-    "AuthServices",
-    "AuthUnavailable",
-    "Injection",
-    "build_injection",
-    "is_supported",
-    "secret_variables",
-    "strategy_of",
-]
