@@ -13,9 +13,12 @@ no successor: anchor `ChainReport.head` elsewhere to protect it too.
 Several worker processes may share a state dir: each append holds an
 exclusive `fcntl.flock` on `audit/.lock` across "read the previous line,
 append ours", and a thread lock within the process, so the chain stays
-linear. Lines are written with one `write` on an O_APPEND descriptor and
-not fsynced (a crash may lose the newest lines, which the chain shows as a
-torn last line, never as a silent gap in the middle).
+linear. The lock and log descriptors stay open (reopened after a fork, on a
+new day, or when the file was replaced or removed), so an append costs
+flock, stat, write and unlock. Lines are written with one `write` on an
+O_APPEND descriptor and not fsynced (a crash may lose the newest lines,
+which the chain shows as a torn last line, never as a silent gap in the
+middle).
 
 `path` must be the caller's path (never the upstream path, which may carry
 an injected secret); query values are dropped, names kept. No token or
@@ -30,10 +33,10 @@ import json
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any
 
@@ -78,14 +81,90 @@ def last_line(path: Path) -> bytes | None:
     return data.removesuffix(b"\n").rsplit(b"\n", 1)[-1]
 
 
-@contextmanager
-def _flock(path: Path) -> Iterator[None]:
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(descriptor)
+_KEYS = ("bytes", "capability", "consumer", "credential", "decision", "duration_ms", "error",
+         "method", "path", "prev", "serial", "status", "ts")  # fmt: skip
+
+
+def _json_value(value: object) -> str:
+    """One value exactly as `json.dumps(..., ensure_ascii=True)` writes it."""
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return encode_basestring_ascii(value)
+    if type(value) is int:
+        return str(value)
+    return json.dumps(value)
+
+
+def format_line(entry: dict[str, Any]) -> bytes:
+    """The canonical line: `json.dumps(entry, sort_keys=True, separators=(",", ":"))`
+    for the fixed audit keys, written without the generic encoder."""
+    return ("{" + ",".join(f'"{key}":{_json_value(entry[key])}' for key in _KEYS) + "}").encode(
+        "ascii"
+    )
+
+
+class _Appender:
+    """The open lock and log descriptors of one process (reopened after a fork or
+    when the day's file changes), so an append is flock, stat, write, unlock."""
+
+    __slots__ = ("_inode", "_lock_fd", "_log_fd", "_pid", "_target", "directory")
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._pid = -1
+        self._lock_fd = -1
+        self._log_fd = -1
+        self._target: Path | None = None
+        self._inode = -1
+
+    def lock(self) -> None:
+        """Take the exclusive cross-process lock on `audit/.lock`."""
+        if self._pid != os.getpid():
+            self._reset()
+            self._lock_fd = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+
+    def unlock(self) -> None:
+        """Release the lock taken by `lock`."""
+        fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _reset(self) -> None:
+        """Forget descriptors inherited from a parent process (its lock is not ours)."""
+        self._pid, self._lock_fd, self._log_fd, self._target = os.getpid(), -1, -1, None
+
+    def size(self, target: Path) -> int:
+        """Current size of `target` (0 when missing); a replaced or removed file is
+        reopened on the next write. Call under `lock`."""
+        try:
+            status = target.stat()
+        except FileNotFoundError:
+            self._close_log()
+            return 0
+        if target != self._target or status.st_ino != self._inode:
+            self._close_log()
+        return status.st_size
+
+    def write(self, target: Path, data: bytes) -> None:
+        """Append `data` with one write on an O_APPEND descriptor; call under `lock`."""
+        if self._log_fd < 0 or target != self._target:
+            self._close_log()
+            self._log_fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            self._target, self._inode = target, os.fstat(self._log_fd).st_ino
+        os.write(self._log_fd, data)
+
+    def _close_log(self) -> None:
+        if self._log_fd >= 0:
+            os.close(self._log_fd)
+        self._log_fd, self._target = -1, None
+
+    def close(self) -> None:
+        """Close both descriptors (this process's only)."""
+        if self._pid == os.getpid():
+            self._close_log()
+            if self._lock_fd >= 0:
+                os.close(self._lock_fd)
+        self._reset()
 
 
 class AuditLog:
@@ -96,7 +175,9 @@ class AuditLog:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._clock = clock
         self._thread_lock = threading.Lock()
+        self._appender = _Appender(self.directory)
         self._cache: tuple[Path, int, str] | None = None
+        self._day: tuple[str, Path] = ("", self.directory)
 
     def record(
         self,
@@ -115,8 +196,9 @@ class AuditLog:
     ) -> None:
         """Append one decision (`allow`, `deny`, `error` …) to today's file."""
         now = self._clock().astimezone(UTC)
+        stamp = now.isoformat(timespec="milliseconds")
         entry: dict[str, Any] = {
-            "ts": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "ts": stamp.replace("+00:00", "Z"),
             "consumer": consumer,
             "capability": capability,
             "credential": credential,
@@ -129,27 +211,34 @@ class AuditLog:
             "duration_ms": round(duration_ms, 3),
             "serial": serial,
         }
-        self._append(self.directory / f"{now:%Y-%m-%d}.jsonl", entry)
+        self._append(self._file_for(stamp[:10]), entry)
+
+    def _file_for(self, day: str) -> Path:
+        if self._day[0] != day:
+            self._day = (day, self.directory / f"{day}.jsonl")
+        return self._day[1]
 
     def _append(self, target: Path, entry: dict[str, Any]) -> None:
-        with self._thread_lock, _flock(self.directory / ".lock"):
-            size, prev, torn = self._previous(target)
-            entry["prev"] = prev
-            line = json.dumps(entry, sort_keys=True, separators=(",", ":")).encode("ascii")
-            data = (b"\n" if torn else b"") + line + b"\n"
-            descriptor = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with self._thread_lock:
+            self._appender.lock()
             try:
-                os.write(descriptor, data)
+                size, prev, torn = self._previous(target)
+                entry["prev"] = prev
+                line = format_line(entry)
+                data = (b"\n" if torn else b"") + line + b"\n"
+                self._appender.write(target, data)
+                self._cache = (target, size + len(data), line_hash(line))
             finally:
-                os.close(descriptor)
-            self._cache = (target, size + len(data), line_hash(line))
+                self._appender.unlock()
+
+    def close(self) -> None:
+        """Release the open descriptors (a later record reopens them)."""
+        with self._thread_lock:
+            self._appender.close()
 
     def _previous(self, target: Path) -> tuple[int, str, bool]:
         """(current size of target, hash of the chain's last line, whether it is torn)."""
-        try:
-            size = target.stat().st_size
-        except FileNotFoundError:
-            size = 0
+        size = self._appender.size(target)
         if self._cache is not None and self._cache[:2] == (target, size):
             return size, self._cache[2], False
         if size:

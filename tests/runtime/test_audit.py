@@ -11,8 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from aivault_ops.runtime.audit import GENESIS, AuditLog, strip_query_values, verify_chain
+from aivault_ops.runtime.audit import (
+    GENESIS,
+    AuditLog,
+    format_line,
+    strip_query_values,
+    verify_chain,
+)
 
 CANARY = "canary-SECRET-7f3a9c2e41d8"
 START = datetime(2026, 11, 27, 23, 59, 58, 123456, tzinfo=UTC)
@@ -200,3 +208,55 @@ def test_concurrent_processes_keep_one_linear_chain(tmp_path: Path) -> None:
 def test_no_audit_dir_is_an_empty_chain(tmp_path: Path) -> None:
     report = verify_chain(tmp_path)
     assert (report.ok, report.files, report.lines, report.head) == (True, 0, 0, GENESIS)
+
+
+@given(
+    text=st.text(),
+    number=st.integers(min_value=-(2**63), max_value=2**63),
+    duration=st.floats(min_value=0, max_value=1e9, allow_nan=False),
+    maybe=st.none() | st.integers(min_value=0),
+)
+def test_format_line_is_the_canonical_json_dumps(
+    text: str, number: int, duration: float, maybe: int | None
+) -> None:
+    entry: dict[str, Any] = {
+        "ts": text, "consumer": text, "capability": None, "credential": text[:3],
+        "method": "GET", "path": text, "decision": "allow", "error": None,
+        "status": number, "bytes": 0, "duration_ms": round(duration, 3), "serial": maybe,
+        "prev": GENESIS,
+    }  # fmt: skip
+    assert format_line(entry) == json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()
+
+
+def test_a_removed_or_replaced_file_is_reopened_not_written_blind(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path, clock=ticking(step=timedelta(0)))
+    path = tmp_path / "audit" / "2026-11-27.jsonl"
+    record(log)
+    path.unlink()
+    record(log, status=201)
+    assert [json.loads(line)["status"] for line in lines(path)] == [201]
+    path.rename(tmp_path / "moved.jsonl")
+    path.write_bytes(b"")
+    record(log, status=202)
+    assert [json.loads(line)["status"] for line in lines(path)] == [202]
+
+
+def test_a_forked_writer_takes_its_own_lock(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path, clock=lambda: START)
+    record(log)  # descriptors now open in the parent
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_keep_writing, args=(log, 150)) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    _keep_writing(log, 150)
+    for worker in workers:
+        worker.join(timeout=120)
+        assert worker.exitcode == 0
+    report = verify_chain(tmp_path)
+    assert (report.ok, report.lines) == (True, 601)
+
+
+def _keep_writing(log: AuditLog, count: int) -> None:
+    for index in range(count):
+        record(log, status=200 + index)
+    log.close()
