@@ -10,17 +10,21 @@ per manifest, which dominates compiling 10,000 capabilities. So every
 instance is first checked by a `fastjsonschema` validator generated from the
 same schema files (no `$ref` in them has sibling keywords, so draft-07
 semantics agree with 2020-12 here); only instances it rejects go through
-`jsonschema` for the diagnostics.
+`jsonschema` for the diagnostics. Before generating it, every `$ref` is
+replaced by the schema it names: fastjsonschema turns each `$ref` into a
+call that formats an error-path string on the way in, which doubled the cost
+of checking a compiled policy of 10,000 capabilities.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin
 
 import fastjsonschema
 
@@ -96,11 +100,43 @@ def _schemas_by_id() -> dict[str, Any]:
 
 @cache
 def _fast_validator(name: str) -> Callable[[Any], Any]:
-    schema = dict(_schemas_by_id()[f"{_BASE}{name}.schema.json"])
+    schema = inline_refs(f"{_BASE}{name}.schema.json", _schemas_by_id())
     schema["$schema"] = "http://json-schema.org/draft-07/schema#"
-    handlers = {"https": lambda uri: _schemas_by_id()[uri]}
-    validate: Callable[[Any], Any] = fastjsonschema.compile(schema, handlers=handlers)
+    validate: Callable[[Any], Any] = fastjsonschema.compile(schema)
     return validate
+
+
+def inline_refs(schema_id: str, schemas: Mapping[str, Any]) -> dict[str, Any]:
+    """Schema `schema_id` with every `$ref` replaced by a copy of its target.
+
+    Raises `ValueError` for a `$ref` with sibling keywords (inlining would change
+    its meaning) or a recursive one (it cannot be inlined).
+    """
+    inlined = dict(_inline(schemas[schema_id], schema_id, schemas, ()))
+    inlined.pop("$defs", None)
+    return inlined
+
+
+def _inline(node: Any, base: str, schemas: Mapping[str, Any], trail: tuple[str, ...]) -> Any:
+    if isinstance(node, list):
+        return [_inline(item, base, schemas, trail) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" not in node:
+        return {key: _inline(value, base, schemas, trail) for key, value in node.items()}
+    target = urljoin(base, node["$ref"])
+    if len(node) > 1 or target in trail:
+        raise ValueError(f"cannot inline $ref {target} (sibling keywords or recursion)")
+    document, _, pointer = target.partition("#")
+    return _inline(
+        _resolve_pointer(schemas[document], pointer), document, schemas, (*trail, target)
+    )
+
+
+def _resolve_pointer(document: Any, pointer: str) -> Any:
+    for token in pointer.split("/")[1:]:
+        document = document[token.replace("~1", "/").replace("~0", "~")]
+    return document
 
 
 def is_valid(name: str, instance: Any) -> bool:

@@ -1,10 +1,11 @@
-"""The fast validator (fastjsonschema) and jsonschema must agree on every instance."""
+"""The fast validator (fastjsonschema, `$ref`s inlined) and jsonschema must agree."""
 
 from __future__ import annotations
 
 import copy
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -50,6 +51,38 @@ VALID = {
         "kind": "Consumer",
         "metadata": {"name": "agent"},
         "spec": {"tokenSha256": "ab" * 32, "capabilities": ["my-api/*"]},
+    },
+    "policy": {
+        "format": "aivault-ops/policy@1",
+        "project": "fixture",
+        "environment": None,
+        "providers": {"my-api": {"source": "custom", "hosts": ["a.example.com"]}},
+        "credentials": {
+            "my-api": {
+                "provider": "my-api",
+                "hosts": ["a.example.com"],
+                "auth": {
+                    "header": {"header_name": "authorization", "value_template": "{{secret}}"}
+                },
+                "secrets": {"secret": {"file": "secrets/a.sops.yaml", "name": "MY_KEY"}},
+                "upstreamPathPrefix": "",
+            }
+        },
+        "capabilities": {
+            "my-api/users": {
+                "credential": "my-api",
+                "provider": "my-api",
+                "source": "manifest",
+                "methods": ["GET", "POST"],
+                "pathPrefixes": ["/v1/users"],
+                "hosts": ["a.example.com"],
+                "policy": {"timeoutMs": 5000, "responseBlocklist": ["$.token"]},
+            }
+        },
+        "consumers": {"agent": {"tokenSha256": "ab" * 32, "capabilities": ["my-api/*"]}},
+        "secretFiles": {
+            "secrets/a.sops.yaml": {"sha256": "cd" * 32, "format": "yaml", "names": ["MY_KEY"]}
+        },
     },
 }
 
@@ -104,3 +137,26 @@ def test_the_valid_examples_are_valid() -> None:
     for schema, instance in VALID.items():
         assert schema_check.is_valid(schema, instance)
         assert schema_check.check(schema, instance) == []
+
+
+def test_inlining_replaces_every_ref_across_files() -> None:
+    schemas = schema_check._schemas_by_id()
+    inlined = schema_check.inline_refs(f"{schema_check._BASE}policy.schema.json", schemas)
+    assert "$ref" not in repr(inlined)
+    assert "$defs" not in inlined
+    capability = inlined["properties"]["capabilities"]["additionalProperties"]
+    host_pattern = capability["properties"]["hosts"]["items"]["pattern"]
+    registry = schemas[f"{schema_check._BASE}registry-provider.schema.json"]
+    assert host_pattern == registry["$defs"]["host"]["pattern"]
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"$defs": {"a": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"},
+        {"$defs": {"a": {"type": "string"}}, "$ref": "#/$defs/a", "minLength": 1},
+    ],
+)
+def test_recursive_refs_and_refs_with_siblings_are_not_inlined(schema: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="cannot inline"):
+        schema_check.inline_refs("https://x.test/s.json", {"https://x.test/s.json": schema})
