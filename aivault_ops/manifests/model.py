@@ -8,16 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from types import MappingProxyType
 from typing import Any
 
 from aivault_ops.diagnostics import Location
 from aivault_ops.manifests.yaml_positions import Positions
 
+LocationOf = Callable[[], Location]
+
 
 @dataclass(frozen=True)
 class ManifestSource:
-    """Where a manifest came from: the project-relative file and node positions."""
+    """Where a manifest came from: the project-relative file and node positions.
+
+    The first `at` or `at_key` of a file parses it again for the positions, so
+    code that may or may not report asks for a `place` and calls it only when
+    it reports.
+    """
 
     path: str
     positions: Positions
@@ -25,6 +33,10 @@ class ManifestSource:
     def at(self, *path: str | int) -> Location:
         """Location of the value at `path` (or its nearest ancestor)."""
         return Location(self.path, *self.positions.of(tuple(path)))
+
+    def place(self, *path: str | int) -> LocationOf:
+        """`at(*path)`, deferred until called."""
+        return partial(self.at, *path)
 
     def at_key(self, *path: str | int) -> Location:
         """Location of the key that introduces `path`."""

@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from aivault_ops.diagnostics import Location, Report
-from aivault_ops.manifests.model import CapabilityManifest, CredentialManifest
+from aivault_ops.diagnostics import Report
+from aivault_ops.manifests.model import CapabilityManifest, CredentialManifest, LocationOf
 from aivault_ops.providers import AuthVariant, CapabilitySpec, ProviderSpec
 from aivault_ops.resolve.hosts import host_matches
 from aivault_ops.resolve.model import ResolvedCapability, ResolvedCredential
@@ -117,7 +117,7 @@ def _provision(
     elif manifest.name in with_manifests:
         return
     else:
-        wanted = [(spec, manifest.source.at("metadata", "name")) for spec in offered.values()]
+        wanted = [(spec, manifest.source.place("metadata", "name")) for spec in offered.values()]
     for spec, location in wanted:
         _add_provisioned(spec, credential, location, resolved, context.report)
 
@@ -144,14 +144,14 @@ def _narrowed(
     provider: ProviderSpec,
     offered: Mapping[str, CapabilitySpec],
     report: Report,
-) -> list[tuple[CapabilitySpec, Location]]:
+) -> list[tuple[CapabilitySpec, LocationOf]]:
     chosen = []
     for index, name in enumerate(manifest.capabilities or ()):
-        location = manifest.source.at("spec", "capabilities", index)
+        location = manifest.source.place("spec", "capabilities", index)
         if name in offered:
             chosen.append((offered[name], location))
         else:
-            report.add(location, "E-CAPABILITY-UNKNOWN", _not_offered(name, provider, offered))
+            report.add(location(), "E-CAPABILITY-UNKNOWN", _not_offered(name, provider, offered))
     return chosen
 
 
@@ -172,7 +172,7 @@ def _not_offered(name: str, provider: ProviderSpec, offered: Mapping[str, Capabi
 def _add_provisioned(
     spec: CapabilitySpec,
     credential: ResolvedCredential,
-    location: Location,
+    location: LocationOf,
     resolved: dict[str, ResolvedCapability],
     report: Report,
 ) -> None:
@@ -180,7 +180,7 @@ def _add_provisioned(
     if existing is not None:
         if existing.source == "registry":
             report.add(
-                location,
+                location(),
                 "E-DUPLICATE-NAME",
                 f"capability '{spec.name}' is already provisioned by credential"
                 f" '{existing.credential}'; narrow with spec.capabilities or write"

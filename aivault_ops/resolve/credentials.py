@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from aivault_ops.diagnostics import Location, Report
-from aivault_ops.manifests.model import CredentialManifest, SecretRef
+from aivault_ops.diagnostics import Report
+from aivault_ops.manifests.model import CredentialManifest, LocationOf, SecretRef
 from aivault_ops.providers import AuthSpec, AuthVariant, ProviderSpec, Registry
 from aivault_ops.resolve.hosts import covered, is_wildcard
 from aivault_ops.resolve.model import ResolvedCredential, SecretFile
@@ -208,17 +208,17 @@ def _check_ref(
     manifest: CredentialManifest,
     context: CredentialContext,
 ) -> SecretRef | None:
-    location, report = manifest.source.at(*where), context.report
+    location, report = manifest.source.place(*where), context.report
     relative = normalize_ref_path(ref.file)
     file = context.secrets.files.get(relative) if relative else None
     if relative is None or file is None:
         problem = "is outside the project" if relative is None else "is not a readable SOPS file"
-        report.add(location, "E-SECRET-NOT-FOUND", f"secret file '{ref.file}' {problem}")
+        report.add(location(), "E-SECRET-NOT-FOUND", f"secret file '{ref.file}' {problem}")
         return None
     if ref.name not in file.names:
         names = ", ".join(file.names) or "none"
         report.add(
-            location,
+            location(),
             "E-SECRET-NOT-FOUND",
             f"'{relative}' has no secret named {ref.name} (it has: {names})",
         )
@@ -230,12 +230,12 @@ def _check_ref(
     return SecretRef(relative, ref.name)
 
 
-def _encrypted(name: str, file: SecretFile, location: Location, report: Report) -> bool:
+def _encrypted(name: str, file: SecretFile, location: LocationOf, report: Report) -> bool:
     """A value sops keeps in plaintext (`*_unencrypted`) is in git in clear: not a secret."""
     if name not in file.unencrypted_names:
         return True
     report.add(
-        location,
+        location(),
         "E-SOPS-PLAINTEXT",
         f"secret {name} is stored unencrypted in {file.path} ({file.unencrypted_rule});"
         " a credential's secret must be encrypted",
@@ -244,14 +244,14 @@ def _encrypted(name: str, file: SecretFile, location: Location, report: Report) 
 
 
 def _pinning_ok(
-    name: str, provider: ProviderSpec, location: Location, context: CredentialContext
+    name: str, provider: ProviderSpec, location: LocationOf, context: CredentialContext
 ) -> bool:
     """Pinning: stops a registry provider's key (OPENAI_API_KEY) reaching another provider."""
     owner = context.registry.secret_owners.get(name)
     if owner is None or owner == provider.name:
         return True
     context.report.add(
-        location,
+        location(),
         "E-SECRET-PINNED",
         f"secret {name} is pinned to registry provider '{owner}'; only a credential with"
         f" provider: {owner} may use it",
@@ -265,7 +265,7 @@ def _discovered_secrets(
     result: dict[str, SecretRef] = {}
     for name, placeholder in variant.vault_secrets.items():
         holders = context.secrets.holders(name)
-        location = manifest.source.at("spec", "provider")
+        location = manifest.source.place("spec", "provider")
         if len(holders) == 1:
             if _encrypted(name, context.secrets.files[holders[0]], location, context.report):
                 result[placeholder] = SecretRef(holders[0], name)
@@ -286,5 +286,5 @@ def _discovered_secrets(
                     f" `aivault-ops secrets set {name}` or set spec.secretRef"
                 ),
             )
-        context.report.add(location, code, message)
+        context.report.add(location(), code, message)
     return result if len(result) == len(variant.vault_secrets) else None
