@@ -33,7 +33,9 @@ _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _VALUE_TAG = "tag:yaml.org,2002:value"  # a `=` key, which PyYAML's merge step makes a string
 _FLATTENED_KEY_TAGS = frozenset({_MERGE_TAG, _VALUE_TAG})
-_CONTAINER_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_CONTAINER_TAGS = frozenset({_MAP_TAG, _SEQ_TAG})
 
 
 _BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -43,11 +45,10 @@ class _ManifestLoader(_BaseLoader):  # type: ignore[valid-type,misc]
     """Safe loading (libyaml's parser when present); timestamps stay strings."""
 
     def resolve(self, kind: type[yaml.Node], value: str, implicit: tuple[bool, bool]) -> str:
-        """The tag of a node; a plain scalar's tag depends on its text alone, so it is cached."""
-        if kind is yaml.ScalarNode and implicit[0]:
-            return _plain_scalar_tag(value)
-        tag: str = super().resolve(kind, value, implicit)
-        return tag
+        """PyYAML's resolution (this loader has no path resolvers), plain scalars cached."""
+        if kind is yaml.ScalarNode:
+            return _plain_scalar_tag(value) if implicit[0] else _STR_TAG
+        return _SEQ_TAG if kind is yaml.SequenceNode else _MAP_TAG
 
 
 _ManifestLoader.yaml_implicit_resolvers = {
@@ -196,7 +197,7 @@ class _DataBuilder:
         return [self.build(item, depth + 1) for item in node.value]
 
     def _mapping(self, node: yaml.MappingNode, depth: int) -> dict[Any, Any]:
-        if any(key.tag in _FLATTENED_KEY_TAGS for key, _ in node.value):
+        if _has_flattened_keys(node):
             return self._flattened_mapping(node, depth)
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
@@ -249,6 +250,13 @@ class _PositionedBuilder:
             self.table.keys[child] = _start(key_node)
             result[key] = self.build(value_node, child, depth + 1)
         return result
+
+
+def _has_flattened_keys(node: yaml.MappingNode) -> bool:
+    for key, _ in node.value:
+        if key.tag in _FLATTENED_KEY_TAGS:
+            return True
+    return False
 
 
 def _flattened_pairs(
