@@ -253,7 +253,7 @@ class _PositionedBuilder:
 
 
 def _has_flattened_keys(node: yaml.MappingNode) -> bool:
-    for key, _ in node.value:
+    for key, _ in node.value:  # noqa: SIM110 - twice as fast as any() over a generator
         if key.tag in _FLATTENED_KEY_TAGS:
             return True
     return False
