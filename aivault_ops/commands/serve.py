@@ -337,9 +337,9 @@ async def serve_forever(
     """Serve on `listeners`, start reloading, until `until()` returns (default: a signal)."""
     from aiohttp.web_server import Server
 
-    from aivault_ops.runtime.upstream import HttpxUpstream
+    from aivault_ops.runtime.upstream import AiohttpUpstream
 
-    process.runtime.upstream = HttpxUpstream(process.settings)
+    process.runtime.upstream = AiohttpUpstream(process.settings)
     loop = asyncio.get_running_loop()
     server = Server(process.runtime.handle, access_log=None)
     servers = []

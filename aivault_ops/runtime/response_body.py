@@ -15,12 +15,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Final
 
-import httpx
-
 from aivault_ops.runtime.blocklist import Blocklist, ResponseRefused, redact_json_body
 from aivault_ops.runtime.content_decoding import Decoder, decoder_for, encoding_failure, layers
 from aivault_ops.runtime.model import PreparedCall
-from aivault_ops.runtime.upstream import UpstreamFailure, classify_error
+from aivault_ops.runtime.upstream import UpstreamFailure, UpstreamResponse, classify_error
 
 DEFAULT_DECODED_CAP: Final = 32 * 1024 * 1024
 
@@ -56,7 +54,7 @@ class Meter:
             raise too_large(self.decoded_cap)
 
 
-def decoded_body(response: httpx.Response, meter: Meter) -> AsyncIterator[bytes]:
+def decoded_body(response: UpstreamResponse, meter: Meter) -> AsyncIterator[bytes]:
     """The body, decoded from its `Content-Encoding`, in metered pieces.
 
     An encoding that cannot be decoded is refused here, before any byte is read.
@@ -76,7 +74,9 @@ def _check_transfer_coding(value: str | None) -> None:
         raise encoding_failure(f"transfer-encoding {codings[0][:40]!r} cannot be decoded")
 
 
-async def _decode(response: httpx.Response, decoder: Decoder, meter: Meter) -> AsyncIterator[bytes]:
+async def _decode(
+    response: UpstreamResponse, decoder: Decoder, meter: Meter
+) -> AsyncIterator[bytes]:
     async for chunk in response.aiter_raw():
         meter.on_received(len(chunk))
         for piece in decoder.feed(chunk):
@@ -86,7 +86,7 @@ async def _decode(response: httpx.Response, decoder: Decoder, meter: Meter) -> A
 
 
 def redacted_stream(
-    response: httpx.Response, call: PreparedCall, *, held_whole: bool
+    response: UpstreamResponse, call: PreparedCall, *, held_whole: bool
 ) -> AsyncIterator[bytes]:
     """The decoded body with injected secrets redacted, as it arrives.
 
@@ -115,7 +115,7 @@ def _meter(call: PreparedCall, *, held_whole: bool) -> Meter:
 
 
 async def filtered_body(
-    response: httpx.Response, call: PreparedCall, blocklist: Blocklist
+    response: UpstreamResponse, call: PreparedCall, blocklist: Blocklist
 ) -> bytes:
     """The whole body through the `responseBlocklist`, then secret redaction.
 
@@ -132,7 +132,7 @@ async def filtered_body(
     return call.redactor.redact(filtered)
 
 
-async def whole_body(response: httpx.Response, call: PreparedCall) -> bytes:
+async def whole_body(response: UpstreamResponse, call: PreparedCall) -> bytes:
     """The complete body ready for the caller (filtered if the capability says so).
 
     Closes the response; transport errors become their `UpstreamFailure`.
@@ -140,14 +140,31 @@ async def whole_body(response: httpx.Response, call: PreparedCall) -> bytes:
     try:
         if call.response_blocklist:
             return await filtered_body(response, call, call.response_blocklist)
+        if _plain_within(response, _meter(call, held_whole=True)):
+            return call.redactor.redact(await response.aread())
         return b"".join([p async for p in redacted_stream(response, call, held_whole=True)])
-    except (httpx.HTTPError, OSError) as failure:
+    except OSError as failure:
         raise classify_error(failure) from None
     finally:
         await response.aclose()
 
 
-def should_buffer(call: PreparedCall, response: httpx.Response, below: int) -> bool:
+def _plain_within(response: UpstreamResponse, meter: Meter) -> bool:
+    """An identity body whose declared length is within the meter's caps: read in one
+    step (the client reads exactly that many bytes, so nothing needs counting)."""
+    if response.headers.get("transfer-encoding") or layers(
+        response.headers.get("content-encoding")
+    ):
+        return False
+    length = response.headers.get("content-length", "")
+    if not length.isdigit():
+        return False
+    meter.on_received(int(length))
+    meter.on_decoded(int(length))
+    return True
+
+
+def should_buffer(call: PreparedCall, response: UpstreamResponse, below: int) -> bool:
     """Passthrough: hold the body whole when a blocklist must parse it, or when it is
     small, identity-encoded and of known length (one write is cheaper)."""
     if call.response_blocklist:

@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
-import httpx
 from aiohttp import web
 
 from aivault_ops.runtime.active_policy import ActivePolicy
@@ -34,6 +33,7 @@ from aivault_ops.runtime.upstream import (
     FORBIDDEN_CODE,
     UpstreamClient,
     UpstreamFailure,
+    UpstreamResponse,
     classify_error,
 )
 
@@ -262,7 +262,7 @@ class Runtime:
         limit = policy.max_request_body_bytes(capability)
         return self.max_body_bytes if limit is None else min(limit, self.max_body_bytes)
 
-    async def _open(self, call: PreparedCall) -> tuple[PreparedCall, httpx.Response]:
+    async def _open(self, call: PreparedCall) -> tuple[PreparedCall, UpstreamResponse]:
         """Sign and send (one retry after a 401 if the credential asks); the call as sent."""
         started = time.perf_counter()
         call, response = await send_authorized(self.upstream, call, self.clock)
@@ -278,7 +278,7 @@ class Runtime:
         self,
         request: web.BaseRequest,
         call: PreparedCall,
-        response: httpx.Response,
+        response: UpstreamResponse,
         decision: Decision,
     ) -> web.StreamResponse:
         try:
@@ -301,7 +301,7 @@ class Runtime:
             error = failure
         except ConnectionResetError:
             error = UpstreamFailure(499, "E-CLIENT-CLOSED", "the caller closed the connection")
-        except (httpx.HTTPError, OSError) as failure:
+        except OSError as failure:
             error = classify_error(failure)
         finally:
             await response.aclose()
@@ -311,7 +311,7 @@ class Runtime:
         return out
 
     async def _buffered(
-        self, call: PreparedCall, response: httpx.Response, decision: Decision
+        self, call: PreparedCall, response: UpstreamResponse, decision: Decision
     ) -> web.StreamResponse:
         """A small body of known length: read it whole, answer in one write."""
         try:
@@ -325,7 +325,7 @@ class Runtime:
         return out
 
     async def _envelope_answer(
-        self, call: PreparedCall, response: httpx.Response, decision: Decision
+        self, call: PreparedCall, response: UpstreamResponse, decision: Decision
     ) -> web.StreamResponse:
         try:
             body = await whole_body(response, call)

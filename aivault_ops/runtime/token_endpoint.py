@@ -7,10 +7,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-import httpx
-
 from aivault_ops.runtime.model import UpstreamRequest
-from aivault_ops.runtime.upstream import HTTPS_PORT, UpstreamClient
+from aivault_ops.runtime.upstream import HTTPS_PORT, UpstreamClient, UpstreamResponse
 
 TOKEN_RESPONSE_LIMIT: Final = 64 * 1024
 TOKEN_TIMEOUT_S: Final = 30.0
@@ -47,7 +45,7 @@ async def post_form(
         return response.status_code, None
 
 
-async def _read_capped(response: httpx.Response, limit: int) -> bytes:
+async def _read_capped(response: UpstreamResponse, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.aiter_raw():

@@ -19,10 +19,9 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     import ssl
 
-    import httpx
-
     from aivault_ops.runtime.model import PreparedCall, UpstreamRequest
     from aivault_ops.runtime.redaction import SecretRedactor
+    from aivault_ops.runtime.upstream import UpstreamResponse
 
 
 @dataclass(frozen=True, repr=False)
@@ -72,7 +71,7 @@ class ClientTls:
 class Opener(Protocol):
     """The part of `UpstreamClient` used here."""
 
-    async def open(self, request: UpstreamRequest) -> httpx.Response:
+    async def open(self, request: UpstreamRequest) -> UpstreamResponse:
         """Send `request`; the response's body still streams."""
         ...
 
@@ -88,7 +87,7 @@ async def sign_call(call: PreparedCall, now: datetime) -> tuple[PreparedCall, Si
 
 async def send_authorized(
     client: Opener, call: PreparedCall, clock: Callable[[], datetime]
-) -> tuple[PreparedCall, httpx.Response]:
+) -> tuple[PreparedCall, UpstreamResponse]:
     """Sign and send `call`; after a 401 the strategy may ask for exactly one retry.
 
     Returns the call as sent (its redactor covers the token used) and the
