@@ -89,6 +89,7 @@ def test_gzip_header_has_no_name_and_mtime_zero(forge: Any) -> None:
     bundle = forge.valid()
     assert bundle[:4] == b"\x1f\x8b\x08\x00"  # magic, deflate, flags: no FNAME/FEXTRA/FCOMMENT
     assert bundle[4:8] == b"\x00\x00\x00\x00"  # mtime 0
+    assert bundle[8:10] == b"\x00\xff"  # XFL 0: the default level (6), not 9 or 1; OS unknown
 
 
 def test_tar_entries_are_sorted_and_normalised(forge: Any) -> None:
