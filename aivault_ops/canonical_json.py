@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+_CONTAINERS = (dict, list, tuple)
+
 
 class JsonError(ValueError):
     """The value cannot be written, or the bytes cannot be read, as strict JSON."""
@@ -38,10 +40,12 @@ def _check_keys(obj: object) -> None:
         for key, value in obj.items():
             if not isinstance(key, str):
                 raise JsonError(f"object key {key!r} is not a string")
-            _check_keys(value)
+            if isinstance(value, _CONTAINERS):
+                _check_keys(value)
     elif isinstance(obj, list | tuple):
         for item in obj:
-            _check_keys(item)
+            if isinstance(item, _CONTAINERS):
+                _check_keys(item)
 
 
 def loads_strict(data: bytes) -> Any:

@@ -17,7 +17,18 @@ def test_equal_data_gives_equal_bytes() -> None:
 
 
 @pytest.mark.parametrize(
-    "value", [float("nan"), float("inf"), {"a": -float("inf")}, {1: "x"}, [{2: 3}], {"a": {1, 2}}]
+    "value",
+    [
+        float("nan"),
+        float("inf"),
+        {"a": -float("inf")},
+        {1: "x"},
+        [{2: 3}],
+        {"a": {1, 2}},
+        {"a": {"b": {3: "deep"}}},
+        [[{4: "in a list in a list"}]],
+        {"a": ({5: "in a tuple"},)},
+    ],
 )
 def test_unencodable_values_are_refused(value: object) -> None:
     with pytest.raises(JsonError):
