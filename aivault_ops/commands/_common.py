@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aivault_ops.errors import UsageError, ValidationFailed
-from aivault_ops.manifests.loader import PROJECT_FILE
 
 if TYPE_CHECKING:
     from aivault_ops.build import CompiledProject
@@ -64,6 +63,8 @@ def find_project_roots(paths: Sequence[Path]) -> list[Path]:
 
 
 def _enclosing_project(file: Path) -> Path | None:
+    from aivault_ops.manifests.loader import PROJECT_FILE
+
     if not file.exists():
         raise UsageError(f"{file}: no such file or directory")
     for parent in file.resolve().parents:

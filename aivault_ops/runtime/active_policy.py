@@ -29,6 +29,7 @@ from aivault_ops.runtime.checks.path import RequestPath, check_prefix, longest_m
 from aivault_ops.runtime.checks.query import check_query
 from aivault_ops.runtime.consumers import ConsumerIndex
 from aivault_ops.runtime.model import InboundRequest, PreparedCall, Refusal, UpstreamRequest
+from aivault_ops.runtime.shared_values import ValueTable, fresh_number, fresh_text
 from aivault_ops.secret import Secret
 
 POLICY_FORMAT = "aivault-ops/policy@1"
@@ -42,11 +43,11 @@ def _section(policy: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return value
 
 
-def _hosts(name: str, spec: Any) -> tuple[str, ...]:
+def _hosts(name: str, spec: Any, table: ValueTable) -> tuple[str, ...]:
     hosts = spec.get("hosts") if isinstance(spec, Mapping) else None
     if not isinstance(hosts, list) or not hosts or not all(isinstance(h, str) for h in hosts):
         raise AivaultError(f"policy: credential {name!r} needs a list of hosts")
-    return tuple(hosts)
+    return table.texts(hosts)
 
 
 def _expires_at(manifest: Mapping[str, Any]) -> datetime | None:
@@ -78,12 +79,12 @@ class ActivePolicy:
         serial = manifest.get("serial")
         if not isinstance(serial, int) or isinstance(serial, bool):
             raise AivaultError("bundle manifest: serial must be an integer")
-        self.serial: int = serial
-        self.revision: str = str(manifest.get("revision", ""))
+        self.serial: int = fresh_number(serial)
+        self.revision: str = fresh_text(str(manifest.get("revision", "")))
         environment = manifest.get("environment")
-        self.environment: str | None = None if environment is None else str(environment)
+        self.environment: str | None = None if environment is None else fresh_text(str(environment))
         self.expires_at: datetime | None = _expires_at(manifest)
-        self.keyid: str = keyid
+        self.keyid: str = fresh_text(keyid)
         self._providers = providers
         self._credentials = dict(credentials)
         self._capabilities = dict(capabilities)
@@ -125,11 +126,14 @@ class ActivePolicy:
         """
         if policy.get("format") != POLICY_FORMAT:
             raise AivaultError(f"policy: format must be {POLICY_FORMAT!r}")
+        table = ValueTable()
         credentials = {
-            str(name): build_credential(str(name), spec, _hosts(str(name), spec), secrets, services)
+            table.text(name): build_credential(
+                table.text(name), spec, _hosts(name, spec, table), secrets, services, table
+            )
             for name, spec in sorted(_section(policy, "credentials").items())
         }
-        capabilities = parse_capabilities(_section(policy, "capabilities"), credentials)
+        capabilities = parse_capabilities(_section(policy, "capabilities"), credentials, table)
         consumers = ConsumerIndex.build(policy.get("consumers"), capabilities)
         return cls(
             manifest=manifest,

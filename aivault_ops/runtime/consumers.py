@@ -3,23 +3,28 @@
 A consumer is known by the sha256 of its bearer token; the token itself is
 never stored. Grants are glob patterns (`openai/*`) resolved against the
 bundle's capabilities once per load, so authorizing a request is a set
-lookup.
+lookup. Resolving follows `fnmatch.fnmatchcase` exactly; a plain name or a
+`prefix*` pattern is resolved by lookup in the sorted names rather than by
+testing every capability against it.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
+from fnmatch import translate
 from typing import Any
 
 from aivault_ops.errors import AivaultError
 from aivault_ops.runtime.model import Refusal
+from aivault_ops.runtime.shared_values import fresh_text
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_GLOB_SPECIAL = re.compile(r"[*?\[]")
 _UNAUTHENTICATED = "a valid consumer token is required (Authorization: Bearer or X-Aivault-Token)"
 
 
@@ -35,7 +40,29 @@ class Consumer:
         return f"Consumer(name={self.name!r}, granted={sorted(self.granted)!r})"
 
 
-def _parse_consumer(name: str, spec: Any, capabilities: Iterable[str]) -> Consumer:
+def _matching(pattern: str, names: Sequence[str]) -> Iterable[str]:
+    """The names `pattern` matches, as `fnmatch.fnmatchcase`; `names` sorted."""
+    special = _GLOB_SPECIAL.search(pattern)
+    if special is None:
+        at = bisect.bisect_left(names, pattern)
+        return (names[at],) if at < len(names) and names[at] == pattern else ()
+    if special.start() == len(pattern) - 1 and pattern.endswith("*"):
+        prefix = pattern[:-1]
+        start = bisect.bisect_left(names, prefix)
+        end = start
+        while end < len(names) and names[end].startswith(prefix):
+            end += 1
+        return names[start:end]
+    matcher = re.compile(translate(pattern)).match
+    return [name for name in names if matcher(name)]
+
+
+def granted_by(patterns: Iterable[str], names: Sequence[str]) -> frozenset[str]:
+    """Every name of the sorted `names` that one of the glob `patterns` matches."""
+    return frozenset(name for pattern in patterns for name in _matching(pattern, names))
+
+
+def _parse_consumer(name: str, spec: Any, capabilities: Sequence[str]) -> Consumer:
     if not isinstance(spec, Mapping):
         raise AivaultError(f"policy: consumer {name!r} must be an object")
     digest = spec.get("tokenSha256")
@@ -44,8 +71,7 @@ def _parse_consumer(name: str, spec: Any, capabilities: Iterable[str]) -> Consum
         raise AivaultError(f"policy: consumer {name!r} has no valid tokenSha256")
     if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
         raise AivaultError(f"policy: consumer {name!r} capabilities must be a list of globs")
-    granted = frozenset(c for c in capabilities if any(fnmatchcase(c, p) for p in patterns))
-    return Consumer(name, bytes.fromhex(digest), granted)
+    return Consumer(fresh_text(name), bytes.fromhex(digest), granted_by(patterns, capabilities))
 
 
 class ConsumerIndex:
@@ -62,7 +88,7 @@ class ConsumerIndex:
         """Parse `policy["consumers"]`; raises `AivaultError` on a malformed entry."""
         if not isinstance(specs, Mapping):
             raise AivaultError("policy: consumers must be an object")
-        names = tuple(capabilities)
+        names = sorted(capabilities)
         return cls(_parse_consumer(str(n), spec, names) for n, spec in sorted(specs.items()))
 
     def __len__(self) -> int:

@@ -12,7 +12,8 @@ injects is searched for in each of its common spellings:
   longer base64 text that encodes the secret at byte offset 0, 1 or 2 (so
   `base64("user:" + secret)` in an echoed Basic header is caught too).
 
-All patterns are compiled into one `re` alternation when a policy loads;
+All patterns are compiled into one `re` alternation the first time a
+credential's redactor is used (not at policy load);
 a response is first checked for a few substrings that every match must
 contain, so a clean body costs a handful of fast substring scans.
 `StreamRedactor` holds back only the bytes at the end of a chunk that could
@@ -110,18 +111,17 @@ def base64_spellings(raw: bytes) -> set[bytes]:
     return found
 
 
-class SecretRedactor:
-    """Replaces every spelling of a fixed set of secret values with `[REDACTED]`.
+class _Compiled:
+    """What a redactor matches with, built from its secret values on first use.
 
-    `_gates` are substrings at least one of which every possible match
+    `gates` are substrings at least one of which every possible match
     contains; when none occurs in the data (the usual case) the regex is
     skipped entirely, so clean bodies cost a few `bytes.__contains__` scans.
     """
 
-    __slots__ = ("_alphabet", "_gates", "_hold", "_pattern")
+    __slots__ = ("alphabet", "gates", "hold", "pattern")
 
-    def __init__(self, secrets: Iterable[str]) -> None:
-        values = sorted({value for value in secrets if value})
+    def __init__(self, values: tuple[str, ...]) -> None:
         literals: set[bytes] = set()
         gates: set[bytes] = set()
         spellings: list[tuple[bytes, int]] = []
@@ -133,13 +133,30 @@ class SecretRedactor:
             spellings.append(_spelling_pattern(value))
         ordered = sorted(literals, key=lambda lit: (-len(lit), lit))
         branches = [re.escape(lit) for lit in ordered] + [pattern for pattern, _ in spellings]
-        longest = max([len(lit) for lit in ordered] + [n for _, n in spellings], default=0)
-        self._pattern = re.compile(b"|".join(branches)) if branches else None
-        self._gates = tuple(sorted(gates, key=len))
-        self._hold = max(longest - 1, 0)
+        longest = max([len(lit) for lit in ordered] + [n for _, n in spellings])
+        self.pattern = re.compile(b"|".join(branches))
+        self.gates = tuple(sorted(gates, key=len))
+        self.hold = max(longest - 1, 0)
         alphabet = set(b"".join(literals)) | set(b"".join(v.encode() for v in values))
-        alphabet |= set(_HEX + b'%+\\/"ut') if values else set()
-        self._alphabet = bytes(sorted(alphabet))
+        self.alphabet = bytes(sorted(alphabet | set(_HEX + b'%+\\/"ut')))
+
+    def may_match(self, data: bytes) -> bool:
+        return any(gate in data for gate in self.gates)
+
+
+class SecretRedactor:
+    """Replaces every spelling of a fixed set of secret values with `[REDACTED]`.
+
+    The patterns are compiled the first time the redactor sees data, not
+    when the policy loads: a bundle with thousands of credentials loads
+    fast and keeps no regex for a credential that is never called.
+    """
+
+    __slots__ = ("_compiled", "_values")
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self._values = tuple(sorted({value for value in secrets if value}))
+        self._compiled: _Compiled | None = None
 
     @classmethod
     def empty(cls) -> SecretRedactor:
@@ -149,30 +166,39 @@ class SecretRedactor:
     def __repr__(self) -> str:
         return "SecretRedactor([secret])"
 
-    def _may_match(self, data: bytes) -> bool:
-        return any(gate in data for gate in self._gates)
+    def _matcher(self) -> _Compiled | None:
+        """The compiled patterns (None: nothing to redact), built once."""
+        if not self._values:
+            return None
+        compiled = self._compiled
+        if compiled is None:
+            compiled = self._compiled = _Compiled(self._values)
+        return compiled
 
     def redact(self, data: bytes) -> bytes:
         """`data` with every secret spelling replaced by `[REDACTED]`."""
-        if self._pattern is None or not self._may_match(data):
+        compiled = self._matcher()
+        if compiled is None or not compiled.may_match(data):
             return data
-        return self._pattern.sub(MARK, data)
+        return compiled.pattern.sub(MARK, data)
 
     def redact_text(self, text: str) -> str:
         """`redact` for text such as a header value."""
-        if self._pattern is None:
+        compiled = self._matcher()
+        if compiled is None:
             return text
         data = text.encode("utf-8", "surrogateescape")
-        if not self._may_match(data):
+        if not compiled.may_match(data):
             return text
-        return self._pattern.sub(MARK, data).decode("utf-8", "surrogateescape")
+        return compiled.pattern.sub(MARK, data).decode("utf-8", "surrogateescape")
 
     def redact_headers(self, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """`redact_text` on every value, with one gate check for the whole list."""
-        if self._pattern is None or not headers:
+        compiled = self._matcher()
+        if compiled is None or not headers:
             return headers
         joined = "\n".join(value for _, value in headers).encode("utf-8", "surrogateescape")
-        if not self._may_match(joined):
+        if not compiled.may_match(joined):
             return headers
         return [(name, self.redact_text(value)) for name, value in headers]
 
@@ -182,15 +208,16 @@ class SecretRedactor:
         A match is only decided where every byte it could span is present,
         so no secret escapes because it straddled a chunk boundary.
         """
-        if self._pattern is None:
+        compiled = self._matcher()
+        if compiled is None:
             return data, b""
-        window = data[-self._hold :] if self._hold else b""
-        safe_end = len(data) - (len(window) - len(window.rstrip(self._alphabet)))
-        if not self._may_match(data):
+        window = data[-compiled.hold :] if compiled.hold else b""
+        safe_end = len(data) - (len(window) - len(window.rstrip(compiled.alphabet)))
+        if not compiled.may_match(data):
             return data[:safe_end], data[safe_end:]
         parts: list[bytes] = []
         position = 0
-        for match in self._pattern.finditer(data):
+        for match in compiled.pattern.finditer(data):
             if match.start() >= safe_end:
                 break
             parts += (data[position : match.start()], MARK)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 import pytest
@@ -170,3 +171,26 @@ def test_response_headers_are_filtered_and_redacted() -> None:
         ("X-Echo", "key=[REDACTED]"),
         ("Vary", "Accept"),
     ]
+
+
+def test_patterns_are_compiled_on_first_use_only() -> None:
+    redactor = SecretRedactor([SECRET])
+    assert redactor._compiled is None
+    assert redactor.redact(b"clean body") == b"clean body"
+    compiled = redactor._compiled
+    assert compiled is not None
+    assert redactor.redact(SECRET.encode()) == MARK
+    assert redactor._compiled is compiled
+
+
+@pytest.mark.parametrize(
+    "use",
+    [
+        lambda r: r.redact(SECRET.encode()),
+        lambda r: r.redact_text(SECRET).encode(),
+        lambda r: r.redact_headers([("x", SECRET)])[0][1].encode(),
+        lambda r: b"".join((r.split_safe(SECRET.encode() + b" ")[0], b"")),
+    ],
+)
+def test_every_entry_point_compiles_and_redacts_on_first_use(use: Any) -> None:
+    assert use(SecretRedactor([SECRET])).startswith(MARK)

@@ -9,7 +9,7 @@ its status and code, and the rest of the bundle keeps working.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -20,6 +20,7 @@ from aivault_ops.runtime.checks.headers import HeaderPolicy
 from aivault_ops.runtime.model import Refusal
 from aivault_ops.runtime.redaction import SecretRedactor
 from aivault_ops.runtime.response_headers import ResponseHeaderFilter
+from aivault_ops.runtime.shared_values import ValueTable
 from aivault_ops.secret import Secret
 
 _PATH_SAFE = "/:@!$&'()*+,;=-._~%"
@@ -97,16 +98,44 @@ def _placeholders(
     return values
 
 
+def _owned(injection: Injection, table: ValueTable) -> Injection:
+    """The injection with the header and query pairs and the path prefix as table copies
+    (the names come from the policy JSON, see `shared_values`)."""
+
+    def pairs(items: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+        return tuple((table.text(name), table.text(value)) for name, value in items)
+
+    return replace(
+        injection,
+        headers=pairs(injection.headers),
+        query=pairs(injection.query),
+        path_prefix=table.text(injection.path_prefix),
+    )
+
+
+def _unavailable(name: str, hosts: tuple[str, ...], problem: AuthUnavailable) -> CredentialRuntime:
+    return CredentialRuntime(
+        name, hosts, None, problem, "", HeaderPolicy(), frozenset(),
+        SecretRedactor.empty(), ResponseHeaderFilter.default(),
+    )  # fmt: skip
+
+
 def build_credential(
     name: str,
     spec: Any,
     hosts: tuple[str, ...],
     secrets: Mapping[tuple[str, str], Secret],
     services: AuthServices | None = None,
+    table: ValueTable | None = None,
 ) -> CredentialRuntime:
-    """Precompute one credential; auth problems make it unavailable, not the policy."""
+    """Precompute one credential; auth problems make it unavailable, not the policy.
+
+    Header rules and filters are shared between credentials that inject the
+    same header names (through `table`, one per policy build).
+    """
     if not isinstance(spec, Mapping):
         raise AivaultError(f"policy: credential {name!r} must be an object")
+    table = table or ValueTable()
     upstream_prefix = _upstream_prefix(name, spec)
     try:
         placeholders = _placeholders(name, spec, secrets) if needed(spec) else {}
@@ -119,18 +148,21 @@ def build_credential(
             services=services,
         )
     except AuthUnavailable as problem:
-        return CredentialRuntime(
-            name, hosts, None, problem, "", HeaderPolicy(), frozenset(),
-            SecretRedactor.empty(), ResponseHeaderFilter.default(),
-        )  # fmt: skip
+        return _unavailable(name, hosts, problem)
+    injection = _owned(injection, table)
+    header_names = table.share(injection.header_names())
     return CredentialRuntime(
         name=name,
         hosts=hosts,
         injection=injection,
         unavailable=None,
-        path_prefix=injection.path_prefix + upstream_prefix,
-        header_policy=HeaderPolicy(injection.header_names()),
-        query_names=injection.query_names(),
+        path_prefix=table.text(injection.path_prefix + upstream_prefix),
+        header_policy=table.get(
+            ("header policy", header_names), lambda: HeaderPolicy(header_names)
+        ),
+        query_names=table.share(injection.query_names()),
         redactor=SecretRedactor(injection.secret_values),
-        header_filter=ResponseHeaderFilter(injection.header_names()),
+        header_filter=table.get(
+            ("response filter", header_names), lambda: ResponseHeaderFilter(header_names)
+        ),
     )

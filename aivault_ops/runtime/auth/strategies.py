@@ -7,40 +7,43 @@ not implemented here fail closed for their credential only.
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
-from aivault_ops.runtime.auth import (
-    basic,
-    header,
-    hmac_auth,
-    mtls,
-    multi_header,
-    multi_query,
-    oauth2_auth,
-    path,
-    query,
-    sigv4_auth,
-    unsupported,
-)
+from aivault_ops.runtime.auth import unsupported
 from aivault_ops.runtime.auth.base import AuthContext, AuthServices, Injection
 from aivault_ops.secret import Secret
 
 Builder = Callable[[AuthContext], Injection]
 
-STRATEGIES: Mapping[str, Builder] = {
-    "header": header.build,
-    "query": query.build,
-    "path": path.build,
-    "basic": basic.build,
-    "multi_header": multi_header.build,
-    "multi_query": multi_query.build,
-    "hmac": hmac_auth.build,
-    "aws_sig_v4": sigv4_auth.build,
-    "o_auth2": oauth2_auth.build,
-    "mtls": mtls.build,
+STRATEGIES: Mapping[str, str] = {
+    "header": "header",
+    "query": "query",
+    "path": "path",
+    "basic": "basic",
+    "multi_header": "multi_header",
+    "multi_query": "multi_query",
+    "hmac": "hmac_auth",
+    "aws_sig_v4": "sigv4_auth",
+    "o_auth2": "oauth2_auth",
+    "mtls": "mtls",
 }
+"""Strategy name → the module of `aivault_ops.runtime.auth` whose `build` implements it.
+
+Modules are imported when a policy first uses their strategy, so a runtime
+whose bundle uses only static headers never loads Jinja2 for `hmac` or the
+o_auth2 and mTLS machinery.
+"""
+
+
+def builder_for(name: str) -> Builder:
+    """The `build` function of strategy `name` (unknown: `unsupported.build`)."""
+    module = STRATEGIES.get(name)
+    if module is None:
+        return unsupported.build
+    return cast(Builder, importlib.import_module(f"{__package__}.{module}").build)
 
 
 def strategy_of(auth: Any) -> tuple[str, Any]:
@@ -91,7 +94,7 @@ def build_injection(
 ) -> Injection:
     """The precomputed injection for one credential, or `AuthUnavailable`."""
     name, config = strategy_of(auth)
-    builder = STRATEGIES.get(name, unsupported.build)
+    builder = builder_for(name)
     variables = secret_variables(placeholders)
     context = AuthContext(
         credential, provider, config, variables, hosts, services or AuthServices()

@@ -2,7 +2,9 @@
 
 Holds what the request checks need (methods, path prefixes, the one
 upstream host, limits) as frozen data, so no raw policy dict is consulted
-per request.
+per request. Equal method sets, prefix tuples, limits and blocklists are one
+shared object across capabilities (`ValueTable`), and no string is kept from
+the decoded policy JSON.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from aivault_ops.errors import AivaultError
 from aivault_ops.runtime.auth.credential import CredentialRuntime
 from aivault_ops.runtime.blocklist import Blocklist
 from aivault_ops.runtime.checks.path import PathPrefix
+from aivault_ops.runtime.shared_values import ValueTable
 
 DEFAULT_TIMEOUT_S = 30.0
 _HOST = re.compile(r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
@@ -45,16 +48,16 @@ def _strings(name: str, spec: Mapping[str, Any], key: str) -> list[str]:
     return value
 
 
-def _limit(name: str, policy: Mapping[str, Any], key: str) -> int | None:
+def _limit(name: str, policy: Mapping[str, Any], key: str, table: ValueTable) -> int | None:
     value = policy.get(key)
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise AivaultError(f"policy: capability {name!r} policy.{key} must be an integer >= 0")
-    return value
+    return table.number(value)
 
 
-def _blocklist(name: str, policy: Mapping[str, Any]) -> Blocklist | None:
+def _blocklist(name: str, policy: Mapping[str, Any], table: ValueTable) -> Blocklist | None:
     """`responseBlocklist` compiled once per load; a bad path fails the whole load."""
     paths = policy.get("responseBlocklist")
     if paths is None or paths == []:
@@ -63,8 +66,9 @@ def _blocklist(name: str, policy: Mapping[str, Any]) -> Blocklist | None:
         raise AivaultError(
             f"policy: capability {name!r} policy.responseBlocklist must be a list of strings"
         )
+    owned = table.texts(paths)
     try:
-        return Blocklist.compile(paths)
+        return table.get(("blocklist", owned), lambda: Blocklist.compile(list(owned)))
     except AivaultError as error:
         raise AivaultError(f"policy: capability {name!r} {error.message}") from None
 
@@ -77,7 +81,7 @@ def _host(name: str, spec: Mapping[str, Any], credential: CredentialRuntime) -> 
         raise AivaultError(
             f"policy: capability {name!r} host {host!r} is not a concrete host of its credential"
         )
-    return host
+    return credential.hosts[credential.hosts.index(host)]
 
 
 def _rules(name: str, spec: Mapping[str, Any], methods: list[str], prefixes: list[str]) -> None:
@@ -89,33 +93,52 @@ def _rules(name: str, spec: Mapping[str, Any], methods: list[str], prefixes: lis
         raise AivaultError(f"policy: capability {name!r} policy must be an object")
 
 
+def _prefixes(prefixes: list[str], table: ValueTable) -> tuple[PathPrefix, ...]:
+    def prefix(text: str) -> PathPrefix:
+        return table.get(("prefix", text), lambda: PathPrefix(table.text(text)))
+
+    return table.share(tuple(prefix(text) for text in prefixes))
+
+
+def _timeout_s(name: str, policy: Mapping[str, Any], table: ValueTable) -> float:
+    timeout_ms = _limit(name, policy, "timeoutMs", table)
+    return table.share(DEFAULT_TIMEOUT_S if not timeout_ms else timeout_ms / 1000)
+
+
 def parse_capability(
-    name: str, spec: Any, credentials: Mapping[str, CredentialRuntime]
+    name: str,
+    spec: Any,
+    credentials: Mapping[str, CredentialRuntime],
+    table: ValueTable | None = None,
 ) -> Capability:
     """One `capabilities.<name>` entry; `AivaultError` when malformed or dangling."""
     if not isinstance(spec, Mapping) or spec.get("credential") not in credentials:
         raise AivaultError(f"policy: capability {name!r} must name a known credential")
+    table = table or ValueTable()
     credential = credentials[spec["credential"]]
     methods, prefixes = _strings(name, spec, "methods"), _strings(name, spec, "pathPrefixes")
     _rules(name, spec, methods, prefixes)
     policy: Mapping[str, Any] = spec.get("policy", {})
-    timeout_ms = _limit(name, policy, "timeoutMs")
     return Capability(
-        name=name,
+        name=table.text(name),
         credential=credential.name,
-        methods=frozenset(methods),
-        prefixes=tuple(PathPrefix(p) for p in prefixes),
+        methods=table.share(frozenset(table.texts(methods))),
+        prefixes=_prefixes(prefixes, table),
         host=_host(name, spec, credential),
-        timeout_s=DEFAULT_TIMEOUT_S if not timeout_ms else timeout_ms / 1000,
-        max_request_body_bytes=_limit(name, policy, "maxRequestBodyBytes"),
-        max_response_body_bytes=_limit(name, policy, "maxResponseBodyBytes"),
-        rate_limit_per_minute=_limit(name, policy, "rateLimitPerMinute"),
-        response_blocklist=_blocklist(name, policy),
+        timeout_s=_timeout_s(name, policy, table),
+        max_request_body_bytes=_limit(name, policy, "maxRequestBodyBytes", table),
+        max_response_body_bytes=_limit(name, policy, "maxResponseBodyBytes", table),
+        rate_limit_per_minute=_limit(name, policy, "rateLimitPerMinute", table),
+        response_blocklist=_blocklist(name, policy, table),
     )
 
 
 def parse_capabilities(
-    specs: Mapping[str, Any], credentials: Mapping[str, CredentialRuntime]
+    specs: Mapping[str, Any],
+    credentials: Mapping[str, CredentialRuntime],
+    table: ValueTable | None = None,
 ) -> dict[str, Capability]:
     """Every capability of the policy, by name."""
-    return {str(n): parse_capability(str(n), s, credentials) for n, s in sorted(specs.items())}
+    table = table or ValueTable()
+    parsed = (parse_capability(str(n), s, credentials, table) for n, s in sorted(specs.items()))
+    return {capability.name: capability for capability in parsed}
