@@ -269,7 +269,7 @@ def _shares(result: profile.Profile) -> dict[str, str]:
             "ActivePolicy.capability_for_passthrough (aivault_ops/runtime/active_policy.py)"
         ),
         "authenticate": "ActivePolicy.authenticate (aivault_ops/runtime/active_policy.py)",
-        "upstream_open": "AiohttpUpstream.open (aivault_ops/runtime/upstream.py)",
+        "upstream_open": "Http1Upstream.open (aivault_ops/runtime/upstream.py)",
         "handle": "Runtime.handle (aivault_ops/runtime/server.py)",
         "whole_body": "whole_body (aivault_ops/runtime/response_body.py)",
         "now": "_now (aivault_ops/commands/serve.py)",

@@ -337,9 +337,9 @@ async def serve_forever(
     """Serve on `listeners`, start reloading, until `until()` returns (default: a signal)."""
     from aiohttp.web_server import Server
 
-    from aivault_ops.runtime.upstream import AiohttpUpstream
+    from aivault_ops.runtime.upstream import Http1Upstream
 
-    process.runtime.upstream = AiohttpUpstream(process.settings)
+    process.runtime.upstream = Http1Upstream(process.settings)
     loop = asyncio.get_running_loop()
     server = Server(process.runtime.handle, access_log=None)
     servers = []

@@ -1,19 +1,17 @@
-"""Connections to upstream APIs: pooled keep-alive aiohttp sessions, SSRF-checked.
+"""Connections to upstream APIs: pooled keep-alive HTTP/1.1 over TLS, SSRF-checked.
 
-Requests go through an `aiohttp.ClientSession` whose `TCPConnector`
-resolves names with `GuardedResolver`: the addresses it returns are the ones
-connected to, so the SSRF rule is checked on the connected address, not on
-a name. The session keeps no cookies (a jar would be shared by every
-consumer), never decompresses (the runtime decodes bodies itself, before
-redaction) and never follows redirects: a 3xx goes back to the caller as is.
-The URL is sent exactly as policy built it (`encoded=True`: no
-re-quoting), so what a signer signed is what goes on the wire.
+`Http1Upstream` sends through `http1` pools (see that module for why the
+runtime has its own small client). Every name is resolved by
+`GuardedResolver`, and the addresses it returns are the ones connected to,
+so the SSRF rule is checked on the connected address, not on a name; IP
+literals are checked the same way. No cookies are kept (a jar would be
+shared by every consumer), bodies are never decompressed here (the runtime
+decodes them itself, before redaction) and redirects are never followed: a
+3xx goes back to the caller as is. The target is sent exactly as policy
+built it, so what a signer signed is what goes on the wire.
 
-aiohttp is called directly on this hot path rather than through httpx (an
-`httpx.Request` translated by the httpx-aiohttp transport): measured in
-`benchmarks/`, the translation cost about a quarter of the runtime's CPU per
-request. `UpstreamResponse` is the small part of a response the server
-reads; `httpx.Response` satisfies it too, which unit tests use.
+`UpstreamResponse` is the small part of a response the server reads;
+`httpx.Response` satisfies it too, which unit tests use.
 """
 
 from __future__ import annotations
@@ -28,14 +26,12 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
-from yarl import URL
 
 from aivault_ops.errors import AivaultError, UsageError
+from aivault_ops.runtime import http1
 from aivault_ops.runtime.model import UpstreamRequest
 
 if TYPE_CHECKING:
-    from multidict import CIMultiDictProxy
-
     from aivault_ops.runtime.auth.request_auth import ClientTls
 
 HTTPS_PORT: Final = 443
@@ -152,7 +148,7 @@ def _result(host: str, ip: str, port: int) -> ResolveResult:
 def check_literal_host(host: str, dev_resolve: DevResolve) -> None:
     """Refuse a policy host that is a forbidden IP literal.
 
-    Prevents SSRF through IP-literal hosts, which aiohttp connects to without
+    Prevents SSRF through IP-literal hosts, which are connected to without
     asking the resolver.
     """
     if host.lower() in dev_resolve.targets:
@@ -236,61 +232,8 @@ def ssl_context(settings: UpstreamSettings) -> ssl.SSLContext:
     return context
 
 
-_CHUNK: Final = 64 * 1024
-
-
-class _Headers:
-    """`ResponseHeaders` over aiohttp's case-insensitive multidict."""
-
-    __slots__ = ("_headers",)
-
-    def __init__(self, headers: CIMultiDictProxy[str]) -> None:
-        self._headers = headers
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """The first value of `key`, or `default`."""
-        return self._headers.get(key, default)
-
-    def multi_items(self) -> list[tuple[str, str]]:
-        """Every (name, value) in order."""
-        return list(self._headers.items())
-
-
-class AiohttpResponse:
-    """`UpstreamResponse` over an `aiohttp.ClientResponse`; read errors become
-    `UpstreamFailure`s with their stable code."""
-
-    __slots__ = ("_response", "headers", "status_code")
-
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
-        self._response = response
-        self.status_code = response.status
-        self.headers = _Headers(response.headers)
-
-    async def aiter_raw(self) -> AsyncIterator[bytes]:
-        """The body in pieces of at most 64 KiB, each as soon as it arrives."""
-        try:
-            async for chunk in self._response.content.iter_chunked(_CHUNK):
-                yield chunk
-        except Exception as error:
-            raise classify_error(error) from None
-
-    async def aread(self) -> bytes:
-        """The whole body."""
-        try:
-            return await self._response.read()
-        except Exception as error:
-            raise classify_error(error) from None
-
-    async def aclose(self) -> None:
-        """Release the connection to the pool (aiohttp closes it instead when the
-        body was not read to the end)."""
-        self._response.release()
-        await self._response.wait_for_close()
-
-
-class AiohttpUpstream:
-    """The default `UpstreamClient`: pooled aiohttp sessions.
+class Http1Upstream:
+    """The default `UpstreamClient`: `http1` keep-alive pools.
 
     One pool for every credential without a client certificate, and one per
     mTLS credential (its own TLS context), so a client certificate is only
@@ -300,63 +243,89 @@ class AiohttpUpstream:
     def __init__(self, settings: UpstreamSettings) -> None:
         self._settings = settings
         self._context = ssl_context(settings)
-        self._sessions: dict[str, aiohttp.ClientSession] = {}
-        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        self._pools: dict[str, http1.Pool] = {}
         self._resolver = GuardedResolver(settings.dev_resolve)
 
-    def _session(self, tls: ClientTls | None) -> aiohttp.ClientSession:
+    def _pool(self, tls: ClientTls | None) -> http1.Pool:
         key = "" if tls is None else "mtls:" + tls.key
-        session = self._sessions.get(key)
-        if session is None:
-            session = self._new_session(self._context if tls is None else tls.context)
-            self._sessions[key] = session
-        return session
+        pool = self._pools.get(key)
+        if pool is None:
+            context = self._context if tls is None else tls.context
+            limit, keepalive_s = self._settings.max_connections, self._settings.keepalive_s
+            pool = self._pools[key] = http1.Pool(context, limit, keepalive_s)
+        return pool
 
-    def _new_session(self, context: ssl.SSLContext) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(
-            resolver=self._resolver,
-            ssl=context,
-            limit=self._settings.max_connections,
-            keepalive_timeout=self._settings.keepalive_s,
-        )
-        return aiohttp.ClientSession(
-            connector=connector, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False
-        )
+    async def _addresses(self, host: str, port: int) -> list[tuple[str, int]]:
+        """Where to connect: the SSRF-checked resolver's answer (an IP literal, already
+        checked by `check_literal_host`, is its own answer)."""
+        if host.lower() not in self._settings.dev_resolve.targets and _is_ip_literal(host):
+            if port != HTTPS_PORT:
+                raise AddressRefused(f"port {port} is not allowed (only {HTTPS_PORT})")
+            return [(host.strip("[]"), port)]
+        results = await self._resolver.resolve(host, port, socket.AF_UNSPEC)
+        return [(result["host"], result["port"]) for result in results]
 
-    def _timeout(self, seconds: float) -> aiohttp.ClientTimeout:
-        """Connect (pool wait included) and each read within `seconds`; no total cap,
-        so a long stream that keeps sending is not cut off."""
-        timeout = self._timeouts.get(seconds)
-        if timeout is None:
-            timeout = aiohttp.ClientTimeout(
-                sock_connect=seconds, sock_read=seconds, connect=seconds
-            )
-            self._timeouts[seconds] = timeout
-        return timeout
-
-    async def open(self, request: UpstreamRequest) -> AiohttpResponse:
+    async def open(self, request: UpstreamRequest) -> http1.Response:
         """Send `request` over https; UpstreamFailure on any connection-level failure."""
         check_literal_host(request.host, self._settings.dev_resolve)
+        pool = self._pool(request.tls)
         try:
-            response = await self._session(request.tls).request(
-                request.method,
-                URL(request.url(), encoded=True),
-                headers=outgoing_headers(request.headers),
-                data=request.body or None,
-                allow_redirects=False,
-                timeout=self._timeout(request.timeout_s),
-            )
+            head = _head(request)
+            for attempt in (1, 2):
+                connection, reused = await pool.checkout(
+                    request.host, request.port, self._addresses, request.timeout_s
+                )
+                try:
+                    await connection.send(
+                        head + request.body,
+                        head_request=request.method == "HEAD",
+                        timeout_s=request.timeout_s,
+                    )
+                except http1.UpstreamClosed:
+                    pool.release(connection)
+                    if attempt == 1 and _retryable(request, connection, reused):
+                        continue
+                    raise
+                except BaseException:
+                    pool.release(connection)
+                    raise
+                return http1.Response(pool, connection, request.timeout_s, classify_error)
         except Exception as error:
             raise classify_error(error) from None
-        return AiohttpResponse(response)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def aclose(self) -> None:
         """Close every pool."""
-        sessions, self._sessions = list(self._sessions.values()), {}
-        for session in sessions:
-            await session.close()
-        if sessions:
-            await self._resolver.close()
+        pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            await pool.aclose()
+        await self._resolver.close()
+
+
+def _retryable(request: UpstreamRequest, connection: http1.Connection, reused: bool) -> bool:
+    """A kept-alive connection the upstream had closed before answering anything:
+    safe to send again on a new one, for idempotent methods only."""
+    return reused and not connection.received_any and request.method in http1.IDEMPOTENT
+
+
+def _head(request: UpstreamRequest) -> bytes:
+    url = request.url()
+    slash = url.index("/", len("https://"))
+    return http1.request_head(
+        request.method,
+        url[len("https://") : slash],
+        url[slash:],
+        list(outgoing_headers(request.headers)),
+        len(request.body),
+    )
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def outgoing_headers(headers: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
@@ -378,9 +347,7 @@ def _chain(error: BaseException) -> list[BaseException]:
     return seen
 
 
-_TLS = (ssl.SSLError, ssl.CertificateError, aiohttp.ClientSSLError)
-_TIMEOUT = (TimeoutError, aiohttp.ServerTimeoutError)
-_RESET = (ConnectionResetError, aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError)
+_TLS = (ssl.SSLError, ssl.CertificateError)
 
 
 def classify_error(error: BaseException) -> UpstreamFailure:
@@ -390,10 +357,14 @@ def classify_error(error: BaseException) -> UpstreamFailure:
         return next(e for e in chain if isinstance(e, UpstreamFailure))
     if any(isinstance(e, AddressRefused) for e in chain):
         return UpstreamFailure(403, FORBIDDEN_CODE, "the upstream address is forbidden")
+    if any(isinstance(e, http1.UnsendableRequest) for e in chain):
+        return UpstreamFailure(
+            502, "E-UPSTREAM-REQUEST", "the upstream request has a header that cannot be sent"
+        )
     if any(isinstance(e, _TLS) for e in chain):
         return UpstreamFailure(502, "E-UPSTREAM-TLS", "TLS handshake with the upstream failed")
-    if any(isinstance(e, _TIMEOUT) for e in chain):
+    if any(isinstance(e, TimeoutError) for e in chain):
         return UpstreamFailure(504, "E-UPSTREAM-TIMEOUT", "the upstream did not answer in time")
-    if any(isinstance(e, _RESET) for e in chain):
+    if any(isinstance(e, ConnectionResetError) for e in chain):
         return UpstreamFailure(502, "E-UPSTREAM-RESET", "the upstream closed the connection")
     return UpstreamFailure(502, "E-UPSTREAM-UNREACHABLE", "the upstream could not be reached")

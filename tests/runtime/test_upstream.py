@@ -6,16 +6,16 @@ import asyncio
 import ipaddress
 from pathlib import Path
 
-import aiohttp
 import pytest
 from support.runtime_proc import free_port
 from support.upstream import HOST, RecordingUpstream
 
 from aivault_ops.errors import UsageError
+from aivault_ops.runtime.http1 import UnsendableRequest, UpstreamClosed
 from aivault_ops.runtime.model import UpstreamRequest
 from aivault_ops.runtime.upstream import (
     DevResolve,
-    AiohttpUpstream,
+    Http1Upstream,
     UpstreamFailure,
     UpstreamSettings,
     is_forbidden_address,
@@ -89,7 +89,7 @@ def request(path: str, *, host: str = HOST, timeout_s: float = 5.0) -> UpstreamR
 
 def send(settings: UpstreamSettings, outgoing: UpstreamRequest) -> tuple[int, bytes]:
     async def go() -> tuple[int, bytes]:
-        client = AiohttpUpstream(settings)
+        client = Http1Upstream(settings)
         try:
             response = await client.open(outgoing)
             body = await response.aread()
@@ -218,12 +218,12 @@ def test_caller_framing_headers_are_not_forwarded(upstream: RecordingUpstream) -
 
 def test_unreadable_dev_ca_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError):
-        AiohttpUpstream(UpstreamSettings(dev_ca_cert=tmp_path / "missing.pem"))
+        Http1Upstream(UpstreamSettings(dev_ca_cert=tmp_path / "missing.pem"))
 
 
 def test_no_cookie_is_kept_between_requests(upstream: RecordingUpstream) -> None:
     async def go() -> None:
-        client = AiohttpUpstream(dev_settings(upstream))
+        client = Http1Upstream(dev_settings(upstream))
         try:
             for path in ("/v1/users/cookie", "/v1/users"):
                 response = await client.open(request(path))
@@ -239,8 +239,9 @@ def test_no_cookie_is_kept_between_requests(upstream: RecordingUpstream) -> None
 def test_read_errors_mid_body_are_classified() -> None:
     from aivault_ops.runtime.upstream import classify_error
 
-    assert classify_error(aiohttp.ClientPayloadError("boom")).code == "E-UPSTREAM-RESET"
-    assert classify_error(aiohttp.SocketTimeoutError("slow")).code == "E-UPSTREAM-TIMEOUT"
+    assert classify_error(UpstreamClosed("boom")).code == "E-UPSTREAM-RESET"
+    assert classify_error(TimeoutError("slow")).code == "E-UPSTREAM-TIMEOUT"
+    assert classify_error(UnsendableRequest("crlf")).code == "E-UPSTREAM-REQUEST"
 
 
 def test_the_path_goes_on_the_wire_exactly_as_policy_built_it(upstream: RecordingUpstream) -> None:
