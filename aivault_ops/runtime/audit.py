@@ -30,6 +30,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import math
 import os
 import re
 import threading
@@ -93,6 +94,8 @@ def _json_value(value: object) -> str:
         return encode_basestring_ascii(value)
     if type(value) is int:
         return str(value)
+    if type(value) is float and math.isfinite(value):
+        return repr(value)
     return json.dumps(value)
 
 

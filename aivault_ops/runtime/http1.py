@@ -1,24 +1,25 @@
 """The upstream hot path: a small HTTP/1.1 client over TLS on the event loop,
 parsing responses with httptools (llhttp, Node.js's parser).
 
-Why not aiohttp's client: measured in `benchmarks/` (`lean-client`), its
-generic request machinery (per-request `ClientRequest`/`ClientResponse`
+Why not aiohttp's client: measured in `benchmarks/` (a `lean-client`
+what-if variant before this module existed), its generic request machinery (per-request `ClientRequest`/`ClientResponse`
 objects, tracing hooks, timers, cookie and redirect handling the runtime
 never uses) cost ~40 % of the runtime's CPU per request. This client does
 only what the runtime needs:
 
-- keep-alive pools per (pool, host, port), a pool per TLS context (so an
-  mTLS client certificate is presented on its own credential's
-  connections only), at most `limit` connections per pool, idle ones
-  not reused after `keepalive_s` idle;
+- keep-alive connections per (host, port) in a pool per TLS context (so
+  an mTLS client certificate is presented on its own credential's
+  connections only), at most `limit` connections per pool, none reused
+  after `keepalive_s` idle;
 - the connect goes to the addresses `resolve` returns (the SSRF-checking
   resolver), with the policy host as TLS server name, hostname checked;
 - the request head is written as built: the target is not re-quoted, and a
   header name that is not a token or a value with CR, LF or NUL is refused
   before anything is sent (no header injection);
 - the response body is handed over as it arrives (reading pauses above
-  256 KiB buffered); Content-Length, chunked and close-delimited bodies,
-  1xx interim answers, HEAD, 204 and 304 are handled;
+  256 KiB buffered) and its head is capped at 64 KiB; Content-Length,
+  chunked and close-delimited bodies, 1xx interim answers, HEAD, 204 and
+  304 are handled;
 - a timeout bounds the connect (TLS handshake included), the wait for a
   free connection, the wait for the response head and each body read;
 - a reused keep-alive connection the upstream closed before answering is
@@ -40,6 +41,7 @@ from typing import Any, Final
 
 import httptools
 
+MAX_HEAD_BYTES: Final = 64 * 1024
 HIGH_WATER: Final = 256 * 1024
 LOW_WATER: Final = 64 * 1024
 IDEMPOTENT: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
@@ -123,6 +125,7 @@ class Connection(asyncio.Protocol):
     def _reset(self) -> None:
         self.status = 0
         self.headers: list[tuple[str, str]] = []
+        self._head_bytes = 0
         self.complete = False
         self.keep_alive = False
         self.received_any = False
@@ -165,6 +168,10 @@ class Connection(asyncio.Protocol):
             self._fail(UpstreamClosed("the upstream sent more than one answer"))
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_bytes += len(name) + len(value)
+        if self._head_bytes > MAX_HEAD_BYTES:
+            self._fail(UpstreamClosed("the upstream's response headers are too large"))
+            return
         item = (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
         self.headers.append(item)
         if item[0].lower() in ("content-length", "transfer-encoding"):

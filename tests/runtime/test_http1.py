@@ -253,8 +253,12 @@ def test_bytes_after_the_answer_drop_the_connection(
     [
         (b"NOT HTTP AT ALL\r\n\r\n", "E-UPSTREAM-RESET"),
         (b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly ten b", "E-UPSTREAM-RESET"),
+        (
+            b"HTTP/1.1 200 OK\r\n" + b"x-pad: %s\r\n" % (b"p" * 1000) * 70 + b"\r\n",
+            "E-UPSTREAM-RESET",
+        ),
     ],
-    ids=["garbage", "cut-body"],
+    ids=["garbage", "cut-body", "huge-head"],
 )
 def test_broken_answers_are_reset_errors(
     tls: tuple[ssl.SSLContext, Path], raw: bytes, code: str
