@@ -108,7 +108,8 @@ def strip_hop_by_hop(headers: Iterable[tuple[str, str]]) -> tuple[tuple[str, str
         if key.lower() == "connection"
         for part in value.split(",")
     }
-    return tuple((k, v) for k, v in items if k.lower() not in _HOP_BY_HOP | named)
+    dropped = _HOP_BY_HOP | named if named else _HOP_BY_HOP
+    return tuple((k, v) for k, v in items if k.lower() not in dropped)
 
 
 def json_response(status: int, data: Any) -> web.Response:
