@@ -10,7 +10,7 @@ only dictionary lookups, the §9 checks and tuple concatenation.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -63,6 +63,17 @@ def _expires_at(manifest: Mapping[str, Any]) -> datetime | None:
     return parsed
 
 
+def _by_credential(
+    credentials: Iterable[str], capabilities: Iterable[Capability]
+) -> dict[str, tuple[Capability, ...]]:
+    """Each credential's capabilities, in capability order."""
+    grouped: dict[str, list[Capability]] = {name: [] for name in credentials}
+    for capability in capabilities:
+        if capability.credential in grouped:
+            grouped[capability.credential].append(capability)
+    return {name: tuple(caps) for name, caps in grouped.items()}
+
+
 class ActivePolicy:
     """An immutable, request-ready policy (one per loaded bundle)."""
 
@@ -89,10 +100,7 @@ class ActivePolicy:
         self._credentials = dict(credentials)
         self._capabilities = dict(capabilities)
         self._consumers = consumers
-        self._by_credential: dict[str, tuple[Capability, ...]] = {
-            name: tuple(c for c in self._capabilities.values() if c.credential == name)
-            for name in self._credentials
-        }
+        self._by_credential = _by_credential(self._credentials, self._capabilities.values())
 
     @staticmethod
     def needed_secrets(policy: Mapping[str, Any]) -> set[tuple[str, str]]:

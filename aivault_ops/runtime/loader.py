@@ -145,11 +145,13 @@ class Loader:
 
     def decrypt_needed(self, verified: VerifiedBundle) -> dict[tuple[str, str], Secret]:
         """Decrypt only the SOPS files the policy uses, keep only the names it needs."""
-        needed = ActivePolicy.needed_secrets(verified.policy)
+        names_by_file: dict[str, list[str]] = {}
+        for path, name in sorted(ActivePolicy.needed_secrets(verified.policy)):
+            names_by_file.setdefault(path, []).append(name)
         secrets: dict[tuple[str, str], Secret] = {}
-        for path in sorted({path for path, _ in needed}):
+        for path, names in names_by_file.items():
             values = self._decrypt_file(verified, path)
-            for name in sorted(name for file, name in needed if file == path):
+            for name in names:
                 if name not in values:
                     raise SecretMissing(f"{path} has no secret named {name!r}")
                 secrets[(path, name)] = values[name]

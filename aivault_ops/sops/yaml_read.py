@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,19 +91,28 @@ class _Loader(Reader, _CommentScanner, Parser, Composer, _Resolver):
         self.comments = []
 
 
-if hasattr(yaml, "CParser"):
+try:
+    from yaml._yaml import CParser
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    _NO_COMMENTS_LOADER: type = _Loader
+else:
 
-    class _FastLoader(yaml.CParser, _Resolver):  # type: ignore[misc,name-defined]
-        """libyaml's parser, for reads that need no comments (metadata only)."""
+    class _FastLoader(Composer, CParser, _Resolver):
+        """libyaml's scanner and parser (C) under PyYAML's composer (Python), for texts
+        whose comments need not be kept.
+
+        The composer is PyYAML's Python one, not libyaml's: that one recurses in C,
+        so a deeply nested document would overflow the C stack instead of raising
+        `RecursionError`.
+        """
 
         def __init__(self, text: str) -> None:
-            yaml.CParser.__init__(self, text)  # type: ignore[attr-defined]
+            CParser.__init__(self, text)
+            Composer.__init__(self)
             _Resolver.__init__(self)
             self.comments: list[RawComment] = []
 
-    _NO_COMMENTS_LOADER: type = _FastLoader
-else:  # pragma: no cover - PyYAML built without libyaml
-    _NO_COMMENTS_LOADER = _Loader
+    _NO_COMMENTS_LOADER = _FastLoader
 
 
 @dataclass
@@ -131,7 +141,7 @@ def scalar_value(node: yaml.ScalarNode) -> Leaf:
             return base64.b64decode("".join(node.value.split())).decode("utf-8")
         except (binascii.Error, ValueError) as error:  # non-ASCII text is a ValueError
             raise YamlStructureError("invalid !!binary scalar") from error
-    if node.tag == _STR or node.style is not None:
+    if node.tag == _STR or node.style:  # plain: None from PyYAML's scanner, "" from libyaml's
         return str(node.value)
     return resolve_plain(node.value)
 
@@ -257,13 +267,47 @@ def _insert(container: TreeMap | TreeList, slots: dict[int, list[Comment]]) -> N
     container.items = merged  # type: ignore[assignment]
 
 
+_REFUSALS = (
+    yaml.YAMLError, YamlStructureError, UnsupportedScalar, RecursionError,
+    ValueError, KeyError, AttributeError,
+)  # fmt: skip
+_NOT_PLAIN = re.compile(r"[\t?!&*%]")
+_FLOW_START = re.compile(r"(?:^|\s)[\[{]")
+
+
+def plain_enough_for_libyaml(text: str, *, keep_comments: bool = True) -> bool:
+    """Whether libyaml reads `text` as PyYAML's Python parser does.
+
+    The two differ on comments (libyaml drops them, which only matters with
+    `keep_comments`), tabs and `?` in plain scalars, flow collections
+    (`[a, b]`, `{a: b}`) and empty tagged nodes, so texts with any of those,
+    or with tags, anchors, aliases or directives at all, take the Python
+    parser. Files sops writes have none of them: keys, `ENC[…]` values (that
+    `[` is inside a plain scalar) and block-style metadata.
+    """
+    if keep_comments and "#" in text:
+        return False
+    return _NOT_PLAIN.search(text) is None and _FLOW_START.search(text) is None
+
+
 def parse_yaml(text: str, *, keep_comments: bool = True) -> ParsedYaml:
     """Parse every document; YamlStructureError or yaml.YAMLError on bad input.
 
-    `keep_comments=False` (metadata reads) uses libyaml, several times faster;
-    comments are then not attached (they are not part of names or the MAC).
+    Texts that are `plain_enough_for_libyaml` are read with libyaml's scanner
+    and parser, many times faster than PyYAML's Python ones (`keep_comments=False`,
+    for metadata reads, lets comments be dropped). Whatever libyaml refuses
+    is read again with the Python parser, so every refusal and its message
+    are the Python parser's.
     """
-    loader = _Loader(text) if keep_comments else _NO_COMMENTS_LOADER(text)
+    if not plain_enough_for_libyaml(text, keep_comments=keep_comments):
+        return _read(_Loader(text), text)
+    try:
+        return _read(_NO_COMMENTS_LOADER(text), text)
+    except _REFUSALS:
+        return _read(_Loader(text), text)
+
+
+def _read(loader: Any, text: str) -> ParsedYaml:
     lines = text.split("\n")
     result = ParsedYaml([], [])
     try:
