@@ -21,6 +21,7 @@ from watchdog.observers import Observer
 
 from aivault_ops.bundle.source import BundleRef
 from aivault_ops.errors import AivaultError
+from aivault_ops.runtime.heap import release_free_memory
 from aivault_ops.runtime.loader import BundleDirectory, Loaded, Loader, RollbackRefused
 from aivault_ops.runtime.metrics import Metrics
 from aivault_ops.runtime.state import RuntimeState, SerialFloor
@@ -62,6 +63,7 @@ class Reloader:
                 self._scan_refs(self.directory.list())
             except Exception as error:
                 self._failed(f"internal error while loading ({type(error).__name__})")
+            release_free_memory()
 
     def _scan_refs(self, refs: list[BundleRef]) -> None:
         policy = self.state.record.policy

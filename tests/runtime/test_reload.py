@@ -10,12 +10,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 from support.bundles import TOKEN, BundleFactory
 from support.runtime_proc import RuntimeProcess, StartRuntime, wait_until
 from support.upstream import RecordingUpstream
 
 from aivault_ops.bundle import SigningKey
 from aivault_ops.bundle.archive import pack_entries
+from aivault_ops.runtime import reload as reload_module
 from aivault_ops.runtime.loader import BundleDirectory, Loader
 from aivault_ops.runtime.metrics import Metrics
 from aivault_ops.runtime.reload import Reloader, ReloadThread
@@ -309,3 +311,21 @@ def test_an_older_bundle_is_reported_once(
     assert reloader.metrics.reloads == {"ok": 1, "error": 1}
     record = reloader.state.record
     assert record.policy is not None and record.policy.serial == 3
+
+
+def test_each_scan_that_looked_at_bundles_returns_freed_memory(
+    factory: BundleFactory, bundle_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+
+    def release() -> bool:
+        calls.append(1)
+        return True
+
+    monkeypatch.setattr(reload_module, "release_free_memory", release)
+    factory.publish(bundle_dir, 1)
+    reloader = reloader_for(factory, bundle_dir, tmp_path / "state")
+    reloader.scan()
+    reloader.scan()  # nothing changed: nothing loaded, nothing to return
+    assert reloader.state.record.policy is not None
+    assert calls == [1]

@@ -1,0 +1,28 @@
+"""Returning freed heap pages to the OS after a load."""
+
+from __future__ import annotations
+
+import ctypes
+import platform
+
+import pytest
+
+from aivault_ops.runtime import heap
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
+def test_glibc_returns_freed_pages() -> None:
+    assert heap.release_free_memory() is True
+
+
+def test_without_malloc_trim_it_does_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    class NoTrim:
+        def __init__(self, name: object) -> None:
+            self.name = name
+
+    monkeypatch.setattr(ctypes, "CDLL", NoTrim)
+    heap._malloc_trim.cache_clear()
+    try:
+        assert heap.release_free_memory() is False
+    finally:
+        heap._malloc_trim.cache_clear()
