@@ -42,7 +42,7 @@ from benchmarks.stack import (
 )
 
 CONNECTIONS = (64, 1)
-SMOKE_VARIANTS = ("v_audit", "v_reuse")  # between them, every patch in benchmarks/variants.py
+SMOKE_VARIANTS = ("v_server_audit", "v_reuse")  # between them, every patch in benchmarks/variants.py
 WORKER_SPLIT = ("c2", "v_reuse")
 LABELS = {
     "a": "(a) nginx upstream, direct (https)",
@@ -57,6 +57,12 @@ VARIANTS = {
         1,
         "(c) with the audit append removed (upper bound of a cheaper audit)",
     ),
+    "v_server": (
+        "lean-server",
+        1,
+        "(c) behind a minimal httptools server instead of aiohttp's (what-if)",
+    ),
+    "v_server_audit": ("lean-server+audit-off", 1, "(c) with both: lean server, no audit"),
     "v_reuse": ("reuseport", 2, "(c2) `--workers 2`, one SO_REUSEPORT socket per worker"),
 }
 

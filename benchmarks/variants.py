@@ -11,6 +11,9 @@ audit trail). Variants:
 - `reuseport`: with `--workers N`, each worker binds its own listening
   socket with SO_REUSEPORT (the kernel spreads connections over them)
   instead of all workers accepting on one inherited socket.
+- `lean-server`: the runtime's handler behind `benchmarks/lean_server.py`,
+  a minimal httptools server (what-if only: whole answers, no request
+  bodies, no limits), instead of aiohttp's low-level server.
 - `malloc-trim`: after each bundle load, `gc.collect()` and glibc's
   `malloc_trim(0)` hand the load's transient memory back to the OS.
 
@@ -88,7 +91,14 @@ def _reuseport() -> None:
     serve.serve_forever = serve_forever
 
 
+def _lean_server() -> None:
+    from benchmarks import lean_server
+
+    lean_server.install()
+
+
 VARIANTS: dict[str, Callable[[], None]] = {
+    "lean-server": _lean_server,
     "reuseport": _reuseport,
     "audit-off": _audit_off,
     "malloc-trim": _malloc_trim,

@@ -82,16 +82,21 @@ def last_line(path: Path) -> bytes | None:
     return data.removesuffix(b"\n").rsplit(b"\n", 1)[-1]
 
 
+_LINE = (
+    '{"bytes":%s,"capability":%s,"consumer":%s,"credential":%s,"decision":%s,'
+    '"duration_ms":%s,"error":%s,"method":%s,"path":%s,"prev":%s,"serial":%s,'
+    '"status":%s,"ts":%s}'
+)
 _KEYS = ("bytes", "capability", "consumer", "credential", "decision", "duration_ms", "error",
          "method", "path", "prev", "serial", "status", "ts")  # fmt: skip
 
 
 def _json_value(value: object) -> str:
     """One value exactly as `json.dumps(..., ensure_ascii=True)` writes it."""
-    if value is None:
-        return "null"
     if isinstance(value, str):
         return encode_basestring_ascii(value)
+    if value is None:
+        return "null"
     if type(value) is int:
         return str(value)
     if type(value) is float and math.isfinite(value):
@@ -101,10 +106,8 @@ def _json_value(value: object) -> str:
 
 def format_line(entry: dict[str, Any]) -> bytes:
     """The canonical line: `json.dumps(entry, sort_keys=True, separators=(",", ":"))`
-    for the fixed audit keys, written without the generic encoder."""
-    return ("{" + ",".join(f'"{key}":{_json_value(entry[key])}' for key in _KEYS) + "}").encode(
-        "ascii"
-    )
+    for the fixed audit keys, written from a template (no generic encoder)."""
+    return (_LINE % tuple(_json_value(entry[key]) for key in _KEYS)).encode("ascii")
 
 
 class _Appender:
@@ -144,13 +147,13 @@ class _Appender:
         except FileNotFoundError:
             self._close_log()
             return 0
-        if target != self._target or status.st_ino != self._inode:
+        if target is not self._target or status.st_ino != self._inode:
             self._close_log()
         return status.st_size
 
     def write(self, target: Path, data: bytes) -> None:
         """Append `data` with one write on an O_APPEND descriptor; call under `lock`."""
-        if self._log_fd < 0 or target != self._target:
+        if self._log_fd < 0 or target is not self._target:
             self._close_log()
             self._log_fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             self._target, self._inode = target, os.fstat(self._log_fd).st_ino
@@ -217,6 +220,7 @@ class AuditLog:
         self._append(self._file_for(stamp[:10]), entry)
 
     def _file_for(self, day: str) -> Path:
+        """Today's file, the same object all day (compared by identity when appending)."""
         if self._day[0] != day:
             self._day = (day, self.directory / f"{day}.jsonl")
         return self._day[1]
@@ -242,7 +246,7 @@ class AuditLog:
     def _previous(self, target: Path) -> tuple[int, str, bool]:
         """(current size of target, hash of the chain's last line, whether it is torn)."""
         size = self._appender.size(target)
-        if self._cache is not None and self._cache[:2] == (target, size):
+        if self._cache is not None and self._cache[0] is target and self._cache[1] == size:
             return size, self._cache[2], False
         if size:
             prev, torn = self._tail_hash(target)
