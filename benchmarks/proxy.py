@@ -42,7 +42,8 @@ from benchmarks.stack import (
 )
 
 CONNECTIONS = (64, 1)
-SMOKE_VARIANTS = ("v_server_audit", "v_reuse")  # between them, every patch in benchmarks/variants.py
+# Between them, every runtime patch in benchmarks/variants.py.
+SMOKE_VARIANTS = ("v_server_audit", "v_reuse")
 WORKER_SPLIT = ("c2", "v_reuse")
 LABELS = {
     "a": "(a) nginx upstream, direct (https)",

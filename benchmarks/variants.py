@@ -6,8 +6,8 @@ Used by the proxy benchmark to put a number on a proposed change before
 anyone makes it; never a way to run the runtime (`audit-off` drops the
 audit trail). Variants:
 
-- `audit-off`: `AuditLog.record` does nothing — the upper bound of what a
-  still cheaper audit append (one write per loop tick, say) could gain.
+- `audit-off`: the audit line is built but never written (`AuditLog._write`
+  does nothing) — the upper bound of what a cheaper audit append could gain.
 - `reuseport`: with `--workers N`, each worker binds its own listening
   socket with SO_REUSEPORT (the kernel spreads connections over them)
   instead of all workers accepting on one inherited socket.
@@ -39,10 +39,10 @@ from aivault_ops.runtime import audit, loader
 
 
 def _audit_off() -> None:
-    def record(self: audit.AuditLog, **_: Any) -> None:
+    def write(self: audit.AuditLog, entries: Any) -> None:
         return None
 
-    audit.AuditLog.record = record  # type: ignore[method-assign]
+    audit.AuditLog._write = write  # type: ignore[method-assign]
 
 
 def _malloc_trim() -> None:

@@ -27,6 +27,7 @@ secret value is ever part of a record.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import hashlib
 import json
@@ -37,9 +38,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import groupby
 from json.encoder import encode_basestring_ascii
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 GENESIS = "0" * 64
 FILE_NAME = re.compile(r"\d{4}-\d{2}-\d{2}\.jsonl")
@@ -173,8 +175,21 @@ class _Appender:
         self._reset()
 
 
+class AuditEntry(NamedTuple):
+    """One record and the day file it goes to."""
+
+    target: Path
+    fields: dict[str, Any]
+
+
 class AuditLog:
-    """Appends hash-chained decision records; safe across threads and processes."""
+    """Appends hash-chained decision records; safe across threads and processes.
+
+    `log.record(...)` appends at once; `await log.write_soon(...)`
+    appends with the other records of the same event-loop turn and returns
+    when the line is written (the server answers after that, so no answer
+    leaves before its audit line).
+    """
 
     def __init__(self, state_dir: Path, *, clock: Callable[[], datetime] = _utcnow) -> None:
         self.directory = state_dir / "audit"
@@ -184,8 +199,14 @@ class AuditLog:
         self._appender = _Appender(self.directory)
         self._cache: tuple[Path, int, str] | None = None
         self._day: tuple[str, Path] = ("", self.directory)
+        self._pending: list[AuditEntry] = []
+        self._batch: asyncio.Future[None] | None = None
 
-    def record(
+    def record(self, **fields: Any) -> None:
+        """Build one decision with `entry(**fields)` and append it at once."""
+        self.write(self.entry(**fields))
+
+    def entry(
         self,
         *,
         consumer: str | None,
@@ -199,11 +220,11 @@ class AuditLog:
         bytes_out: int,
         duration_ms: float,
         serial: int | None,
-    ) -> None:
-        """Append one decision (`allow`, `deny`, `error` …) to today's file."""
+    ) -> AuditEntry:
+        """One decision (`allow`, `deny`, `error` …), dated now, ready for `write`."""
         now = self._clock().astimezone(UTC)
         stamp = now.isoformat(timespec="milliseconds")
-        entry: dict[str, Any] = {
+        fields: dict[str, Any] = {
             "ts": stamp.replace("+00:00", "Z"),
             "consumer": consumer,
             "capability": capability,
@@ -217,7 +238,7 @@ class AuditLog:
             "duration_ms": round(duration_ms, 3),
             "serial": serial,
         }
-        self._append(self._file_for(stamp[:10]), entry)
+        return AuditEntry(self._file_for(stamp[:10]), fields)
 
     def _file_for(self, day: str) -> Path:
         """Today's file, the same object all day (compared by identity when appending)."""
@@ -225,18 +246,51 @@ class AuditLog:
             self._day = (day, self.directory / f"{day}.jsonl")
         return self._day[1]
 
-    def _append(self, target: Path, entry: dict[str, Any]) -> None:
+    def write(self, entry: AuditEntry) -> None:
+        """Append `entry` now."""
+        self._write([entry])
+
+    async def write_soon(self, entry: AuditEntry) -> None:
+        """Append `entry` together with the others of this event-loop turn (one lock,
+        one stat, one write for all of them); returns once it is written."""
+        self._pending.append(entry)
+        if self._batch is None:
+            loop = asyncio.get_running_loop()
+            self._batch = loop.create_future()
+            loop.call_soon(self._write_pending)
+        await asyncio.shield(self._batch)
+
+    def _write_pending(self) -> None:
+        entries, self._pending = self._pending, []
+        batch, self._batch = self._batch, None
+        assert batch is not None
+        try:
+            self._write(entries)
+        except Exception as error:
+            batch.set_exception(error)
+        else:
+            batch.set_result(None)
+
+    def _write(self, entries: list[AuditEntry]) -> None:
+        """Append `entries` in order under the locks, chaining each to the one before."""
         with self._thread_lock:
             self._appender.lock()
             try:
-                size, prev, torn = self._previous(target)
-                entry["prev"] = prev
-                line = format_line(entry)
-                data = (b"\n" if torn else b"") + line + b"\n"
-                self._appender.write(target, data)
-                self._cache = (target, size + len(data), line_hash(line))
+                for target, group in groupby(entries, key=lambda entry: entry.target):
+                    self._append(target, [entry.fields for entry in group])
             finally:
                 self._appender.unlock()
+
+    def _append(self, target: Path, entries: list[dict[str, Any]]) -> None:
+        size, prev, torn = self._previous(target)
+        lines = []
+        for entry in entries:
+            entry["prev"] = prev
+            lines.append(format_line(entry))
+            prev = line_hash(lines[-1])
+        data = (b"\n" if torn else b"") + b"\n".join(lines) + b"\n"
+        self._appender.write(target, data)
+        self._cache = (target, size + len(data), prev)
 
     def close(self) -> None:
         """Release the open descriptors (a later record reopens them)."""

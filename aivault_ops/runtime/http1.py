@@ -2,10 +2,11 @@
 parsing responses with httptools (llhttp, Node.js's parser).
 
 Why not aiohttp's client: measured in `benchmarks/` (a `lean-client`
-what-if variant before this module existed), its generic request machinery (per-request `ClientRequest`/`ClientResponse`
-objects, tracing hooks, timers, cookie and redirect handling the runtime
-never uses) cost ~40 % of the runtime's CPU per request. This client does
-only what the runtime needs:
+what-if variant before this module existed), its generic request machinery
+(per-request `ClientRequest`/`ClientResponse` objects, tracing hooks,
+timers, cookie and redirect handling the runtime never uses) cost ~40 % of
+the runtime's CPU per request. This client does only what the runtime
+needs:
 
 - keep-alive connections per (host, port) in a pool per TLS context (so
   an mTLS client certificate is presented on its own credential's

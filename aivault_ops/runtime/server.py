@@ -140,6 +140,7 @@ class Runtime:
         self.log = log
         self.max_body_bytes = max_body_bytes
         self.rate_limits = rate_limits or InMemoryRateLimitStore()
+        self._in_flight = 0
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         """Route one request; unexpected errors become a bare 500 (type name logged only)."""
@@ -187,6 +188,15 @@ class Runtime:
         self, request: web.BaseRequest, path: str, *, passthrough: bool
     ) -> web.StreamResponse:
         """Check, send and answer one invoke; one audit record whatever happens."""
+        self._in_flight += 1
+        try:
+            return await self._invoke(request, path, passthrough=passthrough)
+        finally:
+            self._in_flight -= 1
+
+    async def _invoke(
+        self, request: web.BaseRequest, path: str, *, passthrough: bool
+    ) -> web.StreamResponse:
         decision = Decision(request.method, path, time.perf_counter())
         if passthrough:
             credential, _, rest = path[len(PASSTHROUGH_PREFIX) :].partition("/")
@@ -204,10 +214,10 @@ class Runtime:
             self.check_rate(call)
             call, response = await self._open(call)
         except (Refusal, UpstreamFailure) as error:
-            return self._refused(decision, error)
+            return await self._refused(decision, error)
         except Exception as error:
             self.log("internal_error", error=type(error).__name__)
-            return self._refused(decision, INTERNAL_ERROR)
+            return await self._refused(decision, INTERNAL_ERROR)
         if not passthrough:
             return await self._envelope_answer(call, response, decision)
         if should_buffer(call, response, BUFFER_BELOW):
@@ -286,7 +296,7 @@ class Runtime:
             body = redacted_stream(response, call, held_whole=False)
         except UpstreamFailure as failure:
             await response.aclose()
-            return self._refused(decision, failure)
+            return await self._refused(decision, failure)
         out = web.StreamResponse(status=response.status_code)
         for name, value in _without_length(call.response_headers(response.headers.multi_items())):
             out.headers.add(name, value)
@@ -308,7 +318,7 @@ class Runtime:
             await response.aclose()
         if error is not None and request.transport is not None:
             request.transport.close()
-        self._record(decision, error, response.status_code, sent)
+        await self._record(decision, error, response.status_code, sent)
         return out
 
     async def _buffered(
@@ -318,11 +328,11 @@ class Runtime:
         try:
             body = await whole_body(response, call)
         except UpstreamFailure as failure:
-            return self._refused(decision, failure)
+            return await self._refused(decision, failure)
         out = web.Response(status=response.status_code, body=body)
         for name, value in _without_length(call.response_headers(response.headers.multi_items())):
             out.headers.add(name, value)
-        self._record(decision, None, response.status_code, len(body))
+        await self._record(decision, None, response.status_code, len(body))
         return out
 
     async def _envelope_answer(
@@ -331,25 +341,27 @@ class Runtime:
         try:
             body = await whole_body(response, call)
         except UpstreamFailure as failure:
-            return self._refused(decision, failure)
+            return await self._refused(decision, failure)
         headers = _without_length(call.response_headers(response.headers.multi_items()))
         payload = envelope_response(response.status_code, headers, body)
-        self._record(decision, None, response.status_code, len(body))
+        await self._record(decision, None, response.status_code, len(body))
         return web.Response(body=payload, content_type=JSON_TYPE)
 
-    def _refused(self, decision: Decision, error: Refusal | UpstreamFailure) -> web.Response:
-        self._record(decision, error, error.status, 0)
+    async def _refused(self, decision: Decision, error: Refusal | UpstreamFailure) -> web.Response:
+        await self._record(decision, error, error.status, 0)
         response = json_response(error.status, error.to_json())
         if isinstance(error, RateLimited):
             response.headers["Retry-After"] = error.retry_after
         return response
 
-    def _record(
+    async def _record(
         self, decision: Decision, error: Refusal | UpstreamFailure | None, status: int, sent: int
     ) -> None:
+        """Count and audit the decision. The line is written before the answer leaves;
+        with other requests in flight it joins their batch (one write per loop turn)."""
         verdict = _verdict(error)
         self.metrics.request(decision.capability, verdict)
-        self.audit.record(
+        entry = self.audit.entry(
             consumer=decision.consumer,
             capability=decision.capability,
             credential=decision.credential,
@@ -362,6 +374,10 @@ class Runtime:
             duration_ms=round((time.perf_counter() - decision.started) * 1000, 3),
             serial=decision.serial,
         )
+        if self._in_flight > 1:
+            await self.audit.write_soon(entry)
+        else:
+            self.audit.write(entry)
 
 
 def _verdict(error: Refusal | UpstreamFailure | None) -> str:

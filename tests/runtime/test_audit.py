@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import multiprocessing
@@ -14,8 +15,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from aivault_ops.runtime import audit
 from aivault_ops.runtime.audit import (
     GENESIS,
+    AuditEntry,
     AuditLog,
     format_line,
     strip_query_values,
@@ -260,3 +263,72 @@ def _keep_writing(log: AuditLog, count: int) -> None:
     for index in range(count):
         record(log, status=200 + index)
     log.close()
+
+
+def _entries(log: AuditLog, count: int) -> list[AuditEntry]:
+    fields = {
+        "consumer": "agent", "capability": "c", "credential": "x", "method": "GET",
+        "path": "/v1", "decision": "allow", "error": None, "bytes_out": 1,
+        "duration_ms": 1.0, "serial": 1,
+    }  # fmt: skip
+    return [log.entry(status=200 + index, **fields) for index in range(count)]  # type: ignore[arg-type]
+
+
+def test_one_loop_turn_of_records_is_one_write_and_each_waits_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = AuditLog(tmp_path, clock=ticking(step=timedelta(0)))
+    path = tmp_path / "audit" / "2026-11-27.jsonl"
+    writes: list[bytes] = []
+    original = audit._Appender.write
+
+    def counting(self: Any, target: Path, data: bytes) -> None:
+        writes.append(data)
+        original(self, target, data)
+
+    monkeypatch.setattr(audit._Appender, "write", counting)
+
+    async def writer(entry: AuditEntry) -> int:
+        await log.write_soon(entry)
+        return len(lines(path))  # the line is on disk when write_soon returns
+
+    async def main() -> list[int]:
+        return await asyncio.gather(*(writer(entry) for entry in _entries(log, 5)))
+
+    assert asyncio.run(main()) == [5] * 5
+    assert len(writes) == 1
+    assert [json.loads(line)["status"] for line in lines(path)] == [200, 201, 202, 203, 204]
+    assert verify_chain(tmp_path).ok and verify_chain(tmp_path).lines == 5
+
+
+def test_a_cancelled_waiter_neither_loses_its_line_nor_breaks_the_batch(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path, clock=ticking(step=timedelta(0)))
+    first, second = _entries(log, 2)
+
+    async def main() -> None:
+        cancelled = asyncio.ensure_future(log.write_soon(first))
+        kept = asyncio.ensure_future(log.write_soon(second))
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        await kept
+
+    asyncio.run(main())
+    report = verify_chain(tmp_path)
+    assert (report.ok, report.lines) == (True, 2)
+
+
+def test_a_failed_batch_write_reaches_every_waiter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = AuditLog(tmp_path, clock=ticking(step=timedelta(0)))
+
+    def failing(self: Any, target: Path, data: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(audit._Appender, "write", failing)
+
+    async def main() -> list[object]:
+        waits = [log.write_soon(entry) for entry in _entries(log, 3)]
+        return await asyncio.gather(*waits, return_exceptions=True)
+
+    assert [type(result) for result in asyncio.run(main())] == [OSError] * 3

@@ -6,6 +6,7 @@ every response is scanned for the canary secret.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -290,6 +291,26 @@ def test_metrics_count_decisions(runtime: Runtime) -> None:
     assert 'aivault_upstream_latency_seconds_bucket{le="+Inf"} 1' in text
 
 
+def test_concurrent_invokes_are_audited_once_each_in_one_chain(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    """Many requests in flight take the batched audit path; none is lost or doubled."""
+    paths = [f"/v1/users/{index}" for index in range(24)]
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=runtime.url, headers=AUTH) as client:
+            return await asyncio.gather(*(client.get("/v/my-api" + path) for path in paths))
+
+    assert [clean(response).status_code for response in asyncio.run(burst())] == [200] * 24
+    lines = [
+        json.loads(line)
+        for path in sorted((tmp_path / "state" / "audit").glob("*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+    assert sorted(line["path"] for line in lines) == sorted(paths)
+    assert verify_chain(tmp_path / "state").ok
+
+
 def test_every_decision_is_audited_without_secrets(runtime: Runtime, tmp_path: Path) -> None:
     get(runtime, "/v/my-api/v1/users/echo?key=value", headers=AUTH)
     get(runtime, "/v/my-api/v1/users", headers={"Authorization": "Bearer wrong"})
@@ -420,7 +441,6 @@ def test_an_internal_error_is_a_bare_500_and_is_audited(
 ) -> None:
     """A runtime whose upstream client was never started (serve_forever not run) fails inside."""
     import argparse
-    import asyncio
     import io
 
     from aiohttp.web_server import Server
