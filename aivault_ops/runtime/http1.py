@@ -67,12 +67,13 @@ def request_head(
     """The request line and headers, CRLF-terminated; `UnsendableRequest` if any part
     could break out of its line."""
     lines = [f"{method} {target} HTTP/1.1", f"host: {authority}"]
-    names = {name.lower() for name, _ in headers}
-    lines += [f"{name}: {value}" for name, value in _DEFAULT_HEADERS if name not in names]
+    given: set[str] = set()
     for name, value in headers:
         if _TOKEN.fullmatch(name) is None:
             raise UnsendableRequest("a request header name is not a valid HTTP token")
         lines.append(f"{name}: {value}")
+        given.add(name.lower())
+    lines += [f"{name}: {value}" for name, value in _DEFAULT_HEADERS if name not in given]
     if body_length or method in _BODY_METHODS:
         lines.append(f"content-length: {body_length}")
     block = "\n".join(lines)
@@ -322,25 +323,44 @@ class Pool:
     def __init__(self, context: ssl.SSLContext, limit: int, keepalive_s: float) -> None:
         self._context = context
         self._keepalive_s = keepalive_s
-        self._slots = asyncio.Semaphore(limit)
+        self._free = limit
+        self._waiters: deque[asyncio.Future[None]] = deque()
         self._idle: dict[tuple[str, int], list[Connection]] = {}
         self._closed = False
 
-    async def _slot(self, timeout_s: float) -> None:
-        if not self._slots.locked():
-            await self._slots.acquire()
+    async def _slot(self, loop: asyncio.AbstractEventLoop, timeout_s: float) -> None:
+        """Take a connection slot, waiting (first come, first served) up to `timeout_s`."""
+        if self._free > 0:
+            self._free -= 1
             return
-        async with asyncio.timeout(timeout_s):
-            await self._slots.acquire()
+        waiter = loop.create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(timeout_s):
+                await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self._free_slot()  # handed over just as we gave up: pass it on
+            raise
+
+    def _free_slot(self) -> None:
+        """Hand the slot to the first live waiter, or put it back."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._free += 1
 
     async def checkout(
         self, host: str, port: int, resolve: Resolve, timeout_s: float
     ) -> tuple[Connection, bool]:
         """An idle connection to (host, port) if one is fresh, else a new one; and
         whether it was reused."""
-        await self._slot(timeout_s)
+        loop = asyncio.get_running_loop()
+        await self._slot(loop, timeout_s)
         idle = self._idle.get((host, port))
-        now = asyncio.get_running_loop().time()
+        now = loop.time()
         while idle:
             connection = idle.pop()
             if not connection.closed and now - connection.idle_since < self._keepalive_s:
@@ -349,7 +369,7 @@ class Pool:
         try:
             connection = await self._connect(host, port, resolve, timeout_s)
         except BaseException:
-            self._slots.release()
+            self._free_slot()
             raise
         connection.key = (host, port)
         return connection, False
@@ -379,7 +399,7 @@ class Pool:
             self._idle.setdefault(connection.key, []).append(connection)
         else:
             connection.close()
-        self._slots.release()
+        self._free_slot()
 
     async def aclose(self, grace_s: float = 2.0) -> None:
         """Close every idle connection and wait (at most `grace_s`) until they are

@@ -9,8 +9,10 @@ and results only, never paths, tokens or secrets.
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable
+from itertools import accumulate
 from typing import Final
 
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
@@ -42,10 +44,11 @@ class Metrics:
         self.requests[(capability or "", decision)] += 1
 
     def upstream_latency(self, seconds: float) -> None:
-        """Observe the time to the upstream's response headers."""
-        for index, bound in enumerate(LATENCY_BUCKETS):
-            if seconds <= bound:
-                self._bucket_counts[index] += 1
+        """Observe the time to the upstream's response headers (counted in its own
+        bucket; `render` makes the counts cumulative)."""
+        index = bisect_left(LATENCY_BUCKETS, seconds)
+        if index < len(LATENCY_BUCKETS):
+            self._bucket_counts[index] += 1
         self._latency_sum += seconds
         self._latency_count += 1
 
@@ -74,7 +77,8 @@ class Metrics:
     def _latency_lines(self) -> list[str]:
         name = "aivault_upstream_latency_seconds"
         lines = [f"# HELP {name} Time to upstream response headers.", f"# TYPE {name} histogram"]
-        for bound, count in zip(LATENCY_BUCKETS, self._bucket_counts, strict=True):
+        cumulative = accumulate(self._bucket_counts)
+        for bound, count in zip(LATENCY_BUCKETS, cumulative, strict=True):
             lines.append(f'{name}_bucket{{le="{bound}"}} {count}')
         lines.append(f'{name}_bucket{{le="+Inf"}} {self._latency_count}')
         lines.append(f"{name}_sum {self._latency_sum}")

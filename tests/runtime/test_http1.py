@@ -307,7 +307,10 @@ def test_a_full_pool_waits_for_a_free_connection_then_times_out(
         with pytest.raises(UpstreamFailure) as caught:
             await fetch(client, get(timeout_s=0.1))
         assert failure_code(caught) == "E-UPSTREAM-TIMEOUT"
+        await held.aread()
         await held.aclose()
+        # the waiter that gave up kept no slot: the one connection is free again
+        assert await fetch(client, get(timeout_s=0.5)) == (200, b"{}")
 
     server = run(tls, lambda c, n, h, w: answer(ok(), w), scenario, max_connections=1)
     assert server.accepted == 1
@@ -358,7 +361,7 @@ def test_an_unsendable_header_is_refused_before_anything_is_sent(
 def test_request_head_frames_bodies_and_keeps_the_target_as_built() -> None:
     head = request_head("POST", "h:8443", "/a%2Fb?x=%41", [("user-agent", "me")], 0)
     assert head == (
-        b"POST /a%2Fb?x=%41 HTTP/1.1\r\nhost: h:8443\r\naccept: */*\r\n"
-        b"user-agent: me\r\ncontent-length: 0\r\n\r\n"
+        b"POST /a%2Fb?x=%41 HTTP/1.1\r\nhost: h:8443\r\nuser-agent: me\r\n"
+        b"accept: */*\r\ncontent-length: 0\r\n\r\n"
     )
     assert b"content-length" not in request_head("GET", "h", "/", [], 0)

@@ -54,3 +54,15 @@ def test_label_values_are_escaped() -> None:
     metrics.request('we"ird\\name\n', "deny")
     [sample] = families(metrics.render(1))["aivault_requests"]
     assert sample[1]["capability"] == 'we"ird\\name\n'
+
+
+def test_latency_buckets_are_cumulative_with_inclusive_bounds() -> None:
+    metrics = Metrics()
+    for seconds in (0.003, 0.01, 0.2, 100.0):
+        metrics.upstream_latency(seconds)
+    text = metrics.render(None)
+    bucket = 'aivault_upstream_latency_seconds_bucket{le="%s"} %d'
+    for bound, count in (("0.005", 1), ("0.01", 2), ("0.025", 2), ("0.25", 3), ("30.0", 3)):
+        assert bucket % (bound, count) in text
+    assert 'aivault_upstream_latency_seconds_bucket{le="+Inf"} 4' in text
+    assert "aivault_upstream_latency_seconds_count 4" in text
