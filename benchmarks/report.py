@@ -263,7 +263,7 @@ def _proxy_values(p: proxy.ProxyResult) -> dict[str, str]:
 def _shares(result: profile.Profile) -> dict[str, str]:
     """Inclusive shares of a few functions, as `share_<name>`."""
     wanted = {
-        "audit": "AuditLog.record (aivault_ops/runtime/audit.py)",
+        "audit": "Runtime._record (aivault_ops/runtime/server.py)",
         "prepare": "ActivePolicy.prepare (aivault_ops/runtime/active_policy.py)",
         "passthrough": (
             "ActivePolicy.capability_for_passthrough (aivault_ops/runtime/active_policy.py)"
