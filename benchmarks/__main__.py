@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import pickle
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -20,18 +19,9 @@ from typing import Any
 
 from benchmarks import bundle_load, compile_profile, memory, proxy, reload, report
 from benchmarks import compile as compile_bench
-from benchmarks.common import Processes, have_tools
+from benchmarks.common import Processes, have_tools, in_tmp
 
 SECTIONS = ("proxy", "reload", "bundle_load", "compile", "memory")
-
-
-def _in_tmp(run: Callable[[Path, Processes], Any]) -> Any:
-    processes = Processes()
-    with tempfile.TemporaryDirectory(prefix="aivault-bench-") as tmp:
-        try:
-            return run(Path(tmp), processes)
-        finally:
-            processes.close()
 
 
 def _runners(smoke: bool) -> dict[str, Callable[[], Any]]:
@@ -54,14 +44,14 @@ def _runners(smoke: bool) -> dict[str, Callable[[], Any]]:
         )
 
     return {
-        "proxy": lambda: _in_tmp(run_proxy),
-        "reload": lambda: _in_tmp(run_reload),
-        "bundle_load": lambda: _in_tmp(run_bundle_load),
+        "proxy": lambda: in_tmp(run_proxy),
+        "reload": lambda: in_tmp(run_reload),
+        "bundle_load": lambda: in_tmp(run_bundle_load),
         "compile": lambda: (
             compile_bench.main(["--smoke"] if smoke else ["--runs", "3"]),
             compile_profile.main(["--smoke"] if smoke else []),
         ),
-        "memory": lambda: _in_tmp(run_memory),
+        "memory": lambda: in_tmp(run_memory),
     }
 
 

@@ -133,21 +133,28 @@ class SmallBundles:
 
 
 def big_project(root: Path, keys: Keys, capabilities: int, secret_files: int) -> bytes:
-    """A signed bundle of a generated repo: `capabilities` over `secret_files` credentials.
+    """A signed bundle of `write_repo`'s repo (the one `benchmarks.compile` measures),
+    encrypted to `keys.recipient`, consumer `agent` holding `keys.token`."""
+    write_repo(root, keys.recipient, sha256_hex(keys.token), capabilities, secret_files)
+    compiled = compile_project(root, environment=None)
+    return sign_bundle(
+        compiled, serial=1, revision="bench", expires_at=None, signing_key=keys.signing_key
+    )
 
-    The repo has the shape `benchmarks.compile` measures (custom provider
-    `api-<i>` toward `api-<i>.example.com`, one SOPS file per credential),
-    encrypted to `keys.recipient`, with secret values long enough to be
-    redacted (the runtime refuses a secret under 8 characters); consumer
-    `agent` holds `keys.token` and every capability.
-    """
+
+def write_repo(
+    root: Path, recipient: str, token_sha256: str, capabilities: int, secret_files: int
+) -> None:
+    """A valid policy repo: `capabilities` over `secret_files` credentials (custom
+    provider `api-<i>` toward `api-<i>.example.com`, one SOPS file each, encrypted to
+    `recipient`); consumer `agent` holds the token of `token_sha256` and every capability."""
     (root / "secrets").mkdir(parents=True)
     (root / ".sops.yaml").write_text(
-        f"creation_rules:\n  - path_regex: secrets/.*\\.sops\\.yaml$\n    age: {keys.recipient}\n"
+        f"creation_rules:\n  - path_regex: secrets/.*\\.sops\\.yaml$\n    age: {recipient}\n"
     )
     (root / "aivault-ops.yaml").write_text(
         "apiVersion: aivault.dev/v1\nkind: Project\nmetadata: {name: bench}\n"
-        f"spec:\n  runtimeRecipients: [{keys.recipient}]\n"
+        f"spec:\n  runtimeRecipients: [{recipient}]\n"
     )
     config = sops.SopsConfig.find(root / "secrets")
     per_credential = max(1, capabilities // secret_files)
@@ -156,11 +163,7 @@ def big_project(root: Path, keys: Keys, capabilities: int, secret_files: int) ->
     grants = ", ".join(f'"api-{i}/*"' for i in range(secret_files))
     (root / "consumers.yaml").write_text(
         "apiVersion: aivault.dev/v1\nkind: Consumer\nmetadata: {name: agent}\n"
-        f"spec:\n  tokenSha256: {sha256_hex(keys.token)}\n  capabilities: [{grants}]\n"
-    )
-    compiled = compile_project(root, environment=None)
-    return sign_bundle(
-        compiled, serial=1, revision="bench", expires_at=None, signing_key=keys.signing_key
+        f"spec:\n  tokenSha256: {token_sha256}\n  capabilities: [{grants}]\n"
     )
 
 

@@ -15,10 +15,12 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
@@ -89,6 +91,20 @@ class Processes:
                 process.kill()
                 process.wait(timeout=5)
         self.started.clear()
+
+
+Result = TypeVar("Result")
+
+
+def in_tmp(run: Callable[[Path, Processes], Result]) -> Result:
+    """`run(workdir, processes)` in a fresh temp dir; every process it started is
+    stopped and the dir removed afterwards, whatever happens."""
+    processes = Processes()
+    with tempfile.TemporaryDirectory(prefix="aivault-bench-") as tmp:
+        try:
+            return run(Path(tmp), processes)
+        finally:
+            processes.close()
 
 
 def rss_mb(pid: int) -> float:

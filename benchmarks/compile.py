@@ -22,9 +22,9 @@ from pathlib import Path
 import yaml
 from pyrage import x25519
 
-from aivault_ops import sops
 from aivault_ops.build import compile_project, sign_bundle
 from aivault_ops.bundle import SigningKey
+from benchmarks.bundles import write_repo
 
 FULL_SIZES = ((100, 10), (1_000, 100), (10_000, 500))
 SMOKE_SIZES = ((20, 2),)
@@ -46,43 +46,7 @@ class Row:
 def generate(root: Path, capabilities: int, secret_files: int) -> None:
     """A valid policy repo of the given size (SOPS files written by our encryptor)."""
     recipient = str(x25519.Identity.generate().to_public())
-    (root / "secrets").mkdir(parents=True)
-    (root / ".sops.yaml").write_text(
-        f"creation_rules:\n  - path_regex: secrets/.*\\.sops\\.yaml$\n    age: {recipient}\n"
-    )
-    (root / "aivault-ops.yaml").write_text(
-        "apiVersion: aivault.dev/v1\nkind: Project\nmetadata: {name: bench}\n"
-        f"spec:\n  runtimeRecipients: [{recipient}]\n"
-    )
-    config = sops.SopsConfig.find(root / "secrets")
-    per_credential = max(1, capabilities // secret_files)
-    for index in range(secret_files):
-        _credential(root, index, per_credential, config)
-    grants = ", ".join(f'"api-{i}/*"' for i in range(secret_files))
-    (root / "consumers.yaml").write_text(
-        "apiVersion: aivault.dev/v1\nkind: Consumer\nmetadata: {name: agent}\n"
-        f"spec:\n  tokenSha256: {'ab' * 32}\n  capabilities: [{grants}]\n"
-    )
-
-
-def _credential(root: Path, index: int, count: int, config: sops.SopsConfig | None) -> None:
-    name = f"api-{index}"
-    secret_file = root / "secrets" / f"{name}.sops.yaml"
-    sops.set_value(secret_file, f"KEY_{index}", f"v-{index}", config, None)
-    documents = [
-        f"apiVersion: aivault.dev/v1\nkind: Provider\nmetadata: {{name: {name}}}\n"
-        f"spec:\n  hosts: [{name}.example.com]\n"
-        "  auth: {header: {header_name: authorization, value_template: 'Bearer {{secret}}'}}\n",
-        f"apiVersion: aivault.dev/v1\nkind: Credential\nmetadata: {{name: {name}}}\n"
-        f"spec:\n  provider: {name}\n  secretRef: secrets/{name}.sops.yaml#KEY_{index}\n",
-    ]
-    documents += [
-        f"apiVersion: aivault.dev/v1\nkind: Capability\nmetadata: {{name: {name}/cap-{c}}}\n"
-        f"spec:\n  credential: {name}\n  allow:\n    methods: [GET, POST]\n"
-        f"    pathPrefixes: [/v1/res-{c}]\n  policy: {{timeoutMs: 5000}}\n"
-        for c in range(count)
-    ]
-    (root / f"{name}.yaml").write_text("---\n".join(documents))
+    write_repo(root, recipient, "ab" * 32, capabilities, secret_files)
 
 
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -14,7 +14,6 @@ import argparse
 import gc
 import subprocess
 import sys
-import tempfile
 import time
 import tracemalloc
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from aivault_ops.bundle.source import BundleRef
 from aivault_ops.runtime.loader import Loader
 from aivault_ops.sops import load_identities
 from benchmarks.bundles import HOST, Keys, SmallBundles, big_project
-from benchmarks.common import Processes, WrkResult, run_wrk
+from benchmarks.common import Processes, WrkResult, in_tmp, run_wrk
 from benchmarks.stack import BODY, Tls, start_nginx_upstream, start_runtime
 
 BIG_HOST = "api-0.example.com"
@@ -206,13 +205,11 @@ def main(argv: list[str] | None = None) -> MemoryResult:
     parser.add_argument("--smoke", action="store_true", help="20 capabilities, 1 s load")
     args = parser.parse_args(argv)
     sizes = (20, 2, 1.0) if args.smoke else (10_000, 500, 5.0)
-    processes = Processes()
-    with tempfile.TemporaryDirectory(prefix="aivault-bench-") as tmp:
-        try:
-            result = measure(Path(tmp), processes, capabilities=sizes[0], files=sizes[1],
-                             duration_s=sizes[2])  # fmt: skip
-        finally:
-            processes.close()
+    result = in_tmp(
+        lambda workdir, processes: measure(
+            workdir, processes, capabilities=sizes[0], files=sizes[1], duration_s=sizes[2]
+        )
+    )
     print(render(result), end="")
     return result
 

@@ -12,7 +12,6 @@ each round so drift on a shared box hits them alike.
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from benchmarks.common import (
     children,
     cpu_seconds,
     free_port,
+    in_tmp,
     rss_mb,
     run_wrk,
 )
@@ -302,14 +302,11 @@ def main(argv: list[str] | None = None) -> ProxyResult:
     args = parser.parse_args(argv)
     duration, runs = (1.0, 1) if args.smoke else (5.0, 3)
     variants = SMOKE_VARIANTS if args.smoke else tuple(VARIANTS)
-    processes = Processes()
-    with tempfile.TemporaryDirectory(prefix="aivault-bench-") as tmp:
-        try:
-            result = measure(
-                Path(tmp), processes, duration_s=duration, runs=runs, variants=variants
-            )
-        finally:
-            processes.close()
+    result = in_tmp(
+        lambda workdir, processes: measure(
+            workdir, processes, duration_s=duration, runs=runs, variants=variants
+        )
+    )
     print(render(result), end="")
     return result
 

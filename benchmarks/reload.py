@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ import httpx
 
 from aivault_ops.bundle import publish_bundle
 from benchmarks.bundles import UPSTREAM_PATH, Keys, SmallBundles
-from benchmarks.common import Processes, percentile
+from benchmarks.common import Processes, in_tmp, percentile
 from benchmarks.stack import BODY, Tls, start_nginx_upstream, start_runtime
 
 LOAD_CLIENTS = 8
@@ -146,12 +145,8 @@ def main(argv: list[str] | None = None) -> ReloadResult:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="5 bundles")
     args = parser.parse_args(argv)
-    processes = Processes()
-    with tempfile.TemporaryDirectory(prefix="aivault-bench-") as tmp:
-        try:
-            result = measure(Path(tmp), processes, bundles=5 if args.smoke else 100)
-        finally:
-            processes.close()
+    bundles = 5 if args.smoke else 100
+    result = in_tmp(lambda workdir, processes: measure(workdir, processes, bundles=bundles))
     print(render(result), end="")
     return result
 

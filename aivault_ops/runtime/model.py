@@ -27,8 +27,8 @@ _QUERY_SAFE = "-._~"
 _MAX_ECHO = 120
 
 
-class Refusal(AivaultError):
-    """A request refused by policy; the server answers `status` with `to_json()`."""
+class HttpError(AivaultError):
+    """A failure the server answers with `status` and the JSON body `to_json()`."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
@@ -38,6 +38,10 @@ class Refusal(AivaultError):
     def to_json(self) -> dict[str, str]:
         """The JSON error body: `{"error": code, "message": message}`."""
         return {"error": self.code, "message": self.message}
+
+
+class Refusal(HttpError):
+    """A request refused by policy."""
 
     def diagnostics(self) -> str:
         """`CODE: message`, as the CLI shows a refusal."""

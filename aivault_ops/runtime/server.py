@@ -24,7 +24,7 @@ from aivault_ops.runtime.audit import AuditLog
 from aivault_ops.runtime.auth.request_auth import send_authorized
 from aivault_ops.runtime.envelope import envelope_response, parse_envelope
 from aivault_ops.runtime.metrics import CONTENT_TYPE, Metrics
-from aivault_ops.runtime.model import InboundRequest, PreparedCall, Refusal
+from aivault_ops.runtime.model import HttpError, InboundRequest, PreparedCall, Refusal
 from aivault_ops.runtime.rate_limit import InMemoryRateLimitStore, RateLimitStore
 from aivault_ops.runtime.response_body import redacted_stream, should_buffer, too_large, whole_body
 from aivault_ops.runtime.state import RuntimeState
@@ -218,10 +218,8 @@ class Runtime:
         except Exception as error:
             self.log("internal_error", error=type(error).__name__)
             return await self._refused(decision, INTERNAL_ERROR)
-        if not passthrough:
-            return await self._envelope_answer(call, response, decision)
-        if should_buffer(call, response, BUFFER_BELOW):
-            return await self._buffered(call, response, decision)
+        if not passthrough or should_buffer(call, response, BUFFER_BELOW):
+            return await self._whole(call, response, decision, envelope=not passthrough)
         return await self._stream(request, call, response, decision)
 
     async def _prepare_passthrough(
@@ -321,33 +319,26 @@ class Runtime:
         await self._record(decision, error, response.status_code, sent)
         return out
 
-    async def _buffered(
-        self, call: PreparedCall, response: UpstreamResponse, decision: Decision
+    async def _whole(
+        self, call: PreparedCall, response: UpstreamResponse, decision: Decision, *, envelope: bool
     ) -> web.StreamResponse:
-        """A small body of known length: read it whole, answer in one write."""
-        try:
-            body = await whole_body(response, call)
-        except UpstreamFailure as failure:
-            return await self._refused(decision, failure)
-        out = web.Response(status=response.status_code, body=body)
-        for name, value in _without_length(call.response_headers(response.headers.multi_items())):
-            out.headers.add(name, value)
-        await self._record(decision, None, response.status_code, len(body))
-        return out
-
-    async def _envelope_answer(
-        self, call: PreparedCall, response: UpstreamResponse, decision: Decision
-    ) -> web.StreamResponse:
+        """Read the body whole (filtered, redacted) and answer in one write: as it came
+        (a small passthrough body) or wrapped in the JSON envelope."""
         try:
             body = await whole_body(response, call)
         except UpstreamFailure as failure:
             return await self._refused(decision, failure)
         headers = _without_length(call.response_headers(response.headers.multi_items()))
-        payload = envelope_response(response.status_code, headers, body)
         await self._record(decision, None, response.status_code, len(body))
-        return web.Response(body=payload, content_type=JSON_TYPE)
+        if envelope:
+            payload = envelope_response(response.status_code, headers, body)
+            return web.Response(body=payload, content_type=JSON_TYPE)
+        out = web.Response(status=response.status_code, body=body)
+        for name, value in headers:
+            out.headers.add(name, value)
+        return out
 
-    async def _refused(self, decision: Decision, error: Refusal | UpstreamFailure) -> web.Response:
+    async def _refused(self, decision: Decision, error: HttpError) -> web.Response:
         await self._record(decision, error, error.status, 0)
         response = json_response(error.status, error.to_json())
         if isinstance(error, RateLimited):
@@ -355,7 +346,7 @@ class Runtime:
         return response
 
     async def _record(
-        self, decision: Decision, error: Refusal | UpstreamFailure | None, status: int, sent: int
+        self, decision: Decision, error: HttpError | None, status: int, sent: int
     ) -> None:
         """Count and audit the decision. The line is written before the answer leaves;
         with other requests in flight it joins their batch (one write per loop turn)."""
@@ -380,7 +371,7 @@ class Runtime:
             self.audit.write(entry)
 
 
-def _verdict(error: Refusal | UpstreamFailure | None) -> str:
+def _verdict(error: HttpError | None) -> str:
     if error is None:
         return "allow"
     return "deny" if isinstance(error, Refusal) or error.code == FORBIDDEN_CODE else "error"

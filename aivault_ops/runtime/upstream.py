@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from aivault_ops.errors import AivaultError, UsageError
+from aivault_ops.errors import UsageError
 from aivault_ops.runtime import http1
-from aivault_ops.runtime.model import UpstreamRequest
+from aivault_ops.runtime.model import HttpError, UpstreamRequest
 
 if TYPE_CHECKING:
     from aivault_ops.runtime.auth.request_auth import ClientTls
@@ -42,17 +42,8 @@ _DROPPED_REQUEST_HEADERS: Final = frozenset(
 )
 
 
-class UpstreamFailure(AivaultError):
+class UpstreamFailure(HttpError):
     """The upstream could not be reached or failed mid-request (502/504, never a traceback)."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-
-    def to_json(self) -> dict[str, str]:
-        """The JSON error body `{"error", "message"}`."""
-        return {"error": self.code, "message": self.message}
 
 
 class AddressRefused(OSError):

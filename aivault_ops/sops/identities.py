@@ -18,6 +18,8 @@ import pyrage
 
 from aivault_ops.sops.errors import NoIdentity
 
+# The PEM header that marks an OpenSSH private key file (what the parser looks
+# for); a marker, not key material.
 _SSH_PEM = b"-----BEGIN OPENSSH PRIVATE KEY-----"
 
 
