@@ -296,7 +296,7 @@ class Runtime:
             await response.aclose()
             return await self._refused(decision, failure)
         out = web.StreamResponse(status=response.status_code)
-        for name, value in _without_length(call.response_headers(response.headers.multi_items())):
+        for name, value in call.response_headers(response.headers.multi_items()):
             out.headers.add(name, value)
         error: UpstreamFailure | None = None
         sent = 0
@@ -328,7 +328,7 @@ class Runtime:
             body = await whole_body(response, call)
         except UpstreamFailure as failure:
             return await self._refused(decision, failure)
-        headers = _without_length(call.response_headers(response.headers.multi_items()))
+        headers = call.response_headers(response.headers.multi_items())
         await self._record(decision, None, response.status_code, len(body))
         if envelope:
             payload = envelope_response(response.status_code, headers, body)
@@ -389,11 +389,6 @@ def _method_not_allowed(allowed: str) -> web.Response:
     )
     response.headers["Allow"] = allowed
     return response
-
-
-def _without_length(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Redaction can change the body's length: drop framing headers, aiohttp re-frames."""
-    return [(k, v) for k, v in headers if k.lower() not in ("content-length", "transfer-encoding")]
 
 
 async def read_body(request: web.BaseRequest, limit: int) -> bytes:
