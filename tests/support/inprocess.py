@@ -16,14 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-from support.runtime_proc import free_port, wait_until
+from support.runtime_proc import StatusApi, free_port, wait_until
 
 from aivault_ops.commands.serve import StderrLog, build_process, open_listeners, serve_forever
 
 
 @dataclass
-class InProcessRuntime:
+class InProcessRuntime(StatusApi):
     """A runtime served by a background event loop in this process."""
 
     bundle_dir: Path
@@ -56,29 +55,8 @@ class InProcessRuntime:
         coroutine = serve_forever(process, listeners, until=self._stop.wait)
         self._thread = threading.Thread(target=self._loop.run_until_complete, args=(coroutine,))
         self._thread.start()
-        wait_until(self.healthy, what="in-process runtime")
+        wait_until(self.answers_healthz, what="in-process runtime")
         return self
-
-    def healthy(self) -> bool:
-        """True once /healthz answers."""
-        try:
-            return httpx.get(self.url + "/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def status(self) -> dict[str, Any]:
-        """GET /status."""
-        data: dict[str, Any] = httpx.get(self.url + "/status", timeout=5).json()
-        return data
-
-    def wait_serial(self, serial: int) -> None:
-        """Poll /status until `serial` is active."""
-        wait_until(lambda: self.status()["serial"] == serial, what=f"serial {serial}")
-
-    def wait_error(self, fragment: str) -> dict[str, Any]:
-        """Poll /status until lastError mentions `fragment`."""
-        wait_until(lambda: fragment in str(self.status()["lastError"]), what=fragment)
-        return self.status()
 
     def log(self) -> str:
         """The log lines written so far."""

@@ -41,8 +41,35 @@ def wait_until(condition: Callable[[], bool], timeout: float = WAIT_S, what: str
     raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
 
 
+class StatusApi:
+    """/healthz and /status polling over `self.url`, shared by both runtime helpers."""
+
+    url: str
+
+    def answers_healthz(self) -> bool:
+        """True when /healthz answers 200."""
+        try:
+            return httpx.get(self.url + "/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def status(self) -> dict[str, Any]:
+        """GET /status."""
+        data: dict[str, Any] = httpx.get(self.url + "/status", timeout=5).json()
+        return data
+
+    def wait_serial(self, serial: int) -> None:
+        """Poll /status until `serial` is active."""
+        wait_until(lambda: self.status()["serial"] == serial, what=f"serial {serial}")
+
+    def wait_error(self, fragment: str) -> dict[str, Any]:
+        """Poll /status until lastError mentions `fragment`; return that status."""
+        wait_until(lambda: fragment in str(self.status()["lastError"]), what=fragment)
+        return self.status()
+
+
 @dataclass
-class RuntimeProcess:
+class RuntimeProcess(StatusApi):
     """One running runtime: its URL, state dir, log file and process."""
 
     bundle_dir: Path
@@ -81,24 +108,7 @@ class RuntimeProcess:
         assert self.process is not None
         if self.process.poll() is not None:
             raise AssertionError(f"runtime exited with {self.process.returncode}: {self.log()}")
-        try:
-            return httpx.get(self.url + "/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def status(self) -> dict[str, Any]:
-        """GET /status."""
-        data: dict[str, Any] = httpx.get(self.url + "/status", timeout=5).json()
-        return data
-
-    def wait_serial(self, serial: int) -> None:
-        """Poll /status until `serial` is active."""
-        wait_until(lambda: self.status()["serial"] == serial, what=f"serial {serial}")
-
-    def wait_error(self, fragment: str) -> dict[str, Any]:
-        """Poll /status until lastError mentions `fragment`; return that status."""
-        wait_until(lambda: fragment in str(self.status()["lastError"]), what=fragment)
-        return self.status()
+        return self.answers_healthz()
 
     def log(self) -> str:
         """Everything the process wrote so far."""
