@@ -13,12 +13,20 @@ no successor: anchor `ChainReport.head` elsewhere to protect it too.
 Several worker processes may share a state dir: each append holds an
 exclusive `fcntl.flock` on `audit/.lock` across "read the previous line,
 append ours", and a thread lock within the process, so the chain stays
-linear. The lock and log descriptors stay open (reopened after a fork, on a
-new day, or when the file was replaced or removed), so an append costs
-flock, stat, write and unlock. Lines are written with one `write` on an
-O_APPEND descriptor and not fsynced (a crash may lose the newest lines,
-which the chain shows as a torn last line, never as a silent gap in the
-middle).
+linear (`audit_files` keeps the descriptors open). Lines are written with
+one `write` on an O_APPEND descriptor and not fsynced (a crash may lose the
+newest lines, which the chain shows as a torn last line, never as a silent
+gap in the middle).
+
+The log fails closed. `ensure_ready` is called before anything is sent
+upstream: it writes any lines still held from an earlier failure, opens the
+descriptors and checks the free space of the filesystem, and raises
+`AuditUnavailable` when any of that fails, so the request is refused (503)
+instead of going out unaudited. A line whose write fails is held in memory
+(in order, chained when it is finally written) and retried before the next
+request; the failure shows in `health()`, which `/status` and `/metrics`
+report. Nothing stays broken: every failure closes the descriptors and the
+next request opens them again.
 
 `path` must be the caller's path (never the upstream path, which may carry
 an injected secret); query values are dropped, names kept. No token or
@@ -28,12 +36,8 @@ secret value is ever part of a record.
 from __future__ import annotations
 
 import asyncio
-import fcntl
-import hashlib
 import json
 import math
-import os
-import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,17 +45,29 @@ from datetime import UTC, datetime
 from itertools import groupby
 from json.encoder import encode_basestring_ascii
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
-GENESIS = "0" * 64
-FILE_NAME = re.compile(r"\d{4}-\d{2}-\d{2}\.jsonl")
+from aivault_ops.runtime.audit_files import (
+    FILE_NAME,
+    AuditFiles,
+    FileOps,
+    ends_torn,
+    last_line,
+)
+from aivault_ops.runtime.audit_verify import GENESIS, line_hash
+
+DEFAULT_MIN_FREE_BYTES: Final = 8 * 1024 * 1024
+MAX_HELD_LINES: Final = 10_000
 _MAX_PATH = 2048
 _MAX_METHOD = 32
-_TAIL_BLOCK = 4096
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class AuditUnavailable(OSError):
+    """The audit log cannot be written now; nothing may be sent upstream."""
 
 
 def strip_query_values(path: str) -> str:
@@ -61,27 +77,6 @@ def strip_query_values(path: str) -> str:
         return path[:_MAX_PATH]
     names = "&".join(item.partition("=")[0] for item in query.split("&"))
     return f"{base}?{names}"[:_MAX_PATH]
-
-
-def line_hash(line: bytes) -> str:
-    """The chain link: sha256 hex of one line's bytes without its newline."""
-    return hashlib.sha256(line).hexdigest()
-
-
-def last_line(path: Path) -> bytes | None:
-    """The last line of a file (without newline), or None when it is empty."""
-    with path.open("rb") as handle:
-        end = handle.seek(0, os.SEEK_END)
-        position, data = end, b""
-        while position > 0:
-            position = max(0, position - _TAIL_BLOCK)
-            handle.seek(position)
-            data = handle.read(end - position)
-            if b"\n" in data.removesuffix(b"\n"):
-                break
-    if not data:
-        return None
-    return data.removesuffix(b"\n").rsplit(b"\n", 1)[-1]
 
 
 _LINE = (
@@ -112,74 +107,29 @@ def format_line(entry: dict[str, Any]) -> bytes:
     return (_LINE % tuple(_json_value(entry[key]) for key in _KEYS)).encode("ascii")
 
 
-class _Appender:
-    """The open lock and log descriptors of one process (reopened after a fork or
-    when the day's file changes), so an append is flock, stat, write, unlock."""
-
-    __slots__ = ("_inode", "_lock_fd", "_log_fd", "_pid", "_target", "directory")
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self._pid = -1
-        self._lock_fd = -1
-        self._log_fd = -1
-        self._target: Path | None = None
-        self._inode = -1
-
-    def lock(self) -> None:
-        """Take the exclusive cross-process lock on `audit/.lock`."""
-        if self._pid != os.getpid():
-            self._reset()
-            self._lock_fd = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-
-    def unlock(self) -> None:
-        """Release the lock taken by `lock`."""
-        fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-
-    def _reset(self) -> None:
-        """Forget descriptors inherited from a parent process (its lock is not ours)."""
-        self._pid, self._lock_fd, self._log_fd, self._target = os.getpid(), -1, -1, None
-
-    def size(self, target: Path) -> int:
-        """Current size of `target` (0 when missing); a replaced or removed file is
-        reopened on the next write. Call under `lock`."""
-        try:
-            status = target.stat()
-        except FileNotFoundError:
-            self._close_log()
-            return 0
-        if target is not self._target or status.st_ino != self._inode:
-            self._close_log()
-        return status.st_size
-
-    def write(self, target: Path, data: bytes) -> None:
-        """Append `data` with one write on an O_APPEND descriptor; call under `lock`."""
-        if self._log_fd < 0 or target is not self._target:
-            self._close_log()
-            self._log_fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            self._target, self._inode = target, os.fstat(self._log_fd).st_ino
-        os.write(self._log_fd, data)
-
-    def _close_log(self) -> None:
-        if self._log_fd >= 0:
-            os.close(self._log_fd)
-        self._log_fd, self._target = -1, None
-
-    def close(self) -> None:
-        """Close both descriptors (this process's only)."""
-        if self._pid == os.getpid():
-            self._close_log()
-            if self._lock_fd >= 0:
-                os.close(self._lock_fd)
-        self._reset()
-
-
 class AuditEntry(NamedTuple):
     """One record and the day file it goes to."""
 
     target: Path
     fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AuditHealth:
+    """What `/status` and `/metrics` show of the audit log."""
+
+    error: str | None
+    held_lines: int
+    failures: int
+    dropped_lines: int
+
+    @property
+    def ok(self) -> bool:
+        """Whether the last attempt to use the log succeeded and no line is held."""
+        return self.error is None and self.held_lines == 0
+
+
+HEALTHY: Final = AuditHealth(None, 0, 0, 0)
 
 
 class AuditLog:
@@ -188,19 +138,61 @@ class AuditLog:
     `log.record(...)` appends at once; `await log.write_soon(...)`
     appends with the other records of the same event-loop turn and returns
     when the line is written (the server answers after that, so no answer
-    leaves before its audit line).
+    leaves before its audit line). Both raise `AuditUnavailable` when the
+    line could not be written (it is then held and retried).
     """
 
-    def __init__(self, state_dir: Path, *, clock: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+        ops: FileOps | None = None,
+        min_free_bytes: int = DEFAULT_MIN_FREE_BYTES,
+    ) -> None:
         self.directory = state_dir / "audit"
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.min_free_bytes = min_free_bytes
         self._clock = clock
         self._thread_lock = threading.Lock()
-        self._appender = _Appender(self.directory)
+        self._files = AuditFiles(self.directory, ops)
         self._cache: tuple[Path, int, str] | None = None
         self._day: tuple[str, Path] = ("", self.directory)
         self._pending: list[AuditEntry] = []
         self._batch: asyncio.Future[None] | None = None
+        self._held: list[AuditEntry] = []
+        self._error: str | None = None
+        self._failures = 0
+        self._dropped = 0
+
+    def health(self) -> AuditHealth:
+        """The last failure (None once the log works again) and the lines held."""
+        return AuditHealth(self._error, len(self._held), self._failures, self._dropped)
+
+    def ensure_ready(self) -> None:
+        """Raise `AuditUnavailable` unless a line written now would reach the log.
+
+        Prevents sending a request upstream that could not be audited: lines
+        held from an earlier failure are written first, the descriptors are
+        (re)opened and the filesystem must have `min_free_bytes` free.
+        """
+        if self._held:
+            self._write([])
+        target = self._day[1] if self._day[0] else self._today()
+        with self._thread_lock:
+            try:
+                free = self._files.prepare(target)
+            except OSError as error:
+                self._files.discard()
+                raise self._failed(error) from None
+            if free < self.min_free_bytes:
+                raise self._failed(
+                    OSError(
+                        f"{free} bytes free on the audit filesystem,"
+                        f" below the floor of {self.min_free_bytes}"
+                    )
+                )
+            self._error = None
 
     def record(self, **fields: Any) -> None:
         """Build one decision with `entry(**fields)` and append it at once."""
@@ -246,6 +238,9 @@ class AuditLog:
             self._day = (day, self.directory / f"{day}.jsonl")
         return self._day[1]
 
+    def _today(self) -> Path:
+        return self._file_for(self._clock().astimezone(UTC).date().isoformat())
+
     def write(self, entry: AuditEntry) -> None:
         """Append `entry` now."""
         self._write([entry])
@@ -272,14 +267,44 @@ class AuditLog:
             batch.set_result(None)
 
     def _write(self, entries: list[AuditEntry]) -> None:
-        """Append `entries` in order under the locks, chaining each to the one before."""
+        """Append the held lines, then `entries`, in order under the locks, each chained
+        to the one before; what could not be written is held (AuditUnavailable)."""
         with self._thread_lock:
-            self._appender.lock()
+            queue = self._with_held(entries)
+            written = 0
             try:
-                for target, group in groupby(entries, key=lambda entry: entry.target):
-                    self._append(target, [entry.fields for entry in group])
-            finally:
-                self._appender.unlock()
+                self._files.lock()
+                try:
+                    for target, group in groupby(queue, key=lambda entry: entry.target):
+                        fields = [entry.fields for entry in group]
+                        self._append(target, fields)
+                        written += len(fields)
+                finally:
+                    self._files.unlock()
+            except OSError as error:
+                self._files.discard()
+                self._hold(queue[written:])
+                raise self._failed(error) from None
+            self._held = []
+
+    def _with_held(self, entries: list[AuditEntry]) -> list[AuditEntry]:
+        """Held lines go first, moved to the current day's file (so the chain stays in
+        file order when a failure outlived a day)."""
+        if not self._held:
+            return entries
+        target = entries[0].target if entries else self._today()
+        return [AuditEntry(target, held.fields) for held in self._held] + entries
+
+    def _hold(self, entries: list[AuditEntry]) -> None:
+        """Keep the oldest lines (those of requests that may have gone upstream); past
+        `MAX_HELD_LINES` newer ones are counted as dropped."""
+        self._held = entries[:MAX_HELD_LINES]
+        self._dropped += len(entries) - len(self._held)
+
+    def _failed(self, error: OSError) -> AuditUnavailable:
+        self._failures += 1
+        self._error = f"audit log unavailable: {error.strerror or error}"
+        return AuditUnavailable(self._error)
 
     def _append(self, target: Path, entries: list[dict[str, Any]]) -> None:
         size, prev, torn = self._previous(target)
@@ -289,97 +314,29 @@ class AuditLog:
             lines.append(format_line(entry))
             prev = line_hash(lines[-1])
         data = (b"\n" if torn else b"") + b"\n".join(lines) + b"\n"
-        self._appender.write(target, data)
+        self._files.write(target, data, size)
         self._cache = (target, size + len(data), prev)
 
     def close(self) -> None:
         """Release the open descriptors (a later record reopens them)."""
         with self._thread_lock:
-            self._appender.close()
+            self._files.discard()
 
     def _previous(self, target: Path) -> tuple[int, str, bool]:
         """(current size of target, hash of the chain's last line, whether it is torn)."""
-        size = self._appender.size(target)
+        size = self._files.size(target)
         if self._cache is not None and self._cache[0] is target and self._cache[1] == size:
             return size, self._cache[2], False
         if size:
-            prev, torn = self._tail_hash(target)
-            return size, prev, torn
+            return size, _tail_hash(target), ends_torn(target)
         earlier = sorted(
             p for p in self.directory.iterdir() if FILE_NAME.fullmatch(p.name) and p < target
         )
         if earlier:
-            return 0, self._tail_hash(earlier[-1])[0], False
+            return 0, _tail_hash(earlier[-1]), False
         return 0, GENESIS, False
 
-    @staticmethod
-    def _tail_hash(path: Path) -> tuple[str, bool]:
-        line = last_line(path)
-        if line is None:
-            return GENESIS, False
-        with path.open("rb") as handle:
-            handle.seek(-1, os.SEEK_END)
-            torn = handle.read(1) != b"\n"
-        return line_hash(line), torn
 
-
-@dataclass(frozen=True)
-class ChainBreak:
-    """The first line whose `prev` does not link to its predecessor."""
-
-    file: Path
-    line: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: chain broken: {self.reason}"
-
-
-@dataclass(frozen=True)
-class ChainReport:
-    """Result of `verify_chain`: counts, the head hash, and the first break if any."""
-
-    files: int
-    lines: int
-    head: str
-    broken: ChainBreak | None
-
-    @property
-    def ok(self) -> bool:
-        """Whether every line links to its predecessor."""
-        return self.broken is None
-
-
-def _check_line(line: bytes, expected: str) -> str | None:
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return "line is not JSON (edited or torn)"
-    if not isinstance(record, dict) or not isinstance(record.get("prev"), str):
-        return "line has no 'prev' link"
-    if record["prev"] != expected:
-        return (
-            "'prev' is not the sha256 of the previous line"
-            " (a line was changed, removed or inserted)"
-        )
-    return None
-
-
-def verify_chain(state_dir: Path) -> ChainReport:
-    """Walk every audit file in date order and report the first broken link."""
-    directory = state_dir / "audit"
-    if not directory.is_dir():
-        return ChainReport(0, 0, GENESIS, None)
-    files = sorted(p for p in directory.iterdir() if FILE_NAME.fullmatch(p.name))
-    expected, lines = GENESIS, 0
-    for path in files:
-        with path.open("rb") as handle:
-            for number, raw in enumerate(handle, start=1):
-                line = raw.removesuffix(b"\n")
-                reason = _check_line(line, expected)
-                if reason is not None:
-                    return ChainReport(
-                        len(files), lines, expected, ChainBreak(path, number, reason)
-                    )
-                expected, lines = line_hash(line), lines + 1
-    return ChainReport(len(files), lines, expected, None)
+def _tail_hash(path: Path) -> str:
+    line = last_line(path)
+    return GENESIS if line is None else line_hash(line)

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from itertools import accumulate
 from typing import Final
 
+from aivault_ops.runtime.audit import AuditHealth
+
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -57,7 +59,7 @@ class Metrics:
         with self._lock:
             self.reloads[result] += 1
 
-    def render(self, active_serial: int | None) -> str:
+    def render(self, active_serial: int | None, audit: AuditHealth) -> str:
         """The exposition text."""
         lines = [
             "# HELP aivault_requests_total Requests by capability and decision.",
@@ -66,7 +68,7 @@ class Metrics:
         for (capability, decision), count in sorted(self.requests.items()):
             labels = _labels([("capability", capability), ("decision", decision)])
             lines.append(f"aivault_requests_total{labels} {count}")
-        lines += self._latency_lines() + self._reload_lines()
+        lines += self._latency_lines() + self._reload_lines() + _audit_lines(audit)
         lines += [
             "# HELP aivault_bundle_serial Serial of the active bundle (-1 when none).",
             "# TYPE aivault_bundle_serial gauge",
@@ -92,3 +94,20 @@ class Metrics:
             for result, count in sorted(self.reloads.items()):
                 lines.append(f"{name}{_labels([('result', result)])} {count}")
         return lines
+
+
+def _audit_lines(audit: AuditHealth) -> list[str]:
+    """The audit log's health: writable or not, failures, lines held and dropped."""
+    families = (
+        ("aivault_audit_available", "gauge", "1 when the audit log can be written.", int(audit.ok)),
+        ("aivault_audit_failures_total", "counter", "Failed audit log writes or checks.",
+         audit.failures),
+        ("aivault_audit_held_lines", "gauge", "Audit lines waiting to be written.",
+         audit.held_lines),
+        ("aivault_audit_dropped_lines_total", "counter",
+         "Audit lines of refused requests dropped when too many were held.", audit.dropped_lines),
+    )  # fmt: skip
+    lines: list[str] = []
+    for name, kind, text, value in families:
+        lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", f"{name} {value}"]
+    return lines

@@ -9,6 +9,7 @@ errors are JSON `{"error", "message"}`, never a traceback or a secret.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterable
@@ -20,7 +21,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from aivault_ops.runtime.active_policy import ActivePolicy
-from aivault_ops.runtime.audit import AuditLog
+from aivault_ops.runtime.audit import AuditEntry, AuditLog, AuditUnavailable
 from aivault_ops.runtime.auth.request_auth import send_authorized
 from aivault_ops.runtime.envelope import envelope_response, parse_envelope
 from aivault_ops.runtime.metrics import CONTENT_TYPE, Metrics
@@ -49,6 +50,12 @@ _HOP_BY_HOP: Final = frozenset({
 
 
 INTERNAL_ERROR: Final = UpstreamFailure(500, "E-INTERNAL", "internal error")
+CLIENT_CLOSED: Final = UpstreamFailure(499, "E-CLIENT-CLOSED", "the caller closed the connection")
+AUDIT_UNAVAILABLE: Final = UpstreamFailure(
+    503,
+    "E-AUDIT-UNAVAILABLE",
+    "the audit log cannot be written; nothing was sent upstream (see /status)",
+)
 
 
 class RateLimited(Refusal):
@@ -65,7 +72,8 @@ class RateLimited(Refusal):
 
 @dataclass
 class Decision:
-    """What one invoke request did, for its audit record and metrics."""
+    """What one invoke request did, for its audit record and metrics: who asked for
+    what, then how it was answered (`error` is None for an upstream answer)."""
 
     method: str
     path: str
@@ -74,6 +82,13 @@ class Decision:
     capability: str | None = None
     credential: str | None = None
     serial: int | None = None
+    error: HttpError | None = None
+    status: int = 0
+    sent: int = 0
+
+    def answered(self, status: int, sent: int, error: HttpError | None = None) -> None:
+        """Record how the request was answered."""
+        self.status, self.sent, self.error = status, sent, error
 
 
 def take_token(
@@ -161,7 +176,9 @@ class Runtime:
         """`/healthz`, `/status`, `/metrics`."""
         routes: dict[str, Callable[[], web.StreamResponse]] = {
             "/healthz": lambda: json_response(200, {"ok": True}),
-            "/status": lambda: json_response(200, status_document(self.state.record, self.clock())),
+            "/status": lambda: json_response(
+                200, status_document(self.state.record, self.clock(), self.audit.health())
+            ),
             "/metrics": self._metrics,
         }
         if path not in routes:
@@ -172,7 +189,7 @@ class Runtime:
 
     def _metrics(self) -> web.StreamResponse:
         policy = self.state.record.policy
-        text = self.metrics.render(policy.serial if policy else None)
+        text = self.metrics.render(policy.serial if policy else None, self.audit.health())
         return web.Response(body=text.encode(), headers={"Content-Type": CONTENT_TYPE})
 
     def current_policy(self) -> ActivePolicy:
@@ -187,17 +204,30 @@ class Runtime:
     async def invoke(
         self, request: web.BaseRequest, path: str, *, passthrough: bool
     ) -> web.StreamResponse:
-        """Check, send and answer one invoke; one audit record whatever happens."""
+        """Check, send and answer one invoke; exactly one audit record whatever happens.
+
+        Every way out of `_decide` (an answer, a refusal, an unexpected error,
+        a cancellation) passes through the one `finally` that audits it.
+        """
         self._in_flight += 1
+        decision = Decision(request.method, path, time.perf_counter())
+        answer: web.StreamResponse | None = None
         try:
-            return await self._invoke(request, path, passthrough=passthrough)
+            answer = await self._decide(request, path, decision, passthrough=passthrough)
+        except Exception as error:
+            self.log("internal_error", error=type(error).__name__)
+            answer = self._refusal(decision, INTERNAL_ERROR)
         finally:
             self._in_flight -= 1
+            if answer is None:  # cancelled (shutdown): audit now, without waiting
+                decision.answered(499, decision.sent, CLIENT_CLOSED)
+                with contextlib.suppress(AuditUnavailable):
+                    self.audit.write(self._entry(decision))
+        return await self._audited(decision, answer)
 
-    async def _invoke(
-        self, request: web.BaseRequest, path: str, *, passthrough: bool
+    async def _decide(
+        self, request: web.BaseRequest, path: str, decision: Decision, *, passthrough: bool
     ) -> web.StreamResponse:
-        decision = Decision(request.method, path, time.perf_counter())
         if passthrough:
             credential, _, rest = path[len(PASSTHROUGH_PREFIX) :].partition("/")
             decision.credential, decision.path = credential, "/" + rest
@@ -212,15 +242,25 @@ class Runtime:
                 call = await self._prepare_envelope(request, policy, decision)
             decision.credential = call.credential
             self.check_rate(call)
+            self.ensure_audit_ready()
             call, response = await self._open(call)
         except (Refusal, UpstreamFailure) as error:
-            return await self._refused(decision, error)
-        except Exception as error:
-            self.log("internal_error", error=type(error).__name__)
-            return await self._refused(decision, INTERNAL_ERROR)
+            return self._refusal(decision, error)
         if not passthrough or should_buffer(call, response, BUFFER_BELOW):
             return await self._whole(call, response, decision, envelope=not passthrough)
         return await self._stream(request, call, response, decision)
+
+    def ensure_audit_ready(self) -> None:
+        """503 unless the audit log can take this request's line.
+
+        Prevents an upstream call without its audit record: checked after every
+        policy check and before anything (token endpoint included) is sent.
+        """
+        try:
+            self.audit.ensure_ready()
+        except AuditUnavailable as error:
+            self.log("audit_unavailable", detail=str(error))
+            raise AUDIT_UNAVAILABLE from None
 
     async def _prepare_passthrough(
         self,
@@ -294,29 +334,27 @@ class Runtime:
             body = redacted_stream(response, call, held_whole=False)
         except UpstreamFailure as failure:
             await response.aclose()
-            return await self._refused(decision, failure)
+            return self._refusal(decision, failure)
         out = web.StreamResponse(status=response.status_code)
         for name, value in call.response_headers(response.headers.multi_items()):
             out.headers.add(name, value)
-        error: UpstreamFailure | None = None
-        sent = 0
+        decision.answered(response.status_code, 0)
         try:
             await out.prepare(request)
             async for chunk in body:
                 await out.write(chunk)
-                sent += len(chunk)
+                decision.sent += len(chunk)
             await out.write_eof()
         except UpstreamFailure as failure:
-            error = failure
+            decision.error = failure
         except ConnectionResetError:
-            error = UpstreamFailure(499, "E-CLIENT-CLOSED", "the caller closed the connection")
+            decision.error = CLIENT_CLOSED
         except OSError as failure:
-            error = classify_error(failure)
+            decision.error = classify_error(failure)
         finally:
             await response.aclose()
-        if error is not None and request.transport is not None:
+        if decision.error is not None and request.transport is not None:
             request.transport.close()
-        await self._record(decision, error, response.status_code, sent)
         return out
 
     async def _whole(
@@ -327,9 +365,9 @@ class Runtime:
         try:
             body = await whole_body(response, call)
         except UpstreamFailure as failure:
-            return await self._refused(decision, failure)
+            return self._refusal(decision, failure)
         headers = call.response_headers(response.headers.multi_items())
-        await self._record(decision, None, response.status_code, len(body))
+        decision.answered(response.status_code, len(body))
         if envelope:
             payload = envelope_response(response.status_code, headers, body)
             return web.Response(body=payload, content_type=JSON_TYPE)
@@ -338,37 +376,45 @@ class Runtime:
             out.headers.add(name, value)
         return out
 
-    async def _refused(self, decision: Decision, error: HttpError) -> web.Response:
-        await self._record(decision, error, error.status, 0)
+    def _refusal(self, decision: Decision, error: HttpError) -> web.Response:
+        decision.answered(error.status, 0, error)
         response = json_response(error.status, error.to_json())
         if isinstance(error, RateLimited):
             response.headers["Retry-After"] = error.retry_after
         return response
 
-    async def _record(
-        self, decision: Decision, error: HttpError | None, status: int, sent: int
-    ) -> None:
-        """Count and audit the decision. The line is written before the answer leaves;
-        with other requests in flight it joins their batch (one write per loop turn)."""
-        verdict = _verdict(error)
-        self.metrics.request(decision.capability, verdict)
-        entry = self.audit.entry(
+    async def _audited(self, decision: Decision, answer: web.StreamResponse) -> web.StreamResponse:
+        """Count and audit the decision. The line is written before a whole answer
+        leaves (with other requests in flight it joins their batch: one write per
+        loop turn); if it cannot be written, a whole answer becomes a 503."""
+        self.metrics.request(decision.capability, _verdict(decision.error))
+        entry = self._entry(decision)
+        try:
+            if self._in_flight > 0:
+                await self.audit.write_soon(entry)
+            else:
+                self.audit.write(entry)
+        except AuditUnavailable as error:
+            self.log("audit_unavailable", detail=str(error))
+            if not answer.prepared:
+                return json_response(AUDIT_UNAVAILABLE.status, AUDIT_UNAVAILABLE.to_json())
+        return answer
+
+    def _entry(self, decision: Decision) -> AuditEntry:
+        error = decision.error
+        return self.audit.entry(
             consumer=decision.consumer,
             capability=decision.capability,
             credential=decision.credential,
             method=decision.method,
             path=decision.path,
-            decision=verdict,
+            decision=_verdict(error),
             error=error.code if error is not None else None,
-            status=status,
-            bytes_out=sent,
+            status=decision.status,
+            bytes_out=decision.sent,
             duration_ms=round((time.perf_counter() - decision.started) * 1000, 3),
             serial=decision.serial,
         )
-        if self._in_flight > 1:
-            await self.audit.write_soon(entry)
-        else:
-            self.audit.write(entry)
 
 
 def _verdict(error: HttpError | None) -> str:

@@ -1,8 +1,8 @@
 """The `/status` document and the runtime's readiness, from one `LoadRecord`.
 
 `ready`: a policy is active and not expired; `degraded`: the active policy
-has expired (invokes are refused, fail closed); `not_ready`: no policy was
-ever loaded.
+has expired, or the audit log cannot be written (invokes are refused, fail
+closed); `not_ready`: no policy was ever loaded.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from aivault_ops.runtime.audit import AuditHealth
 from aivault_ops.runtime.state import LoadRecord
 
 READY: Final = "ready"
@@ -34,11 +35,18 @@ def readiness(record: LoadRecord, now: datetime) -> str:
     return READY
 
 
-def status_document(record: LoadRecord, now: datetime) -> dict[str, Any]:
-    """What `GET /status` returns: no secret, no token, no path outside the state."""
+def status_document(record: LoadRecord, now: datetime, audit: AuditHealth) -> dict[str, Any]:
+    """What `GET /status` returns: no secret, no token, no path outside the state.
+
+    A failing audit log turns a ready runtime `degraded` and is the `lastError`
+    (it refuses every invoke until the log can be written again).
+    """
     policy = record.policy
+    state = readiness(record, now)
+    if state == READY and not audit.ok:
+        state = DEGRADED
     return {
-        "state": readiness(record, now),
+        "state": state,
         "serial": policy.serial if policy else None,
         "revision": policy.revision if policy else None,
         "environment": policy.environment if policy else None,
@@ -46,7 +54,14 @@ def status_document(record: LoadRecord, now: datetime) -> dict[str, Any]:
         "expiresAt": rfc3339(policy.expires_at) if policy else None,
         "loadedAt": rfc3339(record.loaded_at),
         "lastAttempted": rfc3339(record.last_attempted),
-        "lastError": record.last_error,
+        "lastError": audit.error or record.last_error,
+        "audit": {
+            "ok": audit.ok,
+            "error": audit.error,
+            "heldLines": audit.held_lines,
+            "failures": audit.failures,
+            "droppedLines": audit.dropped_lines,
+        },
         "counts": policy.counts() if policy else {},
         "problems": policy.problems() if policy else [],
     }

@@ -15,15 +15,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aivault_ops.runtime import audit
+from aivault_ops.runtime import audit_files
 from aivault_ops.runtime.audit import (
-    GENESIS,
     AuditEntry,
     AuditLog,
+    AuditUnavailable,
     format_line,
     strip_query_values,
-    verify_chain,
 )
+from aivault_ops.runtime.audit_verify import GENESIS, verify_chain
 
 CANARY = "canary-SECRET-7f3a9c2e41d8"
 START = datetime(2026, 11, 27, 23, 59, 58, 123456, tzinfo=UTC)
@@ -280,13 +280,13 @@ def test_one_loop_turn_of_records_is_one_write_and_each_waits_for_it(
     log = AuditLog(tmp_path, clock=ticking(step=timedelta(0)))
     path = tmp_path / "audit" / "2026-11-27.jsonl"
     writes: list[bytes] = []
-    original = audit._Appender.write
+    original = audit_files.AuditFiles.write
 
-    def counting(self: Any, target: Path, data: bytes) -> None:
+    def counting(self: Any, target: Path, data: bytes, size: int) -> None:
         writes.append(data)
-        original(self, target, data)
+        original(self, target, data, size)
 
-    monkeypatch.setattr(audit._Appender, "write", counting)
+    monkeypatch.setattr(audit_files.AuditFiles, "write", counting)
 
     async def writer(entry: AuditEntry) -> int:
         await log.write_soon(entry)
@@ -322,13 +322,13 @@ def test_a_failed_batch_write_reaches_every_waiter(
 ) -> None:
     log = AuditLog(tmp_path, clock=ticking(step=timedelta(0)))
 
-    def failing(self: Any, target: Path, data: bytes) -> None:
+    def failing(self: Any, target: Path, data: bytes, size: int) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(audit._Appender, "write", failing)
+    monkeypatch.setattr(audit_files.AuditFiles, "write", failing)
 
     async def main() -> list[object]:
         waits = [log.write_soon(entry) for entry in _entries(log, 3)]
         return await asyncio.gather(*waits, return_exceptions=True)
 
-    assert [type(result) for result in asyncio.run(main())] == [OSError] * 3
+    assert [type(result) for result in asyncio.run(main())] == [AuditUnavailable] * 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from aivault_ops.runtime.audit import HEALTHY
 from aivault_ops.runtime.metrics import LATENCY_BUCKETS, Metrics
 
 
@@ -15,7 +16,7 @@ def families(text: str) -> dict[str, list[tuple[str, dict[str, str], float]]]:
 
 
 def test_empty_metrics_parse_and_show_no_serial() -> None:
-    parsed = families(Metrics().render(None))
+    parsed = families(Metrics().render(None, HEALTHY))
     assert parsed["aivault_bundle_serial"] == [("aivault_bundle_serial", {}, -1.0)]
     assert parsed["aivault_requests"] == []
 
@@ -29,7 +30,7 @@ def test_requests_reloads_latency_and_serial() -> None:
     metrics.reload("error")
     metrics.upstream_latency(0.02)
     metrics.upstream_latency(7.0)
-    parsed = families(metrics.render(12))
+    parsed = families(metrics.render(12, HEALTHY))
     assert sorted(parsed["aivault_requests"], key=str) == [
         ("aivault_requests_total", {"capability": "", "decision": "deny"}, 1.0),
         ("aivault_requests_total", {"capability": "my-api/users", "decision": "allow"}, 2.0),
@@ -52,7 +53,7 @@ def test_requests_reloads_latency_and_serial() -> None:
 def test_label_values_are_escaped() -> None:
     metrics = Metrics()
     metrics.request('we"ird\\name\n', "deny")
-    [sample] = families(metrics.render(1))["aivault_requests"]
+    [sample] = families(metrics.render(1, HEALTHY))["aivault_requests"]
     assert sample[1]["capability"] == 'we"ird\\name\n'
 
 
@@ -60,7 +61,7 @@ def test_latency_buckets_are_cumulative_with_inclusive_bounds() -> None:
     metrics = Metrics()
     for seconds in (0.003, 0.01, 0.2, 100.0):
         metrics.upstream_latency(seconds)
-    text = metrics.render(None)
+    text = metrics.render(None, HEALTHY)
     bucket = 'aivault_upstream_latency_seconds_bucket{le="%s"} %d'
     for bound, count in (("0.005", 1), ("0.01", 2), ("0.025", 2), ("0.25", 3), ("30.0", 3)):
         assert bucket % (bound, count) in text

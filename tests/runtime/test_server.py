@@ -20,7 +20,7 @@ from support.inprocess import InProcessRuntime
 from support.runtime_proc import RuntimeProcess, StartRuntime, free_port, scan_tree, wait_until
 from support.upstream import HOST, RecordingUpstream
 
-from aivault_ops.runtime.audit import verify_chain
+from aivault_ops.runtime.audit_verify import verify_chain
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 Runtime = RuntimeProcess | InProcessRuntime

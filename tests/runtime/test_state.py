@@ -102,10 +102,11 @@ def test_runtime_state_swaps_whole_records() -> None:
 
 
 def test_status_document_states() -> None:
+    from aivault_ops.runtime.audit import HEALTHY
     from aivault_ops.runtime.state import LoadRecord
     from aivault_ops.runtime.status import status_document
 
-    empty = status_document(LoadRecord(last_error="bundle-1.tar.gz: E-X: y"), NOW)
+    empty = status_document(LoadRecord(last_error="bundle-1.tar.gz: E-X: y"), NOW, HEALTHY)
     assert (empty["state"], empty["serial"], empty["counts"]) == ("not_ready", None, {})
     assert empty["lastError"] == "bundle-1.tar.gz: E-X: y"
     built = ActivePolicy.build(
@@ -120,13 +121,13 @@ def test_status_document_states() -> None:
         secrets={(SECRET_PATH, "MY_KEY"): Secret("value")},
     )
     record = LoadRecord(built, NOW, NOW, None)
-    before = status_document(record, NOW.replace(hour=11))
+    before = status_document(record, NOW.replace(hour=11), HEALTHY)
     assert (before["state"], before["expiresAt"], before["loadedAt"]) == (
         "ready",
         "2026-06-01T12:00:00.000Z",
         "2026-06-01T12:00:00.000Z",
     )
-    assert status_document(record, NOW)["state"] == "degraded"
+    assert status_document(record, NOW, HEALTHY)["state"] == "degraded"
     assert before["problems"] == [
         "credential 'my-api': E-CREDENTIAL-UNAVAILABLE: secret variable 'secret' is shorter"
         " than 8 characters and cannot be redacted reliably from responses"
