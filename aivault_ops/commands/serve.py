@@ -22,6 +22,7 @@ from aivault_ops.errors import AivaultError, UsageError
 
 if TYPE_CHECKING:
     from aivault_ops.runtime.auth.base import AuthServices
+    from aivault_ops.runtime.connections import ConnectionLimits
     from aivault_ops.runtime.reload import ReloadThread
     from aivault_ops.runtime.server import Runtime
     from aivault_ops.runtime.upstream import UpstreamSettings
@@ -68,7 +69,54 @@ def register(subparsers: Any) -> None:
         help="worker processes sharing the listeners (default 1; metrics are per worker)",
     )  # fmt: skip
     parser.add_argument("--log-format", choices=["json", "text"], default="json")
+    _add_connection_limits(parser)
     parser.set_defaults(func=run_serve)
+
+
+def _add_connection_limits(parser: Any) -> None:
+    from aivault_ops.runtime import connections as c
+
+    parser.add_argument(
+        "--max-connections", type=int, metavar="N",
+        help="concurrent caller connections per worker; more are refused with a 503"
+        f" (default: half the free file descriptors, at most {c.MAX_DEFAULT_CONNECTIONS})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--header-timeout", type=float, default=c.DEFAULT_HEADER_TIMEOUT_S, metavar="S",
+        help="seconds a new connection has to send a complete request head"
+        f" (default {c.DEFAULT_HEADER_TIMEOUT_S:g})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--keepalive-timeout", type=float, default=c.DEFAULT_KEEPALIVE_TIMEOUT_S, metavar="S",
+        help="seconds an idle kept-alive connection stays open"
+        f" (default {c.DEFAULT_KEEPALIVE_TIMEOUT_S:g})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--body-timeout", type=float, default=c.DEFAULT_BODY_TIMEOUT_S, metavar="S",
+        help=f"seconds to receive a request body (default {c.DEFAULT_BODY_TIMEOUT_S:g})",
+    )  # fmt: skip
+
+
+def connection_limits(args: argparse.Namespace) -> ConnectionLimits:
+    """The caller-side limits from the options (each must be positive)."""
+    from aivault_ops.runtime.connections import ConnectionLimits, default_max_connections
+
+    limits = ConnectionLimits(
+        max_connections=args.max_connections or default_max_connections(),
+        header_timeout_s=args.header_timeout,
+        keepalive_timeout_s=args.keepalive_timeout,
+        body_timeout_s=args.body_timeout,
+    )
+    if args.max_connections is not None and args.max_connections < 1:
+        raise UsageError("--max-connections must be at least 1")
+    for flag, value in (
+        ("--header-timeout", limits.header_timeout_s),
+        ("--keepalive-timeout", limits.keepalive_timeout_s),
+        ("--body-timeout", limits.body_timeout_s),
+    ):
+        if not value > 0:
+            raise UsageError(f"{flag} must be positive")
+    return limits
 
 
 @dataclass
@@ -230,6 +278,7 @@ class Process:
     settings: UpstreamSettings
     log: StderrLog
     state_dir: Path
+    limits: ConnectionLimits
 
 
 def build_process(args: argparse.Namespace, log: StderrLog, environ: dict[str, str]) -> Process:
@@ -253,6 +302,7 @@ def build_process(args: argparse.Namespace, log: StderrLog, environ: dict[str, s
     if args.poll_interval <= 0:
         raise UsageError("--poll-interval must be positive")
     settings = upstream_settings(args, log)
+    limits = connection_limits(args)
     state_dir = prepare_state_dir(args.state_dir or default_state_dir(environ))
     trusted = [resolve_public_key(value) for value in args.trust]
     state, metrics = RuntimeState(), Metrics()
@@ -263,6 +313,7 @@ def build_process(args: argparse.Namespace, log: StderrLog, environ: dict[str, s
         metrics=metrics,
         clock=_now,
         log=log,
+        body_timeout_s=limits.body_timeout_s,
     )
     identities = load_identities(args.identity, environ)
     services = auth_services(runtime, identities, settings, state_dir)
@@ -273,7 +324,8 @@ def build_process(args: argparse.Namespace, log: StderrLog, environ: dict[str, s
     reloader.scan()
     if state.record.policy is None:
         log("no_policy", detail="no valid bundle yet: invokes get 503 until one arrives")
-    return Process(runtime, ReloadThread(reloader, args.poll_interval), settings, log, state_dir)
+    reload_thread = ReloadThread(reloader, args.poll_interval)
+    return Process(runtime, reload_thread, settings, log, state_dir, limits)
 
 
 def auth_services(
@@ -329,19 +381,30 @@ class _Unstarted:
         """Nothing to close."""
 
 
+def quiet_loop_errors(log: StderrLog) -> Callable[[Any, dict[str, Any]], None]:
+    """The event loop's handler for errors nobody awaited: one structured line with the
+    exception's class, never a traceback (a frame could hold request bytes)."""
+
+    def handle(loop: Any, context: dict[str, Any]) -> None:
+        error = context.get("exception")
+        log("loop_error", error=type(error).__name__ if error is not None else None)
+
+    return handle
+
+
 async def serve_forever(
     process: Process,
     listeners: Listeners,
     until: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Serve on `listeners`, start reloading, until `until()` returns (default: a signal)."""
-    from aiohttp.web_server import Server
-
+    from aivault_ops.runtime.connections import GuardedServer
     from aivault_ops.runtime.upstream import Http1Upstream
 
     process.runtime.upstream = Http1Upstream(process.settings)
     loop = asyncio.get_running_loop()
-    server = Server(process.runtime.handle, access_log=None)
+    loop.set_exception_handler(quiet_loop_errors(process.log))
+    server = GuardedServer(process.runtime.handle, limits=process.limits, log=process.log)
     servers = []
     if listeners.tcp is not None:
         servers.append(await loop.create_server(server, sock=listeners.tcp))

@@ -9,6 +9,7 @@ errors are JSON `{"error", "message"}`, never a traceback or a secret.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -23,6 +24,7 @@ from aiohttp import web
 from aivault_ops.runtime.active_policy import ActivePolicy
 from aivault_ops.runtime.audit import AuditEntry, AuditLog, AuditUnavailable
 from aivault_ops.runtime.auth.request_auth import send_authorized
+from aivault_ops.runtime.connections import DEFAULT_BODY_TIMEOUT_S
 from aivault_ops.runtime.envelope import envelope_response, parse_envelope
 from aivault_ops.runtime.metrics import CONTENT_TYPE, Metrics
 from aivault_ops.runtime.model import HttpError, InboundRequest, PreparedCall, Refusal
@@ -146,6 +148,7 @@ class Runtime:
         log: Log,
         max_body_bytes: int = DEFAULT_MAX_BODY,
         rate_limits: RateLimitStore | None = None,
+        body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
     ) -> None:
         self.state = state
         self.upstream = upstream
@@ -155,6 +158,7 @@ class Runtime:
         self.log = log
         self.max_body_bytes = max_body_bytes
         self.rate_limits = rate_limits or InMemoryRateLimitStore()
+        self.body_timeout_s = body_timeout_s
         self._in_flight = 0
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
@@ -277,7 +281,7 @@ class Runtime:
         decision.capability = capability
         policy.authorize(consumer, capability)
         query = tuple(parse_qsl(request.raw_path.partition("?")[2], keep_blank_values=True))
-        body = await read_body(request, self._body_limit(policy, capability))
+        body = await read_body(request, self._body_limit(policy, capability), self.body_timeout_s)
         inbound = InboundRequest(
             request.method, upstream_path, query, strip_hop_by_hop(headers), body
         )
@@ -286,7 +290,8 @@ class Runtime:
     async def _prepare_envelope(
         self, request: web.BaseRequest, policy: ActivePolicy, decision: Decision
     ) -> PreparedCall:
-        capability, inbound = parse_envelope(await read_body(request, self.max_body_bytes))
+        body = await read_body(request, self.max_body_bytes, self.body_timeout_s)
+        capability, inbound = parse_envelope(body)
         decision.capability = capability
         decision.method, decision.path = inbound.method, inbound.raw_path.partition("?")[0]
         policy.authorize(_known(decision.consumer), capability)
@@ -381,6 +386,8 @@ class Runtime:
         response = json_response(error.status, error.to_json())
         if isinstance(error, RateLimited):
             response.headers["Retry-After"] = error.retry_after
+        if error.status == 408:  # the rest of the body may still be on its way
+            response.force_close()
         return response
 
     async def _audited(self, decision: Decision, answer: web.StreamResponse) -> web.StreamResponse:
@@ -437,11 +444,25 @@ def _method_not_allowed(allowed: str) -> web.Response:
     return response
 
 
-async def read_body(request: web.BaseRequest, limit: int) -> bytes:
-    """Read the request body, stopping at `limit + 1` bytes (413 beyond `limit`)."""
+async def read_body(request: web.BaseRequest, limit: int, timeout_s: float) -> bytes:
+    """Read the request body, stopping at `limit + 1` bytes (413 beyond `limit`).
+
+    Prevents a caller from holding a connection and a request slot by
+    trickling its body: the whole body must arrive within `timeout_s` (408).
+    """
     length = request.content_length
     if length is not None and length > limit:
         raise _body_too_large(limit)
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await _read_up_to(request, limit)
+    except TimeoutError:
+        raise Refusal(
+            408, "E-REQUEST-TIMEOUT", f"the request body did not arrive within {timeout_s:g} s"
+        ) from None
+
+
+async def _read_up_to(request: web.BaseRequest, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while size <= limit:

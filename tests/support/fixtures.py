@@ -42,7 +42,9 @@ def start_runtime(
     started: list[RuntimeProcess] = []
     (tmp_path / "bundles").mkdir(exist_ok=True)
 
-    def start(*extra: str, dev: bool = True, wait: bool = True) -> RuntimeProcess:
+    def start(
+        *extra: str, dev: bool = True, wait: bool = True, nofile: int | None = None
+    ) -> RuntimeProcess:
         args = ["--identity", str(factory.identity), "--trust", factory.trust]
         if dev:
             args += [
@@ -56,6 +58,7 @@ def start_runtime(
             state_dir=tmp_path / "state",
             log_path=tmp_path / f"runtime-{len(started)}.log",
             args=[*args, *extra],
+            nofile=nofile,
         )
         started.append(runtime)
         return runtime.start(wait=wait)

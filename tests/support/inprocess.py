@@ -46,9 +46,14 @@ class InProcessRuntime(StatusApi):
             "dev_ca_cert": None,
             "identity": None,
             "trust": [],
+            "max_connections": None,
+            "header_timeout": 10.0,
+            "keepalive_timeout": 30.0,
+            "body_timeout": 60.0,
         }
         args = argparse.Namespace(**{**defaults, **self.options})
         process = build_process(args, StderrLog(stream=self.stream), dict(os.environ))
+        self.process = process
         self._loop = asyncio.new_event_loop()
         self._stop = asyncio.Event()
         listeners = open_listeners(("127.0.0.1", self.port), None)

@@ -78,6 +78,7 @@ class RuntimeProcess(StatusApi):
     args: list[str]
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    nofile: int | None = None  # RLIMIT_NOFILE for the runtime (through prlimit)
 
     @property
     def url(self) -> str:
@@ -96,6 +97,8 @@ class RuntimeProcess(StatusApi):
         ]
         command += ["--state-dir", str(self.state_dir), "--listen", f"127.0.0.1:{self.port}"]
         command += ["--poll-interval", "0.3", *self.args]
+        if self.nofile is not None:
+            command = ["prlimit", f"--nofile={self.nofile}:{self.nofile}", *command]
         env = {k: v for k, v in os.environ.items() if not k.startswith("SOPS_")}
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, stderr=log, stdout=log, env=env)
