@@ -356,6 +356,9 @@ class Runtime:
             decision.error = CLIENT_CLOSED
         except OSError as failure:
             decision.error = classify_error(failure)
+        except Exception as error:  # the head is gone: end the stream, never a 2nd answer
+            self.log("internal_error", error=type(error).__name__)
+            decision.error = INTERNAL_ERROR
         finally:
             await response.aclose()
         if decision.error is not None and request.transport is not None:

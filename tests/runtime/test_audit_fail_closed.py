@@ -136,3 +136,35 @@ def test_a_lock_that_fails_once_recovers_on_the_next_request(
     assert invoke(runtime).status_code == 200
     assert [x["decision"] for x in audit_lines(tmp_path / "state")] == ["allow", "allow"]
     assert len(upstream.seen) == 2
+
+
+def test_an_unexpected_error_mid_stream_is_audited_once_and_cuts_the_stream(
+    runtime: InProcessRuntime,
+    upstream: RecordingUpstream,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from aivault_ops.runtime import server
+
+    real = server.redacted_stream
+
+    def breaking(*args: Any, **kwargs: Any) -> Any:
+        async def chunks() -> Any:
+            async for chunk in real(*args, **kwargs):
+                yield chunk
+                raise ValueError("boom")
+
+        return chunks()
+
+    monkeypatch.setattr(server, "redacted_stream", breaking)
+    with (
+        pytest.raises(httpx.RemoteProtocolError),
+        httpx.stream("GET", runtime.url + "/v/my-api/v1/users/sse", headers=AUTH) as response,
+    ):
+        assert response.status_code == 200
+        upstream.sse_release.set()
+        response.read()
+    [line] = audit_lines(tmp_path / "state")
+    assert (line["decision"], line["error"], line["status"]) == ("error", "E-INTERNAL", 200)
+    assert '"event": "internal_error", "error": "ValueError"' in runtime.log()
+    assert "Traceback" not in runtime.log()
