@@ -90,7 +90,15 @@ class AuditFiles:
     def _open_lock(self) -> None:
         self._forget_inherited()
         if self._lock_fd < 0:
-            self._lock_fd = self._ops.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+            self._lock_fd = self._create(self.directory / ".lock", os.O_RDWR)
+
+    def _create(self, path: Path, flags: int) -> int:
+        """Open (creating) `path`; a removed audit directory is made again (0700)."""
+        try:
+            return self._ops.open(path, flags | os.O_CREAT, 0o600)
+        except FileNotFoundError:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            return self._ops.open(path, flags | os.O_CREAT, 0o600)
 
     def prepare(self, target: Path) -> int:
         """Open the lock and `target` (if not open yet); the bytes free on its filesystem.
@@ -155,7 +163,7 @@ class AuditFiles:
         if self._log_fd >= 0 and target is self._target:
             return
         self._close_log()
-        self._log_fd = self._ops.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._log_fd = self._create(target, os.O_WRONLY | os.O_APPEND)
         self._target = target
         self._inode = self._ops.fstat(self._log_fd).st_ino
 

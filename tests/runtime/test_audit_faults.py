@@ -210,3 +210,15 @@ def test_held_lines_from_an_earlier_day_join_the_current_file(
     record(log, 201)  # the 7th: the held line goes first, into the 7th's file
     assert (tmp_path / "audit" / "2026-12-06.jsonl").read_bytes() == b""
     assert verify_chain(tmp_path).ok and verify_chain(tmp_path).lines == 2
+
+
+def test_a_removed_audit_directory_is_made_again(log: AuditLog, tmp_path: Path) -> None:
+    import shutil
+
+    record(log, 200)
+    log.close()
+    shutil.rmtree(tmp_path / "audit")
+    log.ensure_ready()
+    record(log, 201)
+    assert statuses(tmp_path) == [201]
+    assert (tmp_path / "audit").stat().st_mode & 0o777 == 0o700
