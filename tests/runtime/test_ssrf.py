@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -408,6 +409,12 @@ def test_ip_literal_hosts_use_the_same_rule(connects: list[Any], host: str) -> N
         check_literal_host(host, DevResolve())
     assert (caught.value.status, caught.value.code) == (403, "E-UPSTREAM-FORBIDDEN")
     assert (open_upstream(host).code, connects) == ("E-UPSTREAM-FORBIDDEN", [])
+
+
+def test_docs_list_every_row_of_the_table() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "runtime.md").read_text()
+    section = docs[docs.index("### The SSRF rule") :]
+    assert [r.prefix for r in (*IPV4, *IPV6) if f"`{r.prefix}`" not in section] == []
 
 
 @pytest.mark.parametrize("host", ["127.1", "2130706433", "0x7f.0.0.1", "localhost"])
