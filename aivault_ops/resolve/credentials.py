@@ -11,6 +11,7 @@ from aivault_ops.manifests.model import CredentialManifest, LocationOf, SecretRe
 from aivault_ops.providers import AuthSpec, AuthVariant, ProviderSpec, Registry
 from aivault_ops.resolve.hosts import covered, is_wildcard
 from aivault_ops.resolve.model import ResolvedCredential, SecretFile
+from aivault_ops.resolve.public_hosts import check_token_endpoint_host
 from aivault_ops.resolve.secret_index import SecretIndex, normalize_ref_path
 from aivault_ops.resolve.templates import check_auth_templates, template_variables
 
@@ -133,9 +134,11 @@ def _auth(
             f"spec.auth may not override the auth of registry provider '{provider.name}'",
         )
         return None
-    if not check_auth_templates(manifest.auth, manifest.source, ("spec", "auth"), report):
-        return None
-    return manifest.auth
+    templates_ok = check_auth_templates(manifest.auth, manifest.source, ("spec", "auth"), report)
+    endpoint_ok = check_token_endpoint_host(
+        manifest.auth, manifest.source, ("spec", "auth"), report
+    )
+    return manifest.auth if templates_ok and endpoint_ok else None
 
 
 def _hosts(

@@ -8,6 +8,7 @@ from types import MappingProxyType
 from aivault_ops.diagnostics import Report
 from aivault_ops.manifests.model import ProviderManifest
 from aivault_ops.providers import AuthVariant, ProviderSpec, Registry
+from aivault_ops.resolve.public_hosts import check_public_hosts, check_token_endpoint_host
 from aivault_ops.resolve.templates import check_auth_templates
 
 
@@ -56,6 +57,8 @@ def _acceptable(
                 " a custom provider may not claim it",
             )
             ok = False
+    ok = check_public_hosts(manifest.spec["hosts"], source, ("spec", "hosts"), report) and ok
+    ok = check_token_endpoint_host(manifest.spec["auth"], source, ("spec", "auth"), report) and ok
     return check_auth_templates(manifest.spec["auth"], source, ("spec", "auth"), report) and ok
 
 

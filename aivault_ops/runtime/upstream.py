@@ -30,13 +30,13 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aivault_ops.errors import UsageError
 from aivault_ops.runtime import http1
 from aivault_ops.runtime.model import HttpError, UpstreamRequest
+from aivault_ops.runtime.ssrf import is_forbidden_address
 
 if TYPE_CHECKING:
     from aivault_ops.runtime.auth.request_auth import ClientTls
 
 HTTPS_PORT: Final = 443
 FORBIDDEN_CODE: Final = "E-UPSTREAM-FORBIDDEN"
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _DROPPED_REQUEST_HEADERS: Final = frozenset(
     {"host", "content-length", "transfer-encoding", "connection", "accept-encoding"}
 )
@@ -48,22 +48,6 @@ class UpstreamFailure(HttpError):
 
 class AddressRefused(OSError):
     """Raised by the resolver for an address the SSRF rule forbids."""
-
-
-def is_forbidden_address(address: IPAddress) -> bool:
-    """True for every address an upstream must never be: not a public unicast address.
-
-    Prevents SSRF: loopback, private, link-local, CGNAT (100.64/10),
-    unspecified, multicast, reserved and documentation ranges, and IPv6
-    addresses that embed one of those (IPv4-mapped, 6to4, Teredo) are refused.
-    """
-    if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or address.sixtofour
-        if embedded is None and address.teredo is not None:
-            embedded = address.teredo[1]
-        if embedded is not None and is_forbidden_address(embedded):
-            return True
-    return address.is_multicast or not address.is_global
 
 
 @dataclass(frozen=True)
