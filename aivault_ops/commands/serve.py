@@ -95,6 +95,11 @@ def _add_connection_limits(parser: Any) -> None:
         "--body-timeout", type=float, default=c.DEFAULT_BODY_TIMEOUT_S, metavar="S",
         help=f"seconds to receive a request body (default {c.DEFAULT_BODY_TIMEOUT_S:g})",
     )  # fmt: skip
+    parser.add_argument(
+        "--shutdown-grace", type=float, default=c.DEFAULT_SHUTDOWN_GRACE_S, metavar="S",
+        help="on SIGTERM, seconds in-flight requests get to finish"
+        f" (default {c.DEFAULT_SHUTDOWN_GRACE_S:g})",
+    )  # fmt: skip
 
 
 def connection_limits(args: argparse.Namespace) -> ConnectionLimits:
@@ -106,6 +111,7 @@ def connection_limits(args: argparse.Namespace) -> ConnectionLimits:
         header_timeout_s=args.header_timeout,
         keepalive_timeout_s=args.keepalive_timeout,
         body_timeout_s=args.body_timeout,
+        shutdown_grace_s=args.shutdown_grace,
     )
     if args.max_connections is not None and args.max_connections < 1:
         raise UsageError("--max-connections must be at least 1")
@@ -113,6 +119,7 @@ def connection_limits(args: argparse.Namespace) -> ConnectionLimits:
         ("--header-timeout", limits.header_timeout_s),
         ("--keepalive-timeout", limits.keepalive_timeout_s),
         ("--body-timeout", limits.body_timeout_s),
+        ("--shutdown-grace", limits.shutdown_grace_s),
     ):
         if not value > 0:
             raise UsageError(f"{flag} must be positive")
@@ -174,8 +181,12 @@ def run_serve(args: argparse.Namespace) -> int:
         listen = parse_listen(args.listen or DEFAULT_LISTEN, public=args.listen_public)
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
-    process = build_process(args, log, dict(os.environ))
-    listeners = open_listeners(listen, args.socket)
+    listeners = open_listeners(listen, args.socket)  # a taken port fails before any load
+    try:
+        process = build_process(args, log, dict(os.environ))
+    except BaseException:
+        listeners.close()
+        raise
     if args.workers == 1:
         uvloop.run(serve_forever(process, listeners))
         return 0
@@ -188,6 +199,12 @@ class Listeners:
 
     tcp: socket.socket | None = None
     unix: socket.socket | None = None
+
+    def close(self) -> None:
+        """Close both sockets (a unix socket's file stays until the next start)."""
+        for sock in (self.tcp, self.unix):
+            if sock is not None:
+                sock.close()
 
 
 def open_listeners(listen: tuple[str, int] | None, socket_path: Path | None) -> Listeners:
@@ -421,5 +438,6 @@ async def serve_forever(
         process.reload_thread.stop()
         for listening in servers:
             listening.close()
-        await server.shutdown(timeout=5)
+        server.pre_shutdown()  # idle keep-alive connections close now, busy ones after
+        await server.shutdown(timeout=process.limits.shutdown_grace_s)
         await process.runtime.upstream.aclose()

@@ -36,6 +36,7 @@ Log = Callable[..., None]
 DEFAULT_HEADER_TIMEOUT_S: Final = 10.0
 DEFAULT_KEEPALIVE_TIMEOUT_S: Final = 30.0
 DEFAULT_BODY_TIMEOUT_S: Final = 60.0
+DEFAULT_SHUTDOWN_GRACE_S: Final = 10.0
 RESERVED_DESCRIPTORS: Final = 64
 MAX_DEFAULT_CONNECTIONS: Final = 1024
 LINGER_S: Final = 2.0
@@ -86,6 +87,7 @@ class ConnectionLimits:
     header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
     keepalive_timeout_s: float = DEFAULT_KEEPALIVE_TIMEOUT_S
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
+    shutdown_grace_s: float = DEFAULT_SHUTDOWN_GRACE_S
 
 
 class GuardedServer(Server):

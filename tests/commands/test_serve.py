@@ -10,11 +10,13 @@ import pytest
 from support.bundles import CANARY, TOKEN, BundleFactory
 from support.fixtures import _session_upstream, bundle_dir, factory, start_runtime, upstream
 from support.runtime_proc import StartRuntime, wait_until
+from support.upstream import RecordingUpstream
 
 from aivault_ops.commands.serve import parse_listen
 from aivault_ops.errors import UsageError
 from aivault_ops.main import main
 
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 __all__ = ["_session_upstream", "bundle_dir", "factory", "start_runtime", "upstream"]
 
 
@@ -154,3 +156,59 @@ def test_workers_share_the_port_reload_together_and_share_rate_limits(
 def test_workers_must_be_positive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(serve(tmp_path, "--trust", "ed25519:x", "--workers", "0")) == 2
     assert "--workers must be at least 1" in capsys.readouterr().err
+
+
+def test_a_taken_port_fails_before_the_bundle_is_loaded(
+    factory: BundleFactory, bundle_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Binding comes first: a taken port must not load a bundle or move the serial floor."""
+    import socket
+
+    factory.publish(bundle_dir, 1)
+    state = bundle_dir / "s"
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        options = ["--identity", str(factory.identity), "--trust", factory.trust]
+        code = main(serve(bundle_dir, *options, "--listen", f"127.0.0.1:{port}"))
+    assert code == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"aivault-ops: error: cannot listen on 127.0.0.1:{port}: ")
+    assert "bundle_activated" not in err
+    assert not (state / "serial-floor.json").exists()
+
+
+def test_sigterm_closes_idle_connections_at_once_and_lets_a_request_finish(
+    start_runtime: StartRuntime,
+    factory: BundleFactory,
+    bundle_dir: Path,
+    upstream: RecordingUpstream,
+) -> None:
+    """An idle kept-alive connection must not hold shutdown for the grace period (60 s
+    here); a request in flight still gets its answer."""
+    import socket
+    import threading
+
+    factory.publish(bundle_dir, 1, limits={"timeoutMs": 10000})
+    runtime = start_runtime("--shutdown-grace", "60")
+    idle = socket.create_connection(("127.0.0.1", runtime.port))
+    idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    answer = b""
+    while not answer.endswith(b"true}"):
+        answer += idle.recv(1000)
+    assert answer.startswith(b"HTTP/1.1 200")
+    answers: list[httpx.Response] = []
+    slow = threading.Thread(
+        target=lambda: answers.append(
+            httpx.get(runtime.url + "/v/my-api/v1/users/slow", headers=AUTH, timeout=30)
+        )
+    )
+    slow.start()
+    wait_until(lambda: any(s.path.endswith("/slow") for s in upstream.seen), what="in flight")
+    assert runtime.process is not None
+    runtime.process.terminate()
+    runtime.process.wait(timeout=30)  # far below the grace period: nothing idle held it
+    slow.join(timeout=30)
+    assert [a.status_code for a in answers] == [200]
+    assert idle.recv(100) == b""
+    idle.close()
+    assert runtime.process.returncode == 0

@@ -50,6 +50,7 @@ class InProcessRuntime(StatusApi):
             "header_timeout": 10.0,
             "keepalive_timeout": 30.0,
             "body_timeout": 60.0,
+            "shutdown_grace": 10.0,
         }
         args = argparse.Namespace(**{**defaults, **self.options})
         process = build_process(args, StderrLog(stream=self.stream), dict(os.environ))
