@@ -176,6 +176,10 @@ class ActivePolicy:
             "consumers": len(self._consumers),
         }
 
+    def knows_capability(self, name: str) -> bool:
+        """Whether `name` is a capability of this policy."""
+        return name in self._capabilities
+
     def authenticate(self, token: str | None) -> str:
         """The consumer presenting `token`; Refusal 401 E-UNAUTHENTICATED otherwise."""
         return self._consumers.authenticate(token)

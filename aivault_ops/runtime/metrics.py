@@ -41,9 +41,9 @@ class Metrics:
         self._latency_sum = 0.0
         self._latency_count = 0
 
-    def request(self, capability: str | None, decision: str) -> None:
-        """Count one request by capability ("" when unknown) and decision."""
-        self.requests[(capability or "", decision)] += 1
+    def request(self, capability: str, decision: str) -> None:
+        """Count one request by capability label and decision."""
+        self.requests[(capability, decision)] += 1
 
     def upstream_latency(self, seconds: float) -> None:
         """Observe the time to the upstream's response headers (counted in its own

@@ -52,6 +52,8 @@ _HOP_BY_HOP: Final = frozenset({
 
 
 INTERNAL_ERROR: Final = UpstreamFailure(500, "E-INTERNAL", "internal error")
+NO_CAPABILITY: Final = "(none)"
+UNKNOWN_CAPABILITY: Final = "(unknown)"
 CLIENT_CLOSED: Final = UpstreamFailure(499, "E-CLIENT-CLOSED", "the caller closed the connection")
 AUDIT_UNAVAILABLE: Final = UpstreamFailure(
     503,
@@ -397,7 +399,7 @@ class Runtime:
         """Count and audit the decision. The line is written before a whole answer
         leaves (with other requests in flight it joins their batch: one write per
         loop turn); if it cannot be written, a whole answer becomes a 503."""
-        self.metrics.request(decision.capability, _verdict(decision.error))
+        self.metrics.request(self._metric_label(decision.capability), _verdict(decision.error))
         entry = self._entry(decision)
         try:
             if self._in_flight > 0:
@@ -409,6 +411,15 @@ class Runtime:
             if not answer.prepared:
                 return json_response(AUDIT_UNAVAILABLE.status, AUDIT_UNAVAILABLE.to_json())
         return answer
+
+    def _metric_label(self, capability: str | None) -> str:
+        """The capability as a metric label: only names of the active policy, so a
+        caller cannot make up label values (unbounded series)."""
+        if capability is None:
+            return NO_CAPABILITY
+        policy = self.state.record.policy
+        known = policy is not None and policy.knows_capability(capability)
+        return capability if known else UNKNOWN_CAPABILITY
 
     def _entry(self, decision: Decision) -> AuditEntry:
         error = decision.error

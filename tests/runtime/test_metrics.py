@@ -25,14 +25,14 @@ def test_requests_reloads_latency_and_serial() -> None:
     metrics = Metrics()
     metrics.request("my-api/users", "allow")
     metrics.request("my-api/users", "allow")
-    metrics.request(None, "deny")
+    metrics.request("(none)", "deny")
     metrics.reload("ok")
     metrics.reload("error")
     metrics.upstream_latency(0.02)
     metrics.upstream_latency(7.0)
     parsed = families(metrics.render(12, HEALTHY))
     assert sorted(parsed["aivault_requests"], key=str) == [
-        ("aivault_requests_total", {"capability": "", "decision": "deny"}, 1.0),
+        ("aivault_requests_total", {"capability": "(none)", "decision": "deny"}, 1.0),
         ("aivault_requests_total", {"capability": "my-api/users", "decision": "allow"}, 2.0),
     ]
     assert sorted(parsed["aivault_reloads"], key=str) == [

@@ -55,6 +55,10 @@ def test_metrics_cover_requests_latency_reloads_and_serial(
         "aivault_upstream_latency_seconds": "histogram",
         "aivault_reloads": "counter",
         "aivault_bundle_serial": "gauge",
+        "aivault_audit_available": "gauge",
+        "aivault_audit_failures": "counter",
+        "aivault_audit_held_lines": "gauge",
+        "aivault_audit_dropped_lines": "counter",
     }
     requests = {
         labels: value
@@ -63,12 +67,14 @@ def test_metrics_cover_requests_latency_reloads_and_serial(
     }
     assert requests == {
         (("capability", "my-api/users"), ("decision", "allow")): 1,
-        (("capability", ""), ("decision", "deny")): 1,
+        (("capability", "(none)"), ("decision", "deny")): 1,
         (("capability", "my-api/users"), ("decision", "error")): 1,
     }
     assert samples[("aivault_reloads_total", (("result", "ok"),))] == 2
     assert samples[("aivault_reloads_total", (("result", "error"),))] == 1
     assert samples[("aivault_bundle_serial", ())] == 3
+    assert samples[("aivault_audit_available", ())] == 1
+    assert samples[("aivault_audit_failures_total", ())] == 0
     _assert_histogram(samples, count=2)
 
 

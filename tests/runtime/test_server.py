@@ -283,9 +283,13 @@ def test_admin_routes(runtime: Runtime) -> None:
 def test_metrics_count_decisions(runtime: Runtime) -> None:
     get(runtime, "/v/my-api/v1/users", headers=AUTH)
     get(runtime, "/v/my-api/v1/users", headers={})
+    for made_up in ("acme/x1", "acme/x2", "x\ny"):
+        envelope(runtime, {"method": "GET", "path": "/v1/users"}, capability=made_up)
     text = get(runtime, "/metrics").text
     assert 'aivault_requests_total{capability="my-api/users",decision="allow"} 1' in text
-    assert 'aivault_requests_total{capability="",decision="deny"} 1' in text
+    assert 'aivault_requests_total{capability="(none)",decision="deny"} 1' in text
+    assert 'aivault_requests_total{capability="(unknown)",decision="deny"} 3' in text
+    assert "acme/x1" not in text
     assert 'aivault_reloads_total{result="ok"} 1' in text
     assert "aivault_bundle_serial 1" in text
     assert 'aivault_upstream_latency_seconds_bucket{le="+Inf"} 1' in text
