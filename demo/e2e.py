@@ -2,14 +2,15 @@
 
 Everything runs on 127.0.0.1. The signing key is made fresh for each run; the
 age identity is the DEMO-ONLY one in demo/keys/ that vault.d's example secrets
-are encrypted to. The upstream is a local HTTPS server standing in for
-api.example.com (its certificate comes from a throwaway CA made by trustme).
+are encrypted to. The upstream is `aivault-ops dev-upstream`, a local HTTPS
+echo server standing in for api.example.com with a throwaway CA.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -18,8 +19,6 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-
-import trustme
 
 REPO = Path(__file__).resolve().parent.parent
 IDENTITY = REPO / "demo" / "keys" / "DEMO-ONLY-age-identity.txt"
@@ -59,25 +58,18 @@ def wait_for(url: str, seconds: float = 30) -> None:
     raise SystemExit(f"demo failed: {url} did not answer")
 
 
-def start_upstream(work: Path) -> tuple[subprocess.Popen[str], Path, int]:
-    ca = trustme.CA()
-    cert = ca.issue_cert("api.example.com")
-    cert.cert_chain_pems[0].write_to_path(str(work / "upstream-cert.pem"))
-    cert.private_key_pem.write_to_path(str(work / "upstream-key.pem"))
-    ca.cert_pem.write_to_path(str(work / "demo-ca.pem"))
-    port_file = work / "upstream.port"
+def start_upstream(work: Path) -> tuple[subprocess.Popen[str], Path, list[str]]:
+    """`aivault-ops dev-upstream`: its process, its log, and the serve flags it printed."""
     log = (work / "upstream.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, str(REPO / "demo" / "upstream.py"), str(work / "upstream-cert.pem"),
-         str(work / "upstream-key.pem"), str(port_file)],
-        stderr=log, text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 15
-    while not port_file.exists() or not port_file.read_text():
-        if time.monotonic() > deadline:
-            raise SystemExit("demo failed: upstream did not start")
-        time.sleep(0.05)
-    return process, work / "upstream.log", int(port_file.read_text())
+    command = [*CLI, "dev-upstream", "--host", "api.example.com", "--dir", str(work / "dev-ca")]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True)
+    assert process.stdout is not None
+    print(process.stdout.readline(), end="")
+    flags_line = process.stdout.readline()
+    print(flags_line, end="")
+    if "--dev-resolve" not in flags_line:
+        raise SystemExit("demo failed: dev-upstream did not start")
+    return process, work / "upstream.log", shlex.split(flags_line.partition(": ")[2])
 
 
 def main() -> None:
@@ -103,17 +95,15 @@ def demo(work: Path, processes: list[subprocess.Popen[str]]) -> None:
     run("apply", "vault.d", "--target", str(bundles), "--signing-key", str(work / "signing.pem"))
     run("verify", str(bundles / "bundle-1.tar.gz"), "--trust", public_key)
     step("3. A local HTTPS upstream standing in for api.example.com")
-    upstream, upstream_log, upstream_port = start_upstream(work)
+    print("$ aivault-ops dev-upstream --host api.example.com")
+    upstream, upstream_log, dev_flags = start_upstream(work)
     processes.append(upstream)
-    print(f"upstream listening on 127.0.0.1:{upstream_port}")
     step("4. The runtime: verifies and loads the bundle, serves on loopback")
     port = free_port()
     runtime_log = (work / "runtime.log").open("w")
     serve = [
         "serve", "--bundle-dir", str(bundles), "--identity", str(IDENTITY), "--trust", public_key,
-        "--listen", f"127.0.0.1:{port}", "--state-dir", str(work / "state"),
-        "--dev-resolve", f"api.example.com=127.0.0.1:{upstream_port}",
-        "--dev-ca-cert", str(work / "demo-ca.pem"),
+        "--listen", f"127.0.0.1:{port}", "--state-dir", str(work / "state"), *dev_flags,
     ]  # fmt: skip
     print(f"$ aivault-ops {' '.join(serve)}")
     processes.append(subprocess.Popen([*CLI, *serve], stderr=runtime_log, text=True))

@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PIP_DISABLE_PIP_VERSION_CHECK=1
-python -m pip install -q -e '.[demo]'
+python -m pip install -q -e .
 exec python demo/e2e.py
