@@ -1,4 +1,4 @@
-"""Signed, deterministic policy bundles: build, verify, publish (DESIGN §7).
+"""Signed, deterministic policy bundles: build, verify, publish (docs/bundles.md).
 
 `archive` builds, `verify` checks (the only way to read a bundle's content),
 `publish` writes into a target directory, `source` lists and reads what is

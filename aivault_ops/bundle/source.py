@@ -1,4 +1,4 @@
-"""Where bundles come from: a directory now, an OCI registry later (DESIGN §10).
+"""Where bundles come from: a directory now, an OCI registry later.
 
 Readers (`plan`, `apply`, the runtime) see only `BundleSource`; publishing a
 bundle is `publish.py`.

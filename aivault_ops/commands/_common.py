@@ -38,7 +38,7 @@ def add_project_dir(parser: argparse.ArgumentParser) -> None:
 
 
 def project_dir(given: Path | None) -> Path:
-    """DESIGN §8: DIR defaults to ./vault.d when it exists, else the current directory."""
+    """DIR defaults to ./vault.d when it exists, else the current directory."""
     if given is not None:
         if not given.is_dir():
             raise UsageError(f"{given}: not a directory")

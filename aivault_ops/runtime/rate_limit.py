@@ -6,7 +6,7 @@ second; a request takes one token or is refused with the seconds until one
 is available (the server answers 429 with `Retry-After`). A fresh bucket is
 full, so a burst of `limit` requests passes at once.
 
-Stores sit behind `RateLimitStore` so a shared store (Redis, DESIGN §10)
+Stores sit behind `RateLimitStore` so a shared store (Redis, for example)
 drops in. `now` is always passed in (seconds, any epoch; every process
 sharing a store must use the same clock, `time.time()` in production), so
 decisions are deterministic and tests need no real time. A `now` slightly
