@@ -26,7 +26,6 @@ from aivault_ops.runtime.checks.body import check_body_size
 from aivault_ops.runtime.checks.capability import Capability, parse_capabilities
 from aivault_ops.runtime.checks.method import check_method
 from aivault_ops.runtime.checks.path import RequestPath, check_prefix, longest_match, parse_path
-from aivault_ops.runtime.checks.query import check_query
 from aivault_ops.runtime.consumers import ConsumerIndex
 from aivault_ops.runtime.model import InboundRequest, PreparedCall, Refusal, UpstreamRequest
 from aivault_ops.runtime.shared_values import ValueTable, fresh_number, fresh_text
@@ -261,8 +260,9 @@ class ActivePolicy:
         check_method(cap.methods, request.method, capability=capability)
         path: RequestPath = parse_path(request.raw_path)
         check_prefix(cap.prefixes, path, capability=capability)
+        credential.query_policy.check_path(path.raw)
         headers = credential.header_policy.sanitize(request.headers, passthrough=passthrough)
-        query = check_query(request.query, credential.query_names)
+        query = credential.query_policy.check(request.query)
         check_body_size(cap.max_request_body_bytes, len(request.body), capability=capability)
         upstream = UpstreamRequest(
             method=request.method,
