@@ -25,6 +25,7 @@ from aivault_ops.runtime.auth.credential import (
 from aivault_ops.runtime.checks.body import check_body_size
 from aivault_ops.runtime.checks.capability import Capability, parse_capabilities
 from aivault_ops.runtime.checks.method import check_method
+from aivault_ops.runtime.checks.method_override import check_body_override
 from aivault_ops.runtime.checks.path import RequestPath, check_prefix, longest_match, parse_path
 from aivault_ops.runtime.consumers import ConsumerIndex
 from aivault_ops.runtime.model import InboundRequest, PreparedCall, Refusal, UpstreamRequest
@@ -251,7 +252,8 @@ class ActivePolicy:
         """Apply every §9 request rule and build the upstream request.
 
         Re-checks the grant (fail closed even if the caller skipped
-        `authorize`), then method, path, headers, query and body size.
+        `authorize`), then method, path (and its `;name=` parameters), headers,
+        query, body size and method overrides in the body.
         """
         self.authorize(consumer, capability)
         cap = self._capabilities[capability]
@@ -264,6 +266,7 @@ class ActivePolicy:
         headers = credential.header_policy.sanitize(request.headers, passthrough=passthrough)
         query = credential.query_policy.check(request.query)
         check_body_size(cap.max_request_body_bytes, len(request.body), capability=capability)
+        check_body_override(request.headers, request.body)
         upstream = UpstreamRequest(
             method=request.method,
             host=cap.host,

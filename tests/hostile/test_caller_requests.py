@@ -223,13 +223,15 @@ def test_query_near_variants_of_the_injected_name_are_refused(
 # -- the next ones in the class ------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/users/7;api_key=attacker", "/v1/users/7%3Fapi_key=attacker", "/v1/users/7;Api.Key"],
+)
 def test_the_injected_name_as_a_path_parameter_is_refused(
-    query_runtime: Runtime, upstream: RecordingUpstream
+    query_runtime: Runtime, upstream: RecordingUpstream, path: str
 ) -> None:
-    response = envelope(query_runtime, path="/v1/users/7;api_key=attacker")
-    refused(response, upstream, 403, "E-QUERY-FORBIDDEN")
-    response = passthrough(query_runtime, "/v1/users/7;api_key=attacker")
-    refused(response, upstream, 403, "E-QUERY-FORBIDDEN")
+    refused(envelope(query_runtime, path=path), upstream, 403, "E-QUERY-FORBIDDEN")
+    refused(passthrough(query_runtime, path), upstream, 403, "E-QUERY-FORBIDDEN")
 
 
 @pytest.mark.parametrize("query", ["_method=DELETE", "X-HTTP-Method-Override=DELETE"])
@@ -308,3 +310,25 @@ def test_ordinary_requests_still_pass(header_runtime: Runtime, upstream: Recordi
     assert seen.header("x-title") == "Café ☕"
     assert seen.header("x-acme-key") == CANARY
     assert dict(seen.query) == query
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/x-www-form-urlencoded", "amount=5&_method=DELETE"),
+        ("application/json", '{"_method": "DELETE"}'),
+    ],
+)
+def test_method_overrides_in_the_body_are_refused_on_both_routes(
+    header_runtime: Runtime, upstream: RecordingUpstream, content_type: str, body: str
+) -> None:
+    headers = {"Content-Type": content_type}
+    response = envelope(header_runtime, method="POST", headers=headers, body=body)
+    refused(response, upstream, 403, "E-BODY-FORBIDDEN")
+    response = httpx.post(
+        header_runtime.url + "/v/my-api/v1/users",
+        content=body.encode(),
+        headers={**AUTH, **headers},
+        timeout=30,
+    )
+    refused(response, upstream, 403, "E-BODY-FORBIDDEN")

@@ -11,7 +11,8 @@ name would travel beside the injected credential and might win over it.
 longer changes, cut at the first `[` (array and hash syntax), NFKC-folded,
 case-folded, and with every character that is not a letter or digit
 removed (`-`, `_`, `.`, `+`, blanks, NUL and other controls, zero-width
-and combining marks). Two names with the same key are treated as one.
+and other format characters). Two names with the same key are treated as
+one.
 """
 
 from __future__ import annotations

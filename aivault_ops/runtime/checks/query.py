@@ -5,8 +5,9 @@ Names are compared by `names.name_key`, so `api_key[]`, `api_key%00`,
 (E-QUERY-FORBIDDEN, 403): every name the credential injects (query
 parameter or header), the auth-class names in `names.AUTH_CLASS_QUERY`,
 and method overrides (`_method`, `x-http-method-override` …). In the path,
-a `;name=value` parameter with any of those names, or a session id
-(`jsessionid`, `phpsessid` …), is refused the same way. Refused
+a `;name=value` parameter, or a name after an encoded `?`, `#` or `&`,
+with any of those names or a session id (`jsessionid`, `phpsessid` …) is
+refused the same way. Refused
 (E-QUERY-INVALID, 400): a name or value holding a lone surrogate (it cannot
 be encoded for the wire), and more or longer parameters than `limits`
 allows.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import Final
+from urllib.parse import unquote
 
 from aivault_ops.runtime.checks.limits import (
     MAX_QUERY_COUNT,
@@ -36,6 +38,7 @@ from aivault_ops.runtime.model import Refusal, echo
 
 SESSION_PATH_PARAMS: Final = ("jsessionid", "phpsessid", "aspsessionid", "sessionid", "sid")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_PATH_PARAMETER = re.compile(r"[;?&#]([^=/;?&#]*)")
 _INJECTED, _AUTH, _METHOD, _SESSION = "injected", "auth", "method", "session"
 _INVALID = "E-QUERY-INVALID"
 _Pairs = tuple[tuple[str, str], ...]
@@ -79,20 +82,20 @@ class QueryPolicy:
         return query
 
     def check_path(self, raw_path: str) -> None:
-        """Refuse `;name=value` path parameters named like a credential or a session id.
+        """Refuse path parameters named like a credential or a session id.
 
         Prevents a caller from passing the injected parameter, or a session
         id (Java servlet containers read `;jsessionid=`), through the path
-        instead of the query.
+        instead of the query: as a `;name=value` matrix parameter, or after
+        an encoded `?`, `#` or `&` (`/v1/users%3Fapi_key=…`) that a server
+        decoding the path before splitting it would read as a query.
         """
-        if ";" not in raw_path:
+        if ";" not in raw_path and "%" not in raw_path and "&" not in raw_path:
             return
-        for segment in raw_path.split("/"):
-            for parameter in segment.split(";")[1:]:
-                name = parameter.split("=", 1)[0]
-                found = self._path_rules.match(name)
-                if found is not None:
-                    raise _forbidden(f"path parameter {echo(';' + name)}", name, found)
+        for match in _PATH_PARAMETER.finditer(unquote(raw_path, errors="surrogateescape")):
+            found = self._path_rules.match(match[1])
+            if found is not None:
+                raise _forbidden(f"path parameter {echo(match[0])}", match[1], found)
 
     def _check_name(self, name: str) -> None:
         if plain_name(name) in METHOD_OVERRIDE_FIELDS:

@@ -167,8 +167,20 @@ def test_queries_at_the_limits_pass() -> None:
         ),
         (
             "/v1;x=1;api%5Fkey=a/users",
-            "path parameter ';api%5Fkey' reads as 'api_key', an auth-class parameter;"
+            "path parameter ';api_key' reads as 'api_key', an auth-class parameter;"
             " callers may not send credentials",
+        ),
+        (
+            "/v1/users%3Fkey=attacker",
+            "path parameter '?key' is injected by the runtime; callers may not send it",
+        ),
+        (
+            "/v1/users%26token%3Dattacker",
+            "path parameter '&token' is injected by the runtime; callers may not send it",
+        ),
+        (
+            "/v1/users%23key",
+            "path parameter '#key' is injected by the runtime; callers may not send it",
         ),
         (
             "/v1/users;jsessionid=ABC",
@@ -187,6 +199,8 @@ def test_path_parameters_named_like_credentials_are_refused(path: str, message: 
     )
 
 
-@pytest.mark.parametrize("path", ["/v1/users", "/v1/items;version=2/x", "/v1/a;b"])
+@pytest.mark.parametrize(
+    "path", ["/v1/users", "/v1/items;version=2/x", "/v1/a;b", "/v1/a%20b&c", "/v1/k%65ys"]
+)
 def test_other_path_parameters_pass(path: str) -> None:
     POLICY.check_path(path)
