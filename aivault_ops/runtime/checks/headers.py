@@ -47,12 +47,13 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _AUTH, _FRAMING, _ROUTING = "auth", "framing", "routing"
 _INVALID = "E-HEADER-INVALID"
+_ACCEPTED_MAX = 4096
 
 
 class HeaderPolicy:
     """The request-header rules for one credential (built once per policy load)."""
 
-    __slots__ = ("_rules",)
+    __slots__ = ("_accepted", "_rules")
 
     def __init__(self, injected_names: Iterable[str] = ()) -> None:
         injected = [name.lower() for name in injected_names]
@@ -64,6 +65,10 @@ class HeaderPolicy:
             },
             {_ROUTING: ROUTING_HEADER_PREFIXES},
         )
+        # Names already accepted, as sent -> lower case (bounded). Callers repeat the
+        # same dozen names; judging each once took sanitize() of 12 SDK headers from
+        # 17.5 to 4 µs.
+        self._accepted: dict[str, str] = {}
 
     def sanitize(
         self, headers: tuple[tuple[str, str], ...], *, passthrough: bool
@@ -86,40 +91,47 @@ class HeaderPolicy:
         total = 0
         for name, value in headers:
             total += len(name) + len(value)
-            lower = self._check(name, value, passthrough=passthrough)
+            lower = self._accepted.get(name) or self._judge(name, passthrough)
+            if len(value) > MAX_HEADER_VALUE_LENGTH or _BAD_VALUE.search(value):
+                raise _bad_value(name, value)
             if lower not in DROPPED_REQUEST and lower not in listed:
                 kept.append((name, value))
         if total > MAX_HEADER_TOTAL_LENGTH:
             raise over_limit(_INVALID, "the request headers", MAX_HEADER_TOTAL_LENGTH, "characters")
         return kept
 
-    def _check(self, name: str, value: str, *, passthrough: bool) -> str:
-        _check_syntax(name, value)
+    def _judge(self, name: str, passthrough: bool) -> str:
+        """A name not seen before: its lower case, or the refusal."""
+        if len(name) > MAX_HEADER_NAME_LENGTH:
+            raise over_limit(
+                _INVALID, f"header name {echo(name)}", MAX_HEADER_NAME_LENGTH, "characters"
+            )
+        if _TOKEN.fullmatch(name) is None:
+            raise _invalid(name)
         lower = name.lower()
-        if lower in DROPPED_REQUEST:
-            return lower
-        found = self._rules.match(name)
+        found = None if lower in DROPPED_REQUEST else self._rules.match(name)
         if found is not None:
             raise Refusal(403, "E-HEADER-FORBIDDEN", _forbidden_message(name, found, passthrough))
+        if len(self._accepted) < _ACCEPTED_MAX:
+            self._accepted[name] = lower
         return lower
 
 
-def _check_syntax(name: str, value: str) -> None:
-    if len(name) > MAX_HEADER_NAME_LENGTH:
-        raise over_limit(
-            _INVALID, f"header name {echo(name)}", MAX_HEADER_NAME_LENGTH, "characters"
-        )
+def _bad_value(name: str, value: str) -> Refusal:
     if len(value) > MAX_HEADER_VALUE_LENGTH:
-        raise over_limit(
+        return over_limit(
             _INVALID, f"the value of header {echo(name)}", MAX_HEADER_VALUE_LENGTH, "characters"
         )
-    if _TOKEN.fullmatch(name) is None or _BAD_VALUE.search(value):
-        raise Refusal(
-            400,
-            _INVALID,
-            f"header {echo(name)} has an invalid name, or a value with a control character"
-            " (CR, LF, NUL …) or a character that cannot be sent (a lone surrogate)",
-        )
+    return _invalid(name)
+
+
+def _invalid(name: str) -> Refusal:
+    return Refusal(
+        400,
+        _INVALID,
+        f"header {echo(name)} has an invalid name, or a value with a control character"
+        " (CR, LF, NUL …) or a character that cannot be sent (a lone surrogate)",
+    )
 
 
 def _forbidden_message(name: str, found: tuple[str, str], passthrough: bool) -> str:

@@ -83,7 +83,7 @@ class NameRules:
     that lists a key wins.
     """
 
-    __slots__ = ("_prefixes", "_table")
+    __slots__ = ("_prefixes", "_starts", "_table")
 
     def __init__(
         self,
@@ -99,11 +99,12 @@ class NameRules:
             for reason, listed in (prefixes or {}).items()
             for prefix in listed
         )
+        self._starts = tuple(start for start, _ in self._prefixes)
 
     def match(self, name: str) -> tuple[str, str] | None:
         """(the listed name or `prefix*` that `name` reads as, its reason), or None."""
         key = name_key(name)
         found = self._table.get(key)
-        if found is not None or not self._prefixes:
+        if found is not None or not key.startswith(self._starts):
             return found
-        return next((hit for start, hit in self._prefixes if key.startswith(start)), None)
+        return next(hit for start, hit in self._prefixes if key.startswith(start))
