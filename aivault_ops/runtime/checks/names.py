@@ -26,6 +26,7 @@ from urllib.parse import unquote
 
 _NOT_ALNUM: Final = re.compile(r"[\W_]+")
 _DECODE_ROUNDS: Final = 4
+_SPLIT: Final = re.compile(r"[&;=?#]")
 _BLANKS: Final = "".join(map(chr, range(33))) + "\x7f"
 
 AUTH_CLASS_HEADERS: Final = (
@@ -63,6 +64,14 @@ def plain_name(name: str) -> str:
     case-folded, blanks and controls stripped at both ends (`_method` stays apart from
     `method`, which APIs such as Flickr use as an ordinary parameter)."""
     return _decoded(name).split("[", 1)[0].casefold().strip(_BLANKS)
+
+
+def pieces(name: str) -> list[str]:
+    """`name`, and when its decoded form holds `&`, `;`, `=`, `?` or `#`, every piece
+    between them: what a server that decodes a query twice would split it into."""
+    if "%" not in name and _SPLIT.search(name) is None:
+        return [name]
+    return [name, *_SPLIT.split(_decoded(name))]
 
 
 @lru_cache(maxsize=4096)

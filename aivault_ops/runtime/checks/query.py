@@ -1,7 +1,8 @@
 """Caller query parameters (and `;name=` path parameters) that would collide with credentials.
 
 Names are compared by `names.name_key`, so `api_key[]`, `api_key%00`,
-`"api_key "`, `api.key` and `API-KEY` all count as `api_key`. Refused
+`"api_key "`, `api.key` and `API-KEY` all count as `api_key`; a name that
+decodes to several pieces (`x%26api_key`) is checked piece by piece. Refused
 (E-QUERY-FORBIDDEN, 403): every name the credential injects (query
 parameter or header), the auth-class names in `names.AUTH_CLASS_QUERY`,
 and method overrides (`_method`, `x-http-method-override` …). In the path,
@@ -32,6 +33,7 @@ from aivault_ops.runtime.checks.names import (
     METHOD_OVERRIDE_FIELDS,
     METHOD_OVERRIDE_QUERY,
     NameRules,
+    pieces,
     plain_name,
 )
 from aivault_ops.runtime.model import Refusal, echo
@@ -103,11 +105,12 @@ class QueryPolicy:
                 raise _forbidden(f"path parameter {echo(match[0])}", match[1], found)
 
     def _check_name(self, name: str) -> None:
-        if plain_name(name) in METHOD_OVERRIDE_FIELDS:
-            raise _forbidden(f"query parameter {echo(name)}", name, (name, _METHOD))
-        found = self._rules.match(name)
-        if found is not None:
-            raise _forbidden(f"query parameter {echo(name)}", name, found)
+        for piece in pieces(name):
+            if plain_name(piece) in METHOD_OVERRIDE_FIELDS:
+                raise _forbidden(f"query parameter {echo(name)}", piece, (piece, _METHOD))
+            found = self._rules.match(piece)
+            if found is not None:
+                raise _forbidden(f"query parameter {echo(name)}", piece, found)
         if len(self._accepted) < _ACCEPTED_MAX:
             self._accepted.add(name)
 

@@ -33,8 +33,9 @@ def part(name: str, value: str = "DELETE") -> bytes:
         (MULTIPART, part('"_method"')),
         (MULTIPART, part("_method")),
         (MULTIPART, part('"_METHOD"')),
+        ((("Content-Type", "text/plain"), *FORM), b"_method=DELETE"),
     ],
-    ids=range(12),
+    ids=range(13),
 )
 def test_method_overrides_in_the_body_are_refused(
     headers: tuple[tuple[str, str], ...], body: bytes

@@ -64,6 +64,17 @@ def test_near_variants_of_an_injected_name_are_refused(name: str) -> None:
     assert "attacker" not in error.message
 
 
+@pytest.mark.parametrize("name", ["x%26api_key", "x&api_key", "a=1;api_key", "x%2526API.KEY"])
+def test_a_name_hiding_the_injected_one_behind_a_separator_is_refused(name: str) -> None:
+    error = refused(GEMINI_LIKE, ((name, "attacker"),))
+    assert (error.status, error.code) == (403, "E-QUERY-FORBIDDEN")
+
+
+def test_a_method_override_behind_a_separator_is_refused() -> None:
+    error = refused(QueryPolicy(), (("a%26_method", "DELETE"),))
+    assert error.message.startswith("query parameter 'a%26_method' is a method override")
+
+
 def test_an_injected_header_name_is_refused_as_a_query_name_too() -> None:
     error = refused(GEMINI_LIKE, (("X_Acme_Key", "attacker"),))
     assert error.message == (
