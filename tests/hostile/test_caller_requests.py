@@ -332,3 +332,32 @@ def test_method_overrides_in_the_body_are_refused_on_both_routes(
         timeout=30,
     )
     refused(response, upstream, 403, "E-BODY-FORBIDDEN")
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "code"),
+    [
+        (b'{"capability": "my-api/\\ud800", "request": {"path": "/v1/users"}}', 404,
+         "E-CAPABILITY-UNKNOWN"),
+        (b'{"capability": "my-api/users", "request": {"method": "G\\udc80T", "path": "/v1/users"}}',
+         405, "E-METHOD-NOT-ALLOWED"),
+    ],
+)  # fmt: skip
+def test_lone_surrogates_in_the_capability_or_method_are_refused_and_audited(
+    header_runtime: Runtime, upstream: RecordingUpstream, raw: bytes, status: int, code: str
+) -> None:
+    refused(post_envelope(header_runtime, raw), upstream, status, code)
+    after = envelope(header_runtime)
+    assert after.status_code == 200, after.text
+
+
+def test_hop_by_hop_headers_in_an_envelope_cannot_strip_the_credential(
+    header_runtime: Runtime, upstream: RecordingUpstream
+) -> None:
+    headers = {"Connection": "X-Acme-Key, Upgrade", "Upgrade": "websocket", "TE": "trailers"}
+    response = envelope(header_runtime, headers=headers)
+    assert response.status_code == 200, response.text
+    [seen] = upstream.seen
+    assert seen.header("x-acme-key") == CANARY
+    assert (seen.header("upgrade"), seen.header("te")) == (None, None)
+    assert seen.header("connection") != "X-Acme-Key, Upgrade"
