@@ -36,3 +36,8 @@ def test_rules_return_the_listed_name_and_reason_first_group_wins() -> None:
     assert rules.match("Via") == ("via", "other")
     assert rules.match("X-FW-Host") == ("x-fw-*", "route")
     assert rules.match("X-Trace") is None
+
+
+def test_long_names_get_the_same_key_without_the_cache() -> None:
+    assert name_key("api_key" + " " * 300) == "apikey"
+    assert name_key("%20" * 100 + "API.KEY") == "apikey"
