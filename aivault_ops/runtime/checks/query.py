@@ -8,10 +8,9 @@ parameter or header), the auth-class names in `names.AUTH_CLASS_QUERY`,
 and method overrides (`_method`, `x-http-method-override` …). In the path,
 a `;name=value` parameter, or a name after an encoded `?`, `#` or `&`,
 with any of those names or a session id (`jsessionid`, `phpsessid` …) is
-refused the same way. Refused
-(E-QUERY-INVALID, 400): a name or value holding a lone surrogate (it cannot
-be encoded for the wire), and more or longer parameters than `limits`
-allows.
+refused the same way. Refused (E-QUERY-INVALID, 400): a name or value
+holding a lone surrogate (it cannot be encoded for the wire), and more or
+longer parameters than `limits` allows.
 """
 
 from __future__ import annotations
