@@ -25,8 +25,8 @@ from aivault_ops.runtime.auth.credential import (
 from aivault_ops.runtime.checks.body import check_body_size
 from aivault_ops.runtime.checks.capability import Capability, parse_capabilities
 from aivault_ops.runtime.checks.method import check_method
+from aivault_ops.runtime.checks.method_override import check_body_override
 from aivault_ops.runtime.checks.path import RequestPath, check_prefix, longest_match, parse_path
-from aivault_ops.runtime.checks.query import check_query
 from aivault_ops.runtime.consumers import ConsumerIndex
 from aivault_ops.runtime.model import InboundRequest, PreparedCall, Refusal, UpstreamRequest
 from aivault_ops.runtime.shared_values import ValueTable, fresh_number, fresh_text
@@ -256,7 +256,8 @@ class ActivePolicy:
         """Apply every §9 request rule and build the upstream request.
 
         Re-checks the grant (fail closed even if the caller skipped
-        `authorize`), then method, path, headers, query and body size.
+        `authorize`), then method, path (and its `;name=` parameters), headers,
+        query, body size and method overrides in the body.
         """
         self.authorize(consumer, capability)
         cap = self._capabilities[capability]
@@ -265,9 +266,11 @@ class ActivePolicy:
         check_method(cap.methods, request.method, capability=capability)
         path: RequestPath = parse_path(request.raw_path)
         check_prefix(cap.prefixes, path, capability=capability)
+        credential.query_policy.check_path(path.raw)
         headers = credential.header_policy.sanitize(request.headers, passthrough=passthrough)
-        query = check_query(request.query, credential.query_names)
+        query = credential.query_policy.check(request.query)
         check_body_size(cap.max_request_body_bytes, len(request.body), capability=capability)
+        check_body_override(request.headers, request.body)
         upstream = UpstreamRequest(
             method=request.method,
             host=cap.host,

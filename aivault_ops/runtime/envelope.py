@@ -6,7 +6,10 @@ Request: `{"capability": str, "request": {"method": str, "path": str,
 `method` defaults to GET and is upper-cased. The path is percent-encoded
 where it holds characters that are not legal in a URL path (a space becomes
 `%20`); `?` and `#` are refused: query parameters go in `query`. There is no
-host or scheme: they come from policy only. Unknown keys are refused.
+host or scheme: they come from policy only. Unknown keys are refused. The
+envelope is UTF-8 JSON nested at most `MAX_ENVELOPE_DEPTH` levels, with at
+most `MAX_ENVELOPE_CONTAINERS` objects and arrays; every string must be
+encodable for the wire (no lone surrogates: use `bodyBase64` for bytes).
 
 Response: `{"status": int, "headers": {name: str}, "body": str}`, or
 `"bodyBase64"` instead of `"body"` when the upstream body is not UTF-8.
@@ -18,15 +21,20 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 from urllib.parse import quote
 
+from aivault_ops.runtime.checks.limits import MAX_ENVELOPE_CONTAINERS, MAX_ENVELOPE_DEPTH
 from aivault_ops.runtime.model import InboundRequest, Refusal
 
 _ENVELOPE_KEYS = frozenset({"capability", "request"})
 _REQUEST_KEYS = frozenset({"method", "path", "query", "headers", "body", "bodyBase64"})
 _PATH_SAFE = "/:@!$&'()*+,;=-._~%\\"
+_JSON_STRING: Final = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_INNERMOST: Final = re.compile(rb"\[\]|\{\}")
+_NOT_BRACKET: Final = bytes(b for b in range(256) if b not in b"[]{}")
 
 
 def _bad(message: str) -> Refusal:
@@ -54,7 +62,12 @@ def _path(value: Any) -> str:
         raise _bad("request.path must start with '/'")
     if "?" in path or "#" in path:
         raise _bad("request.path may not contain '?' or '#'; put parameters in request.query")
-    return quote(path, safe=_PATH_SAFE)
+    try:
+        return quote(path, safe=_PATH_SAFE)
+    except UnicodeEncodeError:
+        raise Refusal(
+            400, "E-PATH-INVALID", "request.path holds a lone surrogate, which cannot be sent"
+        ) from None
 
 
 def _query(value: Any) -> tuple[tuple[str, str], ...]:
@@ -87,15 +100,53 @@ def _body(request: Mapping[str, Any]) -> bytes:
             )
         except binascii.Error:
             raise _bad("request.bodyBase64 is not valid base64") from None
-    return _string(request.get("body", ""), "request.body").encode("utf-8", "surrogatepass")
+    try:
+        return _string(request.get("body", ""), "request.body").encode("utf-8")
+    except UnicodeEncodeError:
+        raise _bad(
+            "request.body holds a lone surrogate, which cannot be sent as UTF-8;"
+            " send bytes as request.bodyBase64"
+        ) from None
+
+
+def check_nesting(body: bytes) -> None:
+    """Refuse an envelope nested deeper than MAX_ENVELOPE_DEPTH before it is parsed.
+
+    Prevents a RecursionError (a 500) or a deep walk: the JSON parser recurses
+    once per level. Brackets inside strings do not count. The structure is
+    reduced by removing innermost `[]`/`{}` pairs, one level per round.
+    """
+    if body.count(b"[") + body.count(b"{") <= MAX_ENVELOPE_DEPTH:
+        return
+    brackets = _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKET)
+    if len(brackets) > 2 * MAX_ENVELOPE_CONTAINERS:
+        raise _bad(f"the envelope has more than {MAX_ENVELOPE_CONTAINERS} JSON objects and arrays")
+    for _ in range(MAX_ENVELOPE_DEPTH):
+        if not brackets:
+            return
+        shorter = _INNERMOST.sub(b"", brackets)
+        if len(shorter) == len(brackets):
+            raise _bad("the envelope is not valid JSON")
+        brackets = shorter
+    if brackets:
+        raise _bad(f"the envelope is nested deeper than {MAX_ENVELOPE_DEPTH} levels")
+
+
+def _document(body: bytes) -> Any:
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise _bad("the envelope is not valid JSON") from None
+    check_nesting(body)
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise _bad("the envelope is not valid JSON") from None
 
 
 def parse_envelope(body: bytes) -> tuple[str, InboundRequest]:
     """(capability, request) from an envelope; Refusal 400 E-ENVELOPE-INVALID otherwise."""
-    try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise _bad("the envelope is not valid JSON") from None
+    document = _document(body)
     envelope = _object(document, "the envelope", _ENVELOPE_KEYS)
     capability = _string(envelope.get("capability"), "capability")
     request = _object(envelope.get("request"), "request", _REQUEST_KEYS)

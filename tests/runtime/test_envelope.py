@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from aivault_ops.runtime.checks.limits import MAX_ENVELOPE_CONTAINERS, MAX_ENVELOPE_DEPTH
 from aivault_ops.runtime.envelope import envelope_response, parse_envelope
 from aivault_ops.runtime.model import InboundRequest, Refusal
 
@@ -121,3 +122,100 @@ def test_response_with_binary_body_uses_base64() -> None:
         "headers": {},
         "bodyBase64": base64.b64encode(b"\x89PNG\xff").decode(),
     }
+
+
+def nested(depth: int, inner: bytes = b"") -> bytes:
+    return b"[" * depth + inner + b"]" * depth
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            b'{"capability": "x", "request": {"path": "/", "headers": ' + nested(100_000) + b"}}",
+            f"the envelope has more than {MAX_ENVELOPE_CONTAINERS} JSON objects and arrays",
+        ),
+        (
+            nested(100_000),
+            f"the envelope has more than {MAX_ENVELOPE_CONTAINERS} JSON objects and arrays",
+        ),
+        (
+            b'{"capability": "x", "request": {"path": "/", "query": {"a": '
+            + nested(MAX_ENVELOPE_DEPTH - 2)
+            + b"}}}",
+            f"the envelope is nested deeper than {MAX_ENVELOPE_DEPTH} levels",
+        ),
+        (
+            b'{"capability": "x", "request": {"path": "/", "x": '
+            + b'{"a": ' * 20
+            + b"1"
+            + b"}" * 20
+            + b"}}",
+            f"the envelope is nested deeper than {MAX_ENVELOPE_DEPTH} levels",
+        ),
+        (b"[" * 40, "the envelope is not valid JSON"),
+        (b"[{]}" * 10, "the envelope is not valid JSON"),
+        ("é".encode("latin-1"), "the envelope is not valid JSON"),
+        ('{"capability": "x"}'.encode("utf-16"), "the envelope is not valid JSON"),
+    ],
+    ids=range(8),
+)
+def test_deep_or_wide_json_is_refused_before_parsing(body: bytes, message: str) -> None:
+    with pytest.raises(Refusal) as caught:
+        parse_envelope(body)
+    assert (caught.value.status, caught.value.code, caught.value.message) == (
+        400,
+        "E-ENVELOPE-INVALID",
+        message,
+    )
+
+
+def test_brackets_inside_strings_do_not_count() -> None:
+    text = '{"a": "' + "[" * 5000 + '\\"]' + "{" * 5000 + '"}'
+    _, request = parse_envelope(envelope(path="/", body=text, query={"q": "[[[[" * 100}))
+    assert request.body == text.encode()
+
+
+def test_the_deepest_legal_envelope_parses() -> None:
+    body = envelope(path="/", query={"a": ["1", "2"]}, headers={"X-A": "b"})
+    assert parse_envelope(body)[1].query == (("a", "1"), ("a", "2"))
+    deep = (
+        b'{"capability": "x", "request": {"path": "/", "query": {"a": '
+        + nested(MAX_ENVELOPE_DEPTH - 3, b'"v"')
+        + b"}}}"
+    )
+    with pytest.raises(Refusal) as caught:
+        parse_envelope(deep)
+    assert caught.value.message == "request.query['a'] must be a string"
+
+
+def test_a_utf8_bom_is_accepted() -> None:
+    assert parse_envelope(b"\xef\xbb\xbf" + envelope(path="/x"))[1].raw_path == "/x"
+
+
+@pytest.mark.parametrize(
+    ("raw", "code", "message"),
+    [
+        (
+            b'{"capability": "x", "request": {"path": "/v1/\\ud800"}}',
+            "E-PATH-INVALID",
+            "request.path holds a lone surrogate, which cannot be sent",
+        ),
+        (
+            b'{"capability": "x", "request": {"path": "/", "body": "a\\udc80"}}',
+            "E-ENVELOPE-INVALID",
+            "request.body holds a lone surrogate, which cannot be sent as UTF-8;"
+            " send bytes as request.bodyBase64",
+        ),
+    ],
+)
+def test_strings_that_cannot_be_encoded_are_refused(raw: bytes, code: str, message: str) -> None:
+    with pytest.raises(Refusal) as caught:
+        parse_envelope(raw)
+    assert (caught.value.status, caught.value.code, caught.value.message) == (400, code, message)
+
+
+def test_surrogate_pairs_are_ordinary_text() -> None:
+    raw = b'{"capability": "x", "request": {"path": "/\\ud83d\\ude00", "body": "\\ud83d\\ude00"}}'
+    _, request = parse_envelope(raw)
+    assert (request.raw_path, request.body) == ("/%F0%9F%98%80", "😀".encode())

@@ -17,6 +17,7 @@ from aivault_ops.errors import AivaultError
 from aivault_ops.runtime.auth.base import AuthServices, AuthUnavailable, Injection
 from aivault_ops.runtime.auth.strategies import build_injection, is_supported
 from aivault_ops.runtime.checks.headers import HeaderPolicy
+from aivault_ops.runtime.checks.query import QueryPolicy
 from aivault_ops.runtime.model import Refusal
 from aivault_ops.runtime.redaction import SecretRedactor
 from aivault_ops.runtime.response_headers import ResponseHeaderFilter
@@ -44,7 +45,7 @@ class CredentialRuntime:
     unavailable: AuthUnavailable | None
     path_prefix: str
     header_policy: HeaderPolicy
-    query_names: frozenset[str]
+    query_policy: QueryPolicy
     redactor: SecretRedactor
     header_filter: ResponseHeaderFilter
 
@@ -115,7 +116,7 @@ def _owned(injection: Injection, table: ValueTable) -> Injection:
 
 def _unavailable(name: str, hosts: tuple[str, ...], problem: AuthUnavailable) -> CredentialRuntime:
     return CredentialRuntime(
-        name, hosts, None, problem, "", HeaderPolicy(), frozenset(),
+        name, hosts, None, problem, "", HeaderPolicy(), QueryPolicy(),
         SecretRedactor.empty(), ResponseHeaderFilter.default(),
     )  # fmt: skip
 
@@ -151,6 +152,7 @@ def build_credential(
         return _unavailable(name, hosts, problem)
     injection = _owned(injection, table)
     header_names = table.share(injection.header_names())
+    query_names = table.share(injection.query_names())
     return CredentialRuntime(
         name=name,
         hosts=hosts,
@@ -158,9 +160,13 @@ def build_credential(
         unavailable=None,
         path_prefix=table.text(injection.path_prefix + upstream_prefix),
         header_policy=table.get(
-            ("header policy", header_names), lambda: HeaderPolicy(header_names)
+            ("header policy", header_names, query_names),
+            lambda: HeaderPolicy(header_names | query_names),
         ),
-        query_names=table.share(injection.query_names()),
+        query_policy=table.get(
+            ("query policy", header_names, query_names),
+            lambda: QueryPolicy(query_names, header_names),
+        ),
         redactor=SecretRedactor(injection.secret_values),
         header_filter=table.get(
             ("response filter", header_names), lambda: ResponseHeaderFilter(header_names)

@@ -23,6 +23,7 @@ import unicodedata
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
+from aivault_ops.runtime.checks.limits import MAX_PATH_LENGTH, over_limit
 from aivault_ops.runtime.model import Refusal, echo
 
 _RAW_PATH = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*")
@@ -81,8 +82,11 @@ def parse_path(raw_path: str) -> RequestPath:
     Prevents path traversal out of the capability's prefix (`/v1/users/../admin`,
     `/v1/users/%2e%2e/admin`, `/v1/users%2f..%2fadmin`, `/v1/users/%252e%252e/`,
     `..\\`), header/request splitting through CR/LF or NUL in the path, and
-    ambiguous spellings an upstream could resolve differently.
+    ambiguous spellings an upstream could resolve differently, and paths
+    longer than `MAX_PATH_LENGTH` characters.
     """
+    if len(raw_path) > MAX_PATH_LENGTH:
+        raise over_limit("E-PATH-INVALID", "the path", MAX_PATH_LENGTH, "characters")
     if "\\" in raw_path:
         raise _traversal(raw_path, "backslash in path")
     if _RAW_PATH.fullmatch(raw_path) is None:
