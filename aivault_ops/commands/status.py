@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from typing import Any, TextIO
 
 
@@ -13,6 +14,10 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("status", help="show a running runtime's bundle and state")
     parser.add_argument("--runtime", metavar="URL", help="http://HOST:PORT or unix:/path.sock")
     parser.add_argument("--json", action="store_true", help="print the /status document")
+    parser.add_argument(
+        "--wait", type=float, default=0.0, metavar="S",
+        help="wait up to S seconds for the runtime to answer and be ready (e.g. after start)",
+    )  # fmt: skip
     parser.set_defaults(func=run_status)
 
 
@@ -44,11 +49,28 @@ def run_status(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     """Print the status; exit 0 when `ready`, 1 when `degraded` or `not_ready`."""
     from aivault_ops.runtime.client import DEFAULT_RUNTIME, RuntimeClient
 
-    client = RuntimeClient(args.runtime or DEFAULT_RUNTIME)
+    client = RuntimeClient(args.runtime or DEFAULT_RUNTIME, timeout_s=10.0)
     try:
-        document = client.status()
+        document = _poll(client, args.wait)
     finally:
         client.close()
     out = stdout or sys.stdout
     out.write(json.dumps(document, indent=2) + "\n" if args.json else render_status(document))
     return 0 if document.get("state") == "ready" else 1
+
+
+def _poll(client: Any, wait_s: float) -> dict[str, Any]:
+    """The status document; with `wait_s`, retried until ready (or the time is up, when
+    the last answer, or the last error, is what counts)."""
+    from aivault_ops.errors import AivaultError
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            document: dict[str, Any] = client.status()
+            if document.get("state") == "ready" or time.monotonic() >= deadline:
+                return document
+        except AivaultError:
+            if time.monotonic() >= deadline:
+                raise
+        time.sleep(0.1)

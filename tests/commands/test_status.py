@@ -58,3 +58,27 @@ def test_render_status_shows_dashes_for_missing_values() -> None:
         "serial:        -",
         "revision:      -",
     ]
+
+
+def test_wait_returns_once_the_runtime_starts_and_is_ready(
+    start_runtime: StartRuntime,
+    factory: BundleFactory,
+    bundle_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`status --wait` right after starting `serve` in the background (no answer yet)."""
+    factory.publish(bundle_dir, 2)
+    runtime = start_runtime(wait=False)
+    assert main(["status", "--runtime", runtime.url, "--wait", "30"]) == 0
+    assert "serial:        2\n" in capsys.readouterr().out
+
+
+def test_wait_gives_up_with_the_last_answer(
+    start_runtime: StartRuntime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runtime = start_runtime()
+    assert main(["status", "--runtime", runtime.url, "--wait", "0.3"]) == 1
+    assert "state:         not_ready\n" in capsys.readouterr().out
+    url = f"http://127.0.0.1:{free_port()}"
+    assert main(["status", "--runtime", url, "--wait", "0.3"]) == 1
+    assert "cannot reach the runtime" in capsys.readouterr().err
