@@ -34,15 +34,16 @@ values that only the client joins (SSE deltas), other or stacked encodings
 or digits escaped singly, case changes outside header names, and any
 transformation by a hostile upstream.
 
-The main patterns are compiled into one `re` alternation the first time a
-credential's redactor is used (not at policy load), the line-wrapped base64
-ones only when a body may hold one; a response is first checked for a few
-substrings that every match must contain, so a clean body costs a handful
-of fast substring scans. `StreamRedactor` holds back only the bytes at the
-end of a chunk that could still begin a match (at most the longest pattern
-minus one, never past a blank line), so a secret split across chunks is
-still caught while streams such as SSE are not delayed past their event
-boundaries.
+The per-character spellings are compiled into one `re` alternation the first
+time a credential's redactor is used (not at policy load); the long literal
+and line-wrapped base64 alternations only the first time a body may hold one
+of their forms. A response is first checked for a few substrings that every
+match must contain, so a clean body costs a handful of fast substring scans.
+`StreamRedactor` holds back only the bytes at the end of a chunk that could
+still begin a match (`redaction_hold.py`: at most the longest pattern minus
+one, never past a blank line or a line end no match can continue), so a
+secret split across chunks is still caught while streams such as SSE are
+not delayed past their event boundaries.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ _ESCAPES = b'0123456789abcdefABCDEF%+\\/"ut&#;xX\r\n'
 _STARTERS = b"%+\\&"
 _BREAKERS = (b"\n\n", b"\n\r\n")
 _GATE_BYTES = 48
+SPELLING, LITERAL, WRAPPED = "spelling", "literal", "wrapped"
 _TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 
 
@@ -83,7 +85,7 @@ class _Gates:
     `memchr` finds them about 15 times faster than a two-byte needle.
     """
 
-    __slots__ = ("anchors", "cores", "escaped", "standard")
+    __slots__ = ("anchors", "cores", "escaped", "folded", "standard")
 
     def __init__(self, values: tuple[str, ...]) -> None:
         self.anchors = _prefixes(anchor(value) for value in values)
@@ -95,21 +97,38 @@ class _Gates:
             (marker, tuple(lit for lit in sorted(escaped) if lit.startswith(marker)))
             for marker in (b"%", b"\\", b"&")
         )
+        self.folded = tuple(sorted({g.lower() for g in (*self.anchors, *self.cores, *escaped)}))
 
-    def check(self, data: bytes) -> tuple[bool, bool]:
-        """(a match of the main pattern is possible, line-wrapped base64 is possible)."""
+    def kind(self, data: bytes) -> str | None:
+        """Which regex `data` needs: `WRAPPED`, `LITERAL`, `SPELLING`, or None."""
         if b"\n" in data:
             view = data.translate(_TO_STANDARD, b"\r\n")
-            if any(core in view for core in self.standard):
-                return True, True
-        elif any(core in data for core in self.cores):
-            return True, False
-        if any(gate in data for gate in self.anchors):
-            return True, False
-        found = any(
-            marker in data and any(g in data for g in group) for marker, group in self.escaped
-        )
-        return found, False
+            for core in self.standard:
+                if core in view:
+                    return WRAPPED
+        else:
+            for core in self.cores:
+                if core in data:
+                    return LITERAL
+        if self._escaped_in(data):
+            return LITERAL
+        for gate in self.anchors:
+            if gate in data:
+                return SPELLING
+        return None
+
+    def folded_in(self, lowered: bytes) -> bool:
+        """Whether lower-cased text may hold a match, in the original case or folded
+        (for header lists, whose names may have been lower-cased on the way)."""
+        return any(gate in lowered for gate in self.folded)
+
+    def _escaped_in(self, data: bytes) -> bool:
+        for marker, group in self.escaped:
+            if marker in data:
+                for gate in group:
+                    if gate in data:
+                        return True
+        return False
 
 
 def _prefixes(gates: Iterable[bytes]) -> tuple[bytes, ...]:
@@ -121,19 +140,14 @@ def _prefixes(gates: Iterable[bytes]) -> tuple[bytes, ...]:
 class _Compiled:
     """What a redactor matches with, built from its secret values on first use.
 
-    `pattern` holds every form but line-wrapped base64, whose patterns are
-    long and rarely needed: `wrapped()` adds them, compiled only the first
-    time the gates say a body may hold one.
+    Three regexes, each an alternation: `spelling` (the per-character
+    spellings, compiled at once), `literal` (also the base64 and fully
+    escaped literals) and `wrapped` (also line-wrapped base64). The last
+    two are long for a long secret (a PEM key) and are compiled the first
+    time the gates say a body may hold one of their forms.
     """
 
-    __slots__ = (
-        "_branches",
-        "_wrapped",
-        "_wrapped_branches",
-        "gates",
-        "pattern",
-        "tail",
-    )
+    __slots__ = ("_branches", "_patterns", "gates", "spelling", "tail")
 
     def __init__(self, values: tuple[str, ...]) -> None:
         literals = {lit for v in values for lit in base64_spellings(v.encode())}
@@ -142,28 +156,32 @@ class _Compiled:
         spellings = [spelling_piece(value) for value in values]
         cores = {text for value in values for text in wrapped_texts(value.encode())}
         wrapped = [wrapped_piece(text) for text in sorted(cores, key=lambda t: (-len(t), t))]
-        self._branches = ([re.escape(lit) for lit in ordered], [p for p, _ in spellings])
-        self._wrapped_branches = [p for p, _ in wrapped]
-        self._wrapped: re.Pattern[bytes] | None = None
-        self.pattern = re.compile(b"|".join(self._branches[0] + self._branches[1]))
+        self._branches = {
+            LITERAL: [re.escape(lit) for lit in ordered],
+            WRAPPED: [p for p, _ in wrapped],
+            SPELLING: [p for p, _ in spellings],
+        }
+        self._patterns: dict[str, re.Pattern[bytes]] = {}
+        self.spelling = re.compile(b"|".join(self._branches[SPELLING]))
         self.gates = _Gates(values)
         lengths = [len(lit) for lit in ordered] + [n for _, n in spellings + wrapped]
         self.tail = HoldBack(values, literals, cores, max(max(lengths) - 1, 0))
 
     def pattern_for(self, data: bytes) -> re.Pattern[bytes] | None:
         """The regex to run over `data`, or None when no match is possible."""
-        possible, wrapped = self.gates.check(data)
-        if wrapped:
-            return self.wrapped()
-        return self.pattern if possible else None
+        kind = self.gates.kind(data)
+        if kind is None or kind == SPELLING:
+            return self.spelling if kind else None
+        pattern = self._patterns.get(kind)
+        if pattern is None:
+            pattern = self._patterns[kind] = self._compile(kind)
+        return pattern
 
-    def wrapped(self) -> re.Pattern[bytes]:
-        """Every pattern, line-wrapped base64 included (compiled on first need)."""
-        if self._wrapped is None:
-            literals, spellings = self._branches
-            branches = literals + self._wrapped_branches + spellings
-            self._wrapped = re.compile(b"|".join(branches))
-        return self._wrapped
+    def _compile(self, kind: str) -> re.Pattern[bytes]:
+        """Literals first (longest first), then wrapped base64 if asked, then spellings."""
+        wrapped = self._branches[WRAPPED] if kind == WRAPPED else []
+        branches = [*self._branches[LITERAL], *wrapped, *self._branches[SPELLING]]
+        return re.compile(b"|".join(branches))
 
 
 class SecretRedactor:
@@ -245,12 +263,14 @@ class SecretRedactor:
         """Headers whose name holds a secret dropped, the others' values redacted.
 
         Prevents an upstream that echoes a secret into a header name (or
-        value) from handing it to the caller. One gate check covers the list.
+        value) from handing it to the caller. One case-folded gate check
+        covers the whole list.
         """
-        if not self._values or not headers:
+        compiled = self._matcher()
+        if compiled is None or not headers:
             return headers
-        names = "\0".join(name for name, _ in headers)
-        if not self.reveals("\0".join(v for _, v in headers)) and not self.name_reveals(names):
+        text = "\0".join([f"{name}\0{value}" for name, value in headers]).lower()
+        if not compiled.gates.folded_in(text.encode("utf-8", "surrogateescape")):
             return headers
         return [
             (name, self.redact_text(value))

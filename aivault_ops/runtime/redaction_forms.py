@@ -11,6 +11,7 @@ import base64
 import functools
 import html.entities
 import re
+from collections import defaultdict
 
 LEADING_ZEROS = 6
 LINE_BREAK = rb"(?:\r?\n)?"
@@ -30,19 +31,19 @@ Piece = tuple[bytes, int]
 
 
 @functools.cache
-def _entity_names() -> dict[str, tuple[str, ...]]:
+def _entity_names() -> defaultdict[str, tuple[str, ...]]:
     """Character → every HTML5 named reference (with `;`) that decodes to it."""
     names: dict[str, list[str]] = {}
     for name, text in html.entities.html5.items():
         if name.endswith(";") and len(text) == 1:
             names.setdefault(text, []).append(name)
-    return {char: tuple(sorted(found)) for char, found in names.items()}
+    return defaultdict(tuple, {char: tuple(sorted(found)) for char, found in names.items()})
 
 
 def entity_letters(secret: str) -> bytes:
     """The bytes of the named references of `secret`'s characters."""
     names = _entity_names()
-    return "".join("".join(names.get(char, ())) for char in set(secret)).encode()
+    return "".join("".join(names[char]) for char in set(secret)).encode()
 
 
 def _hex_pattern(value: int, width: int) -> bytes:
@@ -50,47 +51,47 @@ def _hex_pattern(value: int, width: int) -> bytes:
     return "".join(f"[{c}{c.upper()}]" if c.isalpha() else c for c in digits).encode()
 
 
-def _json_unit(char: str) -> Piece:
-    units = char.encode("utf-16-be")
-    pattern = b"".join(
-        rb"\\u" + _hex_pattern(int.from_bytes(units[i : i + 2], "big"), 4)
-        for i in range(0, len(units), 2)
-    )
-    return pattern, 3 * len(units)
+def _group(options: list[Piece]) -> Piece:
+    return b"(?:" + b"|".join(p for p, _ in options) + b")", max(n for _, n in options)
 
 
-def _percent(raw: bytes) -> list[Piece]:
-    """Percent-encoded per UTF-8 byte (any hex case), and encoded twice (`%252F`)."""
-    once = b"".join(b"%" + _hex_pattern(byte, 2) for byte in raw)
-    twice = b"".join(b"%25" + _hex_pattern(byte, 2) for byte in raw)
-    return [(once, 3 * len(raw)), (twice, 5 * len(raw))]
+def _percent(raw: bytes) -> Piece:
+    """Percent-encoded per UTF-8 byte (any hex case), also twice (`%252F`)."""
+    return b"".join(b"%(?:25)?" + _hex_pattern(byte, 2) for byte in raw), 5 * len(raw)
 
 
-def _string_escapes(char: str) -> list[Piece]:
-    """JavaScript and Python string-literal escapes: `\\'`, and `\\xHH` per UTF-8
-    byte (as in a `bytes` repr) or, below U+0100, for the code point (JavaScript)."""
+def _backslash(char: str) -> Piece:
+    """Escapes that begin with a backslash: JSON (`\\n`, `\\uXXXX`, surrogate pairs
+    beyond U+FFFF) and JavaScript or Python (`\\'`, `\\xHH` per UTF-8 byte as in a
+    `bytes` repr, or for a code point below U+0100)."""
     raw = char.encode()
-    options = [(b"".join(rb"\\x" + _hex_pattern(byte, 2) for byte in raw), 4 * len(raw))]
-    if 0x80 <= ord(char) < 0x100:
-        options.append((rb"\\x" + _hex_pattern(ord(char), 2), 4))
-    if char == "'":
-        options.append((rb"\\'", 2))
-    return options
-
-
-def _entities(char: str) -> list[Piece]:
-    """Named (as HTML5 decodes them) and numeric character references, `;` required."""
-    named = [
-        (re.escape(f"&{name}".encode()), len(name) + 1) for name in _entity_names().get(char, ())
+    units = char.encode("utf-16-be")
+    words = [int.from_bytes(units[i : i + 2], "big") for i in range(0, len(units), 2)]
+    options = [
+        (b"u" + rb"\\u".join(_hex_pattern(word, 4) for word in words), 6 * len(words) - 1),
+        (b"x" + rb"\\x".join(_hex_pattern(byte, 2) for byte in raw), 4 * len(raw) - 1),
     ]
+    if 0x80 <= ord(char) < 0x100:
+        options.append((b"x" + _hex_pattern(ord(char), 2), 3))
+    if char in _JSON_SHORT or char == "'":
+        options.append((re.escape(_JSON_SHORT.get(char, "\\'")[1:].encode()), 1))
+    pattern, longest = _group(options)
+    return rb"\\" + pattern, longest + 1
+
+
+def _ampersand(char: str) -> Piece:
+    """HTML character references: every HTML5 name that decodes to `char`, decimal
+    and hex (`&#x`/`&#X`, any hex case) with up to 6 leading zeros; `;` required."""
     zeros = b"0{0,%d}" % LEADING_ZEROS
     decimal = str(ord(char)).encode()
-    digits = _hex_pattern(ord(char), 1)
-    numeric = [
-        (b"&#" + zeros + decimal + b";", 3 + LEADING_ZEROS + len(decimal)),
-        (b"&#[xX]" + zeros + digits + b";", 4 + LEADING_ZEROS + len(f"{ord(char):x}")),
+    digits = f"{ord(char):x}"
+    options = [
+        (b"#" + zeros + decimal, 1 + LEADING_ZEROS + len(decimal)),
+        (b"#[xX]" + zeros + _hex_pattern(ord(char), 1), 2 + LEADING_ZEROS + len(digits)),
     ]
-    return named + numeric
+    options += [(re.escape(name[:-1].encode()), len(name) - 1) for name in _entity_names()[char]]
+    pattern, longest = _group(options)
+    return b"&" + pattern + b";", longest + 2
 
 
 @functools.cache
@@ -100,20 +101,18 @@ def char_piece(char: str) -> Piece:
     ASCII letters and digits are matched raw only (no encoder escapes them
     character by character; fully escaped spellings are literals instead),
     which keeps every match anchored on the secret's alphanumeric runs.
-    The raw character comes last: an escape it begins (`&amp;`, `%25`,
-    `\\x5c`) is taken whole, also at the end of the secret.
+    Spellings are grouped by their first byte (`%`, `\\`, `&`), which keeps
+    the pattern small for long secrets; the raw character comes last, so an
+    escape it begins (`&amp;`, `%25`, `\\x5c`) is taken whole, also at the
+    end of the secret.
     """
     raw = char.encode()
     if char.isascii() and char.isalnum():
         return raw, 1
-    options: list[Piece] = _percent(raw)
+    options = [_percent(raw), _backslash(char), _ampersand(char)]
     if char == " ":
         options += [(rb"\+", 1), (b"%2[bB]", 3)]
-    if char in _JSON_SHORT:
-        options.append((re.escape(_JSON_SHORT[char].encode()), 2))
-    options += [_json_unit(char), *_string_escapes(char), *_entities(char)]
-    options.append((re.escape(raw), len(raw)))
-    return b"(?:" + b"|".join(p for p, _ in options) + b")", max(n for _, n in options)
+    return _group([*options, (re.escape(raw), len(raw))])
 
 
 def spelling_piece(secret: str) -> Piece:

@@ -16,6 +16,7 @@ _STARTERS = b"%+\\&"
 _BREAKERS = (b"\n\n", b"\n\r\n")
 _BASE64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_"
 _LINE_BREAKS = b"\r\n"
+_WRAPPED = _BASE64 + _LINE_BREAKS
 
 
 class HoldBack:
@@ -61,7 +62,9 @@ class HoldBack:
 
     def _wrapped_tail(self, window: bytes) -> int:
         """Length of the longest tail that, line breaks removed, begins a base64 core."""
-        tail = window[len(window.rstrip(_BASE64 + _LINE_BREAKS)) :]
+        tail = window[len(window.rstrip(_WRAPPED)) :]
+        if not tail or tail.endswith(_BREAKERS):
+            return 0
         found = max(tail.rfind(b"\n\n"), tail.rfind(b"\n\r\n"))
         if found >= 0:
             tail = tail[tail.index(b"\n", found + 1) + 1 :]

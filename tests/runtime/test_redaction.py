@@ -235,15 +235,19 @@ def test_a_line_wrapped_secret_split_at_its_line_break_is_redacted() -> None:
     assert rest == MARK + b"\r\n"
 
 
-def test_line_wrapped_patterns_are_compiled_only_when_a_body_may_hold_one() -> None:
+def test_long_patterns_are_compiled_only_when_a_body_may_hold_their_forms() -> None:
     redactor = SecretRedactor([SECRET])
     assert redactor.redact(b'{\n  "clean": true\n}\n') == b'{\n  "clean": true\n}\n'
     compiled = redactor._compiled
     assert compiled is not None
-    assert compiled._wrapped is None
+    assert compiled._patterns == {}
+    assert redactor.redact(SECRET.encode()) == MARK
+    assert compiled._patterns == {}
     encoded = base64.b64encode(SECRET.encode())
+    assert redactor.redact(encoded) == MARK
+    assert set(compiled._patterns) == {"literal"}
     assert redactor.redact(encoded[:20] + b"\n" + encoded[20:]) == MARK
-    assert compiled._wrapped is not None
+    assert set(compiled._patterns) == {"literal", "wrapped"}
 
 
 @pytest.mark.parametrize(
