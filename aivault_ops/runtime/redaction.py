@@ -66,9 +66,6 @@ __all__ = ["MARK", "MARK_TEXT", "SecretRedactor", "StreamRedactor", "base64_spel
 
 MARK = b"[REDACTED]"
 MARK_TEXT = MARK.decode()
-_ESCAPES = b'0123456789abcdefABCDEF%+\\/"ut&#;xX\r\n'
-_STARTERS = b"%+\\&"
-_BREAKERS = (b"\n\n", b"\n\r\n")
 _GATE_BYTES = 48
 SPELLING, LITERAL, WRAPPED = "spelling", "literal", "wrapped"
 _TO_STANDARD = bytes.maketrans(b"-_", b"+/")
