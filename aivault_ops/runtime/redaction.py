@@ -16,7 +16,10 @@ echo a header, a query or a body (`redaction_forms.py` builds them):
   below U+0100); an HTML character reference: every HTML5
   named reference that decodes to it (`&amp;` `&AMP;` `&lt;` `&gt;` `&quot;`
   `&apos;` `&sol;` `&eacute;` …), decimal `&#39;` or hex `&#x27;`/`&#X27;` in
-  either hex case, with up to 6 leading zeros, the `;` required;
+  either hex case, with up to 6 leading zeros, the `;` required; for a
+  line break also CRLF (`\\r\\n`, `\\\\r\\\\n`, `%0D%0A`, `&#13;&#10;`);
+  whitespace around the secret optional (an echo may trim it) when at
+  least 8 characters are left;
 - with every character (letters and digits too) escaped by one escaper:
   percent per byte, `\\u`, `&#N;` or `&#xH;` (all lower- or all
   upper-case hex);
@@ -57,6 +60,7 @@ from aivault_ops.runtime.redaction_forms import (
     base64_spellings,
     escaped_everywhere,
     spelling_piece,
+    trimmed,
     wrapped_piece,
     wrapped_texts,
 )
@@ -147,11 +151,12 @@ class _Compiled:
     __slots__ = ("_branches", "_patterns", "gates", "spelling", "tail")
 
     def __init__(self, values: tuple[str, ...]) -> None:
-        literals = {lit for v in values for lit in base64_spellings(v.encode())}
-        literals |= {lit for value in values for lit in escaped_everywhere(value)}
+        inner = tuple(sorted({trimmed(value) for value in values}))
+        literals = {lit for v in inner for lit in base64_spellings(v.encode())}
+        literals |= {lit for value in inner for lit in escaped_everywhere(value)}
         ordered = sorted(literals, key=lambda lit: (-len(lit), lit))
         spellings = [spelling_piece(value) for value in values]
-        cores = {text for value in values for text in wrapped_texts(value.encode())}
+        cores = {text for value in inner for text in wrapped_texts(value.encode())}
         wrapped = [wrapped_piece(text) for text in sorted(cores, key=lambda t: (-len(t), t))]
         self._branches = {
             LITERAL: [re.escape(lit) for lit in ordered],
@@ -160,9 +165,9 @@ class _Compiled:
         }
         self._patterns: dict[str, re.Pattern[bytes]] = {}
         self.spelling = re.compile(b"|".join(self._branches[SPELLING]))
-        self.gates = _Gates(values)
+        self.gates = _Gates(inner)
         lengths = [len(lit) for lit in ordered] + [n for _, n in spellings + wrapped]
-        self.tail = HoldBack(values, literals, cores, max(max(lengths) - 1, 0))
+        self.tail = HoldBack(values + inner, literals, cores, max(max(lengths) - 1, 0))
 
     def pattern_for(self, data: bytes) -> re.Pattern[bytes] | None:
         """The regex to run over `data`, or None when no match is possible."""

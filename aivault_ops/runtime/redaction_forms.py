@@ -14,6 +14,8 @@ import re
 from collections import defaultdict
 
 LEADING_ZEROS = 6
+MIN_TRIMMED = 8
+"""Trimmed text shorter than this is not matched alone (the runtime's minimum secret length)."""
 LINE_BREAK = rb"(?:\r?\n)?"
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
 _JSON_SHORT = {
@@ -112,13 +114,36 @@ def char_piece(char: str) -> Piece:
     options = [_percent(raw), _backslash(char), _ampersand(char)]
     if char == " ":
         options += [(rb"\+", 1), (b"%2[bB]", 3)]
+    if char == "\n":
+        options += [(rb"\r\n", 2), (rb"\\r\\n", 4), (b"%0[dD]%0[aA]", 6), (b"&#13;&#10;", 10)]
     return _group([*options, (re.escape(raw), len(raw))])
 
 
-def spelling_piece(secret: str) -> Piece:
-    """The secret with each character in any of its spellings."""
-    parts = [char_piece(char) for char in secret]
+def _sequence(text: str) -> Piece:
+    parts = [char_piece(char) for char in text]
     return b"".join(part for part, _ in parts), sum(length for _, length in parts)
+
+
+def trimmed(secret: str) -> str:
+    """The secret without surrounding whitespace, when what is left is still long
+    enough to redact: an echo may trim it (a PEM key without its last line break)."""
+    inner = secret.strip()
+    return inner if len(inner) >= MIN_TRIMMED else secret
+
+
+def spelling_piece(secret: str) -> Piece:
+    """The secret with each character in any of its spellings; whitespace around
+    it is optional (an echo that trimmed it still matches; one that did not is
+    redacted whole)."""
+    inner = trimmed(secret)
+    if inner == secret:
+        return _sequence(secret)
+    start = secret.index(inner)
+    lead, core, trail = (
+        _sequence(part) for part in (secret[:start], inner, secret[start + len(inner) :])
+    )
+    optional = [(b"(?:" + p + b")?" if p else b"", n) for p, n in (lead, trail)]
+    return optional[0][0] + core[0] + optional[1][0], lead[1] + core[1] + trail[1]
 
 
 def anchor(secret: str) -> bytes:

@@ -94,4 +94,6 @@ def _alphabet(raw: list[bytes], literals: set[bytes]) -> bytes:
     found = set(b"".join(literals)) | set(_ESCAPES)
     for value in raw:
         found |= set(value) | set(entity_letters(value.decode()))
+        if b"\n" in value:
+            found.add(ord("\r"))
     return bytes(sorted(found))

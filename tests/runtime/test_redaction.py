@@ -196,7 +196,7 @@ def test_every_entry_point_compiles_and_redacts_on_first_use(use: Any) -> None:
     assert use(SecretRedactor([SECRET])).startswith(MARK)
 
 
-PEM_LIKE = "-----BEGIN KEY-----\nMIIBVgIBADANBgkqhkiG9w0BAQEFAASCAUAwggE8\n-----END KEY-----\n"
+PEM_LIKE = "-----BEGIN KEY-----\nMIIBVgIBADANBgkqhkiG9w0BAQEFAASCAUAwggE8\n-----END KEY-----"
 
 
 @pytest.mark.parametrize(
@@ -274,3 +274,19 @@ def test_a_header_whose_name_holds_the_secret_is_dropped_not_renamed() -> None:
         ("X-Ok", f"echo={SECRET}"),
     ]
     assert header_filter.apply(headers, REDACTOR) == [("X-Ok", "echo=[REDACTED]")]
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        PEM_LIKE.encode(),
+        (PEM_LIKE + "\n").encode(),
+        json.dumps(PEM_LIKE + "\n").encode()[1:-1],
+        PEM_LIKE.replace("\n", "\r\n").encode(),
+        json.dumps(PEM_LIKE.replace("\n", "\r\n")).encode()[1:-1],
+        quote(PEM_LIKE.replace("\n", "\r\n"), safe="").encode(),
+    ],
+)
+def test_a_multi_line_secret_is_redacted_trimmed_and_with_crlf_line_ends(echo: bytes) -> None:
+    redactor = SecretRedactor([PEM_LIKE + "\n"])
+    assert redactor.redact(b"<pre>" + echo + b"</pre>") == b"<pre>" + MARK + b"</pre>"

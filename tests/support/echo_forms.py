@@ -32,6 +32,8 @@ import trustme
 from aiohttp import web
 from support.runtime_proc import free_port
 
+from aivault_ops.runtime.redaction_forms import MIN_TRIMMED
+
 HOST = "api.example.com"
 Encoder = Callable[[str], bytes]
 
@@ -148,6 +150,9 @@ FORMS: dict[str, Encoder] = {
     "base64url": lambda s: base64.urlsafe_b64encode(s.encode()),
     "base64url-unpadded": lambda s: base64.urlsafe_b64encode(s.encode()).rstrip(b"="),
     "base64-basic-auth": lambda s: base64.b64encode(b"user:" + s.encode()),
+    "trimmed": lambda s: s.strip().encode(),
+    "crlf-lines": lambda s: s.replace("\n", "\r\n").encode(),
+    "crlf-lines-json": lambda s: json.dumps(s.replace("\n", "\r\n")).encode()[1:-1],
     "base64-mime-crlf": lambda s: _wrapped(s, 76, b"\r\n"),
     "base64-mime-lf": lambda s: _wrapped(s, 76, b"\n"),
     "base64-pem-64": lambda s: _wrapped(s, 64, b"\n"),
@@ -211,7 +216,19 @@ def _base64_views(data: bytes) -> Iterator[bytes]:
 
 
 def traces(secret: str, data: bytes) -> list[str]:
-    """Where `secret` is still readable in `data`: every spelling and decoder that finds it."""
+    """Where `secret` is still readable in `data`: every spelling and decoder that finds it
+    (also with its line breaks as CRLF, and trimmed if at least 8 characters are left)."""
+    found = traces_of(secret, data)
+    variants = {secret.replace("\n", "\r\n")}
+    if len(secret.strip()) >= MIN_TRIMMED:
+        variants.add(secret.strip())
+    for variant in variants - {secret}:
+        found += [f"{where} ({variant!r:.12})" for where in traces_of(variant, data)]
+    return found
+
+
+def traces_of(secret: str, data: bytes) -> list[str]:
+    """Where exactly `secret` is still readable in `data`."""
     raw = secret.encode()
     found = [
         name
