@@ -3,145 +3,187 @@
 An upstream that echoes the request (httpbin-style debugging endpoints, error
 pages quoting the Authorization header, webhooks that reflect query strings)
 must not hand the key back to the caller. Every secret value a credential
-injects is searched for in each of its common spellings:
+injects is searched for in the spellings that real encoders write when they
+echo a header, a query or a body (`redaction_forms.py` builds them):
 
-- raw, with any of its non-alphanumeric characters percent-encoded
-  (`%2F`/`%2f`, `+` for a space) or JSON-escaped (`\\/`, `\\"`, `\\uXXXX`) in
-  any mix, and with every character percent- or `\\u`-escaped;
-- standard and URL-safe base64, padded and unpadded, and also the part of a
+- raw, with each character that is not an ASCII letter or digit written in
+  any of these forms, in any mix along the secret: raw; percent-encoded per
+  UTF-8 byte (`%2F`/`%2f`) or twice (`%252F`); for a space also `+` and
+  `%2B`; JSON-escaped (the short escapes `\\"` `\\\\` `\\/` `\\b` `\\f`
+  `\\n` `\\r` `\\t`, or `\\uXXXX` in either hex case, surrogate pairs
+  for characters beyond U+FFFF); a JavaScript or Python string escape
+  (`\\'`, `\\xHH` per UTF-8 byte as in a `bytes` repr, or for a code point
+  below U+0100); an HTML character reference: every HTML5
+  named reference that decodes to it (`&amp;` `&AMP;` `&lt;` `&gt;` `&quot;`
+  `&apos;` `&sol;` `&eacute;` …), decimal `&#39;` or hex `&#x27;`/`&#X27;` in
+  either hex case, with up to 6 leading zeros, the `;` required; for a
+  line break also CRLF (`\\r\\n`, `\\\\r\\\\n`, `%0D%0A`, `&#13;&#10;`);
+  whitespace around the secret optional (an echo may trim it) when at
+  least 8 characters are left;
+- with every character (letters and digits too) escaped by one escaper:
+  percent per byte, `\\u`, `&#N;` or `&#xH;` (all lower- or all
+  upper-case hex);
+- standard and URL-safe base64, padded and unpadded, and the part of a
   longer base64 text that encodes the secret at byte offset 0, 1 or 2 (so
-  `base64("user:" + secret)` in an echoed Basic header is caught too).
+  `base64("user:" + secret)` in an echoed Basic header is caught too),
+  also with a line break (`\\r\\n` or `\\n`) between any two of its
+  characters (MIME at 76, PEM at 64, any other width);
+- in a response header name, in any letter case: the header is dropped
+  (a name cannot hold `[REDACTED]`).
 
-All patterns are compiled into one `re` alternation the first time a
-credential's redactor is used (not at policy load);
-a response is first checked for a few substrings that every match must
-contain, so a clean body costs a handful of fast substring scans.
+Not caught (documented in docs/runtime.md): spellings split over several
+values that only the client joins (SSE deltas), other or stacked encodings
+(quoted-printable, HTML over JSON escapes, `\\u` over percent …), letters
+or digits escaped singly, case changes outside header names, and any
+transformation by a hostile upstream.
+
+The per-character spellings are compiled into one `re` alternation the first
+time a credential's redactor is used (not at policy load); the long literal
+and line-wrapped base64 alternations only the first time a body may hold one
+of their forms. A response is first checked for a few substrings that every
+match must contain, so a clean body costs a handful of fast substring scans.
 `StreamRedactor` holds back only the bytes at the end of a chunk that could
-still begin a match (at most the longest pattern minus one), so a secret
-split across chunks is still caught while streams such as SSE are not
-delayed past their event boundaries.
+still begin a match (`redaction_hold.py`: at most the longest pattern minus
+one, never past a blank line or a line end no match can continue), so a
+secret split across chunks is still caught while streams such as SSE are
+not delayed past their event boundaries.
 """
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Iterable
 
+from aivault_ops.runtime.redaction_forms import (
+    anchor,
+    base64_cores,
+    base64_spellings,
+    escaped_everywhere,
+    spelling_piece,
+    trimmed,
+    wrapped_piece,
+    wrapped_texts,
+)
+from aivault_ops.runtime.redaction_hold import HoldBack
+
+__all__ = ["MARK", "MARK_TEXT", "SecretRedactor", "StreamRedactor", "base64_spellings"]
+
 MARK = b"[REDACTED]"
 MARK_TEXT = MARK.decode()
-_URLSAFE = bytes.maketrans(b"+/", b"-_")
-_HEX = b"0123456789abcdefABCDEF"
-_JSON_SHORT = {'"': b'\\\\"', "\\": b"\\\\\\\\", "/": b"\\\\/", "\t": b"\\\\t"}
+_GATE_BYTES = 48
+SPELLING, LITERAL, WRAPPED = "spelling", "literal", "wrapped"
+_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 
 
-def _hex_pattern(value: int, width: int) -> bytes:
-    digits = f"{value:0{width}x}"
-    return "".join(f"[{c}{c.upper()}]" if c.isalpha() else c for c in digits).encode()
+class _Gates:
+    """Substring checks that decide whether a regex must run at all.
 
-
-def _json_unit(char: str) -> bytes:
-    units = char.encode("utf-16-be")
-    return b"".join(
-        rb"\\u" + _hex_pattern(int.from_bytes(units[i : i + 2], "big"), 4)
-        for i in range(0, len(units), 2)
-    )
-
-
-def _char_alternatives(char: str) -> tuple[bytes, int]:
-    """A regex for one character in any of its spellings, and its longest length.
-
-    ASCII letters and digits are matched raw only (no encoder escapes them
-    character by character; fully escaped spellings are literals instead),
-    which keeps every match anchored on the secret's alphanumeric runs.
+    Every match of the main pattern holds a secret's longest alphanumeric
+    run, a base64 core, or (behind its marker `%`, `\\` or `&`) a fully
+    escaped literal; line-wrapped base64 holds a core once line breaks are
+    removed. A clean body costs a few `bytes.__contains__` scans (and, when
+    it has line breaks, one `translate` pass). Markers are single bytes:
+    `memchr` finds them about 15 times faster than a two-byte needle.
     """
-    raw = char.encode()
-    if char.isascii() and char.isalnum():
-        return raw, 1
-    alternatives = [re.escape(raw), b"".join(b"%" + _hex_pattern(byte, 2) for byte in raw)]
-    if char == " ":
-        alternatives.append(rb"\+")
-    if char in _JSON_SHORT:
-        alternatives.append(_JSON_SHORT[char])
-    alternatives.append(_json_unit(char))
-    longest = max(3 * len(raw), 6 * len(char.encode("utf-16-be")) // 2)
-    return b"(?:" + b"|".join(alternatives) + b")", longest
+
+    __slots__ = ("anchors", "cores", "escaped", "folded", "standard")
+
+    def __init__(self, values: tuple[str, ...]) -> None:
+        self.anchors = _prefixes(anchor(value) for value in values)
+        cores = {core for value in values for core in base64_cores(value.encode())}
+        self.cores = _prefixes(cores)
+        self.standard = _prefixes(core.translate(_TO_STANDARD) for core in cores)
+        escaped = _prefixes(lit for value in values for lit in escaped_everywhere(value))
+        self.escaped = tuple(
+            (marker, tuple(lit for lit in sorted(escaped) if lit.startswith(marker)))
+            for marker in (b"%", b"\\", b"&")
+        )
+        self.folded = tuple(sorted({g.lower() for g in (*self.anchors, *self.cores, *escaped)}))
+
+    def kind(self, data: bytes) -> str | None:
+        """Which regex `data` needs: `WRAPPED`, `LITERAL`, `SPELLING`, or None."""
+        if b"\n" in data:
+            view = data.translate(_TO_STANDARD, b"\r\n")
+            for core in self.standard:
+                if core in view:
+                    return WRAPPED
+        else:
+            for core in self.cores:
+                if core in data:
+                    return LITERAL
+        if self._escaped_in(data):
+            return LITERAL
+        for gate in self.anchors:
+            if gate in data:
+                return SPELLING
+        return None
+
+    def folded_in(self, lowered: bytes) -> bool:
+        """Whether lower-cased text may hold a match, in the original case or folded
+        (for header lists, whose names may have been lower-cased on the way)."""
+        return any(gate in lowered for gate in self.folded)
+
+    def _escaped_in(self, data: bytes) -> bool:
+        for marker, group in self.escaped:
+            if marker in data:
+                for gate in group:
+                    if gate in data:
+                        return True
+        return False
 
 
-def _spelling_pattern(secret: str) -> tuple[bytes, int]:
-    parts = [_char_alternatives(char) for char in secret]
-    return b"".join(part for part, _ in parts), sum(length for _, length in parts)
-
-
-def _anchor(secret: str) -> bytes:
-    """The longest ASCII-alphanumeric run: every spelling-pattern match contains it."""
-    runs = re.findall(rb"[A-Za-z0-9]+", secret.encode())
-    return max(runs, key=len, default=b"")
-
-
-def _escaped_everywhere(raw: bytes, secret: str) -> set[bytes]:
-    """Every byte percent-escaped, every character \\u-escaped (both hex cases)."""
-    percent = "".join(f"%{byte:02x}" for byte in raw)
-    units = secret.encode("utf-16-be")
-    json_units = "".join(
-        f"\\u{int.from_bytes(units[i : i + 2], 'big'):04x}" for i in range(0, len(units), 2)
-    )
-    return {
-        spelling.encode()
-        for text in (percent, json_units)
-        for spelling in (text, text.upper().replace("\\U", "\\u"))
-    }
-
-
-def _base64_cores(raw: bytes) -> set[bytes]:
-    cores: set[bytes] = set()
-    for offset in range(3):
-        encoded = base64.b64encode(b"\0" * offset + raw)
-        cores.add(encoded[-(-8 * offset // 6) : 8 * (offset + len(raw)) // 6])
-    return cores | {core.translate(_URLSAFE) for core in cores}
-
-
-def base64_spellings(raw: bytes) -> set[bytes]:
-    """Every base64 text that betrays `raw`: whole, unpadded, and at offsets 0-2."""
-    whole = base64.b64encode(raw)
-    found = {whole, whole.rstrip(b"=")}
-    found |= {spelling.translate(_URLSAFE) for spelling in found}
-    found |= _base64_cores(raw)
-    found.discard(b"")
-    return found
+def _prefixes(gates: Iterable[bytes]) -> tuple[bytes, ...]:
+    """Each gate cut to `_GATE_BYTES`: a prefix is in every match its gate is in,
+    and a long needle makes every scan pay for its preprocessing."""
+    return tuple(sorted({gate[:_GATE_BYTES] for gate in gates}))
 
 
 class _Compiled:
     """What a redactor matches with, built from its secret values on first use.
 
-    `gates` are substrings at least one of which every possible match
-    contains; when none occurs in the data (the usual case) the regex is
-    skipped entirely, so clean bodies cost a few `bytes.__contains__` scans.
+    Three regexes, each an alternation: `spelling` (the per-character
+    spellings, compiled at once), `literal` (also the base64 and fully
+    escaped literals) and `wrapped` (also line-wrapped base64). The last
+    two are long for a long secret (a PEM key) and are compiled the first
+    time the gates say a body may hold one of their forms.
     """
 
-    __slots__ = ("alphabet", "gates", "hold", "pattern")
+    __slots__ = ("_branches", "_patterns", "gates", "spelling", "tail")
 
     def __init__(self, values: tuple[str, ...]) -> None:
-        literals: set[bytes] = set()
-        gates: set[bytes] = set()
-        spellings: list[tuple[bytes, int]] = []
-        for value in values:
-            raw = value.encode()
-            escaped = _escaped_everywhere(raw, value)
-            literals |= base64_spellings(raw) | escaped
-            gates |= _base64_cores(raw) | escaped | {_anchor(value)}
-            spellings.append(_spelling_pattern(value))
+        inner = tuple(sorted({trimmed(value) for value in values}))
+        literals = {lit for v in inner for lit in base64_spellings(v.encode())}
+        literals |= {lit for value in inner for lit in escaped_everywhere(value)}
         ordered = sorted(literals, key=lambda lit: (-len(lit), lit))
-        branches = [re.escape(lit) for lit in ordered] + [pattern for pattern, _ in spellings]
-        longest = max([len(lit) for lit in ordered] + [n for _, n in spellings])
-        self.pattern = re.compile(b"|".join(branches))
-        self.gates = tuple(sorted(gates, key=len))
-        self.hold = max(longest - 1, 0)
-        alphabet = set(b"".join(literals)) | set(b"".join(v.encode() for v in values))
-        self.alphabet = bytes(sorted(alphabet | set(_HEX + b'%+\\/"ut')))
+        spellings = [spelling_piece(value) for value in values]
+        cores = {text for value in inner for text in wrapped_texts(value.encode())}
+        wrapped = [wrapped_piece(text) for text in sorted(cores, key=lambda t: (-len(t), t))]
+        self._branches = {
+            LITERAL: [re.escape(lit) for lit in ordered],
+            WRAPPED: [p for p, _ in wrapped],
+            SPELLING: [p for p, _ in spellings],
+        }
+        self._patterns: dict[str, re.Pattern[bytes]] = {}
+        self.spelling = re.compile(b"|".join(self._branches[SPELLING]))
+        self.gates = _Gates(inner)
+        lengths = [len(lit) for lit in ordered] + [n for _, n in spellings + wrapped]
+        self.tail = HoldBack(values + inner, literals, cores, max(max(lengths) - 1, 0))
 
-    def may_match(self, data: bytes) -> bool:
-        return any(gate in data for gate in self.gates)
+    def pattern_for(self, data: bytes) -> re.Pattern[bytes] | None:
+        """The regex to run over `data`, or None when no match is possible."""
+        kind = self.gates.kind(data)
+        if kind is None or kind == SPELLING:
+            return self.spelling if kind else None
+        pattern = self._patterns.get(kind)
+        if pattern is None:
+            pattern = self._patterns[kind] = self._compile(kind)
+        return pattern
+
+    def _compile(self, kind: str) -> re.Pattern[bytes]:
+        """Literals first (longest first), then wrapped base64 if asked, then spellings."""
+        wrapped = self._branches[WRAPPED] if kind == WRAPPED else []
+        branches = [*self._branches[LITERAL], *wrapped, *self._branches[SPELLING]]
+        return re.compile(b"|".join(branches))
 
 
 class SecretRedactor:
@@ -152,11 +194,12 @@ class SecretRedactor:
     fast and keeps no regex for a credential that is never called.
     """
 
-    __slots__ = ("_compiled", "_values")
+    __slots__ = ("_compiled", "_lower", "_values")
 
     def __init__(self, secrets: Iterable[str]) -> None:
         self._values = tuple(sorted({value for value in secrets if value}))
         self._compiled: _Compiled | None = None
+        self._lower: tuple[SecretRedactor, tuple[bytes, ...]] | None = None
 
     @classmethod
     def empty(cls) -> SecretRedactor:
@@ -178,29 +221,64 @@ class SecretRedactor:
     def redact(self, data: bytes) -> bytes:
         """`data` with every secret spelling replaced by `[REDACTED]`."""
         compiled = self._matcher()
-        if compiled is None or not compiled.may_match(data):
-            return data
-        return compiled.pattern.sub(MARK, data)
+        pattern = compiled.pattern_for(data) if compiled else None
+        return pattern.sub(MARK, data) if pattern else data
 
     def redact_text(self, text: str) -> str:
         """`redact` for text such as a header value."""
-        compiled = self._matcher()
-        if compiled is None:
+        if not self._values:
             return text
         data = text.encode("utf-8", "surrogateescape")
-        if not compiled.may_match(data):
-            return text
-        return compiled.pattern.sub(MARK, data).decode("utf-8", "surrogateescape")
+        redacted = self.redact(data)
+        return text if redacted == data else redacted.decode("utf-8", "surrogateescape")
+
+    def reveals(self, text: str) -> bool:
+        """Whether `text` holds a secret in any spelling."""
+        compiled = self._matcher()
+        data = text.encode("utf-8", "surrogateescape")
+        pattern = compiled.pattern_for(data) if compiled else None
+        return pattern is not None and pattern.search(data) is not None
+
+    def _folded(self) -> tuple[SecretRedactor, tuple[bytes, ...]]:
+        """The secrets in lower case, and their base64 cores in lower case."""
+        if self._lower is None:
+            cores = {core for v in self._values for core in base64_cores(v.encode())}
+            lowered = SecretRedactor(value.lower() for value in self._values)
+            self._lower = lowered, tuple(sorted(core.lower() for core in cores))
+        return self._lower
+
+    def name_reveals(self, name: str) -> bool:
+        """Whether a header name holds a secret, in any letter case.
+
+        A name cannot be redacted (`[REDACTED]` is not a token), and servers
+        and HTTP/2 lower-case names, so a name is also compared case-folded,
+        base64 included (lower-cased base64 is still guessable).
+        """
+        if self.reveals(name):
+            return True
+        lowered, cores = self._folded()
+        folded = name.lower()
+        data = folded.encode("utf-8", "surrogateescape")
+        return lowered.reveals(folded) or any(core in data for core in cores)
 
     def redact_headers(self, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        """`redact_text` on every value, with one gate check for the whole list."""
+        """Headers whose name holds a secret dropped, the others' values redacted.
+
+        Prevents an upstream that echoes a secret into a header name (or
+        value) from handing it to the caller. One case-folded gate check
+        covers the whole list.
+        """
         compiled = self._matcher()
         if compiled is None or not headers:
             return headers
-        joined = "\n".join(value for _, value in headers).encode("utf-8", "surrogateescape")
-        if not compiled.may_match(joined):
+        text = "\0".join([f"{name}\0{value}" for name, value in headers]).lower()
+        if not compiled.gates.folded_in(text.encode("utf-8", "surrogateescape")):
             return headers
-        return [(name, self.redact_text(value)) for name, value in headers]
+        return [
+            (name, self.redact_text(value))
+            for name, value in headers
+            if not self.name_reveals(name)
+        ]
 
     def split_safe(self, data: bytes) -> tuple[bytes, bytes]:
         """(redacted output that is final, tail that could still start a secret).
@@ -211,13 +289,13 @@ class SecretRedactor:
         compiled = self._matcher()
         if compiled is None:
             return data, b""
-        window = data[-compiled.hold :] if compiled.hold else b""
-        safe_end = len(data) - (len(window) - len(window.rstrip(compiled.alphabet)))
-        if not compiled.may_match(data):
+        safe_end = compiled.tail.safe_end(data)
+        pattern = compiled.pattern_for(data)
+        if pattern is None:
             return data[:safe_end], data[safe_end:]
         parts: list[bytes] = []
         position = 0
-        for match in compiled.pattern.finditer(data):
+        for match in pattern.finditer(data):
             if match.start() >= safe_end:
                 break
             parts += (data[position : match.start()], MARK)

@@ -58,8 +58,10 @@ class ResponseHeaderFilter:
     """Strips hop-by-hop and auth-class response headers, including injected names.
 
     Prevents a caller from receiving the upstream's cookies or challenges, or a
-    header that echoes the injected credential under its own name; every
-    remaining value is passed through the secret redactor.
+    header that echoes the injected credential under its own name; a header
+    whose name holds a secret (in any spelling or letter case) is dropped,
+    since `[REDACTED]` is no valid name, and every remaining value is passed
+    through the secret redactor.
     """
 
     __slots__ = ("_dropped",)

@@ -194,3 +194,99 @@ def test_patterns_are_compiled_on_first_use_only() -> None:
 )
 def test_every_entry_point_compiles_and_redacts_on_first_use(use: Any) -> None:
     assert use(SecretRedactor([SECRET])).startswith(MARK)
+
+
+PEM_LIKE = "-----BEGIN KEY-----\nMIIBVgIBADANBgkqhkiG9w0BAQEFAASCAUAwggE8\n-----END KEY-----"
+
+
+@pytest.mark.parametrize(
+    ("secret", "echo"),
+    [
+        ("sk-Can&ary<0123456789>", b"sk-Can&amp;ary&lt;0123456789&gt;"),
+        ("sk-\"Canary'0123456789", b"sk-&#34;Canary&#x00027;0123456789"),
+        ("sk-Canary/0123456789+x", b"sk-Canary&#X2f;0123456789&plus;x"),
+        ("sk-Canary/0123456789+x", b"sk-Canary%252F0123456789%252Bx"),
+        (PEM_LIKE, json.dumps(PEM_LIKE).encode()[1:-1]),
+        ("sk-Canary\b0123456789\f", b"sk-Canary\\b0123456789\\f"),
+        ("sk-Canary'0123456789\\", b"sk-Canary\\'0123456789\\x5c"),
+    ],
+)
+def test_escapes_that_leaked_are_redacted(secret: str, echo: bytes) -> None:
+    assert SecretRedactor([secret]).redact(b"<p>" + echo + b"</p>") == b"<p>" + MARK + b"</p>"
+
+
+@pytest.mark.parametrize("newline", [b"\r\n", b"\n"])
+@pytest.mark.parametrize("width", [64, 76])
+def test_line_wrapped_base64_is_redacted(newline: bytes, width: int) -> None:
+    encoded = base64.b64encode(b"x" * (width * 3 // 4 - 10) + SECRET.encode() + b"-end")
+    wrapped = newline.join(encoded[i : i + width] for i in range(0, len(encoded), width))
+    redacted = REDACTOR.redact(wrapped)
+    assert MARK in redacted
+    joined = redacted.replace(b"\r", b"").replace(b"\n", b"")
+    assert not any(core in joined for core in base64_spellings(SECRET.encode()))
+
+
+def test_a_line_wrapped_secret_split_at_its_line_break_is_redacted() -> None:
+    encoded = base64.b64encode(SECRET.encode())
+    stream = REDACTOR.stream()
+    first = stream.feed(b"data\r\n" + encoded[:12] + b"\r")
+    rest = stream.feed(b"\n" + encoded[12:] + b"\r\n") + stream.flush()
+    assert first == b"data\r\n"
+    assert rest == MARK + b"\r\n"
+
+
+def test_long_patterns_are_compiled_only_when_a_body_may_hold_their_forms() -> None:
+    redactor = SecretRedactor([SECRET])
+    assert redactor.redact(b'{\n  "clean": true\n}\n') == b'{\n  "clean": true\n}\n'
+    compiled = redactor._compiled
+    assert compiled is not None
+    assert compiled._patterns == {}
+    assert redactor.redact(SECRET.encode()) == MARK
+    assert compiled._patterns == {}
+    encoded = base64.b64encode(SECRET.encode())
+    assert redactor.redact(encoded) == MARK
+    assert set(compiled._patterns) == {"literal"}
+    assert redactor.redact(encoded[:20] + b"\n" + encoded[20:]) == MARK
+    assert set(compiled._patterns) == {"literal", "wrapped"}
+
+
+@pytest.mark.parametrize(
+    "chunk",
+    [b"chunk-1\n", b'data: {"n": 1}\n\n', b'{"n": 1}\r\n', b"event: x\ndata: y\n\n"],
+)
+def test_a_stream_is_not_held_back_past_a_line_end(chunk: bytes) -> None:
+    stream = SecretRedactor(["sk-canary-3f9d2c7a1b8e4d6f"]).stream()
+    assert stream.feed(chunk) == chunk
+
+
+def test_a_stream_holds_a_possible_wrapped_base64_start() -> None:
+    stream = SecretRedactor(["sk-canary-3f9d2c7a1b8e4d6f"]).stream()
+    assert stream.feed(b"line\nc2stY2\n") == b"line\n"
+    assert stream.feed(b"FuYXJ5LTNmOWQyYzdhMWI4ZTRkNmY=\n") == MARK + b"\n"
+
+
+def test_a_header_whose_name_holds_the_secret_is_dropped_not_renamed() -> None:
+    header_filter = ResponseHeaderFilter(["X-Goog-Api-Key"])
+    headers = [
+        (f"X-Echo-{quote(SECRET, safe='')}", "1"),
+        (f"x-echo-{quote(SECRET, safe='').lower()}", "1"),
+        (base64.urlsafe_b64encode(SECRET.encode()).decode().rstrip("="), "1"),
+        ("X-Ok", f"echo={SECRET}"),
+    ]
+    assert header_filter.apply(headers, REDACTOR) == [("X-Ok", "echo=[REDACTED]")]
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        PEM_LIKE.encode(),
+        (PEM_LIKE + "\n").encode(),
+        json.dumps(PEM_LIKE + "\n").encode()[1:-1],
+        PEM_LIKE.replace("\n", "\r\n").encode(),
+        json.dumps(PEM_LIKE.replace("\n", "\r\n")).encode()[1:-1],
+        quote(PEM_LIKE.replace("\n", "\r\n"), safe="").encode(),
+    ],
+)
+def test_a_multi_line_secret_is_redacted_trimmed_and_with_crlf_line_ends(echo: bytes) -> None:
+    redactor = SecretRedactor([PEM_LIKE + "\n"])
+    assert redactor.redact(b"<pre>" + echo + b"</pre>") == b"<pre>" + MARK + b"</pre>"
