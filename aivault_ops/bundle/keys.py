@@ -147,6 +147,7 @@ def write_private_file(path: Path, data: bytes, *, overwrite: bool = False) -> N
     flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW
     flags |= os.O_TRUNC if overwrite else os.O_EXCL
     try:
+        make_private_parents(path)
         fd = os.open(path, flags, 0o600)
     except FileExistsError:
         raise KeyExists(f"{path}: already exists", hint="pass --force to replace it") from None
@@ -157,6 +158,22 @@ def write_private_file(path: Path, data: bytes, *, overwrite: bool = False) -> N
         handle.write(data)
         handle.flush()
         os.fsync(fd)
+
+
+def make_private_parents(path: Path) -> None:
+    """Create each missing parent directory of `path` with mode 0700.
+
+    Prevents a key landing in a directory others can list or enter because
+    `mkdir -p` followed the umask; directories that already exist are left
+    exactly as they are.
+    """
+    missing = [parent for parent in path.absolute().parents if not parent.exists()]
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(0o700)
+        except FileExistsError:
+            continue
+        directory.chmod(0o700)
 
 
 def resolve_public_key(value: str) -> PublicKey:

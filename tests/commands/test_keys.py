@@ -62,12 +62,22 @@ def test_signing_key_is_not_overwritten_without_force(tmp_path: Path) -> None:
     assert _mode(tmp_path / "ci.pem") == 0o600
 
 
-def test_signing_key_into_missing_directory_fails_cleanly(tmp_path: Path) -> None:
-    result = _run(tmp_path, "keys", "signing", "--out", "no/such/dir/ci.pem")
+@pytest.mark.parametrize("kind", ["signing", "age"])
+def test_key_into_missing_directories_creates_each_0700(tmp_path: Path, kind: str) -> None:
+    (tmp_path / "open").mkdir(mode=0o755)
+    result = _run(tmp_path, "keys", kind, "--out", "open/no/such/key")
+    assert result.returncode == 0, result.stderr
+    assert _mode(tmp_path / "open") == 0o755
+    assert [_mode(tmp_path / d) for d in ("open/no", "open/no/such")] == [0o700, 0o700]
+    assert _mode(tmp_path / "open/no/such/key") == 0o600
+
+
+def test_key_under_a_file_fails_cleanly(tmp_path: Path) -> None:
+    (tmp_path / "plain").write_text("x")
+    result = _run(tmp_path, "keys", "signing", "--out", "plain/ci.pem")
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == (
-        "aivault-ops: error: E-KEY-FILE: no/such/dir/ci.pem: cannot write:"
-        " No such file or directory\n"
+        "aivault-ops: error: E-KEY-FILE: plain/ci.pem: cannot write: Not a directory\n"
     )
 
 
