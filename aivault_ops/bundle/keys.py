@@ -49,7 +49,7 @@ class PublicKey:
         if not text.startswith(PUBLIC_KEY_PREFIX):
             raise KeyFormatError(
                 "a public key looks like 'ed25519:<base64>'",
-                hint="print one with `aivault-ops keys signing --out KEYFILE`",
+                hint="print the public half of a signing key: `aivault-ops keys public KEYFILE`",
             )
         try:
             raw = base64.b64decode(text[len(PUBLIC_KEY_PREFIX) :], validate=True)
@@ -176,6 +176,35 @@ def make_private_parents(path: Path) -> None:
         directory.chmod(0o700)
 
 
+def public_half(path: Path) -> list[str]:
+    """The public half of a key file, never its private part.
+
+    An Ed25519 PEM private key gives `ed25519:<base64>`; an age identity file
+    gives one `age1…` recipient per identity in it.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise KeyFileError(f"{path}: cannot read: {error.strerror}") from None
+    if data.lstrip().startswith(b"-----BEGIN PRIVATE KEY-----"):
+        return [str(signing_key_from_pem(data, source=str(path)).public_key)]
+    return _age_recipients(data, path)
+
+
+def _age_recipients(data: bytes, path: Path) -> list[str]:
+    from aivault_ops.sops.errors import NoIdentity
+    from aivault_ops.sops.identities import parse_identity_text
+
+    text = data.decode("utf-8", errors="replace")
+    try:
+        identities = parse_identity_text(text, str(path))
+    except NoIdentity:
+        identities = []
+    if not identities:
+        raise KeyFormatError(f"{path}: neither an Ed25519 PEM private key nor an age identity file")
+    return [str(identity.to_public()) for identity in identities]  # type: ignore[attr-defined]
+
+
 def resolve_public_key(value: str) -> PublicKey:
     """A `--trust` value: `ed25519:<base64>` itself, or a file holding one."""
     if value.startswith(PUBLIC_KEY_PREFIX):
@@ -187,6 +216,11 @@ def resolve_public_key(value: str) -> PublicKey:
         raise KeyFileError(
             f"{value}: not an 'ed25519:<base64>' key and not a readable key file ({reason})"
         ) from None
+    if "PRIVATE KEY-----" in text or "AGE-SECRET-KEY-" in text:
+        raise KeyFormatError(
+            f"{value}: is a private key; --trust takes the public half",
+            hint=f"print it with `aivault-ops keys public {value}`",
+        )
     try:
         return PublicKey.parse(text)
     except KeyFormatError as error:

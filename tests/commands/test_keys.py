@@ -166,3 +166,27 @@ def test_age_identity_works_with_the_real_age_tools(tmp_path: Path) -> None:
         check=True,
     ).stdout
     assert decrypted == b"hello"
+
+
+def test_public_prints_the_public_half_of_a_signing_key(tmp_path: Path) -> None:
+    made = _run(tmp_path, "keys", "signing", "--out", "ci.pem")
+    result = _run(tmp_path, "keys", "public", "ci.pem")
+    assert (result.returncode, result.stdout, result.stderr) == (0, made.stdout, "")
+    assert result.stdout.startswith("ed25519:")
+
+
+def test_public_prints_the_recipient_of_an_age_identity(tmp_path: Path) -> None:
+    made = _run(tmp_path, "keys", "age", "--out", "id.txt")
+    result = _run(tmp_path, "keys", "public", "id.txt")
+    assert (result.returncode, result.stdout, result.stderr) == (0, made.stdout, "")
+    assert "AGE-SECRET-KEY" not in result.stdout
+
+
+def test_public_refuses_what_is_not_a_key_without_echoing_it(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("AGE-SECRET-KEY-1NOTAKEY\n")
+    result = _run(tmp_path, "keys", "public", "notes.txt")
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "aivault-ops: error: E-KEY-FORMAT: notes.txt: neither an Ed25519 PEM private key"
+        " nor an age identity file\n"
+    )
