@@ -110,7 +110,7 @@ def _set_target(name: str) -> Path:
     existing = unique_holder(name, Path())
     if existing is not None:
         return existing
-    target = default_file(name)
+    target = _declared_file(name) or default_file(name)
     config = SopsConfig.find(Path.cwd())
     if config is None or config.rule_for(target) is None:
         raise AivaultError(
@@ -119,6 +119,19 @@ def _set_target(name: str) -> Path:
             hint="pass --file F",
         )
     return target
+
+
+def _declared_file(name: str) -> Path | None:
+    """The file a Credential's `secretRef` names for `name`, when exactly one does."""
+    from aivault_ops.manifests.secret_refs import declared_files
+
+    files = declared_files(name, Path())
+    if len(files) > 1:
+        listed = ", ".join(str(path) for path in files)
+        raise AivaultError(
+            f"the manifests name more than one file for {name}: {listed}", hint="pass --file F"
+        )
+    return files[0] if files else None
 
 
 def _read_value(args: argparse.Namespace) -> Secret:

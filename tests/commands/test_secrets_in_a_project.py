@@ -1,0 +1,63 @@
+"""`secrets` commands inside a policy repo made by `init`, run as a user runs them."""
+
+from __future__ import annotations
+
+from cli_support import InitProject, run_cli
+
+
+def _env(project: InitProject) -> dict[str, str]:
+    return {"SOPS_AGE_KEY_FILE": str(project.identity)}
+
+
+def test_set_writes_where_the_credential_says_the_secret_lives(project: InitProject) -> None:
+    manifest = project.root / "credentials" / "example-api.yaml"
+    manifest.write_text(
+        manifest.read_text().replace(
+            "secrets/example-api.sops.yaml#EXAMPLE_API_KEY", "secrets/orders.sops.yaml#ORDERS_KEY"
+        )
+    )
+    result = run_cli(
+        "secrets", "set", "ORDERS_KEY", "--value", "sk-1", cwd=project.root, env=_env(project)
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == "created ORDERS_KEY in secrets/orders.sops.yaml\n"
+    validate = run_cli("validate", cwd=project.root)
+    assert (validate.returncode, validate.stdout) == (0, "ok: . valid\n")
+
+
+def test_set_from_a_subdirectory_uses_the_declared_file(project: InitProject) -> None:
+    manifest = project.root / "credentials" / "example-api.yaml"
+    manifest.write_text(
+        manifest.read_text().replace("example-api.sops.yaml#EXAMPLE_API_KEY", "ops.sops.yaml#K")
+    )
+    args = ("secrets", "set", "K", "--value", "v")
+    result = run_cli(*args, cwd=project.root / "credentials", env=_env(project))
+    assert result.stdout == "created K in ../secrets/ops.sops.yaml\n", result.stderr
+    assert (project.root / "secrets" / "ops.sops.yaml").is_file()
+
+
+def test_two_declared_files_ask_for_file(project: InitProject) -> None:
+    for name, file in (("one", "a"), ("two", "b")):
+        (project.root / "credentials" / f"{name}.yaml").write_text(
+            "apiVersion: aivault.dev/v1\nkind: Credential\n"
+            f"metadata:\n  name: {name}\nspec:\n  provider: example-api\n"
+            f"  secretRef: secrets/{file}.sops.yaml#SHARED\n"
+        )
+    result = run_cli("secrets", "set", "SHARED", "--value", "v", cwd=project.root)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "aivault-ops: error: the manifests name more than one file for SHARED:"
+        " secrets/a.sops.yaml, secrets/b.sops.yaml\n  hint: pass --file F\n"
+    )
+
+
+def test_a_ref_outside_the_project_is_not_followed(project: InitProject) -> None:
+    manifest = project.root / "credentials" / "example-api.yaml"
+    manifest.write_text(
+        manifest.read_text().replace(
+            "secrets/example-api.sops.yaml#EXAMPLE_API_KEY", "../outside.sops.yaml#OUT_KEY"
+        )
+    )
+    result = run_cli("secrets", "set", "OUT_KEY", "--value", "v", cwd=project.root)
+    assert result.stdout == "created OUT_KEY in secrets/out_key.sops.yaml\n", result.stderr
+    assert not (project.workdir / "outside.sops.yaml").exists()
