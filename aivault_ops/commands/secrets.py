@@ -191,9 +191,21 @@ def run_list(args: argparse.Namespace) -> int:
         for name in meta.secret_names
     ]
     _emit(args, rows, human or ["no SOPS files found"])
+    _warn_placeholders([meta.path for meta in metas])
     for message in failed:
         sys.stderr.write(f"aivault-ops: error: {message}\n")
     return 1 if failed else 0
+
+
+def _warn_placeholders(files: list[Path]) -> None:
+    """A warning (name and file, never a value) per secret still holding init's placeholder."""
+    from aivault_ops.sops.placeholders import placeholder_secrets
+
+    for name, path in placeholder_secrets(files):
+        sys.stderr.write(
+            f"aivault-ops: warning: {name} in {path} still holds the placeholder `init` wrote;"
+            f" set the real value with `aivault-ops secrets set {name}`\n"
+        )
 
 
 def run_get(args: argparse.Namespace) -> int:

@@ -61,3 +61,27 @@ def test_a_ref_outside_the_project_is_not_followed(project: InitProject) -> None
     result = run_cli("secrets", "set", "OUT_KEY", "--value", "v", cwd=project.root)
     assert result.stdout == "created OUT_KEY in secrets/out_key.sops.yaml\n", result.stderr
     assert not (project.workdir / "outside.sops.yaml").exists()
+
+
+def test_list_warns_about_the_scaffold_placeholder(project: InitProject) -> None:
+    result = run_cli("secrets", "list", cwd=project.root, env=_env(project))
+    assert result.returncode == 0
+    assert result.stdout == (
+        f"EXAMPLE_API_KEY\tsecrets/example-api.sops.yaml\t{project.recipient}\n"
+    )
+    assert result.stderr == (
+        "aivault-ops: warning: EXAMPLE_API_KEY in secrets/example-api.sops.yaml still holds"
+        " the placeholder `init` wrote; set the real value with"
+        " `aivault-ops secrets set EXAMPLE_API_KEY`\n"
+    )
+    assert "replace-me" not in result.stdout + result.stderr
+    set_it = ("secrets", "set", "EXAMPLE_API_KEY", "--value", "sk-real")
+    assert run_cli(*set_it, cwd=project.root, env=_env(project)).returncode == 0
+    after = run_cli("secrets", "list", cwd=project.root, env=_env(project))
+    assert (after.returncode, after.stderr) == (0, "")
+
+
+def test_list_without_an_identity_lists_without_warning(project: InitProject) -> None:
+    empty = {"HOME": str(project.workdir), "XDG_CONFIG_HOME": str(project.workdir / "none")}
+    result = run_cli("secrets", "list", cwd=project.root, env=empty)
+    assert (result.returncode, result.stderr) == (0, "")
