@@ -11,6 +11,7 @@ from aivault_ops.manifests.model import CapabilityManifest, CredentialManifest, 
 from aivault_ops.providers import AuthVariant, CapabilitySpec, ProviderSpec
 from aivault_ops.resolve.hosts import host_matches
 from aivault_ops.resolve.model import ResolvedCapability, ResolvedCredential
+from aivault_ops.suggest import did_you_mean
 
 _EMPTY: Mapping[str, object] = MappingProxyType({})
 
@@ -56,7 +57,8 @@ def _from_manifest(
         report.add(
             source.at("spec", "credential"),
             "E-CREDENTIAL-UNKNOWN",
-            f"no valid Credential named '{manifest.credential}'",
+            f"no valid Credential named '{manifest.credential}'"
+            + did_you_mean(manifest.credential, context.credentials),
         )
         return None
     credential = entry[0]
@@ -165,7 +167,7 @@ def _not_offered(name: str, provider: ProviderSpec, offered: Mapping[str, Capabi
             )
     return (
         f"'{name}' is not a capability of this credential's provider"
-        f" (available: {', '.join(sorted(offered))})"
+        f"{did_you_mean(name, offered)} (available: {', '.join(sorted(offered))})"
     )
 
 
