@@ -22,6 +22,12 @@ class CapabilityContext:
     credentials: Mapping[str, tuple[ResolvedCredential, AuthVariant]]
     credential_manifests: Sequence[CredentialManifest]
     report: Report
+    invalid_credentials: frozenset[str] = frozenset()
+
+    def failed_earlier(self, credential: str) -> bool:
+        """A credential that exists but did not resolve: its own errors are already reported."""
+        declared = {manifest.name for manifest in self.credential_manifests}
+        return credential in declared or credential in self.invalid_credentials
 
 
 def resolve_capabilities(
@@ -53,6 +59,8 @@ def _from_manifest(
         )
         return None
     entry = context.credentials.get(manifest.credential)
+    if entry is None and context.failed_earlier(manifest.credential):
+        return None
     if entry is None:
         report.add(
             source.at("spec", "credential"),

@@ -52,13 +52,13 @@ def _resolve_one(
     manifest: CredentialManifest, context: CredentialContext
 ) -> tuple[ResolvedCredential, AuthVariant] | None:
     provider = context.providers.get(manifest.provider)
+    if provider is None and manifest.provider in context.invalid_providers:
+        return None  # the Provider manifest's own errors are the root cause, already reported
     if provider is None:
         context.report.add(
             manifest.source.at("spec", "provider"),
             "E-PROVIDER-UNKNOWN",
-            f"no valid Provider named '{manifest.provider}' (its Provider manifest has errors)"
-            if manifest.provider in context.invalid_providers
-            else f"provider '{manifest.provider}' is neither a registry provider nor defined by"
+            f"provider '{manifest.provider}' is neither a registry provider nor defined by"
             " a Provider manifest" + _nearest_or_list(manifest.provider, context.providers),
         )
         return None

@@ -30,7 +30,13 @@ def resolve(
     )
     capabilities = resolve_capabilities(
         loaded.capabilities,
-        CapabilityContext(providers, credentials, loaded.credentials, report),
+        CapabilityContext(
+            providers,
+            credentials,
+            loaded.credentials,
+            report,
+            frozenset(name for kind, name in loaded.invalid_names if kind == "Credential"),
+        ),
     )
     consumers = resolve_consumers(
         loaded.consumers, capabilities, report, _unresolved(loaded, credentials, capabilities)
