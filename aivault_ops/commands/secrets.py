@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aivault_ops.errors import AivaultError, UsageError
+from aivault_ops.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from aivault_ops.secret import Secret
@@ -208,6 +209,13 @@ def _warn_placeholders(files: list[Path]) -> None:
         )
 
 
+def _all_names() -> set[str]:
+    from aivault_ops.sops.discover import all_metadata
+
+    metas, _ = all_metadata(Path())
+    return {name for meta in metas for name in meta.secret_names}
+
+
 def run_get(args: argparse.Namespace) -> int:
     """Print one decrypted value, only with `--reveal`."""
     from aivault_ops.sops import decrypt_file
@@ -217,10 +225,15 @@ def run_get(args: argparse.Namespace) -> int:
         raise UsageError("secrets get prints a plaintext value; pass --reveal to confirm")
     path = args.file or unique_holder(args.name, Path())
     if path is None:
-        raise AivaultError(f"no SOPS file below the current directory holds {args.name}")
+        raise AivaultError(
+            f"no SOPS file below the current directory holds {args.name}"
+            + did_you_mean(args.name, _all_names())
+        )
     secrets = decrypt_file(path, _identities(args)).secrets()
     if args.name not in secrets:
-        raise AivaultError(f"{path}: has no secret named {args.name}")
+        raise AivaultError(
+            f"{path}: has no secret named {args.name}{did_you_mean(args.name, secrets)}"
+        )
     value = secrets[args.name].reveal()
     if args.json:
         text = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value

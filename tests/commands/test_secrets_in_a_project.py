@@ -85,3 +85,20 @@ def test_list_without_an_identity_lists_without_warning(project: InitProject) ->
     empty = {"HOME": str(project.workdir), "XDG_CONFIG_HOME": str(project.workdir / "none")}
     result = run_cli("secrets", "list", cwd=project.root, env=empty)
     assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_get_of_an_unknown_name_suggests_the_nearest(project: InitProject) -> None:
+    result = run_cli("secrets", "get", "EXAMPLE_API_KY", "--reveal", cwd=project.root)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "aivault-ops: error: no SOPS file below the current directory holds EXAMPLE_API_KY"
+        " (did you mean 'EXAMPLE_API_KEY'?)\n"
+    )
+    named = run_cli(
+        "secrets", "get", "EXAMPLE_API_KY", "--reveal", "--file",
+        "secrets/example-api.sops.yaml", cwd=project.root, env=_env(project),
+    )  # fmt: skip
+    assert named.stderr == (
+        "aivault-ops: error: secrets/example-api.sops.yaml: has no secret named EXAMPLE_API_KY"
+        " (did you mean 'EXAMPLE_API_KEY'?)\n"
+    )
