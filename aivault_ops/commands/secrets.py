@@ -19,7 +19,7 @@ from aivault_ops.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from aivault_ops.secret import Secret
-    from aivault_ops.sops import Identities
+    from aivault_ops.sops import Identities, SopsConfig
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -105,14 +105,14 @@ def _identities(args: argparse.Namespace) -> Identities:
 
 
 def _set_target(name: str) -> Path:
-    from aivault_ops.sops import SopsConfig
     from aivault_ops.sops.discover import default_file, unique_holder
 
     existing = unique_holder(name, Path())
     if existing is not None:
         return existing
-    target = _declared_file(name) or default_file(name)
-    config = SopsConfig.find(Path.cwd())
+    base = _repo_base()
+    target = _declared_file(name, base) or base / default_file(name)
+    config = _config_for(target)
     if config is None or config.rule_for(target) is None:
         raise AivaultError(
             f"no SOPS file below the current directory holds {name}, and no creation rule "
@@ -122,11 +122,33 @@ def _set_target(name: str) -> Path:
     return target
 
 
-def _declared_file(name: str) -> Path | None:
+def _repo_base() -> Path:
+    """Where new secret files go: here, or `./vault.d` when only it is a policy repo.
+
+    From the directory `validate` runs in (the parent of `vault.d`), the
+    `secrets set NAME` its messages suggest then works as pasted.
+    """
+    from aivault_ops.manifests.loader import PROJECT_FILE
+    from aivault_ops.manifests.secret_refs import project_root
+
+    default_repo = Path("vault.d")
+    if project_root(Path.cwd()) is None and (default_repo / PROJECT_FILE).is_file():
+        return default_repo
+    return Path()
+
+
+def _config_for(target: Path) -> SopsConfig | None:
+    """`.sops.yaml` above the current directory, as sops finds it, else above `target`."""
+    from aivault_ops.sops import SopsConfig
+
+    return SopsConfig.find(Path.cwd()) or SopsConfig.find(target.parent)
+
+
+def _declared_file(name: str, base: Path) -> Path | None:
     """The file a Credential's `secretRef` names for `name`, when exactly one does."""
     from aivault_ops.manifests.secret_refs import declared_files
 
-    files = declared_files(name, Path())
+    files = declared_files(name, base)
     if len(files) > 1:
         listed = ", ".join(str(path) for path in files)
         raise AivaultError(
@@ -155,12 +177,12 @@ def _read_value(args: argparse.Namespace) -> Secret:
 
 def run_set(args: argparse.Namespace) -> int:
     """Create or update one secret; the value never appears in the output."""
-    from aivault_ops.sops import SopsConfig, load_identities, set_value
+    from aivault_ops.sops import load_identities, set_value
 
     value = _read_value(args)
     path: Path = args.file or _set_target(args.name)
     identities = load_identities(args.identity) if path.exists() else None
-    status = set_value(path, args.name, value, SopsConfig.find(Path.cwd()), identities)
+    status = set_value(path, args.name, value, _config_for(path), identities)
     data = {"name": args.name, "file": str(path), "status": status}
     _emit(args, data, [f"{status} {args.name} in {path}"])
     return 0

@@ -17,7 +17,9 @@ def project_root(start: Path) -> Path | None:
 
 
 def declared_files(name: str, start: Path) -> list[Path]:
-    """Files (relative to `start`) that Credential `secretRef(s)` name for secret `name`.
+    """Files (relative to the current directory) that Credential `secretRef(s)` name for `name`.
+
+    The policy repo is the nearest one at or above `start`.
 
     Only refs that stay inside the project count, so a manifest cannot steer a
     write outside the policy repo.
@@ -35,7 +37,7 @@ def declared_files(name: str, start: Path) -> list[Path]:
         for ref in credential.secret_refs.values()
         if ref.name == name and _inside(ref.file)
     }
-    return [Path(os.path.relpath(root / file, start.absolute())) for file in sorted(files)]
+    return [Path(os.path.relpath(root / file, Path.cwd())) for file in sorted(files)]
 
 
 def _inside(relative: str) -> bool:

@@ -102,3 +102,30 @@ def test_get_of_an_unknown_name_suggests_the_nearest(project: InitProject) -> No
         "aivault-ops: error: secrets/example-api.sops.yaml: has no secret named EXAMPLE_API_KY"
         " (did you mean 'EXAMPLE_API_KEY'?)\n"
     )
+
+
+def test_the_validate_hint_works_when_pasted_where_validate_ran(project: InitProject) -> None:
+    (project.root / "credentials" / "openai.yaml").write_text(
+        "apiVersion: aivault.dev/v1\nkind: Credential\n"
+        "metadata:\n  name: openai\nspec:\n  provider: openai\n"
+    )
+    failed = run_cli("validate", cwd=project.workdir)
+    assert failed.stdout.splitlines()[0] == (
+        "vault.d/credentials/openai.yaml:6:13: E-SECRET-NOT-FOUND: no SOPS file in the project"
+        " holds OPENAI_API_KEY; add it with `aivault-ops secrets set OPENAI_API_KEY` or set"
+        " spec.secretRef"
+    )
+    hinted = ("secrets", "set", "OPENAI_API_KEY", "--value", "sk-1")
+    result = run_cli(*hinted, cwd=project.workdir, env=_env(project))
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == "created OPENAI_API_KEY in vault.d/secrets/openai_api_key.sops.yaml\n"
+    assert run_cli("validate", cwd=project.workdir).stdout == "ok: vault.d valid\n"
+
+
+def test_set_with_file_finds_sops_yaml_above_the_file(project: InitProject) -> None:
+    target = "vault.d/secrets/extra.sops.yaml"
+    result = run_cli(
+        "secrets", "set", "EXTRA", "--value", "v", "--file", target, cwd=project.workdir
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == f"created EXTRA in {target}\n"
