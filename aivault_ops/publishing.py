@@ -1,9 +1,11 @@
-"""The newest published bundle of a target, read for `plan` and `apply`.
+"""The published bundles of a target, read for `plan` and `apply`.
 
-A bundle is read through `verify_bundle` with the keys the caller trusts.
-When that fails (no key given, a rotated key, an expired bundle) the plan
-still compares against its content, read with the same safe unpacker, and
-says loudly that the base is unverified. Nothing else is ever read unverified.
+With trusted keys, the base of a plan is the newest bundle that verifies
+with them; newer bundles that do not verify are reported and never compared
+against (apply then publishes above them, so the target's newest bundle is
+one the runtimes accept). Without any key (`plan` with no `--trust` and a
+Project that trusts none) the newest bundle is read with the same safe
+unpacker and the plan says loudly that its base is unverified.
 """
 
 from __future__ import annotations
@@ -17,12 +19,12 @@ from typing import Any
 from aivault_ops.bundle import (
     BundleError,
     PublicKey,
-    newest_bundle,
     read_bundle_file,
     verify_bundle,
 )
 from aivault_ops.bundle.manifest import parse_manifest
 from aivault_ops.bundle.paths import MANIFEST, POLICY
+from aivault_ops.bundle.source import DirectoryBundleSource
 from aivault_ops.bundle.unpack import Limits, read_entries
 from aivault_ops.canonical_json import JsonError, loads_strict
 from aivault_ops.errors import AivaultError
@@ -47,17 +49,56 @@ class PublishedBase:
         }
 
 
-def read_base(target: Path, trusted_keys: Sequence[PublicKey]) -> PublishedBase | None:
-    """The newest bundle in `target`, verified if the trusted keys allow it."""
-    newest = newest_bundle(target) if target.is_dir() else None
-    if newest is None:
-        return None
-    serial, path = newest
-    data = read_bundle_file(path)
+# How many of the newest bundles are tried before giving up on finding a verified base.
+MAX_CHECKED = 20
+
+
+@dataclass(frozen=True)
+class TargetState:
+    """What a target holds: the base to compare against, and what was passed over."""
+
+    base: PublishedBase | None
+    newest_serial: int  # highest serial of any bundle file (0: none); apply publishes above it
+    unverifiable: tuple[tuple[Path, str], ...] = ()  # newer than the base; (file, reason)
+
+    @property
+    def next_serial(self) -> int:
+        """Above every bundle file in the target, verified or not."""
+        return self.newest_serial + 1
+
+
+def read_target(target: Path, trusted_keys: Sequence[PublicKey]) -> TargetState:
+    """The newest bundle that verifies with `trusted_keys` (see the module docstring)."""
+    source = DirectoryBundleSource(target)
+    refs = source.list() if target.is_dir() else []
+    if not refs:
+        return TargetState(None, 0)
+    newest = refs[-1].serial
+    if not trusted_keys:
+        path = source.path(refs[-1])
+        data = read_bundle_file(path)
+        outcome = _verify(path, newest, data, trusted_keys)
+        base = outcome if isinstance(outcome, PublishedBase) else None
+        return TargetState(base or _unverified(path, newest, data, str(outcome)), newest)
+    skipped: list[tuple[Path, str]] = []
+    for ref in reversed(refs[-MAX_CHECKED:]):
+        path = source.path(ref)
+        try:
+            outcome = _verify(path, ref.serial, read_bundle_file(path), trusted_keys)
+        except BundleError as error:
+            outcome = f"{error.code}: {error.message}"
+        if isinstance(outcome, PublishedBase):
+            return TargetState(outcome, newest, tuple(skipped))
+        skipped.append((path, outcome))
+    return TargetState(None, newest, tuple(skipped))
+
+
+def _verify(path: Path, serial: int, data: bytes, keys: Sequence[PublicKey]) -> PublishedBase | str:
+    """The verified base, or why it did not verify."""
     try:
-        verified = verify_bundle(data, trusted_keys=trusted_keys, now=datetime.now(UTC))
+        verified = verify_bundle(data, trusted_keys=keys, now=datetime.now(UTC))
     except BundleError as error:
-        return _unverified(path, serial, data, f"{error.code}: {error.message}")
+        return f"{error.code}: {error.message}"
     return PublishedBase(path, serial, verified.manifest.revision, verified.policy, None)
 
 

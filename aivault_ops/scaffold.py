@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+PLACEHOLDER_VALUE = "replace-me"
+"""The value `init` gives the example secret; `secrets list` warns while a secret still holds it."""
+
 
 @dataclass(frozen=True)
 class ScaffoldInput:

@@ -28,6 +28,8 @@ from urllib.parse import urljoin
 
 import fastjsonschema
 
+from aivault_ops.suggest import close_names, did_you_mean
+
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import ValidationError
@@ -171,12 +173,22 @@ def _convert(error: ValidationError) -> Iterator[SchemaError]:
             yield SchemaError(
                 (*path, key),
                 "E-SCHEMA-UNKNOWN-FIELD",
-                f"unknown field '{_printable(key)}' in {where} (allowed: {', '.join(allowed)})",
+                f"unknown field '{_printable(key)}' in {where}{did_you_mean(key, allowed)}"
+                f" (allowed: {', '.join(allowed)})",
                 at_key=True,
             )
         return
+    if kind == "oneOf" and (branch := _fitting_branch(error)) is not None:
+        yield from _convert_all(iter(branch))
+        return
+    if kind == "oneOf" and isinstance(error.instance, dict):
+        yield from _strategy_errors(error, path)
+        return
     if kind == "required":
         names = [n for n in error.validator_value if n not in error.instance]
+        names = [n for n in names if not _misspelt(n, error)]
+        if not names:
+            return
         missing = ", ".join(f"'{n}'" for n in names)
         noun = "field" if len(names) == 1 else "fields"
         yield SchemaError(
@@ -184,6 +196,48 @@ def _convert(error: ValidationError) -> Iterator[SchemaError]:
         )
         return
     yield SchemaError(path, _code(kind), f"{where}: {_message(error)}")
+
+
+def _misspelt(name: str, error: ValidationError) -> bool:
+    """A missing field that an unknown field nearby is a typo of (reported there instead)."""
+    if error.schema.get("additionalProperties") is not False:
+        return False
+    unknown = set(error.instance) - set(error.schema.get("properties", {}))
+    return any(close_names(key, [name]) for key in unknown if isinstance(key, str))
+
+
+def _fitting_branch(error: ValidationError) -> list[ValidationError] | None:
+    """The errors of the one `oneOf` form whose shape the value has (its outer key matched).
+
+    A typo inside `auth.header` then reads as an unknown field of `header`,
+    not as "matches none of the allowed forms".
+    """
+    branches: dict[object, list[ValidationError]] = {}
+    for sub in error.context or ():
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    fitting = [errors for errors in branches.values() if all(e.relative_path for e in errors)]
+    return fitting[0] if len(fitting) == 1 else None
+
+
+def _strategy_errors(error: ValidationError, path: tuple[str | int, ...]) -> Iterator[SchemaError]:
+    """An object matching no form: name its unknown keys, with the nearest form's name."""
+    forms = sorted({key for branch in error.validator_value for key in branch.get("required", ())})
+    words = sorted(
+        {v for branch in error.validator_value for v in branch.get("enum", [branch.get("const")])}
+        - {None}
+    )
+    listed = ", ".join(forms) + (f", or the strings {' / '.join(words)}" if words else "")
+    unknown = sorted(key for key in error.instance if key not in forms)
+    for key in unknown:
+        yield SchemaError(
+            (*path, key),
+            "E-SCHEMA-UNKNOWN-FIELD",
+            f"{_dotted(path)}: unknown form '{_printable(key)}'{did_you_mean(key, forms)}"
+            f" (one of: {listed})",
+            at_key=True,
+        )
+    if not unknown:
+        yield SchemaError(path, "E-SCHEMA-INVALID", f"{_dotted(path)}: {_message(error)}")
 
 
 def _code(kind: object) -> str:

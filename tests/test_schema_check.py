@@ -211,8 +211,22 @@ def test_secret_ref_and_secret_refs_are_exclusive() -> None:
     ]
 
 
-def test_auth_that_matches_no_strategy_gets_a_hint() -> None:
+def test_auth_with_an_unknown_form_names_it() -> None:
     document = _with(PROVIDER, ("spec", "auth"), {"bearer": {"token": "x"}})
+    assert check("manifest-provider", document) == [
+        SchemaError(
+            ("spec", "auth", "bearer"),
+            "E-SCHEMA-UNKNOWN-FIELD",
+            "spec.auth: unknown form 'bearer' (one of: aws_sig_v4, header, hmac, multi_header,"
+            " multi_query, o_auth2, path, query, or the strings basic / mtls)",
+            at_key=True,
+        )
+    ]
+
+
+@pytest.mark.parametrize("auth", [{"header": {}, "query": {}}, 42, "bearer"])
+def test_auth_that_matches_no_form_gets_a_hint(auth: object) -> None:
+    document = _with(PROVIDER, ("spec", "auth"), auth)
     assert check("manifest-provider", document) == [
         SchemaError(
             ("spec", "auth"),
@@ -220,6 +234,19 @@ def test_auth_that_matches_no_strategy_gets_a_hint() -> None:
             "spec.auth: matches none of the allowed forms (auth is one of: header, query, path,"
             " multi_header, multi_query, o_auth2, aws_sig_v4, hmac with their fields, or the"
             " strings basic / mtls)",
+        )
+    ]
+
+
+def test_a_typo_inside_a_form_is_one_error_in_that_form() -> None:
+    auth = {"multi_query": [{"param_name": "k", "value_templat": "{{secret}}"}]}
+    assert check("manifest-provider", _with(PROVIDER, ("spec", "auth"), auth)) == [
+        SchemaError(
+            ("spec", "auth", "multi_query", 0, "value_templat"),
+            "E-SCHEMA-UNKNOWN-FIELD",
+            "unknown field 'value_templat' in spec.auth.multi_query[0] (did you mean"
+            " 'value_template'?) (allowed: param_name, value_template)",
+            at_key=True,
         )
     ]
 

@@ -163,3 +163,9 @@ class KeyExists(KeyMaterialError):
     """Refusing to overwrite an existing key file without `--force`."""
 
     code = "E-KEY-EXISTS"
+
+
+class SigningKeyNotTrusted(KeyMaterialError):
+    """`apply` refused a signing key the Project's `spec.trustedSigningKeys` does not list."""
+
+    code = "E-SIGNING-KEY-UNTRUSTED"

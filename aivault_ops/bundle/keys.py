@@ -49,7 +49,7 @@ class PublicKey:
         if not text.startswith(PUBLIC_KEY_PREFIX):
             raise KeyFormatError(
                 "a public key looks like 'ed25519:<base64>'",
-                hint="print one with `aivault-ops keys signing --out KEYFILE`",
+                hint="print the public half of a signing key: `aivault-ops keys public KEYFILE`",
             )
         try:
             raw = base64.b64decode(text[len(PUBLIC_KEY_PREFIX) :], validate=True)
@@ -147,6 +147,7 @@ def write_private_file(path: Path, data: bytes, *, overwrite: bool = False) -> N
     flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW
     flags |= os.O_TRUNC if overwrite else os.O_EXCL
     try:
+        make_private_parents(path)
         fd = os.open(path, flags, 0o600)
     except FileExistsError:
         raise KeyExists(f"{path}: already exists", hint="pass --force to replace it") from None
@@ -157,6 +158,51 @@ def write_private_file(path: Path, data: bytes, *, overwrite: bool = False) -> N
         handle.write(data)
         handle.flush()
         os.fsync(fd)
+
+
+def make_private_parents(path: Path) -> None:
+    """Create each missing parent directory of `path` with mode 0700.
+
+    Prevents a key landing in a directory others can list or enter because
+    `mkdir -p` followed the umask; directories that already exist are left
+    exactly as they are.
+    """
+    missing = [parent for parent in path.absolute().parents if not parent.exists()]
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(0o700)
+        except FileExistsError:
+            continue
+        directory.chmod(0o700)
+
+
+def public_half(path: Path) -> list[str]:
+    """The public half of a key file, never its private part.
+
+    An Ed25519 PEM private key gives `ed25519:<base64>`; an age identity file
+    gives one `age1…` recipient per identity in it.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise KeyFileError(f"{path}: cannot read: {error.strerror}") from None
+    if data.lstrip().startswith(b"-----BEGIN PRIVATE KEY-----"):
+        return [str(signing_key_from_pem(data, source=str(path)).public_key)]
+    return _age_recipients(data, path)
+
+
+def _age_recipients(data: bytes, path: Path) -> list[str]:
+    from aivault_ops.sops.errors import NoIdentity
+    from aivault_ops.sops.identities import parse_identity_text
+
+    text = data.decode("utf-8", errors="replace")
+    try:
+        identities = parse_identity_text(text, str(path))
+    except NoIdentity:
+        identities = []
+    if not identities:
+        raise KeyFormatError(f"{path}: neither an Ed25519 PEM private key nor an age identity file")
+    return [str(identity.to_public()) for identity in identities]  # type: ignore[attr-defined]
 
 
 def resolve_public_key(value: str) -> PublicKey:
@@ -170,6 +216,11 @@ def resolve_public_key(value: str) -> PublicKey:
         raise KeyFileError(
             f"{value}: not an 'ed25519:<base64>' key and not a readable key file ({reason})"
         ) from None
+    if "PRIVATE KEY-----" in text or "AGE-SECRET-KEY-" in text:
+        raise KeyFormatError(
+            f"{value}: is a private key; --trust takes the public half",
+            hint=f"print it with `aivault-ops keys public {value}`",
+        )
     try:
         return PublicKey.parse(text)
     except KeyFormatError as error:

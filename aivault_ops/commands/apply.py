@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aivault_ops.commands._common import (
     add_env_option,
@@ -16,6 +17,10 @@ from aivault_ops.commands._common import (
     project_dir,
     trusted_keys,
 )
+
+if TYPE_CHECKING:
+    from aivault_ops.build import CompiledProject
+    from aivault_ops.bundle import PublicKey, SigningKey
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,36 +46,80 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     from aivault_ops import plan
-    from aivault_ops.build import git_revision, sign_bundle
-    from aivault_ops.bundle import load_signing_key, newest_bundle, publish_bundle, target_lock
+    from aivault_ops.bundle import load_signing_key, publish_bundle, target_lock
     from aivault_ops.commands.plan import write_plan_text
-    from aivault_ops.publishing import read_base
+    from aivault_ops.publishing import read_target
 
     root = project_dir(args.project_dir)
     signing_key = load_signing_key(args.signing_key)
     compiled = compile_checked(root, args.env)
+    project_keys = _project_keys(compiled)
+    _check_signer_trusted(signing_key.public_key, project_keys, args.signing_key)
     args.target.mkdir(parents=True, exist_ok=True)
     keys = [signing_key.public_key, *trusted_keys(args, compiled)]
     with target_lock(args.target):
-        base = read_base(args.target, keys)
-        changes = plan.diff_policies(base.policy if base else None, compiled.policy)
-        write_plan_text(base, changes)
-        newest = newest_bundle(args.target)
-        serial = (newest[0] if newest else 0) + 1
-        if not (changes or args.expires_in or args.always):
+        state = read_target(args.target, keys)
+        changes = plan.diff_policies(state.base.policy if state.base else None, compiled.policy)
+        write_plan_text(state, changes)
+        serial = state.next_serial
+        if not (changes or state.unverifiable or args.expires_in or args.always):
             sys.stdout.write("Nothing to publish.\n")
             return 0
         if args.dry_run:
             sys.stdout.write(f"Dry run: would publish bundle-{serial}.tar.gz\n")
             return 0
-        revision = args.revision or git_revision(root)
-        data = sign_bundle(
-            compiled,
-            serial=serial,
-            revision=revision,
-            expires_at=expires_at(args),
-            signing_key=signing_key,
-        )
+        revision, data = _signed(args, root, compiled, serial, signing_key, project_keys)
         path = publish_bundle(args.target, data, serial)
     sys.stdout.write(f"Published {path} (serial {serial}, revision {revision})\n")
     return 0
+
+
+def _project_keys(compiled: CompiledProject) -> list[PublicKey]:
+    from aivault_ops.bundle import PublicKey
+
+    project = compiled.validation.loaded.project
+    return [PublicKey.parse(text) for text in project.trusted_signing_keys] if project else []
+
+
+def _check_signer_trusted(signer: PublicKey, project_keys: list[PublicKey], key_file: Path) -> None:
+    """Refuse a signing key the Project does not trust, before anything is written.
+
+    Prevents publishing a bundle every runtime trusting the Project's keys
+    refuses, which a later plan would then mistake for the running policy.
+    """
+    from aivault_ops.bundle.errors import SigningKeyNotTrusted
+
+    if project_keys and signer not in project_keys:
+        raise SigningKeyNotTrusted(
+            f"{key_file}: signing key {signer.keyid} is not in the Project's"
+            " spec.trustedSigningKeys; runtimes that trust those keys would refuse the bundle",
+            hint=f"sign with a trusted key, or add `{signer}` to spec.trustedSigningKeys"
+            f" (`aivault-ops keys public {key_file}` prints it)",
+        )
+
+
+def _signed(
+    args: argparse.Namespace,
+    root: Path,
+    compiled: CompiledProject,
+    serial: int,
+    signing_key: SigningKey,
+    project_keys: list[PublicKey],
+) -> tuple[str, bytes]:
+    """(revision, signed bundle), verified with the Project's keys before it is published."""
+    from datetime import UTC, datetime
+
+    from aivault_ops.build import git_revision, sign_bundle
+    from aivault_ops.bundle import verify_bundle
+
+    revision = args.revision or git_revision(root)
+    data = sign_bundle(
+        compiled,
+        serial=serial,
+        revision=revision,
+        expires_at=expires_at(args),
+        signing_key=signing_key,
+    )
+    if project_keys:
+        verify_bundle(data, trusted_keys=project_keys, now=datetime.now(UTC))
+    return revision, data

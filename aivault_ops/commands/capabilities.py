@@ -18,6 +18,7 @@ from aivault_ops.commands._common import (
     trusted_keys,
 )
 from aivault_ops.errors import AivaultError, UsageError
+from aivault_ops.suggest import did_you_mean
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -59,7 +60,7 @@ def run_describe(args: argparse.Namespace) -> int:
     cap = capabilities.get(args.capability)
     if cap is None:
         raise AivaultError(
-            f"no capability '{args.capability}'",
+            f"no capability '{args.capability}'{did_you_mean(args.capability, capabilities)}",
             hint="see `aivault-ops capabilities list` (or --registry for the built-in ones)",
         )
     if args.json:

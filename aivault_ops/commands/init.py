@@ -6,10 +6,12 @@ import argparse
 import hashlib
 import re
 import secrets
+import shlex
 import sys
 from pathlib import Path
 
 from aivault_ops.errors import UsageError
+from aivault_ops.scaffold import PLACEHOLDER_VALUE
 
 EXAMPLE_SECRET_NAME = "EXAMPLE_API_KEY"  # noqa: S105 - a name, not a value
 _RECIPIENT = re.compile(r"^age1[02-9ac-hj-np-z]{58}$")
@@ -32,6 +34,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--signing-key-out", type=Path, metavar="F", help="also write a new Ed25519 signing key"
     )
     parser.add_argument("--name", help="project name (default: the directory's parent name)")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace existing key files (never a non-empty repo directory)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -43,11 +50,22 @@ def run(args: argparse.Namespace) -> int:
         if key_path is not None and _inside(key_path, target):
             raise UsageError(f"{key_path}: keys must be written outside the policy repo")
     recipient = _recipient(args)
-    signing_public = _signing_key(args.signing_key_out)
+    signing_public = _signing_key(args.signing_key_out, args.force)
     token = f"avt_{secrets.token_urlsafe(32)}"
     _write_repo(target, args, recipient, signing_public, hashlib.sha256(token.encode()).hexdigest())
+    recorded = _record_identity(args.identity_out)
     _report(target, recipient, signing_public, token)
+    _next_steps(target, recorded)
     return 0
+
+
+def _record_identity(identity_out: Path | None) -> Path | None:
+    """Record the new identity in the per-user config, so `secrets` finds it without flags."""
+    if identity_out is None:
+        return None
+    from aivault_ops.user_config import record_identity_file
+
+    return record_identity_file(identity_out)
 
 
 def _inside(path: Path, directory: Path) -> bool:
@@ -69,17 +87,17 @@ def _recipient(args: argparse.Namespace) -> str:
     identity = x25519.Identity.generate()
     recipient = str(identity.to_public())
     text = age_identity_file(str(identity), recipient, datetime.now(UTC))
-    write_private_file(args.identity_out, text.encode("ascii"))
+    write_private_file(args.identity_out, text.encode("ascii"), overwrite=args.force)
     return recipient
 
 
-def _signing_key(out: Path | None) -> str | None:
+def _signing_key(out: Path | None, force: bool) -> str | None:
     if out is None:
         return None
     from aivault_ops.bundle import SigningKey, save_signing_key
 
     key = SigningKey.generate()
-    save_signing_key(key, out)
+    save_signing_key(key, out, overwrite=force)
     return str(key.public_key)
 
 
@@ -98,7 +116,7 @@ def _write_repo(
     secret_file = target / "secrets" / "example-api.sops.yaml"
     secret_file.parent.mkdir(parents=True, exist_ok=True)
     config = sops.SopsConfig.load(target / ".sops.yaml")
-    sops.set_value(secret_file, EXAMPLE_SECRET_NAME, "replace-me", config, None)
+    sops.set_value(secret_file, EXAMPLE_SECRET_NAME, PLACEHOLDER_VALUE, config, None)
 
 
 def _default_name(target: Path) -> str:
@@ -114,8 +132,19 @@ def _report(target: Path, recipient: str, signing: str | None, token: str) -> No
     if signing:
         out(f"Signing public key (trust it in runtimes): {signing}\n")
     out(f"Consumer 'agent' token (shown once, store it now): {token}\n")
-    out(
-        "Next: set the real secret with\n"
-        f"  cd {target} && aivault-ops secrets set {EXAMPLE_SECRET_NAME}\n"
-        f"then: aivault-ops validate {target}\n"
-    )
+
+
+def _next_steps(target: Path, recorded_in: Path | None) -> None:
+    """Commands that work when pasted into the shell `init` ran in."""
+    out = sys.stdout.write
+    where = shlex.quote(str(target))
+    if recorded_in is not None:
+        out(f"Identity file recorded in {recorded_in} (secrets commands find it there)\n")
+        out("Next: set the real secret (value from stdin, never echoed), then validate:\n")
+    else:
+        out(
+            "Next: set the real secret (the identity of that recipient must be in"
+            " SOPS_AGE_KEY_FILE), then validate:\n"
+        )
+    out(f"  (cd {where} && aivault-ops secrets set {EXAMPLE_SECRET_NAME})\n")
+    out(f"  aivault-ops validate {where}\n")

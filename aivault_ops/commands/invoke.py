@@ -7,9 +7,11 @@ import base64
 import binascii
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, BinaryIO
+from urllib.parse import parse_qsl
 
 from aivault_ops.errors import AivaultError, UsageError
 
@@ -21,7 +23,9 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("invoke", help="call a capability through the runtime")
     parser.add_argument("capability", metavar="CAP", help="capability name, e.g. my-api/users")
     parser.add_argument("--method", default="GET", metavar="M", help="HTTP method (default GET)")
-    parser.add_argument("--path", default="/", metavar="P", help="upstream path (default /)")
+    parser.add_argument(
+        "--path", default="/", metavar="P", help="upstream path, may end in ?k=v&… (default /)"
+    )
     parser.add_argument("--query", action="append", default=[], metavar="K=V", help="repeatable")
     parser.add_argument("--header", action="append", default=[], metavar="K=V", help="repeatable")
     body = parser.add_mutually_exclusive_group()
@@ -83,19 +87,48 @@ def body_fields(args: argparse.Namespace) -> dict[str, str]:
         return {"bodyBase64": base64.b64encode(data).decode("ascii")}
 
 
+def split_path(path: str) -> tuple[str, list[tuple[str, str]]]:
+    """`/p?k=v&…` → (`/p`, decoded pairs); the envelope encodes them again, once.
+
+    Names and values are percent-decoded (and `+` is a space, as in a form), so
+    `?q=a%20b` reaches the upstream as `q=a%20b`, not `q=a%2520b`.
+    """
+    if "#" in path:
+        raise UsageError(f"--path {path!r}: a fragment (#…) is never sent to a server; remove it")
+    bare, _, query = path.partition("?")
+    return bare, parse_qsl(query, keep_blank_values=True)
+
+
 def build_envelope(args: argparse.Namespace) -> dict[str, Any]:
     """The `POST /aivault/proxy` envelope for these options."""
     headers = dict(_pairs(args.header, "--header"))
     if args.json_body is not None and not any(k.lower() == "content-type" for k in headers):
         headers["content-type"] = "application/json"
+    path, from_path = split_path(args.path)
     request: dict[str, Any] = {
         "method": args.method.upper(),
-        "path": args.path,
-        "query": query_object(_pairs(args.query, "--query")),
+        "path": path,
+        "query": query_object([*from_path, *_pairs(args.query, "--query")]),
         "headers": headers,
         **body_fields(args),
     }
     return {"capability": args.capability, "request": request}
+
+
+_ENVELOPE_FIELD = re.compile(r"\brequest\.(path|query|headers|bodyBase64|body|method)\b")
+_FLAG_OF_FIELD = {
+    "path": "--path",
+    "query": "--query",
+    "headers": "--header",
+    "bodyBase64": "--body-file",
+    "body": "--body",
+    "method": "--method",
+}
+
+
+def in_cli_terms(message: str) -> str:
+    """A runtime message with envelope fields named as the CLI flags that set them."""
+    return _ENVELOPE_FIELD.sub(lambda match: _FLAG_OF_FIELD[match.group(1)], message)
 
 
 def response_body(answer: dict[str, Any]) -> bytes:
@@ -111,7 +144,7 @@ def response_body(answer: dict[str, Any]) -> bytes:
 
 def run_invoke(args: argparse.Namespace, stdout: BinaryIO | None = None) -> int:
     """Send one call; print the upstream body (or JSON); refusals exit 1 via `main`."""
-    from aivault_ops.runtime.client import DEFAULT_RUNTIME, RuntimeClient
+    from aivault_ops.runtime.client import DEFAULT_RUNTIME, RuntimeClient, RuntimeRefused
 
     token = args.token or os.environ.get(CALLER_ENV)
     if not token:
@@ -120,6 +153,8 @@ def run_invoke(args: argparse.Namespace, stdout: BinaryIO | None = None) -> int:
     client = RuntimeClient(args.runtime or DEFAULT_RUNTIME)
     try:
         answer = client.invoke(envelope, token)
+    except RuntimeRefused as refused:
+        raise RuntimeRefused(refused.status, refused.code, in_cli_terms(refused.message)) from None
     finally:
         client.close()
     out = stdout or sys.stdout.buffer

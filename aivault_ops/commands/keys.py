@@ -1,4 +1,4 @@
-"""`aivault-ops keys signing|age`: create a signing key or an age identity."""
+"""`aivault-ops keys signing|age|public`: create a key, or print a key's public half."""
 
 from __future__ import annotations
 
@@ -22,6 +22,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     age.add_argument("--out", type=Path, help="identity file (mode 0600); default: stdout")
     _common(age)
     age.set_defaults(func=run_age)
+    public = kinds.add_parser(
+        "public", help="print the public half of a signing key or an age identity file"
+    )
+    public.add_argument("file", type=Path, metavar="FILE", help="a key written by `keys`/`init`")
+    public.set_defaults(func=run_public)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -65,6 +70,15 @@ def run_age(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
         sys.stderr.write(f"Public key: {recipient}\n")
+    return 0
+
+
+def run_public(args: argparse.Namespace) -> int:
+    """Print `ed25519:<base64>` for a signing key, or the age recipient(s) of an identity file."""
+    from aivault_ops.bundle.keys import public_half
+
+    for line in public_half(args.file):
+        sys.stdout.write(f"{line}\n")
     return 0
 
 

@@ -19,7 +19,7 @@ from aivault_ops.commands._common import (
 
 if TYPE_CHECKING:
     from aivault_ops.plan import Change
-    from aivault_ops.publishing import PublishedBase
+    from aivault_ops.publishing import TargetState
 
 EXIT_CHANGES = 2
 
@@ -41,26 +41,38 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     from aivault_ops import plan
-    from aivault_ops.publishing import read_base
+    from aivault_ops.publishing import read_target
 
     root = project_dir(args.project_dir)
     compiled = compile_checked(root, args.env)
-    base = read_base(args.target, trusted_keys(args, compiled))
+    state = read_target(args.target, trusted_keys(args, compiled))
+    base = state.base
     changes = plan.diff_policies(base.policy if base else None, compiled.policy)
     if args.json:
         document = plan.render_json(changes, base=base.describe() if base else None)
+        if state.unverifiable:
+            document["unverifiable"] = [
+                {"bundle": path.name, "reason": reason} for path, reason in state.unverifiable
+            ]
         sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     else:
-        write_plan_text(base, changes)
-    return EXIT_CHANGES if changes else 0
+        write_plan_text(state, changes)
+    return EXIT_CHANGES if changes or state.unverifiable else 0
 
 
-def write_plan_text(base: PublishedBase | None, changes: list[Change]) -> None:
+def write_plan_text(state: TargetState, changes: list[Change]) -> None:
     """The human plan: what it compares against, then one line per change."""
     from aivault_ops import plan
 
+    base = state.base
+    for path, reason in state.unverifiable:
+        sys.stderr.write(
+            f"warning: {path.name} does not verify with the trusted keys ({reason}); it is not"
+            " compared against, and apply publishes a bundle above it\n"
+        )
     if base is None:
-        sys.stdout.write("Comparing against: nothing published yet\n")
+        nothing = "nothing verified" if state.unverifiable else "nothing"
+        sys.stdout.write(f"Comparing against: {nothing} published yet\n")
     else:
         sys.stdout.write(f"Comparing against: {base.path.name} (revision {base.revision})\n")
         if base.unverified_reason:

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aivault_ops.errors import AivaultError, UsageError
+from aivault_ops.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from aivault_ops.secret import Secret
-    from aivault_ops.sops import Identities
+    from aivault_ops.sops import Identities, SopsConfig
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -104,14 +105,14 @@ def _identities(args: argparse.Namespace) -> Identities:
 
 
 def _set_target(name: str) -> Path:
-    from aivault_ops.sops import SopsConfig
     from aivault_ops.sops.discover import default_file, unique_holder
 
     existing = unique_holder(name, Path())
     if existing is not None:
         return existing
-    target = default_file(name)
-    config = SopsConfig.find(Path.cwd())
+    base = _repo_base()
+    target = _declared_file(name, base) or base / default_file(name)
+    config = _config_for(target)
     if config is None or config.rule_for(target) is None:
         raise AivaultError(
             f"no SOPS file below the current directory holds {name}, and no creation rule "
@@ -119,6 +120,41 @@ def _set_target(name: str) -> Path:
             hint="pass --file F",
         )
     return target
+
+
+def _repo_base() -> Path:
+    """Where new secret files go: here, or `./vault.d` when only it is a policy repo.
+
+    From the directory `validate` runs in (the parent of `vault.d`), the
+    `secrets set NAME` its messages suggest then works as pasted.
+    """
+    from aivault_ops.manifests.loader import PROJECT_FILE
+    from aivault_ops.manifests.secret_refs import project_root
+
+    default_repo = Path("vault.d")
+    if project_root(Path.cwd()) is None and (default_repo / PROJECT_FILE).is_file():
+        return default_repo
+    return Path()
+
+
+def _config_for(target: Path) -> SopsConfig | None:
+    """`.sops.yaml` above the current directory, as sops finds it, else above `target`."""
+    from aivault_ops.sops import SopsConfig
+
+    return SopsConfig.find(Path.cwd()) or SopsConfig.find(target.parent)
+
+
+def _declared_file(name: str, base: Path) -> Path | None:
+    """The file a Credential's `secretRef` names for `name`, when exactly one does."""
+    from aivault_ops.manifests.secret_refs import declared_files
+
+    files = declared_files(name, base)
+    if len(files) > 1:
+        listed = ", ".join(str(path) for path in files)
+        raise AivaultError(
+            f"the manifests name more than one file for {name}: {listed}", hint="pass --file F"
+        )
+    return files[0] if files else None
 
 
 def _read_value(args: argparse.Namespace) -> Secret:
@@ -141,12 +177,12 @@ def _read_value(args: argparse.Namespace) -> Secret:
 
 def run_set(args: argparse.Namespace) -> int:
     """Create or update one secret; the value never appears in the output."""
-    from aivault_ops.sops import SopsConfig, load_identities, set_value
+    from aivault_ops.sops import load_identities, set_value
 
     value = _read_value(args)
     path: Path = args.file or _set_target(args.name)
     identities = load_identities(args.identity) if path.exists() else None
-    status = set_value(path, args.name, value, SopsConfig.find(Path.cwd()), identities)
+    status = set_value(path, args.name, value, _config_for(path), identities)
     data = {"name": args.name, "file": str(path), "status": status}
     _emit(args, data, [f"{status} {args.name} in {path}"])
     return 0
@@ -178,9 +214,28 @@ def run_list(args: argparse.Namespace) -> int:
         for name in meta.secret_names
     ]
     _emit(args, rows, human or ["no SOPS files found"])
+    _warn_placeholders([meta.path for meta in metas])
     for message in failed:
         sys.stderr.write(f"aivault-ops: error: {message}\n")
     return 1 if failed else 0
+
+
+def _warn_placeholders(files: list[Path]) -> None:
+    """A warning (name and file, never a value) per secret still holding init's placeholder."""
+    from aivault_ops.sops.placeholders import placeholder_secrets
+
+    for name, path in placeholder_secrets(files):
+        sys.stderr.write(
+            f"aivault-ops: warning: {name} in {path} still holds the placeholder `init` wrote;"
+            f" set the real value with `aivault-ops secrets set {name}`\n"
+        )
+
+
+def _all_names() -> set[str]:
+    from aivault_ops.sops.discover import all_metadata
+
+    metas, _ = all_metadata(Path())
+    return {name for meta in metas for name in meta.secret_names}
 
 
 def run_get(args: argparse.Namespace) -> int:
@@ -192,10 +247,15 @@ def run_get(args: argparse.Namespace) -> int:
         raise UsageError("secrets get prints a plaintext value; pass --reveal to confirm")
     path = args.file or unique_holder(args.name, Path())
     if path is None:
-        raise AivaultError(f"no SOPS file below the current directory holds {args.name}")
+        raise AivaultError(
+            f"no SOPS file below the current directory holds {args.name}"
+            + did_you_mean(args.name, _all_names())
+        )
     secrets = decrypt_file(path, _identities(args)).secrets()
     if args.name not in secrets:
-        raise AivaultError(f"{path}: has no secret named {args.name}")
+        raise AivaultError(
+            f"{path}: has no secret named {args.name}{did_you_mean(args.name, secrets)}"
+        )
     value = secrets[args.name].reveal()
     if args.json:
         text = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value

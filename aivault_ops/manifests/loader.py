@@ -27,6 +27,7 @@ from aivault_ops.manifests.model import (
     build_manifest,
 )
 from aivault_ops.manifests.yaml_positions import YamlDocument, YamlProblem, load_documents
+from aivault_ops.suggest import did_you_mean
 
 API_VERSION = "aivault.dev/v1"
 PROJECT_FILE = "aivault-ops.yaml"
@@ -124,7 +125,8 @@ def _environment_values(
         report.add(
             project.source.at("spec", "environments"),
             "E-ENV-UNKNOWN",
-            f"environment '{environment}' is not defined in spec.environments (known: {known})",
+            f"environment '{environment}' is not defined in spec.environments"
+            f"{did_you_mean(environment, project.environments)} (known: {known})",
         )
         return {"environment": environment}
     return {**project.environments[environment], "environment": environment}

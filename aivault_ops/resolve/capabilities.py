@@ -11,6 +11,7 @@ from aivault_ops.manifests.model import CapabilityManifest, CredentialManifest, 
 from aivault_ops.providers import AuthVariant, CapabilitySpec, ProviderSpec
 from aivault_ops.resolve.hosts import host_matches
 from aivault_ops.resolve.model import ResolvedCapability, ResolvedCredential
+from aivault_ops.suggest import did_you_mean
 
 _EMPTY: Mapping[str, object] = MappingProxyType({})
 
@@ -21,6 +22,12 @@ class CapabilityContext:
     credentials: Mapping[str, tuple[ResolvedCredential, AuthVariant]]
     credential_manifests: Sequence[CredentialManifest]
     report: Report
+    invalid_credentials: frozenset[str] = frozenset()
+
+    def failed_earlier(self, credential: str) -> bool:
+        """A credential that exists but did not resolve: its own errors are already reported."""
+        declared = {manifest.name for manifest in self.credential_manifests}
+        return credential in declared or credential in self.invalid_credentials
 
 
 def resolve_capabilities(
@@ -52,11 +59,14 @@ def _from_manifest(
         )
         return None
     entry = context.credentials.get(manifest.credential)
+    if entry is None and context.failed_earlier(manifest.credential):
+        return None
     if entry is None:
         report.add(
             source.at("spec", "credential"),
             "E-CREDENTIAL-UNKNOWN",
-            f"no valid Credential named '{manifest.credential}'",
+            f"no valid Credential named '{manifest.credential}'"
+            + did_you_mean(manifest.credential, context.credentials),
         )
         return None
     credential = entry[0]
@@ -165,7 +175,7 @@ def _not_offered(name: str, provider: ProviderSpec, offered: Mapping[str, Capabi
             )
     return (
         f"'{name}' is not a capability of this credential's provider"
-        f" (available: {', '.join(sorted(offered))})"
+        f"{did_you_mean(name, offered)} (available: {', '.join(sorted(offered))})"
     )
 
 

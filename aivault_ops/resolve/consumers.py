@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from aivault_ops.diagnostics import Report
 from aivault_ops.manifests.model import ConsumerManifest
 from aivault_ops.resolve.model import ResolvedConsumer
+from aivault_ops.suggest import did_you_mean
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
@@ -31,8 +33,26 @@ def _matches_any(pattern: str, sorted_names: Sequence[str]) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class Unresolved:
+    """What failed earlier (already reported): grants that could match it are not blamed."""
+
+    capabilities: frozenset[str] = frozenset()
+    providers: frozenset[str] = frozenset()
+
+    def explains(self, pattern: str) -> bool:
+        """True when `pattern` could match a capability lost to an earlier error."""
+        if any(grant_matches(pattern, name) for name in self.capabilities):
+            return True
+        prefix = _GLOB_CHARS.split(pattern, maxsplit=1)[0]
+        return any(prefix.startswith(f"{p}/") or f"{p}/".startswith(prefix) for p in self.providers)
+
+
 def resolve_consumers(
-    manifests: Sequence[ConsumerManifest], capabilities: Collection[str], report: Report
+    manifests: Sequence[ConsumerManifest],
+    capabilities: Collection[str],
+    report: Report,
+    unresolved: Unresolved = Unresolved(),
 ) -> dict[str, ResolvedConsumer]:
     """Consumers whose names and token hashes are unique; grants are checked too."""
     names = sorted(capabilities)
@@ -56,19 +76,21 @@ def resolve_consumers(
             )
             continue
         tokens[manifest.token_sha256] = manifest.name
-        _check_grants(manifest, names, report)
+        _check_grants(manifest, names, report, unresolved)
         resolved[manifest.name] = ResolvedConsumer(
             manifest.name, manifest.token_sha256, manifest.capabilities
         )
     return resolved
 
 
-def _check_grants(manifest: ConsumerManifest, sorted_names: Sequence[str], report: Report) -> None:
+def _check_grants(
+    manifest: ConsumerManifest, sorted_names: Sequence[str], report: Report, unresolved: Unresolved
+) -> None:
     for index, pattern in enumerate(manifest.capabilities):
-        if not _matches_any(pattern, sorted_names):
+        if not _matches_any(pattern, sorted_names) and not unresolved.explains(pattern):
             report.add(
                 manifest.source.at("spec", "capabilities", index),
                 "E-CONSUMER-GRANT",
                 f"grant '{pattern}' matches no capability of this project"
-                " (see `aivault-ops capabilities list`)",
+                + (did_you_mean(pattern, sorted_names) or " (see `aivault-ops capabilities list`)"),
             )

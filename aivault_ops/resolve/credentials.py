@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -14,6 +14,7 @@ from aivault_ops.resolve.model import ResolvedCredential, SecretFile
 from aivault_ops.resolve.public_hosts import check_token_endpoint_host
 from aivault_ops.resolve.secret_index import SecretIndex, normalize_ref_path
 from aivault_ops.resolve.templates import check_auth_templates, template_variables
+from aivault_ops.suggest import did_you_mean
 
 DEFAULT_PLACEHOLDER = "secret"
 
@@ -52,14 +53,14 @@ def _resolve_one(
     manifest: CredentialManifest, context: CredentialContext
 ) -> tuple[ResolvedCredential, AuthVariant] | None:
     provider = context.providers.get(manifest.provider)
+    if provider is None and manifest.provider in context.invalid_providers:
+        return None  # the Provider manifest's own errors are the root cause, already reported
     if provider is None:
         context.report.add(
             manifest.source.at("spec", "provider"),
             "E-PROVIDER-UNKNOWN",
-            f"no valid Provider named '{manifest.provider}' (its Provider manifest has errors)"
-            if manifest.provider in context.invalid_providers
-            else f"provider '{manifest.provider}' is neither a registry provider nor defined by"
-            " a Provider manifest (see `aivault-ops capabilities list --registry`)",
+            f"provider '{manifest.provider}' is neither a registry provider nor defined by"
+            " a Provider manifest" + _nearest_or_list(manifest.provider, context.providers),
         )
         return None
     variant = _variant(manifest, provider, context.report)
@@ -81,6 +82,10 @@ def _resolve_one(
         variant.upstream_path_prefix,
     )
     return credential, variant
+
+
+def _nearest_or_list(name: str, known: Iterable[str]) -> str:
+    return did_you_mean(name, known) or " (see `aivault-ops capabilities list --registry`)"
 
 
 def _placeholders_bound(
@@ -117,7 +122,9 @@ def _variant(
             manifest.source.at("spec", "alternative"),
             "E-ALTERNATIVE-UNKNOWN",
             f"provider '{provider.name}' has no credential alternative"
-            f" '{manifest.alternative}' (known: {known})",
+            f" '{manifest.alternative}'"
+            + did_you_mean(str(manifest.alternative), (v.id for v in provider.alternatives if v.id))
+            + f" (known: {known})",
         )
     return variant
 
@@ -216,14 +223,16 @@ def _check_ref(
     file = context.secrets.files.get(relative) if relative else None
     if relative is None or file is None:
         problem = "is outside the project" if relative is None else "is not a readable SOPS file"
-        report.add(location(), "E-SECRET-NOT-FOUND", f"secret file '{ref.file}' {problem}")
+        near = did_you_mean(ref.file, context.secrets.files) if relative else ""
+        report.add(location(), "E-SECRET-NOT-FOUND", f"secret file '{ref.file}' {problem}{near}")
         return None
     if ref.name not in file.names:
         names = ", ".join(file.names) or "none"
         report.add(
             location(),
             "E-SECRET-NOT-FOUND",
-            f"'{relative}' has no secret named {ref.name} (it has: {names})",
+            f"'{relative}' has no secret named {ref.name}{did_you_mean(ref.name, file.names)}"
+            f" (it has: {names})",
         )
         return None
     if not _pinning_ok(ref.name, provider, location, context):
@@ -285,7 +294,8 @@ def _discovered_secrets(
             code, message = (
                 "E-SECRET-NOT-FOUND",
                 (
-                    f"no SOPS file in the project holds {name}; add it with"
+                    f"no SOPS file in the project holds {name}"
+                    f"{did_you_mean(name, context.secrets.names())}; add it with"
                     f" `aivault-ops secrets set {name}` or set spec.secretRef"
                 ),
             )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
 
 from aivault_ops.diagnostics import Location, Report
 from aivault_ops.manifests.loader import PROJECT_FILE, LoadedProject
 from aivault_ops.providers import Registry
 from aivault_ops.resolve.capabilities import CapabilityContext, resolve_capabilities
-from aivault_ops.resolve.consumers import resolve_consumers
+from aivault_ops.resolve.consumers import Unresolved, resolve_consumers
 from aivault_ops.resolve.credentials import CredentialContext, resolve_credentials
 from aivault_ops.resolve.model import ResolvedPolicy
 from aivault_ops.resolve.providers import resolve_providers
@@ -29,9 +30,17 @@ def resolve(
     )
     capabilities = resolve_capabilities(
         loaded.capabilities,
-        CapabilityContext(providers, credentials, loaded.credentials, report),
+        CapabilityContext(
+            providers,
+            credentials,
+            loaded.credentials,
+            report,
+            frozenset(name for kind, name in loaded.invalid_names if kind == "Credential"),
+        ),
     )
-    consumers = resolve_consumers(loaded.consumers, capabilities, report)
+    consumers = resolve_consumers(
+        loaded.consumers, capabilities, report, _unresolved(loaded, credentials, capabilities)
+    )
     if not report.ok or loaded.project is None:
         return None
     used_files = {
@@ -47,6 +56,17 @@ def resolve(
         consumers=MappingProxyType(dict(sorted(consumers.items()))),
         secret_files=MappingProxyType({p: secrets.files[p] for p in sorted(used_files)}),
     )
+
+
+def _unresolved(
+    loaded: LoadedProject, credentials: Mapping[str, object], capabilities: Mapping[str, object]
+) -> Unresolved:
+    """Capabilities and providers lost to errors already reported (so not reported again)."""
+    declared = {manifest.name for manifest in loaded.capabilities}
+    declared |= {name for kind, name in loaded.invalid_names if kind == "Capability"}
+    failed = {m.provider for m in loaded.credentials if m.name not in credentials}
+    failed |= {name for kind, name in loaded.invalid_names if kind == "Provider"}
+    return Unresolved(frozenset(declared - set(capabilities)), frozenset(failed))
 
 
 def _check_project(loaded: LoadedProject, report: Report) -> None:

@@ -19,6 +19,10 @@ class SecretIndex:
         """Paths of the files that have a top-level key `name`, sorted."""
         return sorted(path for path, file in self.files.items() if name in file.names)
 
+    def names(self) -> set[str]:
+        """Every secret name held by any file."""
+        return {name for file in self.files.values() for name in file.names}
+
 
 def normalize_ref_path(file: str) -> str | None:
     """A project-relative POSIX path, or None if it escapes the project (`..`, absolute)."""

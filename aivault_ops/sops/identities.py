@@ -126,6 +126,7 @@ def load_identities(
         found.searched.append("SOPS_AGE_KEY_CMD")
     default = default_key_file(env)
     found.add_file(default, str(default))
+    _user_config_sources(found, env)
     if not found.keys:
         detail = "; ".join(found.missing)
         raise NoIdentity(
@@ -134,6 +135,29 @@ def load_identities(
             + "pass --identity FILE or set SOPS_AGE_KEY_FILE",
         )
     return Identities(tuple(found.keys), tuple(found.sources), tuple(found.searched))
+
+
+def _user_config_sources(found: _Collector, env: Mapping[str, str]) -> None:
+    """The identity files `init --identity-out` recorded in the per-user config (last)."""
+    from aivault_ops.errors import AivaultError
+    from aivault_ops.user_config import config_path, identity_files
+
+    config = config_path(env)
+    try:
+        files = identity_files(config)
+    except AivaultError as error:
+        found.searched.append(str(config))
+        found.missing.append(error.message)
+        return
+    if not files:
+        found.searched.append(str(config))
+    for path in files:
+        label = f"{path} (recorded in {config})"
+        if not path.is_file():
+            found.searched.append(label)
+            found.missing.append(f"{path} does not exist (recorded in {config})")
+            continue
+        found.add_file(path, label)
 
 
 def _run_key_command(command: str) -> str:

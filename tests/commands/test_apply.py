@@ -118,3 +118,69 @@ def test_kill_during_apply_never_leaves_a_partial_bundle(project: InitProject) -
     after = _apply(project, "--always")
     assert after.returncode == 0, after.stdout + after.stderr
     assert _serial(project, _bundles(project)[-1]) == len(_bundles(project))
+
+
+def _other_key(project: InitProject) -> Path:
+    other = project.workdir / "keys" / "other.pem"
+    made = run_cli("keys", "signing", "--out", other, cwd=project.workdir)
+    assert made.returncode == 0, made.stderr
+    return other
+
+
+def test_apply_refuses_a_signing_key_the_project_does_not_trust(project: InitProject) -> None:
+    other = _other_key(project)
+    public = run_cli("keys", "public", other, cwd=project.workdir).stdout.strip()
+    keyid = PublicKey.parse(public).keyid
+    result = run_cli(
+        "apply", project.root, "--target", "bundles", "--signing-key", other, cwd=project.workdir
+    )
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"aivault-ops: error: E-SIGNING-KEY-UNTRUSTED: {other}: signing key {keyid} is not in"
+        " the Project's spec.trustedSigningKeys; runtimes that trust those keys would refuse"
+        f" the bundle\n  hint: sign with a trusted key, or add `{public}` to"
+        f" spec.trustedSigningKeys (`aivault-ops keys public {other}` prints it)\n"
+    )
+    assert not (project.workdir / "bundles").exists()
+
+
+def _publish_untrusted(project: InitProject, serial: int) -> None:
+    other = _other_key(project)
+    out = project.workdir / "bundles" / f"bundle-{serial}.tar.gz"
+    out.parent.mkdir(exist_ok=True)
+    result = run_cli(
+        "compile", project.root, "--out", out, "--signing-key", other, "--serial", str(serial),
+        "--revision", "rogue", cwd=project.workdir,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
+def test_an_unverifiable_newest_bundle_is_not_the_base(project: InitProject) -> None:
+    assert _apply(project).returncode == 0
+    _publish_untrusted(project, 2)
+    plan = run_cli("plan", project.root, "--target", "bundles", cwd=project.workdir)
+    assert plan.returncode == 2
+    assert plan.stdout.splitlines()[0] == "Comparing against: bundle-1.tar.gz (revision r)"
+    assert plan.stderr.startswith(
+        "warning: bundle-2.tar.gz does not verify with the trusted keys (E-BUNDLE-UNTRUSTED: "
+    )
+    assert plan.stderr.endswith(
+        "; it is not compared against, and apply publishes a bundle above it\n"
+    )
+    result = _apply(project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1] == (
+        f"Published {Path('bundles') / 'bundle-3.tar.gz'} (serial 3, revision r)"
+    )
+    assert _serial(project, "bundle-3.tar.gz") == 3
+    assert _apply(project).stdout.splitlines()[-1] == "Nothing to publish."
+
+
+def test_only_unverifiable_bundles_compare_against_nothing(project: InitProject) -> None:
+    _publish_untrusted(project, 5)
+    result = _apply(project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Comparing against: nothing verified published yet"
+    assert "+ capability example-api/read" in lines
+    assert _serial(project, "bundle-6.tar.gz") == 6

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 from cli_support import InitProject, run_cli
@@ -69,3 +73,106 @@ def test_init_with_an_existing_recipient(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert recipient in (tmp_path / "repo" / "aivault-ops.yaml").read_text()
     assert run_cli("validate", "repo", cwd=tmp_path).returncode == 0
+
+
+def _scratch_home(tmp_path: Path) -> dict[str, str]:
+    home = tmp_path / "home"
+    home.mkdir()
+    return {
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+        "SOPS_DISABLE_VERSION_CHECK": "1",
+    }
+
+
+def _shell(
+    command: str, cwd: Path, env: dict[str, str], stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """A command line as a user pastes it (`aivault-ops` is this interpreter's module)."""
+    shim = cwd / "bin"
+    shim.mkdir(exist_ok=True)
+    (shim / "aivault-ops").write_text(f'#!/bin/sh\nexec {sys.executable} -m aivault_ops "$@"\n')
+    (shim / "aivault-ops").chmod(0o755)
+    path = f"{shim}:{env['PATH']}"
+    return subprocess.run(
+        ["/bin/sh", "-c", command],
+        cwd=cwd,
+        env={**env, "PATH": path},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_readme_init_creates_missing_key_directories_0700(tmp_path: Path) -> None:
+    env = _scratch_home(tmp_path)
+    home = Path(env["HOME"])
+    result = _shell(
+        "aivault-ops init vault.d --identity-out ~/.config/aivault/runtime-age.txt"
+        " --signing-key-out ~/.config/aivault/signing.pem",
+        tmp_path,
+        env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE(home.stat().st_mode) == 0o755
+    for directory in (".config", ".config/aivault", ".config/aivault-ops"):
+        assert stat.S_IMODE((home / directory).stat().st_mode) == 0o700, directory
+    for key in ("runtime-age.txt", "signing.pem"):
+        assert stat.S_IMODE((home / ".config/aivault" / key).stat().st_mode) == 0o600
+
+
+def test_init_next_commands_work_when_pasted(tmp_path: Path) -> None:
+    env = _scratch_home(tmp_path)
+    init = _shell("aivault-ops init vault.d --identity-out ~/keys/age.txt", tmp_path, env)
+    assert init.returncode == 0, init.stderr
+    config = Path(env["XDG_CONFIG_HOME"]) / "aivault-ops" / "config.json"
+    assert json.loads(config.read_text()) == {
+        "identityFiles": [str(Path(env["HOME"]) / "keys/age.txt")]
+    }
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    lines = init.stdout.splitlines()
+    steps = lines[lines.index(next(x for x in lines if x.startswith("Next:"))) + 1 :]
+    assert steps == [
+        "  (cd vault.d && aivault-ops secrets set EXAMPLE_API_KEY)",
+        "  aivault-ops validate vault.d",
+    ]
+    for step in steps:
+        result = _shell(step.strip(), tmp_path, env, stdin="sk-real-value\n")
+        assert result.returncode == 0, (step, result.stderr)
+    got = _shell("cd vault.d && aivault-ops secrets get EXAMPLE_API_KEY --reveal", tmp_path, env)
+    assert got.stdout == "sk-real-value\n"
+
+
+def test_init_records_each_identity_once(tmp_path: Path) -> None:
+    env = _scratch_home(tmp_path)
+    for repo in ("one", "two"):
+        result = run_cli("init", repo, "--identity-out", "id.txt", "--force", cwd=tmp_path, env=env)
+        assert result.returncode == 0, result.stderr
+    config = Path(env["XDG_CONFIG_HOME"]) / "aivault-ops" / "config.json"
+    assert json.loads(config.read_text()) == {"identityFiles": [str(tmp_path / "id.txt")]}
+
+
+def test_init_refuses_an_existing_key_unless_forced(tmp_path: Path) -> None:
+    (tmp_path / "id.txt").write_text("keep")
+    result = run_cli("init", "repo", "--identity-out", "id.txt", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "aivault-ops: error: E-KEY-EXISTS: id.txt: already exists\n"
+        "  hint: pass --force to replace it\n"
+    )
+    assert (tmp_path / "id.txt").read_text() == "keep"
+    forced = run_cli("init", "repo", "--identity-out", "id.txt", "--force", cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert (tmp_path / "id.txt").read_text().startswith("# created: ")
+
+
+def test_init_force_never_replaces_a_non_empty_repo(tmp_path: Path) -> None:
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "keep").write_text("x")
+    result = run_cli("init", "repo", "--identity-out", "id.txt", "--force", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == "aivault-ops: error: repo: directory is not empty\n"
+    assert not (tmp_path / "id.txt").exists()

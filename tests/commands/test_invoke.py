@@ -144,3 +144,31 @@ def test_over_a_unix_socket(
     start_runtime("--socket", str(sock))
     code, out, _ = invoke(capsysbinary, f"unix:{sock}", "--path", "/v1/users")
     assert code == 0 and json.loads(out)["ok"] is True
+
+
+def test_a_query_in_path_is_sent_as_query_parameters(
+    runtime: RuntimeProcess, upstream: RecordingUpstream, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    path = "/v1/users?status=active&q=a%20b%26c&q=d+e"
+    code, out, err = invoke(capsysbinary, runtime.url, "--path", path, "--query", "page=2")
+    assert (code, err) == (0, "")
+    assert json.loads(out)["path"] == "/v1/users"
+    [seen] = upstream.seen
+    assert seen.query == (("status", "active"), ("q", "a b&c"), ("q", "d e"), ("page", "2"))
+
+
+def test_an_envelope_error_names_the_cli_flag(
+    runtime: RuntimeProcess, upstream: RecordingUpstream, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    code, out, err = invoke(capsysbinary, runtime.url, "--path", "v1/users")
+    assert (code, out) == (1, b"")
+    assert err == "aivault-ops: error: E-ENVELOPE-INVALID: --path must start with '/'\n"
+    assert upstream.seen == []
+
+
+def test_a_fragment_in_path_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["invoke", "my-api/users", "--token", TOKEN, "--path", "/v1/users#top"]) == 2
+    assert capsys.readouterr().err == (
+        "aivault-ops: error: --path '/v1/users#top': a fragment (#…) is never sent to a server;"
+        " remove it\n"
+    )

@@ -62,12 +62,22 @@ def test_signing_key_is_not_overwritten_without_force(tmp_path: Path) -> None:
     assert _mode(tmp_path / "ci.pem") == 0o600
 
 
-def test_signing_key_into_missing_directory_fails_cleanly(tmp_path: Path) -> None:
-    result = _run(tmp_path, "keys", "signing", "--out", "no/such/dir/ci.pem")
+@pytest.mark.parametrize("kind", ["signing", "age"])
+def test_key_into_missing_directories_creates_each_0700(tmp_path: Path, kind: str) -> None:
+    (tmp_path / "open").mkdir(mode=0o755)
+    result = _run(tmp_path, "keys", kind, "--out", "open/no/such/key")
+    assert result.returncode == 0, result.stderr
+    assert _mode(tmp_path / "open") == 0o755
+    assert [_mode(tmp_path / d) for d in ("open/no", "open/no/such")] == [0o700, 0o700]
+    assert _mode(tmp_path / "open/no/such/key") == 0o600
+
+
+def test_key_under_a_file_fails_cleanly(tmp_path: Path) -> None:
+    (tmp_path / "plain").write_text("x")
+    result = _run(tmp_path, "keys", "signing", "--out", "plain/ci.pem")
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == (
-        "aivault-ops: error: E-KEY-FILE: no/such/dir/ci.pem: cannot write:"
-        " No such file or directory\n"
+        "aivault-ops: error: E-KEY-FILE: plain/ci.pem: cannot write: Not a directory\n"
     )
 
 
@@ -156,3 +166,27 @@ def test_age_identity_works_with_the_real_age_tools(tmp_path: Path) -> None:
         check=True,
     ).stdout
     assert decrypted == b"hello"
+
+
+def test_public_prints_the_public_half_of_a_signing_key(tmp_path: Path) -> None:
+    made = _run(tmp_path, "keys", "signing", "--out", "ci.pem")
+    result = _run(tmp_path, "keys", "public", "ci.pem")
+    assert (result.returncode, result.stdout, result.stderr) == (0, made.stdout, "")
+    assert result.stdout.startswith("ed25519:")
+
+
+def test_public_prints_the_recipient_of_an_age_identity(tmp_path: Path) -> None:
+    made = _run(tmp_path, "keys", "age", "--out", "id.txt")
+    result = _run(tmp_path, "keys", "public", "id.txt")
+    assert (result.returncode, result.stdout, result.stderr) == (0, made.stdout, "")
+    assert "AGE-SECRET-KEY" not in result.stdout
+
+
+def test_public_refuses_what_is_not_a_key_without_echoing_it(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("AGE-SECRET-KEY-1NOTAKEY\n")
+    result = _run(tmp_path, "keys", "public", "notes.txt")
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        "aivault-ops: error: E-KEY-FORMAT: notes.txt: neither an Ed25519 PEM private key"
+        " nor an age identity file\n"
+    )

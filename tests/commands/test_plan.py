@@ -139,3 +139,17 @@ def test_plan_warns_when_the_base_cannot_be_verified(project: InitProject) -> No
     assert unverified.stderr.startswith(
         "warning: the newest bundle could not be verified (E-BUNDLE-UNTRUSTED:"
     )
+
+
+def test_plan_json_lists_bundles_that_do_not_verify(project: InitProject) -> None:
+    _publish(project)
+    (project.workdir / "bundles" / "bundle-1.tar.gz").rename(
+        project.workdir / "bundles" / "bundle-4.tar.gz"
+    )
+    (project.workdir / "bundles" / "bundle-4.tar.gz").write_bytes(b"not a bundle")
+    result = _plan(project, "--json")
+    assert result.returncode == 2
+    document = json.loads(result.stdout)
+    assert document["base"] is None
+    assert [entry["bundle"] for entry in document["unverifiable"]] == ["bundle-4.tar.gz"]
+    assert document["unverifiable"][0]["reason"].startswith("E-BUNDLE-ARCHIVE: ")

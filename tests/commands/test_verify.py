@@ -166,14 +166,20 @@ def test_missing_bundle_file(project: tuple[Path, SigningKey]) -> None:
         ),
         (
             "ci.pem",
-            "E-KEY-FORMAT: ci.pem: a public key looks like 'ed25519:<base64>'\n"
-            "  hint: print one with `aivault-ops keys signing --out KEYFILE`",
+            "E-KEY-FORMAT: ci.pem: is a private key; --trust takes the public half\n"
+            "  hint: print it with `aivault-ops keys public ci.pem`",
+        ),
+        (
+            "ci.pub.txt",
+            "E-KEY-FORMAT: ci.pub.txt: a public key looks like 'ed25519:<base64>'\n"
+            "  hint: print the public half of a signing key: `aivault-ops keys public KEYFILE`",
         ),
     ],
 )
 def test_bad_trust_argument(project: tuple[Path, SigningKey], trust: str, message: str) -> None:
     cwd, key = project
     (cwd / "b.tar.gz").write_bytes(_bundle(key))
+    (cwd / "ci.pub.txt").write_text("not a key\n")
     result = _run(cwd, "verify", "b.tar.gz", "--trust", trust)
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == f"aivault-ops: error: {message}\n"

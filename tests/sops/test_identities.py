@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -78,7 +79,8 @@ def test_nothing_found_says_where_it_looked(tmp_path: Path) -> None:
     assert caught.value.diagnostics() == (
         "no age identity found (looked in SOPS_AGE_SSH_PRIVATE_KEY_FILE, "
         f"{tmp_path}/.ssh/id_ed25519, {tmp_path}/.ssh/id_rsa, SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, "
-        f"SOPS_AGE_KEY_CMD, {tmp_path}/.config/sops/age/keys.txt)\n"
+        f"SOPS_AGE_KEY_CMD, {tmp_path}/.config/sops/age/keys.txt, "
+        f"{tmp_path}/.config/aivault-ops/config.json)\n"
         f"  hint: SOPS_AGE_KEY_FILE ({tmp_path}/missing.txt does not exist); "
         "pass --identity FILE or set SOPS_AGE_KEY_FILE"
     )
@@ -111,3 +113,41 @@ def test_key_command_failure_is_reported(tmp_path: Path) -> None:
 def test_generated_key_works(age_key: AgeKey) -> None:
     identities = load_identities(age_key.identity_file, environ={"HOME": "/nonexistent"})
     assert len(identities.keys) == 1 and age_key.recipient != RECIPIENT_1
+
+
+def _record(tmp_path: Path, *files: Path) -> Path:
+    config = tmp_path / ".config" / "aivault-ops" / "config.json"
+    config.parent.mkdir(parents=True)
+    config.write_text(json.dumps({"identityFiles": [str(path) for path in files]}))
+    return config
+
+
+def test_identity_files_recorded_by_init_are_searched_last(tmp_path: Path) -> None:
+    config = _record(tmp_path, KEY_1)
+    identities = load_identities(environ={"HOME": str(tmp_path), "SOPS_AGE_KEY": KEY_2.read_text()})
+    assert identities.sources == ("SOPS_AGE_KEY", f"{KEY_1} (recorded in {config})")
+    assert identities.searched[-1] == f"{KEY_1} (recorded in {config})"
+
+
+def test_a_recorded_identity_file_that_is_gone_is_named(tmp_path: Path) -> None:
+    gone = tmp_path / "gone.txt"
+    config = _record(tmp_path, gone)
+    with pytest.raises(NoIdentity) as caught:
+        load_identities(environ={"HOME": str(tmp_path)})
+    assert caught.value.hint == (
+        f"{gone} does not exist (recorded in {config}); "
+        "pass --identity FILE or set SOPS_AGE_KEY_FILE"
+    )
+
+
+def test_a_broken_user_config_is_reported_only_when_nothing_is_found(tmp_path: Path) -> None:
+    config = _record(tmp_path)
+    config.write_text("{not json")
+    environ = {"HOME": str(tmp_path), "SOPS_AGE_KEY_FILE": str(KEY_1)}
+    assert load_identities(environ=environ).sources == ("SOPS_AGE_KEY_FILE",)
+    with pytest.raises(NoIdentity) as caught:
+        load_identities(environ={"HOME": str(tmp_path)})
+    assert caught.value.hint == (
+        f"{config}: not valid JSON (Expecting property name enclosed in double quotes, line 1); "
+        "pass --identity FILE or set SOPS_AGE_KEY_FILE"
+    )

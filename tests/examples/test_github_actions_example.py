@@ -1,0 +1,107 @@
+"""The CI example runs as written against a repo made by `init` (GitHub-only steps skipped).
+
+Its `run:` steps are executed with bash -e, as GitHub does, in a scratch
+repository, with a local directory as the bundle target; the install step is
+replaced by the package already installed here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from aivault_ops.bundle import PublicKey, newest_bundle, read_bundle_file, verify_bundle
+
+WORKFLOW = Path(__file__).resolve().parents[2] / "examples" / "github-actions" / "aivault-ops.yml"
+_PINNED = re.compile(r"^aivault-ops @ git\+https://github\.com/[^/]+/aivault-ops@[0-9a-f]{40}$")
+
+
+def _workflow() -> dict[str, Any]:
+    document = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+    assert isinstance(document, dict)
+    return document
+
+
+def _shim(directory: Path) -> Path:
+    directory.mkdir()
+    script = directory / "aivault-ops"
+    script.write_text(f'#!/bin/sh\nexec {sys.executable} -m aivault_ops "$@"\n')
+    script.chmod(0o755)
+    return directory
+
+
+def _run_step(step: dict[str, Any], cwd: Path, env: dict[str, str], secrets: dict[str, str]) -> str:
+    step_env = {}
+    for name, value in (step.get("env") or {}).items():
+        text = re.sub(r"\$\{\{\s*secrets\.(\w+)\s*\}\}", lambda m: secrets[m.group(1)], str(value))
+        assert "${{" not in text, name
+        step_env[name] = text
+    script = step["run"]
+    assert "${{" not in script
+    result = subprocess.run(
+        ["bash", "-e", "-c", script],
+        cwd=cwd,
+        env={**env, **step_env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, (step.get("name"), result.stdout, result.stderr)
+    return result.stdout
+
+
+def test_the_install_step_pins_a_git_ref() -> None:
+    workflow = _workflow()
+    assert _PINNED.match(workflow["env"]["AIVAULT_OPS_SOURCE"])
+    for job in workflow["jobs"].values():
+        installs = [s for s in job["steps"] if "pip install" in s.get("run", "")]
+        assert [s["run"] for s in installs] == ['pip install "$AIVAULT_OPS_SOURCE"']
+
+
+def test_the_run_steps_work_on_a_repo_made_by_init(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    env = {
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "PATH": f"{_shim(tmp_path / 'bin')}:{os.environ['PATH']}",
+        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+        "SOPS_DISABLE_VERSION_CHECK": "1",
+    }
+    init = subprocess.run(
+        ["aivault-ops", "init", "vault.d", "--identity-out", str(home / "id.txt"),
+         "--signing-key-out", str(home / "signing.pem")],
+        cwd=repo, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert init.returncode == 0, init.stderr
+    workflow = _workflow()
+    env.update({k: str(v) for k, v in workflow["env"].items()})
+    env["BUNDLE_DIR"] = str(tmp_path / "bundles")
+    secrets = {"AIVAULT_SIGNING_KEY": (home / "signing.pem").read_text()}
+    ran = []
+    for job_name in ("validate", "apply"):
+        for step in workflow["jobs"][job_name]["steps"]:
+            if "run" in step and "pip install" not in step["run"]:
+                _run_step(step, repo, env, secrets)
+                ran.append(step["name"])
+    assert ran == [
+        "Validate",
+        "Plan against what is published (exit 2 means changes, not failure)",
+        "Apply (signing key from the CI secret store, never written to the repo)",
+    ]
+    newest = newest_bundle(tmp_path / "bundles")
+    assert newest is not None and newest[0] == 1
+    key = PublicKey.parse(
+        init.stdout.split("Signing public key (trust it in runtimes): ")[1].split()[0]
+    )
+    verify_bundle(read_bundle_file(newest[1]), trusted_keys=[key], now=datetime.now(UTC))
