@@ -91,6 +91,8 @@ def shell(tmp_path: Path) -> Iterator[Shell]:
     for job in shell.jobs:
         job.terminate()
         job.wait(timeout=15)
+        if job.stdout is not None:
+            job.stdout.close()
 
 
 def test_the_ten_minutes_block_works_as_written(shell: Shell, tmp_path: Path) -> None:
