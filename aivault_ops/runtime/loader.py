@@ -24,6 +24,7 @@ from aivault_ops.errors import AivaultError
 from aivault_ops.runtime.active_policy import ActivePolicy
 from aivault_ops.runtime.auth.base import AuthServices
 from aivault_ops.runtime.state import Floor
+from aivault_ops.scaffold import PLACEHOLDER_VALUE
 from aivault_ops.secret import Secret
 from aivault_ops.sops import decrypt_bytes
 from aivault_ops.sops.identities import Identities
@@ -95,6 +96,7 @@ class Loaded:
 
     policy: ActivePolicy
     floor: Floor
+    placeholders: tuple[str, ...] = ()
 
 
 def check_serial(serial: int, digest: str, floor: Floor | None, active: int | None) -> None:
@@ -134,14 +136,15 @@ class Loader:
             raise SerialNameMismatch(f"the file is named for serial {ref.serial}, holds {serial}")
         digest = hashlib.sha256(data).hexdigest()
         check_serial(serial, digest, floor, active)
+        secrets = self.decrypt_needed(verified)
         policy = ActivePolicy.build(
             manifest=verified.manifest.to_json(),
             policy=verified.policy,
             keyid=verified.keyid,
-            secrets=self.decrypt_needed(verified),
+            secrets=secrets,
             services=self.services,
         )
-        return Loaded(policy, Floor(serial, digest))
+        return Loaded(policy, Floor(serial, digest), placeholders(secrets))
 
     def decrypt_needed(self, verified: VerifiedBundle) -> dict[tuple[str, str], Secret]:
         """Decrypt only the SOPS files the policy uses, keep only the names it needs."""
@@ -167,6 +170,15 @@ class Loader:
             source_name=path,
         )
         return decrypted.secrets()
+
+
+def placeholders(secrets: Mapping[tuple[str, str], Secret]) -> tuple[str, ...]:
+    """`path#NAME` of every secret still holding the value `init` scaffolds (names only)."""
+    return tuple(
+        f"{path}#{name}"
+        for (path, name), secret in sorted(secrets.items())
+        if secret.reveal() in (PLACEHOLDER_VALUE, PLACEHOLDER_VALUE.encode())
+    )
 
 
 def _file_format(policy: Mapping[str, Any], path: str) -> str:

@@ -120,6 +120,13 @@ class Reloader:
         self.metrics.reload("ok")
         problems = loaded.policy.problems()
         self.log("bundle_activated", bundle=ref.name, serial=loaded.floor.serial, problems=problems)
+        for secret in loaded.placeholders:
+            name = secret.rpartition("#")[2]
+            self.log(
+                "warning",
+                detail=f"secret {secret} still holds the placeholder `init` wrote;"
+                f" set the real value with `aivault-ops secrets set {name}`",
+            )
 
     def _failed(self, message: str) -> None:
         self.state.failed(message, self.clock())

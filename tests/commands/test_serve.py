@@ -9,7 +9,7 @@ import httpx
 import pytest
 from support.bundles import CANARY, TOKEN, BundleFactory
 from support.fixtures import _session_upstream, bundle_dir, factory, start_runtime, upstream
-from support.runtime_proc import StartRuntime, wait_until
+from support.runtime_proc import RuntimeProcess, StartRuntime, wait_until
 from support.upstream import RecordingUpstream
 
 from aivault_ops.commands.serve import parse_listen
@@ -212,3 +212,36 @@ def test_sigterm_closes_idle_connections_at_once_and_lets_a_request_finish(
     assert idle.recv(100) == b""
     idle.close()
     assert runtime.process.returncode == 0
+
+
+def test_serve_warns_about_a_secret_still_holding_the_init_placeholder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A repo fresh from `init` still holds `replace-me`: the runtime says so (by name)."""
+    from aivault_ops.runtime.loader import placeholders
+    from aivault_ops.secret import Secret
+
+    keys = tmp_path / "keys"
+    assert main(["init", str(tmp_path / "vault.d"), "--identity-out", str(keys / "id.txt"),
+                 "--signing-key-out", str(keys / "sign.pem")]) == 0  # fmt: skip
+    bundles = tmp_path / "bundles"
+    assert main(["apply", str(tmp_path / "vault.d"), "--target", str(bundles),
+                 "--signing-key", str(keys / "sign.pem")]) == 0  # fmt: skip
+    capsys.readouterr()
+    found = placeholders(
+        {("secrets/a.sops.yaml", "A"): Secret("replace-me"), ("s", "B"): Secret("real")}
+    )
+    assert found == ("secrets/a.sops.yaml#A",)
+    from aivault_ops.bundle.keys import load_signing_key
+
+    trust = str(load_signing_key(keys / "sign.pem").public_key)
+    runtime = RuntimeProcess(
+        bundle_dir=bundles, state_dir=tmp_path / "state", log_path=tmp_path / "serve.log",
+        args=["--identity", str(keys / "id.txt"), "--trust", trust],
+    ).start()  # fmt: skip
+    runtime.stop()
+    assert (
+        "secret secrets/example-api.sops.yaml#EXAMPLE_API_KEY still holds the placeholder"
+        " `init` wrote; set the real value with `aivault-ops secrets set EXAMPLE_API_KEY`"
+    ) in runtime.log()
+    assert "replace-me" not in runtime.log()
