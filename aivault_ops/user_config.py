@@ -51,7 +51,7 @@ def identity_files(path: Path) -> list[Path]:
 
 def record_identity_file(identity: Path, environ: Mapping[str, str] | None = None) -> Path:
     """Add `identity` (made absolute) to the config's identity files; return the config path."""
-    from aivault_ops.bundle.keys import make_private_parents
+    from aivault_ops.private_files import make_private_parents
 
     path = config_path(environ)
     config = read_config(path)

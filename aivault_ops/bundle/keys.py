@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from aivault_ops.bundle.errors import KeyExists, KeyFileError, KeyFormatError
+from aivault_ops.private_files import make_private_parents
 
 PUBLIC_KEY_PREFIX = "ed25519:"
 _RAW_KEY_BYTES = 32
@@ -158,22 +159,6 @@ def write_private_file(path: Path, data: bytes, *, overwrite: bool = False) -> N
         handle.write(data)
         handle.flush()
         os.fsync(fd)
-
-
-def make_private_parents(path: Path) -> None:
-    """Create each missing parent directory of `path` with mode 0700.
-
-    Prevents a key landing in a directory others can list or enter because
-    `mkdir -p` followed the umask; directories that already exist are left
-    exactly as they are.
-    """
-    missing = [parent for parent in path.absolute().parents if not parent.exists()]
-    for directory in reversed(missing):
-        try:
-            directory.mkdir(0o700)
-        except FileExistsError:
-            continue
-        directory.chmod(0o700)
 
 
 def public_half(path: Path) -> list[str]:
