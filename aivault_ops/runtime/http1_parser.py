@@ -61,6 +61,10 @@ class _Trailing(Exception):
     """Raised inside a callback to stop llhttp at bytes past the complete response."""
 
 
+class _InterimEnd(Exception):
+    """Raised inside a callback to stop llhttp at the end of an interim (1xx) head."""
+
+
 class ResponseParser:
     """One connection's response parser; `begin` before each exchange, then `feed`."""
 
@@ -75,6 +79,7 @@ class ResponseParser:
         "_parser",
         "_pending",
         "_started",
+        "_tail",
         "buffered",
         "chunks",
         "complete",
@@ -99,6 +104,7 @@ class ResponseParser:
         self._head_done = self._started = self._interim = False
         self._chunked = self._framed = self._http11 = False
         self._head_bytes = self._pending = 0
+        self._tail = b""
 
     def take(self) -> bytes:
         """The oldest body piece not yet taken (call only when `chunks` is not empty)."""
@@ -111,7 +117,14 @@ class ResponseParser:
         if self.complete:
             self.trailing = self.trailing or bool(data)
             return
-        if not self._started and data:
+        while data:
+            data = self._feed_once(data)
+        if self._pending > MAX_HEAD_BYTES and not self.complete:
+            raise ProtocolViolation(self._overlong())
+
+    def _feed_once(self, data: bytes) -> bytes:
+        """Feed llhttp; what is left after an interim head (to parse anew), else b""."""
+        if not self._started:
             if data[:1] != b"H":
                 raise ProtocolViolation("it does not start with a status line")
             self._started = True
@@ -121,9 +134,25 @@ class ResponseParser:
         except httptools.HttpParserUpgrade:
             raise ProtocolViolation("it switches protocols (101)") from None
         except httptools.HttpParserError as error:
+            if isinstance(error.__context__, _InterimEnd):
+                return self._after_interim(data)
             self._failed(error)
-        if self._pending > MAX_HEAD_BYTES and not self.complete:
-            raise ProtocolViolation(self._overlong())
+        if not self._head_done:
+            self._tail = (self._tail + data)[-3:]
+        return b""
+
+    def _after_interim(self, data: bytes) -> bytes:
+        """The bytes after an interim head, for a fresh llhttp parser.
+
+        llhttp would skip blank lines before the next status line; stopping
+        at each interim head and checking that the next message starts with
+        its status line refuses them, as for the first one. The head ends at
+        its first empty line (llhttp allows no other line end)."""
+        joined = self._tail + data
+        rest = joined[joined.index(b"\r\n\r\n") + 4 :]
+        self._parser = httptools.HttpResponseParser(self)
+        self._started, self._tail = False, b""
+        return rest
 
     def _failed(self, error: httptools.HttpParserError) -> None:
         """Bytes past the complete response end parsing (`trailing`); anything else is a
@@ -195,7 +224,8 @@ class ResponseParser:
     def on_message_complete(self) -> None:
         if self._interim:
             self._interim = False
-        elif not self.complete:
+            raise _InterimEnd()
+        if not self.complete:
             self.complete = True
             self.keep_alive = self._http11 and self._parser.should_keep_alive()
 
