@@ -127,6 +127,7 @@ class Connection(asyncio.Protocol):
         self._error: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._paused = False
+        self._close_notify = False
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -152,6 +153,11 @@ class Connection(asyncio.Protocol):
             self._paused = True
         self._wake()
 
+    def eof_received(self) -> None:
+        """The TLS layer read the upstream's close_notify (uvloop calls this only then:
+        a bare TCP FIN goes straight to `connection_lost`)."""
+        self._close_notify = True
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         if not self.lost.done():
@@ -162,12 +168,18 @@ class Connection(asyncio.Protocol):
             return
         if self._error is None:
             try:
-                if exc is not None:
-                    raise UpstreamClosed("the upstream closed the connection")
-                self.parser.feed_eof()
+                self._end_of_stream(exc)
             except ConnectionError as error:
                 self._error = error
         self._wake()
+
+    def _end_of_stream(self, exc: Exception | None) -> None:
+        """Prevents a truncated body from passing as whole: a body that ends at the
+        close is complete only after TLS close_notify (RFC 9112 §9.8); a bare FIN or
+        a reset is `UpstreamClosed`, as is any close before a framed body's end."""
+        if exc is not None or not (self._close_notify or self.parser.complete):
+            raise UpstreamClosed("the upstream closed the connection")
+        self.parser.feed_eof()
 
     def fail(self, error: BaseException) -> None:
         """End the exchange with `error` and close the connection."""

@@ -20,10 +20,13 @@ from typing import Any
 import pytest
 import uvloop
 from support.byte_upstream import (
+    CLOSE,
+    CUT,
     HOST,
     OTHER_HOST,
     ByteUpstream,
     Drip,
+    Pause,
     Script,
     Step,
     tls_files,
@@ -191,7 +194,7 @@ def test_regression_101_switching_protocols_is_refused(tls: Tls) -> None:
     run(tls, always(raw + b"\x81\x05hello"), scenario)
 
 
-def test_regression_a_head_dripped_under_the_read_timeout_hits_the_deadline(tls: Tls) -> None:
+def test_a_head_dripped_under_the_read_timeout_hits_the_deadline(tls: Tls) -> None:
     """One byte every 50 ms never trips a 0.4 s per-read timeout; the head deadline does."""
     script = always(Drip(ok(b"late"), 0.05))
 
@@ -241,4 +244,260 @@ def test_regression_idle_connections_count_toward_the_pool_limit(tls: Tls) -> No
         assert client.connections() == (0, 1)
 
     upstream = run(tls, always(ok()), scenario, max_connections=1)
+    assert upstream.accepted == 2
+
+
+# --- the corpus: every framing problem fails the exchange and closes the connection --------
+
+HEAD_CAP = "its head exceeds 65536 bytes"
+LINE_CAP = "a chunk line or its trailers exceed 65536 bytes"
+NOT_CHUNKED = "its Transfer-Encoding is not exactly one 'chunked'"
+NOT_START = "it does not start with a status line"
+PARSER = "rejected by the parser ("
+CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+PAD_1K = b"x-pad: %s\r\n" % (b"p" * 1000)
+
+
+def status(line: bytes, rest: bytes = b"content-length: 0\r\n\r\n") -> bytes:
+    return line + b"\r\n" + rest
+
+
+# id: (steps, reason: exact, or a prefix ending in "(")
+VIOLATIONS: dict[str, tuple[tuple[Step, ...], str]] = {
+    "head-endless": ((b"HTTP/1.1 200 OK\r\n" + PAD_1K * 70,), HEAD_CAP),
+    "head-dripped-over-cap": ((b"HTTP/1.1 200 OK\r\n", *[PAD_1K] * 70), HEAD_CAP),
+    "header-value-endless": ((b"HTTP/1.1 200 OK\r\nx-a: " + b"p" * 70_000,), HEAD_CAP),
+    "reason-huge": ((b"HTTP/1.1 200 " + b"R" * 70_000 + b"\r\n",), HEAD_CAP),
+    "interim-heads-over-cap": ((b"HTTP/1.1 103 Early\r\n" + PAD_1K * 40 + b"\r\n",) * 2, HEAD_CAP),
+    "chunk-extension-endless": ((CHUNKED_HEAD + b"5;" + b"a" * 1_000_000,), LINE_CAP),
+    "trailers-huge": ((CHUNKED_HEAD + b"0\r\n" + PAD_1K * 140 + b"\r\n",), LINE_CAP),
+    "te-gzip": ((status(b"HTTP/1.1 200 OK", b"transfer-encoding: gzip\r\n\r\nbody"),), NOT_CHUNKED),
+    "te-gzip-chunked": ((status(b"HTTP/1.1 200 OK", b"transfer-encoding: gzip, chunked\r\n\r\n"),),
+                        NOT_CHUNKED),
+    "te-twice": ((b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n" + CHUNKED_HEAD[17:],),
+                 NOT_CHUNKED),
+    "te-list": ((status(b"HTTP/1.1 200 OK", b"transfer-encoding: chunked, chunked\r\n\r\n"),),
+                NOT_CHUNKED),
+    "te-identity": ((status(b"HTTP/1.1 200 OK", b"transfer-encoding: identity\r\n\r\nx"),),
+                    NOT_CHUNKED),
+    "te-in-http10": ((b"HTTP/1.0" + CHUNKED_HEAD[8:] + b"0\r\n\r\n",),
+                     "an HTTP/1.0 answer has a Transfer-Encoding"),
+    "trailer-transfer-encoding": ((CHUNKED_HEAD + b"0\r\ntransfer-encoding: chunked\r\n\r\n",),
+                                  "a trailer sets Content-Length or Transfer-Encoding"),
+    "http-2.0": ((status(b"HTTP/2.0 200 OK"),), "its HTTP version is not 1.1 or 1.0"),
+    "http-0.9": ((status(b"HTTP/0.9 200 OK"),), "its HTTP version is not 1.1 or 1.0"),
+    "status-600": ((status(b"HTTP/1.1 600 Odd"),), "its status code is not between 100 and 599"),
+    "status-099": ((status(b"HTTP/1.1 099 Odd"),), "its status code is not between 100 and 599"),
+    "leading-crlf": ((b"\r\n" + ok(),), NOT_START),
+    "blank-line-after-interim": ((b"HTTP/1.1 100 Continue\r\n\r\n\r\n" + ok(),), NOT_START),
+    "garbage": ((b"NOT HTTP AT ALL\r\n\r\n",), NOT_START),
+    "lowercase-http": ((status(b"http/1.1 200 OK"),), NOT_START),
+    # refused by llhttp itself (strict mode); the reason quotes its fixed text
+    "content-length-twice-same": ((ok(b"hello", b"content-length: 5\r\n"),), PARSER),
+    "content-length-conflicting": ((ok(b"hello", b"content-length: 6\r\n"),), PARSER),
+    "content-length-list": ((status(b"HTTP/1.1 200 OK", b"content-length: 5, 5\r\n\r\nhello"),),
+                            PARSER),
+    "content-length-negative": ((status(b"HTTP/1.1 200 OK", b"content-length: -1\r\n\r\n"),),
+                                PARSER),
+    "content-length-plus": ((status(b"HTTP/1.1 200 OK", b"content-length: +5\r\n\r\nhello"),),
+                            PARSER),
+    "content-length-overflow": ((status(b"HTTP/1.1 200 OK", b"content-length: 1" + b"0" * 25
+                                        + b"\r\n\r\n"),), PARSER),
+    "content-length-empty": ((status(b"HTTP/1.1 200 OK", b"content-length: \r\n\r\n"),), PARSER),
+    "cl-and-te": ((status(b"HTTP/1.1 200 OK", b"content-length: 5\r\ntransfer-encoding: chunked"
+                          b"\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),), PARSER),
+    "te-and-cl": ((status(b"HTTP/1.1 200 OK", b"transfer-encoding: chunked\r\ncontent-length: 5"
+                          b"\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),), PARSER),
+    "chunk-size-negative": ((CHUNKED_HEAD + b"-5\r\nhello\r\n0\r\n\r\n",), PARSER),
+    "chunk-size-0x": ((CHUNKED_HEAD + b"0x5\r\nhello\r\n0\r\n\r\n",), PARSER),
+    "chunk-size-space": ((CHUNKED_HEAD + b"5 \r\nhello\r\n0\r\n\r\n",), PARSER),
+    "chunk-size-overflow": ((CHUNKED_HEAD + b"f" * 20 + b"\r\nhello\r\n",), PARSER),
+    "chunk-size-empty": ((CHUNKED_HEAD + b"\r\nhello\r\n0\r\n\r\n",), PARSER),
+    "chunk-data-too-long": ((CHUNKED_HEAD + b"5\r\nhello!\r\n0\r\n\r\n",), PARSER),
+    "chunk-size-bare-lf": ((CHUNKED_HEAD + b"5\nhello\r\n0\r\n\r\n",), PARSER),
+    "chunk-extension-invalid": ((CHUNKED_HEAD + b"5;a b\r\nhello\r\n0\r\n\r\n",), PARSER),
+    "trailer-content-length": ((CHUNKED_HEAD + b"0\r\ncontent-length: 9\r\n\r\n",), PARSER),
+    "obs-fold": ((status(b"HTTP/1.1 200 OK", b"x-a: 1\r\n  2\r\ncontent-length: 0\r\n\r\n"),),
+                 PARSER),
+    "nul-in-value": ((ok(b"{}", b"x-a: 1\x002\r\n"),), PARSER),
+    "cr-in-value": ((ok(b"{}", b"x-a: 1\r2\r\n"),), PARSER),
+    "del-in-value": ((ok(b"{}", b"x-a: 1\x7f2\r\n"),), PARSER),
+    "ctl-in-value": ((ok(b"{}", b"x-a: \x1b[0m\r\n"),), PARSER),
+    "name-not-a-token": ((ok(b"{}", b"x a: 1\r\n"),), PARSER),
+    "name-space-before-colon": ((ok(b"{}", b"x-a : 1\r\n"),), PARSER),
+    "name-empty": ((ok(b"{}", b": 1\r\n"),), PARSER),
+    "no-colon": ((ok(b"{}", b"x-a\r\n"),), PARSER),
+    "header-starts-with-space": ((status(b"HTTP/1.1 200 OK", b" x-a: 1\r\n\r\n"),), PARSER),
+    "http-2-no-minor": ((status(b"HTTP/2 200 OK"),), PARSER),
+    "http-1.2": ((status(b"HTTP/1.1 200 OK").replace(b"1.1", b"1.2"),), PARSER),
+    "status-two-digits": ((status(b"HTTP/1.1 20 OK"),), PARSER),
+    "status-line-bare-lf": ((b"HTTP/1.1 200 OK\ncontent-length: 0\r\n\r\n",), PARSER),
+    "header-bare-lf": ((b"HTTP/1.1 200 OK\r\ncontent-length: 0\n\r\n",), PARSER),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("steps", "reason"), VIOLATIONS.values(), ids=VIOLATIONS.keys())
+def test_a_framing_violation_fails_the_exchange_and_closes(
+    tls: Tls, steps: tuple[Step, ...], reason: str
+) -> None:
+    async def scenario(client: Http1Upstream, upstream: ByteUpstream) -> None:
+        failure = await refused(client)
+        assert (failure.status, failure.code) == (502, PROTOCOL)
+        message = "the upstream's response is not valid HTTP/1.1: " + reason
+        if reason.endswith("("):
+            assert failure.message.startswith(message) and failure.message.endswith(")")
+        else:
+            assert failure.message == message
+        await closed_and_empty(client, upstream)
+
+    run(tls, always(*steps), scenario)
+
+
+EARLY_CLOSES: dict[str, tuple[Step, ...]] = {
+    "before-anything": (CLOSE,),
+    "mid-status-line": (b"HTTP/1.1 2", CLOSE),
+    "mid-head": (b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n", CLOSE),
+    "after-an-interim-answer": (b"HTTP/1.1 100 Continue\r\n\r\n", CLOSE),
+    "content-length-body-short": (b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc", CLOSE),
+    "chunked-body-cut-after-a-chunk": (CHUNKED_HEAD + b"3\r\nabc\r\n", CLOSE),
+    "chunked-body-cut-in-a-size-line": (CHUNKED_HEAD + b"3\r\nabc\r\n1", CLOSE),
+    "chunked-body-cut-in-trailers": (CHUNKED_HEAD + b"0\r\nx-t: 1\r\n", CLOSE),
+    "close-delimited-body-without-close-notify": (b"HTTP/1.1 200 OK\r\n\r\npartial", CUT),
+    "content-length-body-short-bare-fin": (b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\nab", CUT),
+}
+
+
+@pytest.mark.parametrize("steps", EARLY_CLOSES.values(), ids=EARLY_CLOSES.keys())
+def test_a_close_before_the_end_is_an_error_not_a_short_answer(
+    tls: Tls, steps: tuple[Step, ...]
+) -> None:
+    async def scenario(client: Http1Upstream, upstream: ByteUpstream) -> None:
+        failure = await refused(client, request(method="POST"))  # POST: never retried
+        assert (failure.status, failure.code, failure.message) == (
+            502,
+            RESET,
+            "the upstream closed the connection",
+        )
+        assert client.connections() == (0, 0)
+
+    run(tls, always(*steps), scenario)
+
+
+# id: (answer, expected (status, headers, body), whether the connection is kept)
+Expected = tuple[int, list[tuple[str, str]], bytes]
+LEGIT: dict[str, tuple[bytes, Expected, bool]] = {
+    "content-length": (ok(b"hello"), (200, [("content-length", "5")], b"hello"), True),
+    "chunked-with-extensions": (
+        CHUNKED_HEAD + b"3;a=b\r\nabc\r\n2;q=\"x y\"\r\nde\r\n0\r\n\r\n",
+        (200, [("transfer-encoding", "chunked")], b"abcde"), True),
+    "chunked-trailers-are-dropped": (
+        CHUNKED_HEAD + b"3\r\nabc\r\n0\r\nx-trailer: secret-ish\r\n\r\n",
+        (200, [("transfer-encoding", "chunked")], b"abc"), True),
+    "interim-100-then-200": (b"HTTP/1.1 100 Continue\r\n\r\n" + ok(b"x"),
+                             (200, [("content-length", "1")], b"x"), True),
+    "interim-103-then-200": (b"HTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\n" + ok(b"x"),
+                             (200, [("content-length", "1")], b"x"), True),
+    "204": (b"HTTP/1.1 204 No Content\r\n\r\n", (204, [], b""), True),
+    "304-with-length": (b"HTTP/1.1 304 Not Modified\r\ncontent-length: 5\r\n\r\n",
+                        (304, [("content-length", "5")], b""), True),
+    "close-delimited-with-close-notify": (b"HTTP/1.1 200 OK\r\n\r\nuntil the close",
+                                          (200, [], b"until the close"), False),
+    "http-1.0": (b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nhi",
+                 (200, [("content-length", "2")], b"hi"), False),
+    "connection-close": (ok(b"hi", b"connection: close\r\n"),
+                         (200, [("content-length", "2"), ("connection", "close")], b"hi"), False),
+    "casing-kept-whitespace-trimmed": (
+        ok(b"", b"X-Mixed-Case:  \tpadded value \t\r\nX-Empty:\r\n"),
+        (200, [("content-length", "0"), ("X-Mixed-Case", "padded value"), ("X-Empty", "")], b""),
+        True),
+    "obs-text-value": (ok(b"", b"x-a: caf\xc3\xa9 \xff\r\n"),
+                       (200, [("content-length", "0"), ("x-a", "caf\xe9 \udcff")], b""), True),
+    "reason-phrase-empty": (b"HTTP/1.1 200\r\ncontent-length: 0\r\n\r\n",
+                            (200, [("content-length", "0")], b""), True),
+    "bytes-after-the-answer": (ok(b"hi") + b"junk", (200, [("content-length", "2")], b"hi"), False),
+    "body-after-a-204": (b"HTTP/1.1 204 No Content\r\n\r\nsmuggled", (204, [], b""), False),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("raw", "expected", "kept"), LEGIT.values(), ids=LEGIT.keys())
+def test_a_well_framed_answer_arrives_exactly(
+    tls: Tls, raw: bytes, expected: Expected, kept: bool
+) -> None:
+    def script(connection: int, number: int) -> tuple[Step, ...]:
+        return (raw,) if kept else (raw, CLOSE)
+
+    async def scenario(client: Http1Upstream, upstream: ByteUpstream) -> None:
+        assert await fetch(client) == expected
+        assert client.connections() == (0, 1 if kept else 0)
+        assert await fetch(client) == expected
+
+    upstream = run(tls, script, scenario)
+    assert upstream.accepted == (1 if kept else 2)
+
+
+def test_a_head_answer_with_a_body_is_cut_at_the_head_and_closed(tls: Tls) -> None:
+    async def scenario(client: Http1Upstream, upstream: ByteUpstream) -> None:
+        expected = (200, [("content-length", "5")], b"")
+        assert await fetch(client, request(method="HEAD")) == expected
+        await closed_and_empty(client, upstream)
+
+    run(tls, always(ok(b"hello")), scenario)
+
+
+def test_repeated_content_encoding_fields_are_read_together(tls: Tls) -> None:
+    """`get` joins repeated fields: a second `Content-Encoding` is never overlooked."""
+    raw = ok(b"", b"content-encoding: identity\r\ncontent-encoding: gzip\r\n")
+
+    async def scenario(client: Http1Upstream, _: ByteUpstream) -> None:
+        response = await client.open(request())
+        assert response.headers.get("Content-Encoding") == "identity, gzip"
+        await response.aread()
+        await response.aclose()
+
+    run(tls, always(raw), scenario)
+
+
+def test_regression_the_head_deadline_covers_the_wait_for_a_slot(tls: Tls) -> None:
+    """0.3 s waiting for the only connection plus 0.3 s for the head exceed 0.5 s."""
+    script = always(Pause(0.3), ok())
+
+    async def scenario(client: Http1Upstream, upstream: ByteUpstream) -> None:
+        held = await client.open(request())
+        waiting = asyncio.ensure_future(refused(client, request(timeout_s=0.5)))
+        await asyncio.sleep(0.3)
+        await held.aread()
+        await held.aclose()
+        failure = await waiting
+        assert (failure.status, failure.code) == (504, TIMEOUT)
+        assert client.connections() == (0, 0)
+
+    run(tls, script, scenario, max_connections=1)
+
+
+def test_a_body_stalled_longer_than_the_timeout_fails(tls: Tls) -> None:
+    script = always(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc", Pause(2))
+
+    async def scenario(client: Http1Upstream, upstream: ByteUpstream) -> None:
+        failure = await refused(client, request(timeout_s=0.3))
+        assert (failure.status, failure.code, failure.message) == (
+            504,
+            TIMEOUT,
+            "the upstream did not answer in time",
+        )
+        await closed_and_empty(client, upstream)
+
+    run(tls, script, scenario)
+
+
+def test_an_idle_connection_that_speaks_is_dropped_and_frees_its_slot(tls: Tls) -> None:
+    def script(connection: int, number: int) -> tuple[Step, ...]:
+        return (ok(), Pause(0.1), b"HTTP/1.1 200 OK\r\n") if connection == 1 else (ok(),)
+
+    async def scenario(client: Http1Upstream, upstream: ByteUpstream) -> None:
+        assert (await fetch(client))[2] == b"{}"
+        assert await upstream.wait_closed_by_client(1)
+        assert client.connections() == (0, 0)
+        assert (await fetch(client))[2] == b"{}"
+
+    upstream = run(tls, script, scenario, max_connections=1)
     assert upstream.accepted == 2

@@ -3,7 +3,8 @@
 Each request is answered by `script(connection, number)`: a sequence of
 steps, written in order — `bytes` are written as they are, `Pause(s)` waits,
 `Drip(data, every_s)` writes one byte at a time, `CLOSE` closes the
-connection (TLS close_notify, then FIN). After the last step the server
+connection (TLS close_notify, then FIN), `CUT` sends a bare FIN (no
+close_notify: what a truncation looks like). After the last step the server
 waits for the next request on the same connection, so a test can see
 whether the client reused or closed it (`closed_by_client`).
 
@@ -17,6 +18,8 @@ takes it.
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -46,11 +49,15 @@ class Drip:
 
 
 class _Close:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
     def __repr__(self) -> str:
-        return "CLOSE"
+        return self.name
 
 
-CLOSE = _Close()
+CLOSE = _Close("CLOSE")
+CUT = _Close("CUT")  # a bare TCP FIN, without TLS close_notify (a truncation)
 Step = bytes | Pause | Drip | _Close
 Script = Callable[[int, int], Sequence[Step]]
 
@@ -142,7 +149,9 @@ class ByteUpstream:
 
     async def _play(self, steps: Sequence[Step], writer: asyncio.StreamWriter) -> bool:
         for step in steps:
-            if isinstance(step, _Close):
+            if step is CUT:
+                _fin(writer)
+            elif isinstance(step, _Close):
                 return False
             if isinstance(step, Pause):
                 await asyncio.sleep(step.seconds)
@@ -155,6 +164,13 @@ class ByteUpstream:
                 writer.write(step)
                 await writer.drain()
         return True
+
+
+def _fin(writer: asyncio.StreamWriter) -> None:
+    """Shut the TCP write side under the TLS layer (uvloop hides the socket's own)."""
+    raw = socket.socket(fileno=os.dup(writer.get_extra_info("socket").fileno()))
+    raw.shutdown(socket.SHUT_WR)
+    raw.close()
 
 
 @contextmanager
