@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import uvloop
+from support.bundles import CANARY, BundleFactory
 from support.byte_upstream import (
     CLOSE,
     CUT,
@@ -29,9 +31,19 @@ from support.byte_upstream import (
     Pause,
     Script,
     Step,
+    byte_upstream_thread,
     tls_files,
 )
 from support.fixtures import factory
+from support.response_runtime import (
+    Served,
+    audit_lines,
+    envelope,
+    passthrough,
+    read_cut,
+    refusal,
+    serving,
+)
 
 from aivault_ops.runtime.model import UpstreamRequest
 from aivault_ops.runtime.upstream import (
@@ -501,3 +513,65 @@ def test_an_idle_connection_that_speaks_is_dropped_and_frees_its_slot(tls: Tls) 
 
     upstream = run(tls, script, scenario, max_connections=1)
     assert upstream.accepted == 2
+
+
+# --- through the whole runtime ---------------------------------------------------------------
+
+ECHO = json.dumps({"echo": f"Bearer {CANARY}"}).encode()
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ByteUpstream]:
+    with byte_upstream_thread(tmp_path_factory.mktemp("hostile-up"), always(ok())) as upstream:
+        yield upstream
+
+
+@pytest.fixture(scope="module")
+def runtime(
+    tmp_path_factory: pytest.TempPathFactory, factory: BundleFactory, hostile: ByteUpstream
+) -> Iterator[Served]:
+    root = tmp_path_factory.mktemp("hostile-runtime")
+    with serving("inprocess", root, factory, hostile, {}) as served:  # type: ignore[arg-type]
+        yield served
+
+
+def test_regression_the_padded_gzip_answer_is_a_502_json_error(
+    runtime: Served, hostile: ByteUpstream
+) -> None:
+    body = gzip.compress(ECHO)
+    hostile.script = always(padded_gzip_head(90) + b"content-length: %d\r\n\r\n" % len(body) + body)
+    for call in (passthrough, envelope):
+        message = refusal(call(runtime, "padded"), 502, PROTOCOL)
+        assert message == f"the upstream's response is not valid HTTP/1.1: {HEAD_CAP}"
+    assert [line["error"] for line in audit_lines(runtime.root)[-2:]] == [PROTOCOL, PROTOCOL]
+
+
+def test_a_second_content_encoding_field_is_decoded_before_redaction(
+    runtime: Served, hostile: ByteUpstream
+) -> None:
+    """`identity` then `gzip` in two fields: the body is still gunzipped and redacted."""
+    body = gzip.compress(ECHO)
+    head = b"content-encoding: identity\r\ncontent-encoding: gzip\r\n"
+    hostile.script = always(ok(body, head))
+    for call in (passthrough, envelope):
+        response = call(runtime, "two-encodings")
+        assert response.status_code == 200, response.text
+    assert json.loads(passthrough(runtime, "again").content) == {"echo": "Bearer [REDACTED]"}
+
+
+def test_a_streamed_body_cut_short_aborts_the_callers_connection(
+    runtime: Served, hostile: ByteUpstream
+) -> None:
+    hostile.script = always(CHUNKED_HEAD + b"6\r\nchunk1\r\n", Pause(0.2), CLOSE)
+    status, received = read_cut(runtime, "cut")  # the chunked answer never ends
+    assert status == 200 and b"chunk1".startswith(received)  # the redactor may hold it back
+    assert audit_lines(runtime.root)[-1]["error"] == RESET
+
+
+def test_a_streamed_body_with_a_framing_error_aborts_the_callers_connection(
+    runtime: Served, hostile: ByteUpstream
+) -> None:
+    hostile.script = always(CHUNKED_HEAD + b"6\r\nchunk1\r\n", Pause(0.2), b"zz\r\n")
+    status, received = read_cut(runtime, "bad-chunk")
+    assert status == 200 and b"chunk1".startswith(received)
+    assert audit_lines(runtime.root)[-1]["error"] == PROTOCOL
