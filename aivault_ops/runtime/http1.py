@@ -106,8 +106,12 @@ class ResponseHeaders:
         return list(self._items)
 
 
-def _expire(connection: Connection, error: BaseException) -> None:
-    connection.fail(error)
+def _expire(connection: Connection, body_limit_s: float | None) -> None:
+    if body_limit_s is None:
+        connection.fail(TimeoutError("the upstream did not answer in time"))
+    else:
+        limit = f"{body_limit_s:g}"
+        connection.fail(BodyTimeout(f"the upstream response body did not end within {limit} s"))
 
 
 class Connection(asyncio.Protocol):
@@ -192,10 +196,11 @@ class Connection(asyncio.Protocol):
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
-    async def _wait(self, at: float, error: BaseException) -> None:
-        """Until the parser has news, or `fail(error)` at loop time `at`."""
+    async def _wait(self, at: float, body_limit_s: float | None = None) -> None:
+        """Until the parser has news, or fail at loop time `at` (with `BodyTimeout` when
+        `at` is the end of the body time limit `body_limit_s`)."""
         waiter = self._waiter = self._loop.create_future()
-        timer = self._loop.call_at(at, _expire, self, error)
+        timer = self._loop.call_at(at, _expire, self, body_limit_s)
         try:
             await waiter
         finally:
@@ -210,7 +215,7 @@ class Connection(asyncio.Protocol):
             raise UpstreamClosed("the upstream closed the connection")
         self.transport.write(data)
         while self._error is None and not self.parser.status:
-            await self._wait(deadline, TimeoutError("the upstream did not answer in time"))
+            await self._wait(deadline)
         if self._error is not None:
             raise self._error
 
@@ -231,11 +236,9 @@ class Connection(asyncio.Protocol):
                 return b""
             idle_at = self._loop.time() + idle_s
             if idle_at < deadline:
-                await self._wait(idle_at, TimeoutError("the upstream did not answer in time"))
+                await self._wait(idle_at)
             else:
-                limit = f"{body_timeout_s:g}"
-                message = f"the upstream response body did not end within {limit} s"
-                await self._wait(deadline, BodyTimeout(message))
+                await self._wait(deadline, body_timeout_s)
 
     @property
     def reusable(self) -> bool:

@@ -17,8 +17,9 @@ not followed by CRLF. On top of that this parser refuses (each a
   more than that many bytes of an unfinished head line, chunk line or
   trailer section: nothing is cut and nothing grows without bound;
 - a response that does not start with its status line, a version other
-  than HTTP/1.1 or HTTP/1.0, a status outside 100-599, `101 Switching
-  Protocols` (100 and other interim 1xx answers are skipped);
+  than HTTP/1.1 or HTTP/1.0, a status outside 100-599, a control
+  character (but TAB) in the reason phrase, `101 Switching Protocols`
+  (100 and other interim 1xx answers are skipped);
 - Transfer-Encoding other than one field holding exactly `chunked` (a
   compressing transfer-coding would slip compressed bytes past the secret
   redactor), or any Transfer-Encoding in an HTTP/1.0 response;
@@ -34,6 +35,7 @@ O(1) Python calls per header, body piece and response: no per-byte loop.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from typing import Final
 
@@ -42,6 +44,7 @@ import httptools
 MAX_HEAD_BYTES: Final = 64 * 1024
 _VERSIONS: Final = frozenset({"1.1", "1.0"})
 _FRAMING_TRAILERS: Final = frozenset({b"content-length", b"transfer-encoding"})
+_CONTROL: Final = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class UpstreamClosed(ConnectionResetError):
@@ -138,7 +141,7 @@ class ResponseParser:
                 return self._after_interim(data)
             self._failed(error)
         if not self._head_done:
-            self._tail = (self._tail + data)[-3:]
+            self._tail = (self._tail + data[-3:])[-3:]
         return b""
 
     def _after_interim(self, data: bytes) -> bytes:
@@ -149,9 +152,13 @@ class ResponseParser:
         its status line refuses them, as for the first one. The head ends at
         its first empty line (llhttp allows no other line end)."""
         joined = self._tail + data
-        rest = joined[joined.index(b"\r\n\r\n") + 4 :]
+        end = joined.find(b"\r\n\r\n")
+        if end < 0:  # cannot happen with llhttp's strict line ends; never guess
+            raise ProtocolViolation("an interim answer's head has no end")
+        rest = joined[end + 4 :]
         self._parser = httptools.HttpResponseParser(self)
         self._started, self._tail = False, b""
+        self._pending -= len(rest)  # counted again when fed anew
         return rest
 
     def _failed(self, error: httptools.HttpParserError) -> None:
@@ -188,6 +195,8 @@ class ResponseParser:
 
     def on_status(self, reason: bytes) -> None:
         self._count(len(reason))
+        if _CONTROL.search(reason) is not None:
+            raise ProtocolViolation("its reason phrase has a control character")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._count(len(name) + len(value) + 4)

@@ -51,6 +51,9 @@ STRICTER = {
     "version",
     # RFC 9110 §15: status codes are 100-599; h11 takes 600-999.
     "status-range",
+    # RFC 9112 §4: the reason phrase is HTAB, SP, VCHAR, obs-text; h11 refuses only NUL
+    # and line-break whitespace in it, we refuse every other control character too.
+    "reason-ctl",
     # RFC 9112 §7.1: no whitespace after a chunk size (h11 allows it before CRLF or ";").
     "chunk-size-ws",
     # RFC 9112 §7.1.1: chunk-ext is token [= token / quoted-string]; h11 takes any text.
@@ -115,8 +118,10 @@ def status_line(draw: st.DrawFn, wire: Wire) -> tuple[bytes, int]:
     if status >= 600:
         wire.tags.add("status-range")
     prefix = b"\r\n" if draw(st.integers(0, 40)) == 0 else b""
-    wire.line(prefix + b"HTTP/%s %03d %s" % (version, status, draw(st.sampled_from(REASONS))),
-              draw(eol(wire)))  # fmt: skip
+    reason = draw(st.sampled_from(REASONS))
+    if b"\x01" in reason:
+        wire.tags.add("reason-ctl")
+    wire.line(prefix + b"HTTP/%s %03d %s" % (version, status, reason), draw(eol(wire)))
     return version, status
 
 

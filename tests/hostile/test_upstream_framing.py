@@ -300,6 +300,8 @@ VIOLATIONS: dict[str, tuple[tuple[Step, ...], str]] = {
     "http-0.9": ((status(b"HTTP/0.9 200 OK"),), "its HTTP version is not 1.1 or 1.0"),
     "status-600": ((status(b"HTTP/1.1 600 Odd"),), "its status code is not between 100 and 599"),
     "status-099": ((status(b"HTTP/1.1 099 Odd"),), "its status code is not between 100 and 599"),
+    "reason-with-nul": ((status(b"HTTP/1.1 200 O\x00K"),),
+                        "its reason phrase has a control character"),
     "leading-crlf": ((b"\r\n" + ok(),), NOT_START),
     "blank-line-after-interim": ((b"HTTP/1.1 100 Continue\r\n\r\n\r\n" + ok(),), NOT_START),
     "garbage": ((b"NOT HTTP AT ALL\r\n\r\n",), NOT_START),
