@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import logging
 import ssl
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -192,7 +193,10 @@ def test_regression_a_second_answer_glued_to_the_first_is_never_merged(tls: Tls)
     assert upstream.accepted == 2
 
 
-def test_regression_101_switching_protocols_is_refused(tls: Tls) -> None:
+def test_regression_101_switching_protocols_is_refused(
+    tls: Tls, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before, llhttp's upgrade exception escaped `data_received` (a traceback in the log)."""
     raw = b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n"
 
     async def scenario(client: Http1Upstream, upstream: ByteUpstream) -> None:
@@ -204,6 +208,9 @@ def test_regression_101_switching_protocols_is_refused(tls: Tls) -> None:
         await closed_and_empty(client, upstream)
 
     run(tls, always(raw + b"\x81\x05hello"), scenario)
+    assert [
+        record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR
+    ] == []
 
 
 def test_a_head_dripped_under_the_read_timeout_hits_the_deadline(tls: Tls) -> None:
