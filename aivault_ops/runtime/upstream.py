@@ -16,6 +16,7 @@ built it, so what a signer signed is what goes on the wire.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 import ssl
@@ -28,7 +29,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from aivault_ops.errors import UsageError
-from aivault_ops.runtime import http1
+from aivault_ops.runtime import http1, http1_pool
 from aivault_ops.runtime.model import HttpError, UpstreamRequest
 from aivault_ops.runtime.ssrf import is_forbidden_address
 
@@ -188,12 +189,17 @@ class UpstreamClient(Protocol):
 
 @dataclass(frozen=True)
 class UpstreamSettings:
-    """How upstream connections are made; the `dev_` fields weaken checks for tests."""
+    """How upstream connections are made; the `dev_` fields weaken checks for tests.
+
+    `body_timeout_s` bounds a whole response body, from the end of its head
+    (a capability's own timeout bounds the head, and each wait for body bytes).
+    """
 
     dev_resolve: DevResolve = field(default_factory=DevResolve)
     dev_ca_cert: Path | None = None
     max_connections: int = 256
     keepalive_s: float = 30.0
+    body_timeout_s: float = http1.DEFAULT_BODY_TIMEOUT_S
 
 
 def ssl_context(settings: UpstreamSettings) -> ssl.SSLContext:
@@ -218,17 +224,22 @@ class Http1Upstream:
     def __init__(self, settings: UpstreamSettings) -> None:
         self._settings = settings
         self._context = ssl_context(settings)
-        self._pools: dict[str, http1.Pool] = {}
+        self._pools: dict[str, http1_pool.Pool] = {}
         self._resolver = GuardedResolver(settings.dev_resolve)
 
-    def _pool(self, tls: ClientTls | None) -> http1.Pool:
+    def _pool(self, tls: ClientTls | None) -> http1_pool.Pool:
         key = "" if tls is None else "mtls:" + tls.key
         pool = self._pools.get(key)
         if pool is None:
             context = self._context if tls is None else tls.context
             limit, keepalive_s = self._settings.max_connections, self._settings.keepalive_s
-            pool = self._pools[key] = http1.Pool(context, limit, keepalive_s)
+            pool = self._pools[key] = http1_pool.Pool(context, limit, keepalive_s)
         return pool
+
+    def connections(self) -> tuple[int, int]:
+        """(connections in use, idle connections) over every pool."""
+        usage = [pool.usage() for pool in self._pools.values()]
+        return sum(used for used, _ in usage), sum(idle for _, idle in usage)
 
     async def _addresses(self, host: str, port: int) -> list[tuple[str, int]]:
         """Where to connect: the SSRF-checked resolver's answer (an IP literal, already
@@ -241,20 +252,24 @@ class Http1Upstream:
         return [(result["host"], result["port"]) for result in results]
 
     async def open(self, request: UpstreamRequest) -> http1.Response:
-        """Send `request` over https; UpstreamFailure on any connection-level failure."""
+        """Send `request` over https; UpstreamFailure on any connection-level failure.
+
+        `request.timeout_s` bounds everything up to the whole response head: the
+        wait for a pool slot, the connect, the write, a retry, the head itself."""
         check_literal_host(request.host, self._settings.dev_resolve)
         pool = self._pool(request.tls)
+        deadline = asyncio.get_running_loop().time() + request.timeout_s
         try:
             head = _head(request)
             for attempt in (1, 2):
                 connection, reused = await pool.checkout(
-                    request.host, request.port, self._addresses, request.timeout_s
+                    request.host, request.port, self._addresses, deadline
                 )
                 try:
                     await connection.send(
                         head + request.body,
                         head_request=request.method == "HEAD",
-                        timeout_s=request.timeout_s,
+                        deadline=deadline,
                     )
                 except http1.UpstreamClosed:
                     pool.release(connection)
@@ -264,7 +279,8 @@ class Http1Upstream:
                 except BaseException:
                     pool.release(connection)
                     raise
-                return http1.Response(pool, connection, request.timeout_s, classify_error)
+                timeouts = (request.timeout_s, self._settings.body_timeout_s)
+                return http1.Response(connection, pool.release, timeouts, classify_error)
         except Exception as error:
             raise classify_error(error) from None
         raise AssertionError("unreachable")  # pragma: no cover
@@ -336,8 +352,15 @@ def classify_error(error: BaseException) -> UpstreamFailure:
         return UpstreamFailure(
             502, "E-UPSTREAM-REQUEST", "the upstream request has a header that cannot be sent"
         )
+    violation = next((e for e in chain if isinstance(e, http1.ProtocolViolation)), None)
+    if violation is not None:
+        message = f"the upstream's response is not valid HTTP/1.1: {violation.reason}"
+        return UpstreamFailure(502, "E-UPSTREAM-PROTOCOL", message)
     if any(isinstance(e, _TLS) for e in chain):
         return UpstreamFailure(502, "E-UPSTREAM-TLS", "TLS handshake with the upstream failed")
+    body_timeout = next((e for e in chain if isinstance(e, http1.BodyTimeout)), None)
+    if body_timeout is not None:
+        return UpstreamFailure(504, "E-UPSTREAM-TIMEOUT", str(body_timeout))
     if any(isinstance(e, TimeoutError) for e in chain):
         return UpstreamFailure(504, "E-UPSTREAM-TIMEOUT", "the upstream did not answer in time")
     if any(isinstance(e, ConnectionResetError) for e in chain):

@@ -251,16 +251,16 @@ def test_bytes_after_the_answer_drop_the_connection(
 @pytest.mark.parametrize(
     ("raw", "code"),
     [
-        (b"NOT HTTP AT ALL\r\n\r\n", "E-UPSTREAM-RESET"),
+        (b"NOT HTTP AT ALL\r\n\r\n", "E-UPSTREAM-PROTOCOL"),
         (b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly ten b", "E-UPSTREAM-RESET"),
         (
             b"HTTP/1.1 200 OK\r\n" + b"x-pad: %s\r\n" % (b"p" * 1000) * 70 + b"\r\n",
-            "E-UPSTREAM-RESET",
+            "E-UPSTREAM-PROTOCOL",
         ),
     ],
     ids=["garbage", "cut-body", "huge-head"],
 )
-def test_broken_answers_are_reset_errors(
+def test_broken_answers_are_refused(
     tls: tuple[ssl.SSLContext, Path], raw: bytes, code: str
 ) -> None:
     async def reply(
