@@ -96,6 +96,11 @@ def _add_connection_limits(parser: Any) -> None:
         help=f"seconds to receive a request body (default {c.DEFAULT_BODY_TIMEOUT_S:g})",
     )  # fmt: skip
     parser.add_argument(
+        "--upstream-body-timeout", type=float, default=600.0, metavar="S",
+        help="seconds an upstream response body may take in all, streams included"
+        " (default 600; the capability's timeoutMs bounds the head)",
+    )  # fmt: skip
+    parser.add_argument(
         "--shutdown-grace", type=float, default=c.DEFAULT_SHUTDOWN_GRACE_S, metavar="S",
         help="on SIGTERM, seconds in-flight requests get to finish"
         f" (default {c.DEFAULT_SHUTDOWN_GRACE_S:g})",
@@ -376,9 +381,17 @@ def upstream_settings(args: argparse.Namespace, log: StderrLog) -> UpstreamSetti
         log("warning", detail=f"DEVELOPMENT ONLY: --dev-resolve sends {host} to {ip}:{port}")
     if args.dev_ca_cert is not None:
         log("warning", detail=f"DEVELOPMENT ONLY: --dev-ca-cert trusts {args.dev_ca_cert}")
-    settings = UpstreamSettings(dev_resolve=dev_resolve, dev_ca_cert=args.dev_ca_cert)
+    from aivault_ops.runtime.connections import default_max_connections
     from aivault_ops.runtime.upstream import ssl_context
 
+    if not args.upstream_body_timeout > 0:
+        raise UsageError("--upstream-body-timeout must be positive")
+    settings = UpstreamSettings(
+        dev_resolve=dev_resolve,
+        dev_ca_cert=args.dev_ca_cert,
+        max_connections=min(UpstreamSettings.max_connections, default_max_connections()),
+        body_timeout_s=args.upstream_body_timeout,
+    )
     ssl_context(settings)
     return settings
 

@@ -209,7 +209,7 @@ class ResponseParser:
             self._transfer_coding(value)
         elif lower == b"content-length":
             self._framed = True
-        self.headers.append((name.decode("ascii"), value.decode("utf-8", "surrogateescape")))
+        self.headers.append((name.decode("ascii"), _text(value)))
 
     def on_headers_complete(self) -> None:
         status = self._parser.get_status_code()
@@ -273,3 +273,12 @@ class ResponseParser:
         """Trailers never change framing (they are dropped after these checks)."""
         if lower_name in _FRAMING_TRAILERS:
             raise ProtocolViolation("a trailer sets Content-Length or Transfer-Encoding")
+
+
+def _text(value: bytes) -> str:
+    """A header value as text: UTF-8, else ISO-8859-1 (RFC 9110's obs-text), so every
+    value can be re-encoded for the caller (JSON envelope or wire) and redacted."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")

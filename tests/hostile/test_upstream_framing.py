@@ -584,3 +584,15 @@ def test_a_streamed_body_with_a_framing_error_aborts_the_callers_connection(
     status, received = read_cut(runtime, "bad-chunk")
     assert status == 200 and b"chunk1".startswith(received)
     assert audit_lines(runtime.root)[-1]["error"] == PROTOCOL
+
+
+def test_a_header_value_that_is_not_utf8_reaches_the_caller_as_latin1(
+    runtime: Served, hostile: ByteUpstream
+) -> None:
+    """obs-text in a header value: read as ISO-8859-1, never a 500 after an `allow` line."""
+    hostile.script = always(ok(b'{"ok": true}', b"x-b: caf\xe9\r\n"))
+    answer = envelope(runtime, "obs-text")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["headers"]["x-b"] == "café"
+    assert passthrough(runtime, "obs-text").headers["x-b"] == "café"  # re-encoded as UTF-8
+    assert [line["decision"] for line in audit_lines(runtime.root)[-2:]] == ["allow", "allow"]

@@ -455,7 +455,7 @@ def test_an_internal_error_is_a_bare_500_and_is_audited(
     options = {"bundle_dir": bundle_dir, "state_dir": tmp_path / "state", "poll_interval": 1.0}
     options |= {"identity": factory.identity, "trust": [factory.trust], "dev_ca_cert": None}
     options |= {"max_connections": None, "header_timeout": 1.0, "keepalive_timeout": 1.0}
-    options |= {"body_timeout": 1.0, "shutdown_grace": 1.0}
+    options |= {"body_timeout": 1.0, "shutdown_grace": 1.0, "upstream_body_timeout": 5.0}
     stream = io.StringIO()
     process = build_process(
         argparse.Namespace(dev_resolve=[], **options), StderrLog(stream=stream), {}

@@ -51,6 +51,7 @@ class InProcessRuntime(StatusApi):
             "keepalive_timeout": 30.0,
             "body_timeout": 60.0,
             "shutdown_grace": 10.0,
+            "upstream_body_timeout": 600.0,
         }
         args = argparse.Namespace(**{**defaults, **self.options})
         process = build_process(args, StderrLog(stream=self.stream), dict(os.environ))
