@@ -86,7 +86,7 @@ class _Protocol(asyncio.Protocol):
 
 
 class LeanServer:
-    """Stands in for `aiohttp.web_server.Server` in `serve_forever`."""
+    """Stands in for the runtime's `GuardedServer` in `serve_forever` (no limits)."""
 
     def __init__(self, handle: Any, **_: Any) -> None:
         self._handle = handle
@@ -94,12 +94,15 @@ class LeanServer:
     def __call__(self) -> _Protocol:
         return _Protocol(self._handle)
 
+    def pre_shutdown(self) -> None:
+        return None
+
     async def shutdown(self, timeout: float | None = None) -> None:
         return None
 
 
 def install() -> None:
     """Make `serve` use `LeanServer` (benchmarks only)."""
-    import aiohttp.web_server
+    from aivault_ops.runtime import connections
 
-    aiohttp.web_server.Server = LeanServer  # type: ignore[misc,assignment]
+    connections.GuardedServer = LeanServer  # type: ignore[misc,assignment]

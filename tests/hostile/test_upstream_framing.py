@@ -431,8 +431,8 @@ LEGIT: dict[str, tuple[bytes, Expected, bool]] = {
         ok(b"", b"X-Mixed-Case:  \tpadded value \t\r\nX-Empty:\r\n"),
         (200, [("content-length", "0"), ("X-Mixed-Case", "padded value"), ("X-Empty", "")], b""),
         True),
-    "obs-text-value": (ok(b"", b"x-a: caf\xc3\xa9 \xff\r\n"),
-                       (200, [("content-length", "0"), ("x-a", "caf\xe9 \udcff")], b""), True),
+    "obs-text-value": (ok(b"", b"x-a: caf\xc3\xa9 \xff\r\n"),  # not UTF-8: read as latin-1
+                       (200, [("content-length", "0"), ("x-a", "caf\xc3\xa9 \xff")], b""), True),
     "reason-phrase-empty": (b"HTTP/1.1 200\r\ncontent-length: 0\r\n\r\n",
                             (200, [("content-length", "0")], b""), True),
     "bytes-after-the-answer": (ok(b"hi") + b"junk", (200, [("content-length", "2")], b"hi"), False),

@@ -31,6 +31,7 @@ def injection(text: str, credential: str = "bank") -> Injection:
         (json.dumps({"certificate": "x", "private_key": KEY}), "PEM string 'certificate'"),
         (json.dumps({"certificate": CERT, "private_key": 7}), "PEM string 'private_key'"),
     ],
+    ids=["not-json", "array", "bad-certificate", "bad-private-key"],  # stable under xdist
 )
 def test_malformed_secrets_are_refused(text: str, message: str) -> None:
     with pytest.raises(AuthUnavailable, match=message):
