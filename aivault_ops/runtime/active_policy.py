@@ -31,9 +31,11 @@ from aivault_ops.runtime.consumers import ConsumerIndex
 from aivault_ops.runtime.model import InboundRequest, PreparedCall, Refusal, UpstreamRequest
 from aivault_ops.runtime.shared_values import ValueTable, fresh_number, fresh_text
 from aivault_ops.secret import Secret
+from aivault_ops.suggest import did_you_mean
 
 POLICY_FORMAT = "aivault-ops/policy@1"
 UPSTREAM_PORT = 443
+SUGGEST_AMONG_AT_MOST = 2000
 
 
 def _section(policy: Mapping[str, Any], key: str) -> Mapping[str, Any]:
@@ -187,13 +189,25 @@ class ActivePolicy:
     def authorize(self, consumer: str, capability: str) -> None:
         """Refuse an unknown capability (404) or one the consumer was not granted (403)."""
         if capability not in self._capabilities:
-            raise Refusal(404, "E-CAPABILITY-UNKNOWN", f"no capability named {capability!r}")
+            hint = self._granted_like(consumer, capability)
+            raise Refusal(404, "E-CAPABILITY-UNKNOWN", f"no capability named {capability!r}{hint}")
         if not self._consumers.is_granted(consumer, capability):
             raise Refusal(
                 403,
                 "E-FORBIDDEN",
                 f"consumer {consumer!r} is not granted capability {capability!r}",
             )
+
+    def _granted_like(self, consumer: str, capability: str) -> str:
+        """A "did you mean" among the capabilities this consumer is granted only (so a
+        caller learns no other names); skipped for very large policies (an error path
+        must stay cheap)."""
+        if len(self._capabilities) > SUGGEST_AMONG_AT_MOST or len(capability) > 200:
+            return ""
+        granted = (
+            name for name in self._capabilities if self._consumers.is_granted(consumer, name)
+        )
+        return did_you_mean(capability, granted)
 
     def max_request_body_bytes(self, capability: str) -> int | None:
         """The capability's `maxRequestBodyBytes` (None: no limit, or no such capability).

@@ -313,6 +313,14 @@ def test_unknown_capability_and_unknown_consumer_fail_closed() -> None:
     assert refusal(POLICY.authorize, "ghost", "api/all").code == "E-FORBIDDEN"
 
 
+def test_an_unknown_capability_suggests_only_names_the_consumer_is_granted() -> None:
+    assert refusal(POLICY.authorize, "agent", "api/user").message == (
+        "no capability named 'api/user' (did you mean 'api/users'?)"
+    )
+    reader = refusal(POLICY.authorize, "reader", "api/user")  # not granted api/users
+    assert reader.message == "no capability named 'api/user'"
+
+
 def test_prepare_rechecks_the_grant() -> None:
     caught = refusal(POLICY.prepare, "reader", "api/users", request(), passthrough=False)
     assert caught.code == "E-FORBIDDEN"
