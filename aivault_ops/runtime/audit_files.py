@@ -22,6 +22,14 @@ from typing import Any, Final
 
 FILE_NAME: Final = re.compile(r"\d{4}-\d{2}-\d{2}\.jsonl")
 _TAIL_BLOCK: Final = 4096
+_forks = [0]  # bumped in every forked child: cheaper than getpid() on each request
+
+
+def _count_fork() -> None:
+    _forks[0] += 1
+
+
+os.register_at_fork(after_in_child=_count_fork)
 
 
 @dataclass(frozen=True)
@@ -70,12 +78,12 @@ class AuditFiles:
     removed, and after any failure (`discard`).
     """
 
-    __slots__ = ("_inode", "_lock_fd", "_log_fd", "_ops", "_pid", "_target", "directory")
+    __slots__ = ("_forks", "_inode", "_lock_fd", "_log_fd", "_ops", "_target", "directory")
 
     def __init__(self, directory: Path, ops: FileOps | None = None) -> None:
         self.directory = directory
         self._ops = ops or FileOps()
-        self._pid = os.getpid()
+        self._forks = _forks[0]
         self._lock_fd = -1
         self._log_fd = -1
         self._target: Path | None = None
@@ -84,8 +92,8 @@ class AuditFiles:
     def _forget_inherited(self) -> None:
         """After a fork the parent's descriptors (and its lock) are not ours: drop them
         without closing, the parent still uses them."""
-        if self._pid != os.getpid():
-            self._pid, self._lock_fd, self._log_fd, self._target = os.getpid(), -1, -1, None
+        if self._forks != _forks[0]:
+            self._forks, self._lock_fd, self._log_fd, self._target = _forks[0], -1, -1, None
 
     def _open_lock(self) -> None:
         self._forget_inherited()
@@ -100,14 +108,17 @@ class AuditFiles:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             return self._ops.open(path, flags | os.O_CREAT, 0o600)
 
-    def prepare(self, target: Path) -> int:
-        """Open the lock and `target` (if not open yet); the bytes free on its filesystem.
+    def prepare(self, target: Path) -> None:
+        """Open the lock and `target` (if not open yet).
 
         Called before anything is sent upstream, so a log that cannot be
         opened refuses the request instead of losing its line.
         """
         self._open_lock()
         self._open_log(target)
+
+    def free_bytes(self) -> int:
+        """Bytes free (for unprivileged writers) on the open log's filesystem."""
         status = self._ops.fstatvfs(self._log_fd)
         return int(status.f_bavail) * int(status.f_frsize)
 

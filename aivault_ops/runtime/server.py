@@ -464,6 +464,8 @@ async def read_body(request: web.BaseRequest, limit: int, timeout_s: float) -> b
     Prevents a caller from holding a connection and a request slot by
     trickling its body: the whole body must arrive within `timeout_s` (408).
     """
+    if not request.body_exists:  # no timer for the many bodiless requests
+        return b""
     length = request.content_length
     if length is not None and length > limit:
         raise _body_too_large(limit)
