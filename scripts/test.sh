@@ -18,5 +18,7 @@ python -m pip install -q -e '.[test]'
 ruff format --check aivault_ops tests benchmarks demo
 ruff check aivault_ops tests benchmarks demo
 mypy
-python -m pytest -q -p no:cacheprovider --cov=aivault_ops --cov-branch \
+# Two workers (the machine has two cores); pytest-benchmark, when some other
+# package brought it in, is kept out (it refuses to run under xdist).
+python -m pytest -q -p no:cacheprovider -p no:benchmark -n 2 --cov=aivault_ops --cov-branch \
   --cov-report=term:skip-covered --cov-fail-under=90 "$@"
