@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aivault_ops.bundle.source import BundleRef
-from aivault_ops.runtime.loader import Loader
+from aivault_ops.runtime.bundles.loader import Loader
 from aivault_ops.sops import load_identities
 from benchmarks import sops_decrypt
 from benchmarks.bundles import Keys, big_project

@@ -31,6 +31,7 @@ class _Request:
 
     content = _NoBody()
     content_length = None
+    body_exists = False
 
     def __init__(self, method: str, raw_path: str, headers: CIMultiDict[str], transport: Any):
         self.method = method
@@ -103,6 +104,6 @@ class LeanServer:
 
 def install() -> None:
     """Make `serve` use `LeanServer` (benchmarks only)."""
-    from aivault_ops.runtime import connections
+    from aivault_ops.runtime.http import connections
 
     connections.GuardedServer = LeanServer  # type: ignore[misc,assignment]

@@ -24,7 +24,7 @@ import httpx
 
 from aivault_ops.bundle import publish_bundle
 from aivault_ops.bundle.source import BundleRef
-from aivault_ops.runtime.loader import Loader
+from aivault_ops.runtime.bundles.loader import Loader
 from aivault_ops.sops import load_identities
 from benchmarks.bundles import HOST, Keys, SmallBundles, big_project
 from benchmarks.common import Processes, WrkResult, in_tmp, run_wrk
@@ -80,7 +80,7 @@ def import_costs() -> list[tuple[str, float]]:
     the runtime modules it imports at start) includes most of the others.
     """
     costs = []
-    for module in (*IMPORTS, "aivault_ops.runtime.server"):
+    for module in (*IMPORTS, "aivault_ops.runtime.http.server"):
         out = subprocess.run(
             [sys.executable, "-c", _IMPORT_PROBE, module],
             capture_output=True, text=True, check=True, timeout=60,

@@ -263,16 +263,16 @@ def _proxy_values(p: proxy.ProxyResult) -> dict[str, str]:
 def _shares(result: profile.Profile) -> dict[str, str]:
     """Inclusive shares of a few functions, as `share_<name>`."""
     wanted = {
-        "audit": "Runtime._record (aivault_ops/runtime/server.py)",
-        "prepare": "ActivePolicy.prepare (aivault_ops/runtime/active_policy.py)",
+        "audit": "Runtime._audited (aivault_ops/runtime/http/server.py)",
+        "prepare": "ActivePolicy.prepare (aivault_ops/runtime/policy/active.py)",
         "passthrough": (
-            "ActivePolicy.capability_for_passthrough (aivault_ops/runtime/active_policy.py)"
+            "ActivePolicy.capability_for_passthrough (aivault_ops/runtime/policy/active.py)"
         ),
-        "authenticate": "ActivePolicy.authenticate (aivault_ops/runtime/active_policy.py)",
-        "upstream_open": "Http1Upstream.open (aivault_ops/runtime/upstream.py)",
-        "handle": "Runtime.handle (aivault_ops/runtime/server.py)",
-        "whole_body": "whole_body (aivault_ops/runtime/response_body.py)",
-        "now": "_now (aivault_ops/commands/serve.py)",
+        "authenticate": "ActivePolicy.authenticate (aivault_ops/runtime/policy/active.py)",
+        "upstream_open": "Http1Upstream.open (aivault_ops/runtime/upstream/client.py)",
+        "handle": "Runtime.handle (aivault_ops/runtime/http/server.py)",
+        "whole_body": "whole_body (aivault_ops/runtime/response/body.py)",
+        "now": "_now (aivault_ops/runtime/process.py)",
     }
     return {
         f"share_{key}": result.share(result.inclusive.get(name, 0)) for key, name in wanted.items()

@@ -23,7 +23,7 @@ directly instead of httpx + httpx-aiohttp: 1.33× less CPU per request),
 `small-body` (one `aread` for a small identity body) and `lean-client` (a
 minimal uvloop + httptools client instead of aiohttp's: 1.65× less CPU per
 request than aiohttp's client called directly, and 0.29 ms instead of
-0.40 ms at one connection; it became `aivault_ops/runtime/http1.py`).
+0.40 ms at one connection; it became `aivault_ops/runtime/upstream/http1.py`).
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from aivault_ops.runtime import audit, loader
+from aivault_ops.runtime.bundles import loader
+from aivault_ops.runtime.observe import audit
 
 
 def _audit_off() -> None:
@@ -59,7 +60,7 @@ def _malloc_trim() -> None:
 
 
 def _reuseport() -> None:
-    from aivault_ops.commands import serve
+    from aivault_ops.runtime import process as serve
 
     original_open, original_serve, original_run = (
         serve.open_listeners, serve.serve_forever, serve.run_workers,

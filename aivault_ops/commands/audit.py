@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from aivault_ops.errors import AivaultError
 
 if TYPE_CHECKING:
-    from aivault_ops.runtime.audit_verify import ChainReport
+    from aivault_ops.runtime.observe.audit_verify import ChainReport
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -33,8 +33,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run_verify(args: argparse.Namespace) -> int:
     """Exit 0 when every line links to its predecessor, 1 at the first broken line."""
-    from aivault_ops.runtime.audit_verify import verify_chain
-    from aivault_ops.runtime.state import default_state_dir
+    from aivault_ops.runtime.bundles.state import default_state_dir
+    from aivault_ops.runtime.observe.audit_verify import verify_chain
 
     state_dir: Path = args.state_dir or default_state_dir(os.environ)
     if not (state_dir / "audit").is_dir():

@@ -144,7 +144,7 @@ def response_body(answer: dict[str, Any]) -> bytes:
 
 def run_invoke(args: argparse.Namespace, stdout: BinaryIO | None = None) -> int:
     """Send one call; print the upstream body (or JSON); refusals exit 1 via `main`."""
-    from aivault_ops.runtime.client import DEFAULT_RUNTIME, RuntimeClient, RuntimeRefused
+    from aivault_ops.runtime.http.client import DEFAULT_RUNTIME, RuntimeClient, RuntimeRefused
 
     token = args.token or os.environ.get(CALLER_ENV)
     if not token:

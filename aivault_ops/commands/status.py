@@ -47,7 +47,7 @@ def _text(value: object) -> str:
 
 def run_status(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     """Print the status; exit 0 when `ready`, 1 when `degraded` or `not_ready`."""
-    from aivault_ops.runtime.client import DEFAULT_RUNTIME, RuntimeClient
+    from aivault_ops.runtime.http.client import DEFAULT_RUNTIME, RuntimeClient
 
     client = RuntimeClient(args.runtime or DEFAULT_RUNTIME, timeout_s=10.0)
     try:

@@ -1,7 +1,7 @@
 """Policy hosts must be public (E-HOST-NOT-PUBLIC).
 
 The runtime never connects to an address outside global unicast
-(`runtime/ssrf.py`, checked on the address actually connected to). This
+(`runtime/policy/checks/ssrf.py`, checked on the address actually connected to). This
 refuses earlier, in `validate`, the hosts that can only lead there:
 
 - IP literals outside global unicast, judged by the same table;
@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from aivault_ops.diagnostics import Report
 from aivault_ops.manifests.model import ManifestSource
-from aivault_ops.runtime.ssrf import refusal
+from aivault_ops.runtime.policy.checks.ssrf import refusal
 
 NOT_PUBLIC: Final = "E-HOST-NOT-PUBLIC"
 SPECIAL_USE_DOMAINS: Final = MappingProxyType(

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from aivault_ops.errors import AivaultError
-from aivault_ops.runtime.redaction import SecretRedactor, StreamRedactor
-from aivault_ops.runtime.response_headers import ResponseHeaderFilter
+from aivault_ops.runtime.response.headers import ResponseHeaderFilter
+from aivault_ops.runtime.response.redaction import SecretRedactor, StreamRedactor
 
 if TYPE_CHECKING:
     from aivault_ops.runtime.auth.request_auth import ClientTls, RequestAuth
-    from aivault_ops.runtime.blocklist import Blocklist
+    from aivault_ops.runtime.response.blocklist import Blocklist
 
 _QUERY_SAFE = "-._~"
 _MAX_ECHO = 120

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from cli_support import run_cli
 
-from aivault_ops.runtime.audit import AuditLog
-from aivault_ops.runtime.audit_verify import verify_chain
+from aivault_ops.runtime.observe.audit import AuditLog
+from aivault_ops.runtime.observe.audit_verify import verify_chain
 
 
 def write_log(state_dir: Path, count: int) -> Path:

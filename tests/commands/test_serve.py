@@ -218,7 +218,7 @@ def test_serve_warns_about_a_secret_still_holding_the_init_placeholder(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A repo fresh from `init` still holds `replace-me`: the runtime says so (by name)."""
-    from aivault_ops.runtime.loader import placeholders
+    from aivault_ops.runtime.bundles.loader import placeholders
     from aivault_ops.secret import Secret
 
     keys = tmp_path / "keys"

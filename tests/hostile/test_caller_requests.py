@@ -22,7 +22,7 @@ from support.inprocess import InProcessRuntime
 from support.runtime_proc import RuntimeProcess, scan_tree
 from support.upstream import RecordingUpstream
 
-from aivault_ops.runtime.checks.limits import (
+from aivault_ops.runtime.policy.checks.limits import (
     MAX_HEADER_COUNT,
     MAX_HEADER_VALUE_LENGTH,
     MAX_PATH_LENGTH,

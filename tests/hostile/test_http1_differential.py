@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aivault_ops.runtime.http1_parser import (
+from aivault_ops.runtime.upstream.http1_parser import (
     MAX_HEAD_BYTES,
     ProtocolViolation,
     ResponseParser,

@@ -25,7 +25,7 @@ from support.echo_forms import FORMS, NAME_FORMS, EchoUpstream, echo_upstream, t
 from support.response_runtime import Served, serving
 from support.runtime_proc import scan_tree
 
-from aivault_ops.runtime.redaction import MARK, SecretRedactor
+from aivault_ops.runtime.response.redaction import MARK, SecretRedactor
 
 SPECIAL = "sk-Can&ary<1>\"2'3/4+5=6 7é8😀9\\0%#;~x"
 MULTILINE = "line-one/abc\nline-two+xyz\r\n\tindent=1\x08\x0c"

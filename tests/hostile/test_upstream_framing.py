@@ -47,7 +47,7 @@ from support.response_runtime import (
 )
 
 from aivault_ops.runtime.model import UpstreamRequest
-from aivault_ops.runtime.upstream import (
+from aivault_ops.runtime.upstream.client import (
     DevResolve,
     Http1Upstream,
     UpstreamFailure,

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from aivault_ops.errors import AivaultError
-from aivault_ops.runtime import consumers as consumers_module
-from aivault_ops.runtime.active_policy import ActivePolicy
 from aivault_ops.runtime.model import InboundRequest, PreparedCall, Refusal
+from aivault_ops.runtime.policy import consumers as consumers_module
+from aivault_ops.runtime.policy.active import ActivePolicy
 from aivault_ops.secret import Secret
 
 CANARY = "canary-SECRET-7f3a9c2e41d8"

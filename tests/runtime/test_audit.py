@@ -15,15 +15,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aivault_ops.runtime import audit_files
-from aivault_ops.runtime.audit import (
+from aivault_ops.runtime.observe import audit_files
+from aivault_ops.runtime.observe.audit import (
     AuditEntry,
     AuditLog,
     AuditUnavailable,
     format_line,
     strip_query_values,
 )
-from aivault_ops.runtime.audit_verify import GENESIS, verify_chain
+from aivault_ops.runtime.observe.audit_verify import GENESIS, verify_chain
 
 CANARY = "canary-SECRET-7f3a9c2e41d8"
 START = datetime(2026, 11, 27, 23, 59, 58, 123456, tzinfo=UTC)

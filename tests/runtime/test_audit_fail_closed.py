@@ -19,8 +19,8 @@ from support.inprocess import InProcessRuntime
 from support.upstream import RecordingUpstream
 from test_audit_faults import Faults
 
-from aivault_ops.runtime.audit import AuditLog
-from aivault_ops.runtime.audit_verify import verify_chain
+from aivault_ops.runtime.observe.audit import AuditLog
+from aivault_ops.runtime.observe.audit_verify import verify_chain
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 UNAVAILABLE = {
@@ -144,7 +144,7 @@ def test_an_unexpected_error_mid_stream_is_audited_once_and_cuts_the_stream(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from aivault_ops.runtime import server
+    from aivault_ops.runtime.http import server
 
     real = server.redacted_stream
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from aivault_ops.runtime.audit import MAX_HELD_LINES, AuditLog, AuditUnavailable
-from aivault_ops.runtime.audit_files import FileOps
-from aivault_ops.runtime.audit_verify import verify_chain
+from aivault_ops.runtime.observe.audit import MAX_HELD_LINES, AuditLog, AuditUnavailable
+from aivault_ops.runtime.observe.audit_files import FileOps
+from aivault_ops.runtime.observe.audit_verify import verify_chain
 
 START = datetime(2026, 12, 6, 12, 0, 0, tzinfo=UTC)
 FAULTS = {"EMFILE": errno.EMFILE, "ENOSPC": errno.ENOSPC, "EIO": errno.EIO}
@@ -183,7 +183,7 @@ def test_too_little_free_space_refuses_before_sending(tmp_path: Path) -> None:
 def test_held_lines_are_bounded_and_the_overflow_counted(
     log: AuditLog, faults: Faults, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from aivault_ops.runtime import audit
+    from aivault_ops.runtime.observe import audit
 
     monkeypatch.setattr(audit, "MAX_HELD_LINES", 3)
     faults.fail("flock", errno.EIO)

@@ -11,7 +11,7 @@ from typing import Any
 import brotli
 import pytest
 
-from aivault_ops.runtime.blocklist import (
+from aivault_ops.runtime.response.blocklist import (
     REDACTED,
     Blocklist,
     BlocklistError,
@@ -211,7 +211,7 @@ def test_decoded_size_is_capped() -> None:
 @pytest.mark.parametrize(
     ("encoding", "body", "message"),
     [
-        ("gzip", gzip.compress(b'{"a": 1}')[:-5], "the upstream response is not valid gzip data"),
+        ("gzip", gzip.compress(b'{"a": 1}', mtime=0)[:-5], "the upstream response is not valid gzip data"),
         ("gzip", b'{"a": 1}', "the upstream response is not valid gzip data"),
         ("deflate", b"not deflate", "the upstream response is not valid deflate data"),
         (

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aivault_ops.runtime.consumers import granted_by
+from aivault_ops.runtime.policy.consumers import granted_by
 
 NAMES = sorted(
     {

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from aivault_ops.runtime.checks.limits import MAX_ENVELOPE_CONTAINERS, MAX_ENVELOPE_DEPTH
-from aivault_ops.runtime.envelope import envelope_response, parse_envelope
+from aivault_ops.runtime.http.envelope import envelope_response, parse_envelope
 from aivault_ops.runtime.model import InboundRequest, Refusal
+from aivault_ops.runtime.policy.checks.limits import MAX_ENVELOPE_CONTAINERS, MAX_ENVELOPE_DEPTH
 
 
 def envelope(**request: Any) -> bytes:

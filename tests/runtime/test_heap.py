@@ -7,7 +7,7 @@ import platform
 
 import pytest
 
-from aivault_ops.runtime import heap
+from aivault_ops.runtime.bundles import heap
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")

@@ -18,14 +18,14 @@ import pytest
 import trustme
 import uvloop
 
-from aivault_ops.runtime.http1 import UnsendableRequest, request_head
 from aivault_ops.runtime.model import UpstreamRequest
-from aivault_ops.runtime.upstream import (
+from aivault_ops.runtime.upstream.client import (
     DevResolve,
     Http1Upstream,
     UpstreamFailure,
     UpstreamSettings,
 )
+from aivault_ops.runtime.upstream.http1 import UnsendableRequest, request_head
 
 HOST = "api.example.com"
 Reply = Callable[[int, int, bytes, asyncio.StreamWriter], Awaitable[bool]]

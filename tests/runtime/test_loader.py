@@ -11,13 +11,13 @@ from support.bundles import SECRET_PATH, BundleFactory, make_factory
 
 from aivault_ops.bundle import BundleRef, SigningKey
 from aivault_ops.errors import AivaultError
-from aivault_ops.runtime.loader import (
+from aivault_ops.runtime.bundles.loader import (
     BundleDirectory,
     Loader,
     RollbackRefused,
     check_serial,
 )
-from aivault_ops.runtime.state import Floor
+from aivault_ops.runtime.bundles.state import Floor
 from aivault_ops.sops import load_identities
 
 

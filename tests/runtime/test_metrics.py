@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from aivault_ops.runtime.audit import HEALTHY
-from aivault_ops.runtime.metrics import LATENCY_BUCKETS, Metrics
+from aivault_ops.runtime.observe.audit import HEALTHY
+from aivault_ops.runtime.observe.metrics import LATENCY_BUCKETS, Metrics
 
 
 def families(text: str) -> dict[str, list[tuple[str, dict[str, str], float]]]:

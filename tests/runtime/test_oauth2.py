@@ -13,8 +13,7 @@ import pyrage
 import pytest
 
 from aivault_ops.runtime.auth.base import AuthUnavailable
-from aivault_ops.runtime.model import Refusal
-from aivault_ops.runtime.oauth2 import (
+from aivault_ops.runtime.auth.oauth2.flow import (
     AccessToken,
     OAuth2Config,
     OAuth2Error,
@@ -22,6 +21,7 @@ from aivault_ops.runtime.oauth2 import (
     TokenFile,
     TokenManager,
 )
+from aivault_ops.runtime.model import Refusal
 
 HOSTS = ("api.example.com", "auth.example.com")
 ENDPOINT = "https://auth.example.com/oauth/token"

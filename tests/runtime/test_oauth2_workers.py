@@ -10,7 +10,7 @@ from typing import Any
 
 import pyrage
 
-from aivault_ops.runtime.oauth2 import OAuth2Config, OAuth2Secret, TokenFile, TokenManager
+from aivault_ops.runtime.auth.oauth2.flow import OAuth2Config, OAuth2Secret, TokenFile, TokenManager
 
 HOSTS = ("api.example.com", "auth.example.com")
 REFRESH = "rt-original-refresh-0123456789"

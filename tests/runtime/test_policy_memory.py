@@ -6,8 +6,8 @@ import gc
 import json
 from typing import Any
 
-from aivault_ops.runtime.active_policy import ActivePolicy
-from aivault_ops.runtime.shared_values import ValueTable, fresh_number, fresh_text
+from aivault_ops.runtime.policy.active import ActivePolicy
+from aivault_ops.runtime.policy.shared_values import ValueTable, fresh_number, fresh_text
 from aivault_ops.secret import Secret
 
 FILE = "secrets/main.sops.yaml"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from aivault_ops.errors import AivaultError
-from aivault_ops.runtime.rate_limit import (
+from aivault_ops.runtime.policy.rate_limit import (
     PROBE,
     Bucket,
     Decision,
@@ -133,7 +133,7 @@ WORKER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from aivault_ops.runtime.rate_limit import SharedFileRateLimitStore
+    from aivault_ops.runtime.policy.rate_limit import SharedFileRateLimitStore
 
     store = SharedFileRateLimitStore(Path(sys.argv[1]), slots=1024)
     print("ready", flush=True)

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aivault_ops.runtime.redaction import MARK, SecretRedactor, base64_spellings
-from aivault_ops.runtime.response_headers import ResponseHeaderFilter
+from aivault_ops.runtime.response.headers import ResponseHeaderFilter
+from aivault_ops.runtime.response.redaction import MARK, SecretRedactor, base64_spellings
 
 SECRET = "sk-Canary/0123+456789_ABC"
 REDACTOR = SecretRedactor([SECRET])

@@ -17,11 +17,11 @@ from support.upstream import RecordingUpstream
 
 from aivault_ops.bundle import SigningKey
 from aivault_ops.bundle.archive import pack_entries
-from aivault_ops.runtime import reload as reload_module
-from aivault_ops.runtime.loader import BundleDirectory, Loader
-from aivault_ops.runtime.metrics import Metrics
-from aivault_ops.runtime.reload import Reloader, ReloadThread
-from aivault_ops.runtime.state import RuntimeState, SerialFloor
+from aivault_ops.runtime.bundles import reload as reload_module
+from aivault_ops.runtime.bundles.loader import BundleDirectory, Loader
+from aivault_ops.runtime.bundles.reload import Reloader, ReloadThread
+from aivault_ops.runtime.bundles.state import RuntimeState, SerialFloor
+from aivault_ops.runtime.observe.metrics import Metrics
 from aivault_ops.sops import load_identities
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

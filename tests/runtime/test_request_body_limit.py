@@ -10,7 +10,7 @@ from support.bundles import CANARY, SECRET_PATH, TOKEN, BundleFactory, policy
 from support.runtime_proc import StartRuntime
 from support.upstream import RecordingUpstream
 
-from aivault_ops.runtime.active_policy import ActivePolicy
+from aivault_ops.runtime.policy.active import ActivePolicy
 from aivault_ops.secret import Secret
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

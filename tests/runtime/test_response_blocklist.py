@@ -25,8 +25,8 @@ from support.scripted_upstream import nested_document
 
 from aivault_ops.errors import AivaultError
 from aivault_ops.runtime.auth.credential import CredentialRuntime
-from aivault_ops.runtime.blocklist import Blocklist
-from aivault_ops.runtime.checks.capability import parse_capability
+from aivault_ops.runtime.policy.capability import parse_capability
+from aivault_ops.runtime.response.blocklist import Blocklist
 
 BLOCKLIST = ["$.data[*].ssn", "$.token", "$..pan"]
 LIMITS = {"responseBlocklist": BLOCKLIST, "maxResponseBodyBytes": 65536}

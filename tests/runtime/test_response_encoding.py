@@ -27,9 +27,9 @@ from support.response_runtime import (
 )
 from support.scripted_upstream import compress
 
-from aivault_ops.runtime.content_decoding import PIECE, decoder_for
-from aivault_ops.runtime.response_body import Meter, decoded_body
-from aivault_ops.runtime.upstream import UpstreamFailure
+from aivault_ops.runtime.response.body import Meter, decoded_body
+from aivault_ops.runtime.response.decoding import PIECE, decoder_for
+from aivault_ops.runtime.upstream.client import UpstreamFailure
 
 ENCODINGS = ["gzip", "deflate", "deflate-raw", "br", "deflate, gzip"]
 REDACTED_ECHO = {"echo": "Bearer [REDACTED]"}
@@ -121,7 +121,7 @@ def test_identity_and_empty_bodies_pass() -> None:
 @pytest.mark.parametrize(
     ("encoding", "data", "message"),
     [
-        ("gzip", gzip.compress(PLAIN)[:-4], "the upstream response is not valid gzip data"),
+        ("gzip", gzip.compress(PLAIN, mtime=0)[:-4], "the upstream response is not valid gzip data"),
         ("gzip", b"not gzip at all", "the upstream response is not valid gzip data"),
         (
             "deflate",

@@ -18,8 +18,8 @@ from support.response_runtime import (
     upstream_fixture,
 )
 
-from aivault_ops.runtime.response_body import Meter
-from aivault_ops.runtime.upstream import UpstreamFailure
+from aivault_ops.runtime.response.body import Meter
+from aivault_ops.runtime.upstream.client import UpstreamFailure
 
 LIMIT = 4096
 TOO_LARGE = f"the upstream response exceeds the limit of {LIMIT} bytes"

@@ -20,7 +20,7 @@ from support.inprocess import InProcessRuntime
 from support.runtime_proc import RuntimeProcess, StartRuntime, free_port, scan_tree, wait_until
 from support.upstream import HOST, RecordingUpstream
 
-from aivault_ops.runtime.audit_verify import verify_chain
+from aivault_ops.runtime.observe.audit_verify import verify_chain
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 Runtime = RuntimeProcess | InProcessRuntime
@@ -449,7 +449,8 @@ def test_an_internal_error_is_a_bare_500_and_is_audited(
 
     from aiohttp.web_server import Server
 
-    from aivault_ops.commands.serve import StderrLog, build_process
+    from aivault_ops.runtime.observe.log import StderrLog
+    from aivault_ops.runtime.process import build_process
 
     factory.publish(bundle_dir, 1)
     options = {"bundle_dir": bundle_dir, "state_dir": tmp_path / "state", "poll_interval": 1.0}

@@ -16,9 +16,9 @@ import pytest
 from aiohttp.resolver import ThreadedResolver
 
 from aivault_ops.runtime.model import UpstreamRequest
-from aivault_ops.runtime.special_purpose import IPV4, IPV6
-from aivault_ops.runtime.ssrf import is_forbidden_address, refusal
-from aivault_ops.runtime.upstream import (
+from aivault_ops.runtime.policy.checks.special_purpose import IPV4, IPV6
+from aivault_ops.runtime.policy.checks.ssrf import is_forbidden_address, refusal
+from aivault_ops.runtime.upstream.client import (
     AddressRefused,
     DevResolve,
     GuardedResolver,

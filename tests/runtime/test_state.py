@@ -9,8 +9,7 @@ import pytest
 from support.bundles import SECRET_PATH, policy
 
 from aivault_ops.errors import AivaultError
-from aivault_ops.runtime.active_policy import ActivePolicy
-from aivault_ops.runtime.state import (
+from aivault_ops.runtime.bundles.state import (
     Floor,
     RuntimeState,
     SerialFloor,
@@ -18,6 +17,7 @@ from aivault_ops.runtime.state import (
     prepare_state_dir,
     write_atomic,
 )
+from aivault_ops.runtime.policy.active import ActivePolicy
 from aivault_ops.secret import Secret
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -102,9 +102,9 @@ def test_runtime_state_swaps_whole_records() -> None:
 
 
 def test_status_document_states() -> None:
-    from aivault_ops.runtime.audit import HEALTHY
-    from aivault_ops.runtime.state import LoadRecord
-    from aivault_ops.runtime.status import status_document
+    from aivault_ops.runtime.bundles.state import LoadRecord
+    from aivault_ops.runtime.observe.audit import HEALTHY
+    from aivault_ops.runtime.observe.status import status_document
 
     empty = status_document(LoadRecord(last_error="bundle-1.tar.gz: E-X: y"), NOW, HEALTHY)
     assert (empty["state"], empty["serial"], empty["counts"]) == ("not_ready", None, {})

@@ -7,8 +7,8 @@ from urllib.parse import parse_qsl
 
 import httpx
 
+from aivault_ops.runtime.auth.oauth2.token_endpoint import TokenEndpoint, post_form
 from aivault_ops.runtime.model import UpstreamRequest
-from aivault_ops.runtime.token_endpoint import TokenEndpoint, post_form
 
 
 def answer(status: int, body: bytes) -> httpx.Response:

@@ -11,15 +11,15 @@ from support.runtime_proc import free_port
 from support.upstream import HOST, RecordingUpstream
 
 from aivault_ops.errors import UsageError
-from aivault_ops.runtime.http1 import UnsendableRequest, UpstreamClosed
 from aivault_ops.runtime.model import UpstreamRequest
-from aivault_ops.runtime.upstream import (
+from aivault_ops.runtime.upstream.client import (
     DevResolve,
     Http1Upstream,
     UpstreamFailure,
     UpstreamSettings,
     is_forbidden_address,
 )
+from aivault_ops.runtime.upstream.http1 import UnsendableRequest, UpstreamClosed
 
 FORBIDDEN = [
     "127.0.0.1",
@@ -237,7 +237,7 @@ def test_no_cookie_is_kept_between_requests(upstream: RecordingUpstream) -> None
 
 
 def test_read_errors_mid_body_are_classified() -> None:
-    from aivault_ops.runtime.upstream import classify_error
+    from aivault_ops.runtime.upstream.client import classify_error
 
     assert classify_error(UpstreamClosed("boom")).code == "E-UPSTREAM-RESET"
     assert classify_error(TimeoutError("slow")).code == "E-UPSTREAM-TIMEOUT"

@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from aivault_ops.runtime.model import PreparedCall, UpstreamRequest
-from aivault_ops.runtime.redaction import SecretRedactor
-from aivault_ops.runtime.response_body import whole_body
-from aivault_ops.runtime.upstream import UpstreamFailure
+from aivault_ops.runtime.response.body import whole_body
+from aivault_ops.runtime.response.redaction import SecretRedactor
+from aivault_ops.runtime.upstream.client import UpstreamFailure
 
 SECRET = "sk-canary-5b1f0e9d2c7a"
 

@@ -32,7 +32,7 @@ import trustme
 from aiohttp import web
 from support.runtime_proc import free_port
 
-from aivault_ops.runtime.redaction_forms import MIN_TRIMMED
+from aivault_ops.runtime.response.redaction_forms import MIN_TRIMMED
 
 HOST = "api.example.com"
 Encoder = Callable[[str], bytes]

@@ -18,7 +18,8 @@ from typing import Any
 
 from support.runtime_proc import StatusApi, free_port, wait_until
 
-from aivault_ops.commands.serve import StderrLog, build_process, open_listeners, serve_forever
+from aivault_ops.runtime.observe.log import StderrLog
+from aivault_ops.runtime.process import build_process, open_listeners, serve_forever
 
 
 @dataclass

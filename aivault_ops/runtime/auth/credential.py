@@ -16,12 +16,12 @@ from urllib.parse import quote
 from aivault_ops.errors import AivaultError
 from aivault_ops.runtime.auth.base import AuthServices, AuthUnavailable, Injection
 from aivault_ops.runtime.auth.strategies import build_injection, is_supported
-from aivault_ops.runtime.checks.headers import HeaderPolicy
-from aivault_ops.runtime.checks.query import QueryPolicy
 from aivault_ops.runtime.model import Refusal
-from aivault_ops.runtime.redaction import SecretRedactor
-from aivault_ops.runtime.response_headers import ResponseHeaderFilter
-from aivault_ops.runtime.shared_values import ValueTable
+from aivault_ops.runtime.policy.checks.headers import HeaderPolicy
+from aivault_ops.runtime.policy.checks.query import QueryPolicy
+from aivault_ops.runtime.policy.shared_values import ValueTable
+from aivault_ops.runtime.response.headers import ResponseHeaderFilter
+from aivault_ops.runtime.response.redaction import SecretRedactor
 from aivault_ops.secret import Secret
 
 _PATH_SAFE = "/:@!$&'()*+,;=-._~%"

@@ -1,4 +1,4 @@
-"""`hmac`: an HMAC of each request in one header (see `runtime/signing/hmac_signer.py`)."""
+"""`hmac`: an HMAC of each request in one header (see `runtime/auth/signing/hmac_signer.py`)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from datetime import datetime
 
 from aivault_ops.runtime.auth.base import AuthContext, AuthUnavailable, Injection
 from aivault_ops.runtime.auth.request_auth import Signed
+from aivault_ops.runtime.auth.signing.hmac_signer import HmacSigner
 from aivault_ops.runtime.model import UpstreamRequest
-from aivault_ops.runtime.signing.hmac_signer import HmacSigner
 
 
 class HmacAuth:

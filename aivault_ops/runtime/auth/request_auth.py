@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     import ssl
 
     from aivault_ops.runtime.model import PreparedCall, UpstreamRequest
-    from aivault_ops.runtime.redaction import SecretRedactor
-    from aivault_ops.runtime.upstream import UpstreamResponse
+    from aivault_ops.runtime.response.redaction import SecretRedactor
+    from aivault_ops.runtime.upstream.client import UpstreamResponse
 
 
 @dataclass(frozen=True, repr=False)

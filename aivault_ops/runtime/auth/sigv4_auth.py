@@ -1,4 +1,4 @@
-"""`aws_sig_v4`: AWS Signature Version 4 per request (see `runtime/signing/sigv4.py`)."""
+"""`aws_sig_v4`: AWS Signature Version 4 per request (see `runtime/auth/signing/sigv4.py`)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from datetime import datetime
 
 from aivault_ops.runtime.auth.base import AuthContext, AuthUnavailable, Injection, check_redactable
 from aivault_ops.runtime.auth.request_auth import Signed
+from aivault_ops.runtime.auth.signing.sigv4 import AwsCredentials, SigV4Request, SigV4Signer
 from aivault_ops.runtime.model import UpstreamRequest
-from aivault_ops.runtime.signing.sigv4 import AwsCredentials, SigV4Request, SigV4Signer
-from aivault_ops.runtime.upstream import outgoing_headers
+from aivault_ops.runtime.upstream.client import outgoing_headers
 
 
 class SigV4Auth:

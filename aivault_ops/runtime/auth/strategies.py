@@ -27,7 +27,7 @@ STRATEGIES: Mapping[str, str] = {
     "multi_query": "multi_query",
     "hmac": "hmac_auth",
     "aws_sig_v4": "sigv4_auth",
-    "o_auth2": "oauth2_auth",
+    "o_auth2": "oauth2.strategy",
     "mtls": "mtls",
 }
 """Strategy name → the module of `aivault_ops.runtime.auth` whose `build` implements it.

@@ -13,7 +13,7 @@ import pytest
 
 from aivault_ops.runtime.auth import build_injection
 from aivault_ops.runtime.auth.base import AuthServices, AuthUnavailable
-from aivault_ops.runtime.auth.oauth2_auth import OAuth2Auth
+from aivault_ops.runtime.auth.oauth2.strategy import OAuth2Auth
 from aivault_ops.runtime.auth.request_auth import send_authorized
 from aivault_ops.runtime.model import PreparedCall, UpstreamRequest
 from aivault_ops.secret import Secret

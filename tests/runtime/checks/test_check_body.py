@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from aivault_ops.runtime.checks.body import check_body_size
 from aivault_ops.runtime.model import Refusal
+from aivault_ops.runtime.policy.checks.body import check_body_size
 
 
 def test_body_over_the_limit_is_refused_with_413() -> None:

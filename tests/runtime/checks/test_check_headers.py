@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from aivault_ops.runtime.checks.headers import HeaderPolicy
-from aivault_ops.runtime.checks.limits import (
+from aivault_ops.runtime.model import Refusal
+from aivault_ops.runtime.policy.checks.headers import HeaderPolicy
+from aivault_ops.runtime.policy.checks.limits import (
     MAX_HEADER_COUNT,
     MAX_HEADER_NAME_LENGTH,
     MAX_HEADER_TOTAL_LENGTH,
     MAX_HEADER_VALUE_LENGTH,
 )
-from aivault_ops.runtime.model import Refusal
 
 POLICY = HeaderPolicy(["X-Goog-Api-Key"])
 

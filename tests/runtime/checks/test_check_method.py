@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from aivault_ops.runtime.checks.method import check_method
 from aivault_ops.runtime.model import Refusal
+from aivault_ops.runtime.policy.checks.method import check_method
 
 ALLOWED = frozenset({"GET", "POST"})
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from aivault_ops.runtime.checks.method_override import check_body_override
 from aivault_ops.runtime.model import Refusal
+from aivault_ops.runtime.policy.checks.method_override import check_body_override
 
 FORM = (("Content-Type", "application/x-www-form-urlencoded; charset=utf-8"),)
 JSON = (("content-type", "application/json"),)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aivault_ops.runtime.checks.names import NameRules, name_key, plain_name
+from aivault_ops.runtime.policy.checks.names import NameRules, name_key, plain_name
 
 
 @pytest.mark.parametrize(

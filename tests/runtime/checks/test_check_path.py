@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from aivault_ops.runtime.checks.path import PathPrefix, check_prefix, longest_match, parse_path
 from aivault_ops.runtime.model import Refusal
+from aivault_ops.runtime.policy.checks.path import (
+    PathPrefix,
+    check_prefix,
+    longest_match,
+    parse_path,
+)
 
 TRAVERSAL = [
     "/v1/users/../admin",

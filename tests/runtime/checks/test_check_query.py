@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from aivault_ops.runtime.checks.limits import (
+from aivault_ops.runtime.model import Refusal
+from aivault_ops.runtime.policy.checks.limits import (
     MAX_QUERY_COUNT,
     MAX_QUERY_NAME_LENGTH,
     MAX_QUERY_TOTAL_LENGTH,
     MAX_QUERY_VALUE_LENGTH,
 )
-from aivault_ops.runtime.checks.query import QueryPolicy
-from aivault_ops.runtime.model import Refusal
+from aivault_ops.runtime.policy.checks.query import QueryPolicy
 
 POLICY = QueryPolicy(["key", "token"])
 GEMINI_LIKE = QueryPolicy(["api_key"], ["x-acme-key"])

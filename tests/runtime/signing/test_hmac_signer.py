@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from aivault_ops.runtime.auth.base import AuthUnavailable
-from aivault_ops.runtime.signing.hmac_signer import HmacSigner
+from aivault_ops.runtime.auth.signing.hmac_signer import HmacSigner
 
 KEY = "whsec-0123456789abcdef"
 BODY = '{"amount": 100, "currency": "eur", "note": "café"}'.encode()

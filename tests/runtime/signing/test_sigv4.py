@@ -14,7 +14,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from aivault_ops.runtime.auth.base import AuthUnavailable
-from aivault_ops.runtime.signing.sigv4 import (
+from aivault_ops.runtime.auth.signing.sigv4 import (
     AwsCredentials,
     SigV4Request,
     SigV4Signer,

@@ -1,0 +1,1 @@
+"""Request signers wrapped by the auth strategies: AWS SigV4 and HMAC."""

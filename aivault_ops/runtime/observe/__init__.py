@@ -1,0 +1,1 @@
+"""What the runtime tells about itself: the audit log, metrics, /status."""

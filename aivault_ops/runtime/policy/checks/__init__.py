@@ -1,0 +1,1 @@
+"""The runtime's request rules, one module per rule family; each fails closed."""

@@ -1,0 +1,368 @@
+"""Connections to upstream APIs: pooled keep-alive HTTP/1.1 over TLS, SSRF-checked.
+
+`Http1Upstream` sends through `http1` pools (see that module for why the
+runtime has its own small client). Every name is resolved by
+`GuardedResolver`, and the addresses it returns are the ones connected to,
+so the SSRF rule is checked on the connected address, not on a name; IP
+literals are checked the same way. No cookies are kept (a jar would be
+shared by every consumer), bodies are never decompressed here (the runtime
+decodes them itself, before redaction) and redirects are never followed: a
+3xx goes back to the caller as is. The target is sent exactly as policy
+built it, so what a signer signed is what goes on the wire.
+
+`UpstreamResponse` is the small part of a response the server reads;
+`httpx.Response` satisfies it too, which unit tests use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import ssl
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+
+from aivault_ops.errors import UsageError
+from aivault_ops.runtime.model import HttpError, UpstreamRequest
+from aivault_ops.runtime.policy.checks.ssrf import is_forbidden_address
+from aivault_ops.runtime.upstream import http1, http1_pool
+
+if TYPE_CHECKING:
+    from aivault_ops.runtime.auth.request_auth import ClientTls
+
+HTTPS_PORT: Final = 443
+FORBIDDEN_CODE: Final = "E-UPSTREAM-FORBIDDEN"
+_DROPPED_REQUEST_HEADERS: Final = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "accept-encoding"}
+)
+
+
+class UpstreamFailure(HttpError):
+    """The upstream could not be reached or failed mid-request (502/504, never a traceback)."""
+
+
+class AddressRefused(OSError):
+    """Raised by the resolver for an address the SSRF rule forbids."""
+
+
+@dataclass(frozen=True)
+class DevResolve:
+    """`--dev-resolve HOST=IP:PORT` entries (development only: bypass the SSRF rule)."""
+
+    targets: Mapping[str, tuple[str, int]] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, values: list[str]) -> DevResolve:
+        """Parse `HOST=IP:PORT` values (IPv6 as `[::1]:8443`); a bad one is a `UsageError`."""
+        targets: dict[str, tuple[str, int]] = {}
+        for value in values:
+            host, ip, port = _parse_dev_resolve(value)
+            targets[host] = (ip, port)
+        return cls(targets)
+
+
+def _parse_dev_resolve(value: str) -> tuple[str, str, int]:
+    host, sep, target = value.partition("=")
+    ip_text, colon, port_text = target.rpartition(":")
+    ip_text = ip_text.removeprefix("[").removesuffix("]")
+    try:
+        ip = ipaddress.ip_address(ip_text)
+        port = int(port_text)
+    except ValueError:
+        ip, port = None, 0
+    if not (sep and colon and host and ip is not None and 0 < port < 65536):
+        raise UsageError(f"--dev-resolve {value!r}: expected HOST=IP:PORT")
+    return host.lower(), str(ip), port
+
+
+class GuardedResolver(AbstractResolver):
+    """Resolve upstream names, refusing any answer the SSRF rule forbids.
+
+    Prevents SSRF and DNS rebinding: the addresses returned are exactly the
+    ones the connector connects to, and a name with any forbidden address is
+    refused as a whole. Only port 443 is reachable, except for hosts named
+    in `--dev-resolve`, which go to the given address and port unchecked.
+    """
+
+    def __init__(self, dev_resolve: DevResolve, inner: AbstractResolver | None = None) -> None:
+        self._dev = dev_resolve
+        self._inner = inner or aiohttp.ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        """The checked addresses of `host` (or its dev-resolve target)."""
+        target = self._dev.targets.get(host.lower())
+        if target is not None:
+            return [_result(host, target[0], target[1])]
+        if port != HTTPS_PORT:
+            raise AddressRefused(f"port {port} is not allowed (only {HTTPS_PORT})")
+        results = await self._inner.resolve(host, port, family)
+        for result in results:
+            if is_forbidden_address(ipaddress.ip_address(result["host"])):
+                raise AddressRefused(f"{host} resolves to a forbidden address")
+        return results
+
+    async def close(self) -> None:
+        """Release the inner resolver."""
+        await self._inner.close()
+
+
+def _result(host: str, ip: str, port: int) -> ResolveResult:
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    return ResolveResult(
+        hostname=host, host=ip, port=port, family=family, proto=0, flags=socket.AI_NUMERICHOST
+    )
+
+
+def check_literal_host(host: str, dev_resolve: DevResolve) -> None:
+    """Refuse a policy host that is a forbidden IP literal.
+
+    Prevents SSRF through IP-literal hosts, which are connected to without
+    asking the resolver.
+    """
+    if host.lower() in dev_resolve.targets:
+        return
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return
+    if is_forbidden_address(address):
+        raise UpstreamFailure(403, FORBIDDEN_CODE, f"upstream {host} is a forbidden address")
+
+
+class ResponseHeaders(Protocol):
+    """Case-insensitive response headers."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The first value of `key`, or `default`."""
+        ...
+
+    def multi_items(self) -> list[tuple[str, str]]:
+        """Every (name, value), repeated names included, in order."""
+        ...
+
+
+class UpstreamResponse(Protocol):
+    """What the server reads of an upstream response (`httpx.Response` fits too)."""
+
+    @property
+    def status_code(self) -> int:
+        """The HTTP status."""
+        ...
+
+    @property
+    def headers(self) -> ResponseHeaders:
+        """The response headers."""
+        ...
+
+    def aiter_raw(self) -> AsyncIterator[bytes]:
+        """The body as received (still content-encoded), as it arrives."""
+        ...
+
+    async def aread(self) -> bytes:
+        """The whole body as received."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the connection (closed, not pooled, if the body was not read)."""
+        ...
+
+
+class UpstreamClient(Protocol):
+    """What the server needs from an upstream client (swap the transport behind it)."""
+
+    async def open(self, request: UpstreamRequest) -> UpstreamResponse:
+        """Send `request`; return the response with its body still streaming."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close every pooled connection."""
+        ...
+
+
+@dataclass(frozen=True)
+class UpstreamSettings:
+    """How upstream connections are made; the `dev_` fields weaken checks for tests.
+
+    `body_timeout_s` bounds a whole response body, from the end of its head
+    (a capability's own timeout bounds the head, and each wait for body bytes).
+    """
+
+    dev_resolve: DevResolve = field(default_factory=DevResolve)
+    dev_ca_cert: Path | None = None
+    max_connections: int = 256
+    keepalive_s: float = 30.0
+    body_timeout_s: float = http1.DEFAULT_BODY_TIMEOUT_S
+
+
+def ssl_context(settings: UpstreamSettings) -> ssl.SSLContext:
+    """System trust store, plus `--dev-ca-cert` when given; hostname checks always on."""
+    context = ssl.create_default_context()
+    if settings.dev_ca_cert is not None:
+        try:
+            context.load_verify_locations(cafile=str(settings.dev_ca_cert))
+        except (OSError, ssl.SSLError) as error:
+            raise UsageError(f"--dev-ca-cert {settings.dev_ca_cert}: {error}") from None
+    return context
+
+
+class Http1Upstream:
+    """The default `UpstreamClient`: `http1` keep-alive pools.
+
+    One pool for every credential without a client certificate, and one per
+    mTLS credential (its own TLS context), so a client certificate is only
+    ever presented on that credential's connections.
+    """
+
+    def __init__(self, settings: UpstreamSettings) -> None:
+        self._settings = settings
+        self._context = ssl_context(settings)
+        self._pools: dict[str, http1_pool.Pool] = {}
+        self._resolver = GuardedResolver(settings.dev_resolve)
+
+    def _pool(self, tls: ClientTls | None) -> http1_pool.Pool:
+        key = "" if tls is None else "mtls:" + tls.key
+        pool = self._pools.get(key)
+        if pool is None:
+            context = self._context if tls is None else tls.context
+            limit, keepalive_s = self._settings.max_connections, self._settings.keepalive_s
+            pool = self._pools[key] = http1_pool.Pool(context, limit, keepalive_s)
+        return pool
+
+    def connections(self) -> tuple[int, int]:
+        """(connections in use, idle connections) over every pool."""
+        usage = [pool.usage() for pool in self._pools.values()]
+        return sum(used for used, _ in usage), sum(idle for _, idle in usage)
+
+    async def _addresses(self, host: str, port: int) -> list[tuple[str, int]]:
+        """Where to connect: the SSRF-checked resolver's answer (an IP literal, already
+        checked by `check_literal_host`, is its own answer)."""
+        if host.lower() not in self._settings.dev_resolve.targets and _is_ip_literal(host):
+            if port != HTTPS_PORT:
+                raise AddressRefused(f"port {port} is not allowed (only {HTTPS_PORT})")
+            return [(host.strip("[]"), port)]
+        results = await self._resolver.resolve(host, port, socket.AF_UNSPEC)
+        return [(result["host"], result["port"]) for result in results]
+
+    async def open(self, request: UpstreamRequest) -> http1.Response:
+        """Send `request` over https; UpstreamFailure on any connection-level failure.
+
+        `request.timeout_s` bounds everything up to the whole response head: the
+        wait for a pool slot, the connect, the write, a retry, the head itself."""
+        check_literal_host(request.host, self._settings.dev_resolve)
+        pool = self._pool(request.tls)
+        deadline = asyncio.get_running_loop().time() + request.timeout_s
+        try:
+            head = _head(request)
+            for attempt in (1, 2):
+                connection, reused = await pool.checkout(
+                    request.host, request.port, self._addresses, deadline
+                )
+                try:
+                    await connection.send(
+                        head + request.body,
+                        head_request=request.method == "HEAD",
+                        deadline=deadline,
+                    )
+                except http1.UpstreamClosed:
+                    pool.release(connection)
+                    if attempt == 1 and _retryable(request, connection, reused):
+                        continue
+                    raise
+                except BaseException:
+                    pool.release(connection)
+                    raise
+                timeouts = (request.timeout_s, self._settings.body_timeout_s)
+                return http1.Response(connection, pool.release, timeouts, classify_error)
+        except Exception as error:
+            raise classify_error(error) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def aclose(self) -> None:
+        """Close every pool."""
+        pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            await pool.aclose()
+        await self._resolver.close()
+
+
+def _retryable(request: UpstreamRequest, connection: http1.Connection, reused: bool) -> bool:
+    """A kept-alive connection the upstream had closed before answering anything:
+    safe to send again on a new one, for idempotent methods only."""
+    return reused and not connection.received_any and request.method in http1.IDEMPOTENT
+
+
+def _head(request: UpstreamRequest) -> bytes:
+    url = request.url()
+    slash = url.index("/", len("https://"))
+    return http1.request_head(
+        request.method,
+        url[len("https://") : slash],
+        url[slash:],
+        list(outgoing_headers(request.headers)),
+        len(request.body),
+    )
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def outgoing_headers(headers: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """The headers sent upstream: framing and caller encodings dropped, identity asked for.
+
+    Signers sign exactly these, so what is signed is what goes on the wire.
+    """
+    kept = [(k, v) for k, v in headers if k.lower() not in _DROPPED_REQUEST_HEADERS]
+    return (*kept, ("accept-encoding", "identity"))
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in seen and len(seen) < 16:
+        seen.append(current)
+        nested = getattr(current, "os_error", None)
+        current = current.__cause__ or current.__context__ or nested
+    return seen
+
+
+_TLS = (ssl.SSLError, ssl.CertificateError)
+
+
+def classify_error(error: BaseException) -> UpstreamFailure:
+    """Map a transport error to a stable code; messages name no secret and no traceback."""
+    chain = _chain(error)
+    if any(isinstance(e, UpstreamFailure) for e in chain):
+        return next(e for e in chain if isinstance(e, UpstreamFailure))
+    if any(isinstance(e, AddressRefused) for e in chain):
+        return UpstreamFailure(403, FORBIDDEN_CODE, "the upstream address is forbidden")
+    if any(isinstance(e, http1.UnsendableRequest) for e in chain):
+        return UpstreamFailure(
+            502, "E-UPSTREAM-REQUEST", "the upstream request has a header that cannot be sent"
+        )
+    violation = next((e for e in chain if isinstance(e, http1.ProtocolViolation)), None)
+    if violation is not None:
+        message = f"the upstream's response is not valid HTTP/1.1: {violation.reason}"
+        return UpstreamFailure(502, "E-UPSTREAM-PROTOCOL", message)
+    if any(isinstance(e, _TLS) for e in chain):
+        return UpstreamFailure(502, "E-UPSTREAM-TLS", "TLS handshake with the upstream failed")
+    body_timeout = next((e for e in chain if isinstance(e, http1.BodyTimeout)), None)
+    if body_timeout is not None:
+        return UpstreamFailure(504, "E-UPSTREAM-TIMEOUT", str(body_timeout))
+    if any(isinstance(e, TimeoutError) for e in chain):
+        return UpstreamFailure(504, "E-UPSTREAM-TIMEOUT", "the upstream did not answer in time")
+    if any(isinstance(e, ConnectionResetError) for e in chain):
+        return UpstreamFailure(502, "E-UPSTREAM-RESET", "the upstream closed the connection")
+    return UpstreamFailure(502, "E-UPSTREAM-UNREACHABLE", "the upstream could not be reached")

@@ -1,0 +1,215 @@
+"""Keep-alive connections of the upstream client, per TLS context, within one limit.
+
+A pool holds at most `limit` connections, counting those in use, those
+being opened and the idle ones. A checkout takes a fresh idle connection to
+the same (host, port) if there is one (the most recently used), else a free
+slot; with none free it closes the oldest idle connection to another host
+and takes its slot, and only when every slot is in use does it wait (first
+come, first served) until its deadline. Idle connections are closed by a
+timer once `keepalive_s` has passed, when the upstream closes them, or when
+they receive anything; none is reused after `keepalive_s` idle. The pool
+keeps no per-request timer: one reaper timer runs while anything is idle.
+
+An mTLS credential has a pool of its own (its TLS context), so its client
+certificate is presented on its own connections only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+from aivault_ops.runtime.upstream.http1 import Connection
+
+Resolve = Callable[[str, int], Awaitable[list[tuple[str, int]]]]
+Key = tuple[str, int]
+
+
+class Pool:
+    """Keep-alive connections for one TLS context, at most `limit` in use or idle."""
+
+    def __init__(self, context: ssl.SSLContext, limit: int, keepalive_s: float) -> None:
+        self._context = context
+        self._keepalive_s = keepalive_s
+        self._free = limit
+        self._in_use = 0
+        self._idle_count = 0
+        self._waiters: deque[tuple[asyncio.Future[Connection | None], Key]] = deque()
+        self._idle: dict[Key, list[Connection]] = {}
+        self._reaper: asyncio.TimerHandle | None = None
+        self._closed = False
+
+    def usage(self) -> tuple[int, int]:
+        """(connections in use, idle connections)."""
+        return self._in_use, self._idle_count
+
+    async def checkout(
+        self, host: str, port: int, resolve: Resolve, deadline: float
+    ) -> tuple[Connection, bool]:
+        """A fresh idle connection to (host, port), else a new one, by `deadline`; and
+        whether it was reused."""
+        loop = asyncio.get_running_loop()
+        key = (host, port)
+        connection = self._take_idle(key, loop.time())
+        if connection is None:
+            connection = await self._slot(loop, key, deadline)
+        if connection is not None:
+            self._in_use += 1
+            return connection, True
+        try:
+            connection = await self._connect(host, port, resolve, deadline)
+        except BaseException:
+            self._free_slot()
+            raise
+        connection.key = key
+        self._in_use += 1
+        return connection, False
+
+    def _take_idle(self, key: Key, now: float) -> Connection | None:
+        """The most recently pooled idle connection to `key` still fresh; stale or
+        closed ones met on the way are closed and their slots freed."""
+        idle = self._idle.get(key)
+        while idle:
+            connection = self._unpool(idle, len(idle) - 1)
+            if not connection.closed and now - connection.idle_since < self._keepalive_s:
+                return connection
+            connection.close()
+            self._free_slot()
+        return None
+
+    def _unpool(self, idle: list[Connection], index: int) -> Connection:
+        connection = idle.pop(index)
+        connection.on_idle_lost = None
+        self._idle_count -= 1
+        return connection
+
+    async def _slot(
+        self, loop: asyncio.AbstractEventLoop, key: Key, deadline: float
+    ) -> Connection | None:
+        """Take a slot (None), or the idle connection to `key` a release hands over."""
+        if self._free > 0:
+            self._free -= 1
+            return None
+        if self._evict_oldest():
+            return None
+        waiter: asyncio.Future[Connection | None] = loop.create_future()
+        self._waiters.append((waiter, key))
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self._pass_on(waiter.result())  # handed over just as we gave up
+            raise
+
+    def _pass_on(self, handed: Connection | None) -> None:
+        if handed is None:
+            self._free_slot()
+        else:
+            self._in_use += 1
+            self.release(handed)
+
+    def _evict_oldest(self) -> bool:
+        """Close the idle connection that has waited longest; its slot is the caller's."""
+        oldest: list[Connection] | None = None
+        for idle in self._idle.values():
+            if idle and (oldest is None or idle[0].idle_since < oldest[0].idle_since):
+                oldest = idle
+        if oldest is None:
+            return False
+        self._unpool(oldest, 0).close()
+        return True
+
+    def _free_slot(self) -> None:
+        """Hand the slot to the first live waiter, or put it back."""
+        while self._waiters:
+            waiter, _ = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._free += 1
+
+    async def _connect(self, host: str, port: int, resolve: Resolve, deadline: float) -> Connection:
+        loop = asyncio.get_running_loop()
+        error: BaseException | None = None
+        async with asyncio.timeout_at(deadline):
+            for address, target_port in await resolve(host, port):
+                try:
+                    _, connection = await loop.create_connection(
+                        lambda: Connection(loop), address, target_port,
+                        ssl=self._context, server_hostname=host.strip("[]"),
+                    )  # fmt: skip
+                    return connection
+                except OSError as failed:
+                    error = failed
+        raise error or OSError(f"{host} has no address")
+
+    def release(self, connection: Connection) -> None:
+        """Pool `connection` again if it may be reused (or hand it to a waiter for the
+        same host), else close it; its slot goes to the first waiter or back."""
+        self._in_use -= 1
+        connection.active = False
+        if not connection.reusable or self._closed:
+            connection.close()
+            self._free_slot()
+            return
+        while self._waiters:
+            waiter, key = self._waiters.popleft()
+            if waiter.done():
+                continue
+            if key == connection.key:
+                waiter.set_result(connection)
+            else:
+                connection.close()
+                waiter.set_result(None)
+            return
+        self._keep_idle(connection)
+
+    def _keep_idle(self, connection: Connection) -> None:
+        loop = asyncio.get_running_loop()
+        connection.idle_since = loop.time()
+        connection.on_idle_lost = self._lost_idle
+        self._idle.setdefault(connection.key, []).append(connection)
+        self._idle_count += 1
+        if self._reaper is None:
+            self._reaper = loop.call_at(connection.idle_since + self._keepalive_s, self._reap)
+
+    def _lost_idle(self, connection: Connection) -> None:
+        """An idle connection closed (by the upstream, or for sending unasked bytes)."""
+        idle = self._idle.get(connection.key, [])
+        if connection in idle:
+            self._unpool(idle, idle.index(connection))
+            self._free_slot()
+
+    def _reap(self) -> None:
+        """Close every connection idle for `keepalive_s`; run again at the next expiry."""
+        self._reaper = None
+        loop = asyncio.get_running_loop()
+        expired = loop.time() - self._keepalive_s
+        next_expiry: float | None = None
+        for idle in self._idle.values():
+            while idle and idle[0].idle_since <= expired:
+                self._unpool(idle, 0).close()
+                self._free_slot()
+            if idle and (next_expiry is None or idle[0].idle_since < next_expiry):
+                next_expiry = idle[0].idle_since
+        if next_expiry is not None:
+            self._reaper = loop.call_at(next_expiry + self._keepalive_s, self._reap)
+
+    async def aclose(self, grace_s: float = 2.0) -> None:
+        """Close every idle connection and wait (at most `grace_s`) until they are
+        closed; busy ones close when released."""
+        self._closed = True
+        if self._reaper is not None:
+            self._reaper.cancel()
+            self._reaper = None
+        idle = [connection for pooled in self._idle.values() for connection in pooled]
+        self._idle.clear()
+        self._idle_count = 0
+        for connection in idle:
+            connection.on_idle_lost = None
+            connection.close()
+        if idle:
+            await asyncio.wait([connection.lost for connection in idle], timeout=grace_s)
