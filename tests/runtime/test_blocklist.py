@@ -211,7 +211,11 @@ def test_decoded_size_is_capped() -> None:
 @pytest.mark.parametrize(
     ("encoding", "body", "message"),
     [
-        ("gzip", gzip.compress(b'{"a": 1}', mtime=0)[:-5], "the upstream response is not valid gzip data"),
+        (
+            "gzip",
+            gzip.compress(b'{"a": 1}', mtime=0)[:-5],
+            "the upstream response is not valid gzip data",
+        ),
         ("gzip", b'{"a": 1}', "the upstream response is not valid gzip data"),
         ("deflate", b"not deflate", "the upstream response is not valid deflate data"),
         (

@@ -121,7 +121,11 @@ def test_identity_and_empty_bodies_pass() -> None:
 @pytest.mark.parametrize(
     ("encoding", "data", "message"),
     [
-        ("gzip", gzip.compress(PLAIN, mtime=0)[:-4], "the upstream response is not valid gzip data"),
+        (
+            "gzip",
+            gzip.compress(PLAIN, mtime=0)[:-4],
+            "the upstream response is not valid gzip data",
+        ),
         ("gzip", b"not gzip at all", "the upstream response is not valid gzip data"),
         (
             "deflate",

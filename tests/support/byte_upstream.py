@@ -145,7 +145,7 @@ class ByteUpstream:
         except asyncio.CancelledError:
             pass  # stopped by `stop()`
         finally:
-            writer.close()
+            await _closed(writer)
 
     async def _play(self, steps: Sequence[Step], writer: asyncio.StreamWriter) -> bool:
         for step in steps:
@@ -164,6 +164,16 @@ class ByteUpstream:
                 writer.write(step)
                 await writer.drain()
         return True
+
+
+async def _closed(writer: asyncio.StreamWriter) -> None:
+    """Close the connection and wait (briefly) until it is, else abort it: a transport
+    left half-closed when the loop stops is reported later, in whichever test runs."""
+    writer.close()
+    try:
+        await asyncio.wait_for(writer.wait_closed(), 1.0)
+    except (TimeoutError, ConnectionError, ssl.SSLError, asyncio.CancelledError):
+        writer.transport.abort()
 
 
 def _fin(writer: asyncio.StreamWriter) -> None:
