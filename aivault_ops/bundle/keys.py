@@ -171,7 +171,7 @@ def public_half(path: Path) -> list[str]:
         data = path.read_bytes()
     except OSError as error:
         raise KeyFileError(f"{path}: cannot read: {error.strerror}") from None
-    if data.lstrip().startswith(b"-----BEGIN PRIVATE KEY-----"):
+    if data.lstrip().startswith(b"-----BEGIN PRIVATE KEY-----"):  # a PEM marker, no key
         return [str(signing_key_from_pem(data, source=str(path)).public_key)]
     return _age_recipients(data, path)
 
@@ -201,7 +201,7 @@ def resolve_public_key(value: str) -> PublicKey:
         raise KeyFileError(
             f"{value}: not an 'ed25519:<base64>' key and not a readable key file ({reason})"
         ) from None
-    if "PRIVATE KEY-----" in text or "AGE-SECRET-KEY-" in text:
+    if "PRIVATE KEY-----" in text or "AGE-SECRET-KEY-" in text:  # markers only, no key
         raise KeyFormatError(
             f"{value}: is a private key; --trust takes the public half",
             hint=f"print it with `aivault-ops keys public {value}`",

@@ -14,23 +14,19 @@ runs a real TLS server on 127.0.0.1 that takes the secret from the request's
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import html
 import html.entities
 import json
 import re
-import ssl
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, quote_plus, unquote_to_bytes
 
-import trustme
 from aiohttp import web
-from support.runtime_proc import free_port
+from support.tls_app import tls_app
 
 from aivault_ops.runtime.response.redaction_forms import MIN_TRIMMED
 
@@ -279,30 +275,5 @@ async def _handle(request: web.Request) -> web.StreamResponse:
 @contextmanager
 def echo_upstream(directory: Path) -> Iterator[EchoUpstream]:
     """Run the echoing upstream in a thread for the duration of the block."""
-    ca = trustme.CA()
-    ca_file = directory / "echo-ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert(HOST).configure_cert(context)
-    upstream = EchoUpstream(port=free_port(), ca_file=ca_file)
-    loop = asyncio.new_event_loop()
-    runners: list[web.AppRunner] = []
-
-    async def start() -> None:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", _handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", upstream.port, ssl_context=context).start()
-        runners.append(runner)
-
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=10)
-    try:
-        yield upstream
-    finally:
-        asyncio.run_coroutine_threadsafe(runners[0].cleanup(), loop).result(timeout=10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
+    with tls_app(directory, _handle, (HOST,)) as app:
+        yield EchoUpstream(port=app.port, ca_file=app.ca_file)

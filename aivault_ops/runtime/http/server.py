@@ -331,7 +331,8 @@ class Runtime:
             else:
                 self.audit.write(entry)
         except AuditUnavailable as error:
-            self.log("audit_unavailable", detail=str(error))
+            if decision.error is not AUDIT_UNAVAILABLE:  # that refusal was logged already
+                self.log("audit_unavailable", detail=str(error))
             if not answer.prepared:
                 return json_response(AUDIT_UNAVAILABLE.status, AUDIT_UNAVAILABLE.to_json())
         return answer
