@@ -152,9 +152,11 @@ def start_runtime(
     workers: int = 1,
     variant: str | None = None,
     ready_timeout: float = 120.0,
+    source: Path = REPO,
 ) -> RuntimeHandle:
     """`aivault-ops serve` on the bundle dir `workdir/<name>-bundles` (must hold a bundle);
-    with `variant`, through `benchmarks.variants` (a what-if change patched in)."""
+    with `variant`, through `benchmarks.variants` (a what-if change patched in); `source`:
+    the checkout whose `aivault_ops` runs (another revision, for `benchmarks.ab`)."""
     port = free_port()
     state = workdir / f"{name}-state"
     launcher = ["aivault_ops"] if variant is None else ["benchmarks.variants", variant]
@@ -166,7 +168,8 @@ def start_runtime(
         command += ["--dev-resolve", f"{host}=127.0.0.1:{upstream_port}"]
     command += ["--workers", str(workers)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOPS_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    paths = [str(source), str(REPO), env.get("PYTHONPATH")]
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, paths))
     pid = processes.start(command, workdir / f"{name}.log", env=env, name=name)
     handle = RuntimeHandle(pid, port, state)
 

@@ -74,3 +74,17 @@ def test_unknown_section_is_a_usage_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "unknown section(s) nope" in result.stderr
     assert not (tmp_path / "B.md").exists()
+
+
+def test_ab_compares_head_with_a_base_revision() -> None:
+    """`benchmarks.ab` against HEAD itself: both runtimes serve, the table has both rows."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOPS_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.ab", "--base", "HEAD", "--rounds", "1",
+         "--duration", "1"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| 64 |")]
+    rows += [line for line in result.stdout.splitlines() if line.startswith("| 1 |")]
+    assert len(rows) == 2
