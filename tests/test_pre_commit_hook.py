@@ -1,11 +1,12 @@
-"""The `aivault-ops-validate` hook under real pre-commit (`pre-commit try-repo`).
+"""The hooks of `.pre-commit-hooks.yaml` under real pre-commit (`pre-commit try-repo`).
 
 pre-commit clones this checkout at its committed HEAD (`--ref`, so work in
 progress in the tree is not picked up), builds a virtualenv and pip-installs
 the package. `try-repo` always installs into a fresh temporary store (it
 ignores `PRE_COMMIT_HOME`), so each test costs one install: there are only
-the two the issue asks for. Each runs the hook in a fresh git repository
-holding a copy of the fixture project as `vault.d/`, next to other files.
+two. Each runs in a fresh git repository holding a copy of the fixture
+project as `vault.d/` (with a provider file in its own `registry/`), next to
+other files: the passing run runs every hook, the failing one `validate`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 BASE = REPO / "tests" / "fixtures" / "base"
 HOOK_ID = "aivault-ops-validate"
+PRIVATE_PROVIDER = (
+    REPO / "tests/fixtures/valid/private-registry-unused/registry/internal-tools.json"
+)
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +61,8 @@ def _policy_repo(root: Path, env: dict[str, str]) -> Path:
     """A git repository with the fixture project as `vault.d/`, everything committed."""
     root.mkdir()
     shutil.copytree(BASE, root / "vault.d")
+    (root / "vault.d/registry").mkdir()
+    shutil.copy(PRIVATE_PROVIDER, root / "vault.d/registry")
     (root / "README.md").write_text("# policies\n")
     (root / "notes.txt").write_text("not matched by the hook's files pattern\n")
     _git(root, "init", "-q", "-b", "main", env=env)
@@ -65,9 +71,11 @@ def _policy_repo(root: Path, env: dict[str, str]) -> Path:
     return root
 
 
-def _try_repo(repo: Path, ref: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _try_repo(
+    repo: Path, ref: str, env: dict[str, str], *hook_ids: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["pre-commit", "try-repo", str(REPO), HOOK_ID, "--ref", ref, "--all-files"],
+        ["pre-commit", "try-repo", str(REPO), *hook_ids, "--ref", ref, "--all-files"],
         cwd=repo,
         env=env,
         capture_output=True,
@@ -90,8 +98,12 @@ def test_hook_passes_on_a_valid_policy_repo(
     repo = _policy_repo(tmp_path / "good", pre_commit_env)
     result = _try_repo(repo, hook_ref, pre_commit_env)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "aivault-ops validate" in result.stdout
-    assert result.stdout.rstrip().endswith("Passed")
+    ran = [line for line in result.stdout.splitlines() if line.startswith("aivault-ops ")]
+    assert [line.split(".")[0] for line in ran] == [
+        "aivault-ops validate",
+        "aivault-ops registry lint",
+    ]
+    assert all(line.endswith("Passed") for line in ran), result.stdout
 
 
 def test_hook_fails_with_the_error_lines(
@@ -105,7 +117,7 @@ def test_hook_fails_with_the_error_lines(
     lines.insert(1, "DEBUG_TOKEN: plaintext-slipped-in\n")
     secret.write_text("".join(lines))
     _git(repo, "add", "-A", env=pre_commit_env)
-    result = _try_repo(repo, hook_ref, pre_commit_env)
+    result = _try_repo(repo, hook_ref, pre_commit_env, HOOK_ID)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "- hook id: aivault-ops-validate" in result.stdout
     assert "- exit code: 1" in result.stdout

@@ -66,6 +66,7 @@ class Project:
     trusted_signing_keys: tuple[str, ...]
     environments: Mapping[str, Mapping[str, Any]]
     source: ManifestSource
+    registry_overrides: tuple[str, ...] = ()  # built-in providers the repo's registry/ replaces
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,7 @@ def _project(name: str, spec: Mapping[str, Any], source: ManifestSource) -> Proj
         tuple(spec.get("trustedSigningKeys", ())),
         MappingProxyType(environments),
         source,
+        tuple(spec.get("registryOverrides", ())),
     )
 
 

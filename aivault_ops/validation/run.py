@@ -10,6 +10,7 @@ from aivault_ops.manifests.loader import LoadedProject, load_project
 from aivault_ops.providers import Registry, builtin_registry
 from aivault_ops.resolve.model import ResolvedPolicy
 from aivault_ops.resolve.policy import resolve
+from aivault_ops.validation.private_registry import project_registry
 from aivault_ops.validation.secret_files import index_secret_files
 
 
@@ -29,5 +30,6 @@ def validate_project(
     report = Report()
     loaded = load_project(root, environment=environment, report=report)
     secrets = index_secret_files(loaded, report)
-    policy = resolve(loaded, registry or builtin_registry(), secrets, report)
+    registry = project_registry(loaded, registry or builtin_registry(), report)
+    policy = resolve(loaded, registry, secrets, report)
     return Validation(loaded, policy, report)
