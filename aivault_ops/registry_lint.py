@@ -10,7 +10,9 @@ and for a policy repo's own `registry/` directory:
   is non-empty, sorted, and free of duplicates;
 - capabilities are sorted by id, ids are unique across all files, and each
   capability's `provider` is the file's provider;
-- each auth (default and alternatives) names exactly one strategy.
+- each auth (default and alternatives) names exactly one strategy;
+- every host can be a public upstream, and a wildcard is a leading `*.`
+  before at least two labels (as for Provider manifests).
 
 `aivault_ops/commands/registry.py` reads the files; this module only judges.
 """
@@ -25,6 +27,7 @@ from typing import Any
 from aivault_ops import schema_check
 from aivault_ops.diagnostics import Diagnostic, Location
 from aivault_ops.manifests.yaml_positions import JsonPath, Positions
+from aivault_ops.resolve.public_hosts import host_rule_broken
 
 SCHEMA_REFS = frozenset(
     {"./schemas/registry-provider.schema.json", "../schemas/registry-provider.schema.json"}
@@ -111,6 +114,17 @@ def _sorted_list(file: ProviderFile, path: JsonPath) -> Iterator[Diagnostic]:
         yield file.at(path, "E-REGISTRY-DUPLICATE", f"{name} lists a value twice")
     elif [str(v) for v in value] != sorted(str(v) for v in value):
         yield file.at(path, "E-REGISTRY-UNSORTED", f"{name} must be sorted")
+    if path[-1] == "hosts":
+        yield from _host_rules(file, path, value)
+
+
+def _host_rules(file: ProviderFile, path: JsonPath, hosts: list[Any]) -> Iterator[Diagnostic]:
+    for index, host in enumerate(hosts):
+        if not isinstance(host, str):
+            continue
+        broken = host_rule_broken(host)
+        if broken is not None:
+            yield file.at((*path, index), *broken)
 
 
 def _one_strategy(file: ProviderFile, path: JsonPath, holder: Any) -> Iterator[Diagnostic]:

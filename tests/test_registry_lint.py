@@ -103,6 +103,14 @@ CASES = {
         _set(("capabilities", 0, "provider"), "other"),
         "E-REGISTRY-CAPABILITY-PROVIDER",
     ),
+    "host-not-public": (
+        _set(("hosts",), ["127.0.0.1", "api.acme.example.com"]),
+        "E-HOST-NOT-PUBLIC",
+    ),
+    "wildcard-too-broad": (
+        _set(("capabilities", 0, "allow", "hosts"), ["*.com"]),
+        "E-HOST-PATTERN",
+    ),
     "two-strategies": (
         _set(("auth",), {"header": VALID["auth"]["header"], "query": {"param_name": "k"}}),
         "E-REGISTRY-AUTH",

@@ -97,17 +97,42 @@ def _from_manifest(
 def _manifest_hosts(
     manifest: CapabilityManifest, credential: ResolvedCredential, report: Report
 ) -> tuple[str, ...] | None:
-    if manifest.hosts is None:
-        return credential.hosts
-    outside = [i for i, host in enumerate(manifest.hosts) if host not in credential.hosts]
+    """The one credential host the capability reaches (its `allow.hosts` patterns, or
+    every credential host when absent, must match exactly one)."""
+    patterns = manifest.hosts or credential.hosts
+    outside = [
+        i
+        for i, pattern in enumerate(manifest.hosts or ())
+        if not any(host_matches(pattern, host) for host in credential.hosts)
+    ]
     for index in outside:
         report.add(
             manifest.source.at("spec", "allow", "hosts", index),
             "E-HOST-OUTSIDE-PROVIDER",
-            f"host '{manifest.hosts[index]}' is not a host of credential '{credential.name}'"
+            f"host '{patterns[index]}' is not a host of credential '{credential.name}'"
             f" ({', '.join(credential.hosts)})",
         )
-    return None if outside else manifest.hosts
+    if outside:
+        return None
+    matching = effective_hosts(patterns, credential.hosts)
+    if len(matching) > 1:
+        where = ("spec", "allow", "hosts") if manifest.hosts else ("metadata", "name")
+        report.add(
+            manifest.source.at(*where),
+            "E-HOST-AMBIGUOUS",
+            f"capability '{manifest.name}' would reach {len(matching)} hosts of credential"
+            f" '{credential.name}' ({', '.join(matching)}); a capability has one upstream host:"
+            " name it in spec.allow.hosts",
+        )
+        return None
+    return matching
+
+
+def effective_hosts(
+    patterns: tuple[str, ...], credential_hosts: tuple[str, ...]
+) -> tuple[str, ...]:
+    """The credential's hosts that the capability's host patterns match, in credential order."""
+    return tuple(h for h in credential_hosts if any(host_matches(p, h) for p in patterns))
 
 
 def _provision(
@@ -197,8 +222,16 @@ def _add_provisioned(
                 " Capability manifests",
             )
         return  # a Capability manifest with the registry's name takes precedence
-    hosts = tuple(h for h in credential.hosts if any(host_matches(p, h) for p in spec.hosts))
-    if hosts:
+    hosts = effective_hosts(spec.hosts, credential.hosts)
+    if len(hosts) > 1:
+        report.add(
+            location(),
+            "E-HOST-AMBIGUOUS",
+            f"registry capability '{spec.name}' would reach {len(hosts)} hosts of credential"
+            f" '{credential.name}' ({', '.join(hosts)}); use one credential per host (tenant)"
+            " or narrow spec.capabilities",
+        )
+    elif hosts:
         resolved[spec.name] = ResolvedCapability(
             spec.name,
             credential.name,

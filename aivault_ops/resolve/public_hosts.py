@@ -25,9 +25,11 @@ from urllib.parse import urlsplit
 
 from aivault_ops.diagnostics import Report
 from aivault_ops.manifests.model import ManifestSource
+from aivault_ops.resolve.hosts import wildcard_problem
 from aivault_ops.runtime.policy.checks.ssrf import refusal
 
 NOT_PUBLIC: Final = "E-HOST-NOT-PUBLIC"
+PATTERN: Final = "E-HOST-PATTERN"
 SPECIAL_USE_DOMAINS: Final = MappingProxyType(
     {
         "localhost": "loopback (RFC 6761)",
@@ -111,15 +113,24 @@ def _inet_aton(name: str) -> ipaddress.IPv4Address | None:
     return ipaddress.IPv4Address(value)
 
 
+def host_rule_broken(host: str) -> tuple[str, str] | None:
+    """(code, message) for a policy host that is not public or a too broad pattern."""
+    problem = host_problem(host)
+    if problem is not None:
+        return NOT_PUBLIC, f"host '{host}' {problem}"
+    problem = wildcard_problem(host)
+    return None if problem is None else (PATTERN, f"host '{host}' {problem}")
+
+
 def check_public_hosts(
     hosts: Sequence[str], source: ManifestSource, path: tuple[str | int, ...], report: Report
 ) -> bool:
     """Report every host of `hosts` (at `path`) that is not public; True when all are."""
     ok = True
     for index, host in enumerate(hosts):
-        problem = host_problem(host)
-        if problem is not None:
-            report.add(source.at(*path, index), NOT_PUBLIC, f"host '{host}' {problem}")
+        broken = host_rule_broken(host)
+        if broken is not None:
+            report.add(source.at(*path, index), *broken)
             ok = False
     return ok
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aivault_ops.resolve.hosts import covered, host_matches, is_wildcard
+from aivault_ops.resolve.hosts import covered, host_matches, is_wildcard, wildcard_problem
 
 
 @pytest.mark.parametrize(
@@ -42,3 +42,19 @@ def test_covered_by_any_pattern() -> None:
     assert not covered("tenants.example.com", patterns)
     assert not covered("www.example.com", patterns)
     assert not covered("api.example.com", ())
+
+
+@pytest.mark.parametrize("pattern", ["*.com", "*.*.example.com", "*.ex*ample.com"])
+def test_too_broad_or_malformed_wildcards_are_refused(pattern: str) -> None:
+    assert wildcard_problem(pattern) is not None
+
+
+@pytest.mark.parametrize("host", ["*.myshopify.com", "*.zendesk.com", "api.example.com", "com"])
+def test_good_patterns_and_concrete_hosts_pass(host: str) -> None:
+    assert wildcard_problem(host) is None
+
+
+def test_a_wildcard_never_matches_its_apex_or_two_labels() -> None:
+    assert not host_matches("*.zendesk.com", "zendesk.com")
+    assert not host_matches("*.zendesk.com", "a.b.zendesk.com")
+    assert host_matches("*.zendesk.com", "acme.zendesk.com")

@@ -257,19 +257,33 @@ def test_a_capability_shared_with_an_alternative_stays_with_the_default(tmp_path
     assert list(policy.capabilities) == ["fal/image-to-3d"]
 
 
-def test_wildcard_provider_hosts_map_to_the_credential_hosts(tmp_path: Path) -> None:
+def test_a_wildcard_provider_host_is_bound_to_the_credential_tenant(tmp_path: Path) -> None:
     policy, problems = _resolve(
+        tmp_path,
+        _credential("shop", "{provider: shopify, hosts: [acme.myshopify.com]}"),
+        {"secrets/shop.sops.yaml": ("SHOPIFY_ACCESS_TOKEN",)},
+    )
+    assert problems == []
+    assert policy is not None
+    assert policy.capabilities["shopify/admin"].hosts == ("acme.myshopify.com",)
+    assert policy.credentials["shop"].hosts == ("acme.myshopify.com",)
+
+
+def test_a_registry_capability_matching_two_tenant_hosts_is_ambiguous(tmp_path: Path) -> None:
+    """One upstream host per capability: two tenants in one credential would leave the
+    second unreachable, so validation names both and says what to do."""
+    _, problems = _resolve(
         tmp_path,
         _credential(
             "shop", "{provider: shopify, hosts: [acme.myshopify.com, acme-eu.myshopify.com]}"
         ),
         {"secrets/shop.sops.yaml": ("SHOPIFY_ACCESS_TOKEN",)},
     )
-    assert problems == []
-    assert policy is not None
-    admin = policy.capabilities["shopify/admin"]
-    assert admin.hosts == ("acme.myshopify.com", "acme-eu.myshopify.com")
-    assert policy.credentials["shop"].hosts == admin.hosts
+    assert problems == [
+        "manifests.yaml:3:18: E-HOST-AMBIGUOUS: registry capability 'shopify/admin' would reach"
+        " 2 hosts of credential 'shop' (acme.myshopify.com, acme-eu.myshopify.com); use one"
+        " credential per host (tenant) or narrow spec.capabilities"
+    ]
 
 
 def test_a_capability_manifest_may_narrow_to_one_concrete_host(tmp_path: Path) -> None:
@@ -289,18 +303,54 @@ def test_a_capability_manifest_may_narrow_to_one_concrete_host(tmp_path: Path) -
     assert policy.capabilities["shopify/orders-eu"].hosts == ("acme-eu.myshopify.com",)
 
 
-def test_a_wildcard_in_a_capability_manifest_is_not_a_credential_host(tmp_path: Path) -> None:
+def test_a_capability_host_pattern_picks_the_credential_host_it_matches(tmp_path: Path) -> None:
     manifests = _credential("shop", "{provider: shopify, hosts: [acme.myshopify.com]}") + (
         "---\napiVersion: aivault.dev/v1\nkind: Capability\nmetadata: {name: shopify/all}\n"
         "spec:\n  credential: shop\n  allow:\n    methods: [GET]\n"
         "    pathPrefixes: [/admin/]\n    hosts: ['*.myshopify.com']\n"
     )
+    policy, problems = _resolve(
+        tmp_path, manifests, {"secrets/shop.sops.yaml": ("SHOPIFY_ACCESS_TOKEN",)}
+    )
+    assert problems == []
+    assert policy is not None
+    assert policy.capabilities["shopify/all"].hosts == ("acme.myshopify.com",)
+
+
+def test_a_capability_host_pattern_matching_no_credential_host_is_refused(
+    tmp_path: Path,
+) -> None:
+    manifests = _credential("shop", "{provider: shopify, hosts: [acme.myshopify.com]}") + (
+        "---\napiVersion: aivault.dev/v1\nkind: Capability\nmetadata: {name: shopify/all}\n"
+        "spec:\n  credential: shop\n  allow:\n    methods: [GET]\n"
+        "    pathPrefixes: [/admin/]\n    hosts: ['*.shopify.com']\n"
+    )
     _, problems = _resolve(
         tmp_path, manifests, {"secrets/shop.sops.yaml": ("SHOPIFY_ACCESS_TOKEN",)}
     )
     assert problems == [
-        "manifests.yaml:14:13: E-HOST-OUTSIDE-PROVIDER: host '*.myshopify.com' is not a host of"
+        "manifests.yaml:14:13: E-HOST-OUTSIDE-PROVIDER: host '*.shopify.com' is not a host of"
         " credential 'shop' (acme.myshopify.com)"
+    ]
+
+
+def test_a_capability_without_hosts_on_a_two_host_credential_is_ambiguous(
+    tmp_path: Path,
+) -> None:
+    manifests = _credential(
+        "shop", "{provider: shopify, hosts: [acme.myshopify.com, acme-eu.myshopify.com]}"
+    ) + (
+        "---\napiVersion: aivault.dev/v1\nkind: Capability\nmetadata: {name: shopify/all}\n"
+        "spec:\n  credential: shop\n  allow:\n    methods: [GET]\n"
+        "    pathPrefixes: [/admin/]\n"
+    )
+    _, problems = _resolve(
+        tmp_path, manifests, {"secrets/shop.sops.yaml": ("SHOPIFY_ACCESS_TOKEN",)}
+    )
+    assert problems == [
+        "manifests.yaml:8:18: E-HOST-AMBIGUOUS: capability 'shopify/all' would reach 2 hosts of"
+        " credential 'shop' (acme.myshopify.com, acme-eu.myshopify.com); a capability has one"
+        " upstream host: name it in spec.allow.hosts"
     ]
 
 

@@ -188,7 +188,9 @@ def test_every_invalid_case_is_sorted_and_well_formed() -> None:
 def _emitted_codes() -> set[str]:
     """Every `"E-…"` literal in the validation code (loader, schema check, resolver, SOPS)."""
     package = Path(aivault_ops.__file__).resolve().parent
-    sources = [package / "schema_check.py"]
+    sources = [
+        package / name for name in ("schema_check.py", "registry_lint.py", "registry_files.py")
+    ]
     for folder in ("manifests", "resolve", "validation"):
         sources.extend(sorted((package / folder).glob("*.py")))
     emitted = set()
@@ -205,7 +207,16 @@ def test_every_validation_error_code_is_documented() -> None:
 
 # A corpus overlay cannot hold a symbolic link; this code has its own named test in
 # tests/validation/test_secret_hygiene.py.
-CODES_TESTED_ELSEWHERE = {"E-SECRET-OUTSIDE"}
+CODES_TESTED_ELSEWHERE = {
+    "E-SECRET-OUTSIDE",
+    # registry rules, one by one: tests/test_registry_lint.py
+    "E-REGISTRY-AUTH",
+    "E-REGISTRY-DUPLICATE-CAPABILITY",
+    "E-REGISTRY-DUPLICATE-PROVIDER",
+    "E-REGISTRY-EMPTY",
+    "E-REGISTRY-JSON",
+    "E-REGISTRY-SCHEMA-REF",
+}
 
 
 def test_every_validation_error_code_has_a_case() -> None:
