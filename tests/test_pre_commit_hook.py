@@ -99,9 +99,9 @@ def test_hook_passes_on_a_valid_policy_repo(
     result = _try_repo(repo, hook_ref, pre_commit_env)
     assert result.returncode == 0, result.stdout + result.stderr
     ran = [line for line in result.stdout.splitlines() if line.startswith("aivault-ops ")]
-    assert [line.split(".")[0] for line in ran] == [
-        "aivault-ops validate",
+    assert sorted(line.split(".")[0] for line in ran) == [
         "aivault-ops registry lint",
+        "aivault-ops validate",
     ]
     assert all(line.endswith("Passed") for line in ran), result.stdout
 
