@@ -18,9 +18,9 @@ from typing import Any
 from pyrage import x25519
 
 from aivault_ops import sops
-from aivault_ops.build import compile_project, sign_bundle
 from aivault_ops.bundle import SigningKey, build_bundle
 from aivault_ops.canonical_json import canonical_json
+from aivault_ops.compiled_project import compile_project, sign_bundle
 from aivault_ops.sops import EncryptionRule, KeyPlan, encrypt_plaintext
 
 HOST = "api.example.com"

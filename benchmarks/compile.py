@@ -22,8 +22,8 @@ from pathlib import Path
 import yaml
 from pyrage import x25519
 
-from aivault_ops.build import compile_project, sign_bundle
 from aivault_ops.bundle import SigningKey
+from aivault_ops.compiled_project import compile_project, sign_bundle
 from benchmarks.bundles import write_repo
 
 FULL_SIZES = ((100, 10), (1_000, 100), (10_000, 500))

@@ -22,3 +22,6 @@ mypy
 # package brought it in, is kept out (it refuses to run under xdist).
 python -m pytest -q -p no:cacheprovider -p no:benchmark -n 2 --cov=aivault_ops --cov-branch \
   --cov-report=term:skip-covered --cov-fail-under=90 "$@"
+# Each package (every directory with an __init__.py; the top-level modules as
+# `aivault_ops`) must reach 90% branch coverage on its own, not only the total.
+python scripts/coverage_by_package.py

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 from aivault_ops.errors import UsageError, ValidationFailed
 
 if TYPE_CHECKING:
-    from aivault_ops.build import CompiledProject
     from aivault_ops.bundle import PublicKey
+    from aivault_ops.compiled_project import CompiledProject
 
 DEFAULT_PROJECT_DIR = Path("vault.d")
 
@@ -101,14 +101,14 @@ def add_expires_in(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def expires_at(args: argparse.Namespace) -> datetime | None:
-    delta: timedelta | None = args.expires_in
-    return None if delta is None else datetime.now(UTC).replace(microsecond=0) + delta
+def expires_at(expires_in: timedelta | None) -> datetime | None:
+    """`expiresAt` for `--expires-in` (None: the bundle never expires)."""
+    return None if expires_in is None else datetime.now(UTC).replace(microsecond=0) + expires_in
 
 
 def compile_checked(root: Path, environment: str | None) -> CompiledProject:
     """Validate and compile; on errors print the diagnostics and re-raise."""
-    from aivault_ops.build import compile_project
+    from aivault_ops.compiled_project import compile_project
 
     try:
         return compile_project(root, environment=environment)
@@ -130,13 +130,11 @@ def add_trust_option(parser: argparse.ArgumentParser, *, required: bool) -> None
     )
 
 
-def trusted_keys(
-    args: argparse.Namespace, compiled: CompiledProject | None = None
-) -> list[PublicKey]:
+def trusted_keys(trust: Sequence[str], compiled: CompiledProject | None = None) -> list[PublicKey]:
     """Keys from --trust plus the project's spec.trustedSigningKeys."""
     from aivault_ops.bundle import PublicKey, resolve_public_key
 
-    keys = [resolve_public_key(value) for value in args.trust]
+    keys = [resolve_public_key(value) for value in trust]
     project = compiled.validation.loaded.project if compiled else None
     if project is not None:
         keys.extend(PublicKey.parse(text) for text in project.trusted_signing_keys)

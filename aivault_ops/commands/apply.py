@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,8 +21,8 @@ from aivault_ops.commands._common import (
 )
 
 if TYPE_CHECKING:
-    from aivault_ops.build import CompiledProject
     from aivault_ops.bundle import PublicKey, SigningKey
+    from aivault_ops.compiled_project import CompiledProject
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,36 +43,65 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--revision", metavar="R", help="revision to record (default: git HEAD)")
     parser.add_argument("--dry-run", action="store_true", help="show the plan, publish nothing")
     parser.add_argument("--always", action="store_true", help="publish even without changes")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=from_args)
 
 
-def run(args: argparse.Namespace) -> int:
+def from_args(args: argparse.Namespace) -> int:
+    """The parsed options → `run_apply`."""
+    return run_apply(
+        repo=args.project_dir,
+        target=args.target,
+        signing_key=args.signing_key,
+        environment=args.env,
+        expires_in=args.expires_in,
+        trust=args.trust,
+        revision=args.revision,
+        dry_run=args.dry_run,
+        always=args.always,
+    )
+
+
+def run_apply(
+    *,
+    repo: Path | None,
+    target: Path,
+    signing_key: Path,
+    environment: str | None,
+    expires_in: timedelta | None = None,
+    trust: Sequence[str] = (),
+    revision: str | None = None,
+    dry_run: bool = False,
+    always: bool = False,
+) -> int:
+    """Plan against `target`, then publish the next bundle there (unless nothing changed)."""
     from aivault_ops import plan
     from aivault_ops.bundle import load_signing_key, publish_bundle, target_lock
     from aivault_ops.commands.plan import write_plan_text
-    from aivault_ops.publishing import read_target
+    from aivault_ops.compiled_project import git_revision
+    from aivault_ops.published_bundles import read_target
 
-    root = project_dir(args.project_dir)
-    signing_key = load_signing_key(args.signing_key)
-    compiled = compile_checked(root, args.env)
+    root = project_dir(repo)
+    key = load_signing_key(signing_key)
+    compiled = compile_checked(root, environment)
     project_keys = _project_keys(compiled)
-    _check_signer_trusted(signing_key.public_key, project_keys, args.signing_key)
-    args.target.mkdir(parents=True, exist_ok=True)
-    keys = [signing_key.public_key, *trusted_keys(args, compiled)]
-    with target_lock(args.target):
-        state = read_target(args.target, keys)
+    _check_signer_trusted(key.public_key, project_keys, signing_key)
+    target.mkdir(parents=True, exist_ok=True)
+    keys = [key.public_key, *trusted_keys(trust, compiled)]
+    with target_lock(target):
+        state = read_target(target, keys)
         changes = plan.diff_policies(state.base.policy if state.base else None, compiled.policy)
         write_plan_text(state, changes)
         serial = state.next_serial
-        if not (changes or state.unverifiable or args.expires_in or args.always):
+        if not (changes or state.unverifiable or expires_in or always):
             sys.stdout.write("Nothing to publish.\n")
             return 0
-        if args.dry_run:
+        if dry_run:
             sys.stdout.write(f"Dry run: would publish bundle-{serial}.tar.gz\n")
             return 0
-        revision, data = _signed(args, root, compiled, serial, signing_key, project_keys)
-        path = publish_bundle(args.target, data, serial)
-    sys.stdout.write(f"Published {path} (serial {serial}, revision {revision})\n")
+        recorded = revision or git_revision(root)
+        data = _signed(compiled, serial, key, project_keys, recorded, expires_at(expires_in))
+        path = publish_bundle(target, data, serial)
+    sys.stdout.write(f"Published {path} (serial {serial}, revision {recorded})\n")
     return 0
 
 
@@ -99,27 +130,24 @@ def _check_signer_trusted(signer: PublicKey, project_keys: list[PublicKey], key_
 
 
 def _signed(
-    args: argparse.Namespace,
-    root: Path,
     compiled: CompiledProject,
     serial: int,
     signing_key: SigningKey,
     project_keys: list[PublicKey],
-) -> tuple[str, bytes]:
-    """(revision, signed bundle), verified with the Project's keys before it is published."""
-    from datetime import UTC, datetime
-
-    from aivault_ops.build import git_revision, sign_bundle
+    revision: str,
+    expires: datetime | None,
+) -> bytes:
+    """The signed bundle, verified with the Project's keys before it is published."""
     from aivault_ops.bundle import verify_bundle
+    from aivault_ops.compiled_project import sign_bundle
 
-    revision = args.revision or git_revision(root)
     data = sign_bundle(
         compiled,
         serial=serial,
         revision=revision,
-        expires_at=expires_at(args),
+        expires_at=expires,
         signing_key=signing_key,
     )
     if project_keys:
         verify_bundle(data, trusted_keys=project_keys, now=datetime.now(UTC))
-    return revision, data
+    return data

@@ -28,22 +28,30 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         " or ~/.local/state/aivault-ops)",
     )
     verify.add_argument("--json", action="store_true", help="machine-readable output")
-    verify.set_defaults(func=run_verify)
+    verify.set_defaults(func=verify_from_args)
 
 
-def run_verify(args: argparse.Namespace) -> int:
-    """Exit 0 when every line links to its predecessor, 1 at the first broken line."""
+def verify_from_args(args: argparse.Namespace) -> int:
+    """The parsed options → `run_audit_verify`."""
+    return run_audit_verify(state_dir=args.state_dir, as_json=args.json)
+
+
+def run_audit_verify(*, state_dir: Path | None, as_json: bool = False) -> int:
+    """Exit 0 when every line links to its predecessor, 1 at the first broken line.
+
+    `state_dir` None: the runtime's default ($XDG_STATE_HOME/aivault-ops …).
+    """
     from aivault_ops.runtime.bundles.state import default_state_dir
     from aivault_ops.runtime.observe.audit_verify import verify_chain
 
-    state_dir: Path = args.state_dir or default_state_dir(os.environ)
+    state_dir = state_dir or default_state_dir(os.environ)
     if not (state_dir / "audit").is_dir():
         raise AivaultError(
             f"{state_dir}: no audit log (expected {state_dir / 'audit'})",
             hint="pass the runtime's --state-dir",
         )
     report = verify_chain(state_dir)
-    if args.json:
+    if as_json:
         sys.stdout.write(json.dumps(_as_json(report), sort_keys=True) + "\n")
     elif report.broken is not None:
         sys.stdout.write(f"{report.broken}\n")

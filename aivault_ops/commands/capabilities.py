@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="every capability, one per line")
     _sources(listing)
-    listing.set_defaults(func=run_list)
+    listing.set_defaults(func=list_from_args)
     describe = actions.add_parser("describe", help="one capability in full")
     describe.add_argument("capability", metavar="CAP")
     _sources(describe)
-    describe.set_defaults(func=run_describe)
+    describe.set_defaults(func=describe_from_args)
 
 
 def _sources(parser: argparse.ArgumentParser) -> None:
@@ -43,9 +44,41 @@ def _sources(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-def run_list(args: argparse.Namespace) -> int:
-    capabilities = _capabilities(args)
-    if args.json:
+@dataclass(frozen=True)
+class Source:
+    """Where capabilities are read from: the built-in registry, a bundle, or a project."""
+
+    repo: Path | None = None  # None: ./vault.d when it exists, else .
+    environment: str | None = None
+    registry: bool = False
+    bundle: Path | None = None  # read only after verification with `trust`
+    trust: Sequence[str] = ()
+
+
+def _source(args: argparse.Namespace) -> Source:
+    return Source(
+        repo=args.project_dir,
+        environment=args.env,
+        registry=args.registry,
+        bundle=args.bundle,
+        trust=args.trust,
+    )
+
+
+def list_from_args(args: argparse.Namespace) -> int:
+    """The parsed options → `run_list`."""
+    return run_list(source=_source(args), as_json=args.json)
+
+
+def describe_from_args(args: argparse.Namespace) -> int:
+    """The parsed options → `run_describe`."""
+    return run_describe(name=args.capability, source=_source(args), as_json=args.json)
+
+
+def run_list(*, source: Source, as_json: bool = False) -> int:
+    """Every capability of `source`, one per line (or JSON)."""
+    capabilities = _capabilities(source)
+    if as_json:
         _print_json(capabilities)
         return 0
     for name, cap in capabilities.items():
@@ -55,30 +88,31 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_describe(args: argparse.Namespace) -> int:
-    capabilities = _capabilities(args)
-    cap = capabilities.get(args.capability)
+def run_describe(*, name: str, source: Source, as_json: bool = False) -> int:
+    """One capability of `source` in full; an unknown name is an error with suggestions."""
+    capabilities = _capabilities(source)
+    cap = capabilities.get(name)
     if cap is None:
         raise AivaultError(
-            f"no capability '{args.capability}'{did_you_mean(args.capability, capabilities)}",
+            f"no capability '{name}'{did_you_mean(name, capabilities)}",
             hint="see `aivault-ops capabilities list` (or --registry for the built-in ones)",
         )
-    if args.json:
-        _print_json({args.capability: cap})
+    if as_json:
+        _print_json({name: cap})
     else:
-        sys.stdout.write(f"capability: {args.capability}\n")
+        sys.stdout.write(f"capability: {name}\n")
         for key, value in cap.items():
             sys.stdout.write(f"  {key}: {_text(value)}\n")
     return 0
 
 
-def _capabilities(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    if args.registry:
+def _capabilities(source: Source) -> dict[str, dict[str, Any]]:
+    if source.registry:
         return _from_registry()
-    if args.bundle is not None:
-        return _with_auth(_bundle_policy(args))
-    root = project_dir(args.project_dir)
-    return _with_auth(compile_checked(root, args.env).policy)
+    if source.bundle is not None:
+        return _with_auth(_bundle_policy(source.bundle, source.trust))
+    root = project_dir(source.repo)
+    return _with_auth(compile_checked(root, source.environment).policy)
 
 
 def _from_registry() -> dict[str, dict[str, Any]]:
@@ -97,15 +131,15 @@ def _from_registry() -> dict[str, dict[str, Any]]:
     return dict(sorted(result.items()))
 
 
-def _bundle_policy(args: argparse.Namespace) -> Mapping[str, Any]:
+def _bundle_policy(bundle: Path, trust: Sequence[str]) -> Mapping[str, Any]:
     from datetime import UTC, datetime
 
     from aivault_ops.bundle import read_bundle_file, verify_bundle
 
-    if not args.trust:
+    if not trust:
         raise UsageError("--bundle needs --trust PUB (bundles are only read after verification)")
-    data = read_bundle_file(args.bundle)
-    verified = verify_bundle(data, trusted_keys=trusted_keys(args), now=datetime.now(UTC))
+    data = read_bundle_file(bundle)
+    verified = verify_bundle(data, trusted_keys=trusted_keys(trust), now=datetime.now(UTC))
     return verified.policy
 
 

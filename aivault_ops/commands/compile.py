@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from aivault_ops.commands._common import (
@@ -35,26 +36,49 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--revision", metavar="R", help="revision recorded in the bundle (default: git HEAD)"
     )
     add_expires_in(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=from_args)
 
 
-def run(args: argparse.Namespace) -> int:
-    from aivault_ops.build import git_revision, sign_bundle
+def from_args(args: argparse.Namespace) -> int:
+    """The parsed options → `run_compile`."""
+    return run_compile(
+        repo=args.project_dir,
+        out=args.out,
+        signing_key=args.signing_key,
+        environment=args.env,
+        serial=args.serial,
+        revision=args.revision,
+        expires_in=args.expires_in,
+    )
+
+
+def run_compile(
+    *,
+    repo: Path | None,
+    out: Path,
+    signing_key: Path,
+    environment: str | None,
+    serial: int,
+    revision: str | None = None,
+    expires_in: timedelta | None = None,
+) -> int:
+    """Validate the repo (None: the default one) and write one signed bundle to `out`."""
     from aivault_ops.bundle import load_signing_key
+    from aivault_ops.compiled_project import git_revision, sign_bundle
     from aivault_ops.errors import UsageError
 
-    if args.serial < 1:
+    if serial < 1:
         raise UsageError("--serial must be a positive integer")
-    root = project_dir(args.project_dir)
-    signing_key = load_signing_key(args.signing_key)
-    compiled = compile_checked(root, args.env)
+    root = project_dir(repo)
+    key = load_signing_key(signing_key)
+    compiled = compile_checked(root, environment)
     data = sign_bundle(
         compiled,
-        serial=args.serial,
-        revision=args.revision or git_revision(root),
-        expires_at=expires_at(args),
-        signing_key=signing_key,
+        serial=serial,
+        revision=revision or git_revision(root),
+        expires_at=expires_at(expires_in),
+        signing_key=key,
     )
-    args.out.write_bytes(data)
-    sys.stdout.write(f"wrote {args.out} (serial {args.serial}, {len(data)} bytes)\n")
+    out.write_bytes(data)
+    sys.stdout.write(f"wrote {out} (serial {serial}, {len(data)} bytes)\n")
     return 0

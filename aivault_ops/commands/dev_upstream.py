@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 DEFAULT_HOST = "api.example.com"
@@ -28,11 +29,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--dir", type=Path, metavar="D", help="where to write the CA and server certificate"
         " (default: a new temporary directory)",
     )  # fmt: skip
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=from_args)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Make the certificates, print the serve flags, serve until interrupted."""
+def from_args(args: argparse.Namespace) -> int:
+    """The parsed options → `run_dev_upstream`."""
+    return run_dev_upstream(hosts=args.host or [DEFAULT_HOST], port=args.port, directory=args.dir)
+
+
+def run_dev_upstream(*, hosts: Sequence[str], port: int = 0, directory: Path | None = None) -> int:
+    """Make the certificates, print the serve flags, serve until interrupted.
+
+    `port` 0: any free port; `directory` None: a new temporary directory.
+    """
     from aivault_ops.dev_upstream import (
         default_directory,
         make_certificates,
@@ -40,15 +49,14 @@ def run(args: argparse.Namespace) -> int:
         start_server,
     )
 
-    hosts: list[str] = args.host or [DEFAULT_HOST]
-    directory: Path = args.dir or default_directory()
+    directory = directory or default_directory()
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     files = make_certificates(hosts, directory)
-    server = start_server(files, args.port)
-    port = server.server_address[1]
-    flags = " ".join(shlex.quote(flag) for flag in serve_flags(hosts, port, files.ca_cert))
+    server = start_server(files, port)
+    bound = server.server_address[1]
+    flags = " ".join(shlex.quote(flag) for flag in serve_flags(hosts, bound, files.ca_cert))
     out = sys.stdout.write
-    out(f"dev upstream (DEVELOPMENT ONLY) on https://127.0.0.1:{port} for {', '.join(hosts)}\n")
+    out(f"dev upstream (DEVELOPMENT ONLY) on https://127.0.0.1:{bound} for {', '.join(hosts)}\n")
     out(f"pass to `aivault-ops serve`: {flags}\n")
     sys.stdout.flush()
     try:

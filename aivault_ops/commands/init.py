@@ -39,23 +39,50 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="replace existing key files (never a non-empty repo directory)",
     )
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=from_args)
 
 
-def run(args: argparse.Namespace) -> int:
-    target: Path = args.directory
-    if target.exists() and any(target.iterdir()):
-        raise UsageError(f"{target}: directory is not empty")
-    for key_path in (args.identity_out, args.signing_key_out):
-        if key_path is not None and _inside(key_path, target):
+def from_args(args: argparse.Namespace) -> int:
+    """The parsed options → `run_init`."""
+    return run_init(
+        directory=args.directory,
+        identity_out=args.identity_out,
+        recipient=args.recipient,
+        signing_key_out=args.signing_key_out,
+        name=args.name,
+        force=args.force,
+    )
+
+
+def run_init(
+    *,
+    directory: Path,
+    identity_out: Path | None = None,
+    recipient: str | None = None,
+    signing_key_out: Path | None = None,
+    name: str | None = None,
+    force: bool = False,
+) -> int:
+    """Write a new policy repo to `directory`, with a new identity (`identity_out`) or
+    an existing `recipient` (exactly one of them), and optionally a signing key."""
+    if directory.exists() and any(directory.iterdir()):
+        raise UsageError(f"{directory}: directory is not empty")
+    for key_path in (identity_out, signing_key_out):
+        if key_path is not None and _inside(key_path, directory):
             raise UsageError(f"{key_path}: keys must be written outside the policy repo")
-    recipient = _recipient(args)
-    signing_public = _signing_key(args.signing_key_out, args.force)
+    if identity_out is not None and recipient is None:
+        recipient = _new_identity(identity_out, force)
+    elif recipient is None or identity_out is not None:
+        raise UsageError("pass exactly one of --identity-out and --recipient")
+    elif not _RECIPIENT.match(recipient):
+        raise UsageError(f"--recipient: not an age X25519 recipient: {recipient}")
+    signing_public = _signing_key(signing_key_out, force)
     token = f"avt_{secrets.token_urlsafe(32)}"
-    _write_repo(target, args, recipient, signing_public, hashlib.sha256(token.encode()).hexdigest())
-    recorded = _record_identity(args.identity_out)
-    _report(target, recipient, signing_public, token)
-    _next_steps(target, recorded)
+    token_sha = hashlib.sha256(token.encode()).hexdigest()
+    _write_repo(directory, name or _default_name(directory), recipient, signing_public, token_sha)
+    recorded = _record_identity(identity_out)
+    _report(directory, recipient, signing_public, token)
+    _next_steps(directory, recorded)
     return 0
 
 
@@ -72,11 +99,8 @@ def _inside(path: Path, directory: Path) -> bool:
     return path.resolve().is_relative_to(directory.resolve())
 
 
-def _recipient(args: argparse.Namespace) -> str:
-    if args.recipient is not None:
-        if not _RECIPIENT.match(args.recipient):
-            raise UsageError(f"--recipient: not an age X25519 recipient: {args.recipient}")
-        return str(args.recipient)
+def _new_identity(identity_out: Path, force: bool) -> str:
+    """Write a new age identity to `identity_out`; its recipient."""
     from datetime import UTC, datetime
 
     from pyrage import x25519
@@ -87,7 +111,7 @@ def _recipient(args: argparse.Namespace) -> str:
     identity = x25519.Identity.generate()
     recipient = str(identity.to_public())
     text = age_identity_file(str(identity), recipient, datetime.now(UTC))
-    write_private_file(args.identity_out, text.encode("ascii"), overwrite=args.force)
+    write_private_file(identity_out, text.encode("ascii"), overwrite=force)
     return recipient
 
 
@@ -102,12 +126,11 @@ def _signing_key(out: Path | None, force: bool) -> str | None:
 
 
 def _write_repo(
-    target: Path, args: argparse.Namespace, recipient: str, signing: str | None, token_sha: str
+    target: Path, name: str, recipient: str, signing: str | None, token_sha: str
 ) -> None:
     from aivault_ops import sops
     from aivault_ops.scaffold import ScaffoldInput, scaffold_files
 
-    name = args.name or _default_name(target)
     files = scaffold_files(ScaffoldInput(name, recipient, signing, token_sha))
     for relative, content in files.items():
         path = target / relative

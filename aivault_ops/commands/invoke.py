@@ -9,8 +9,10 @@ import json
 import os
 import re
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal
 from urllib.parse import parse_qsl
 
 from aivault_ops.errors import AivaultError, UsageError
@@ -40,10 +42,39 @@ def register(subparsers: Any) -> None:
         "--output", choices=["body", "json"], default="body",
         help="body: the upstream body on stdout; json: status, headers and body as JSON",
     )  # fmt: skip
-    parser.set_defaults(func=run_invoke)
+    parser.set_defaults(func=from_args)
 
 
-def _pairs(values: list[str], option: str) -> list[tuple[str, str]]:
+@dataclass(frozen=True)
+class CallOptions:
+    """The request `invoke` sends: what the envelope is built from."""
+
+    capability: str
+    method: str = "GET"
+    path: str = "/"  # may end in ?k=v&…
+    query: Sequence[str] = ()  # K=V, repeatable
+    headers: Sequence[str] = ()  # K=V, repeatable
+    body: str | None = None  # at most one of body, body_file, json_body
+    body_file: Path | None = None
+    json_body: str | None = None
+
+
+def from_args(args: argparse.Namespace) -> int:
+    """The parsed options → `run_invoke`."""
+    call = CallOptions(
+        capability=args.capability,
+        method=args.method,
+        path=args.path,
+        query=args.query,
+        headers=args.header,
+        body=args.body,
+        body_file=args.body_file,
+        json_body=args.json_body,
+    )
+    return run_invoke(call=call, runtime=args.runtime, token=args.token, output=args.output)
+
+
+def _pairs(values: Sequence[str], option: str) -> list[tuple[str, str]]:
     pairs = []
     for value in values:
         key, sep, rest = value.partition("=")
@@ -65,22 +96,22 @@ def query_object(pairs: list[tuple[str, str]]) -> dict[str, str | list[str]]:
     return query
 
 
-def body_fields(args: argparse.Namespace) -> dict[str, str]:
+def body_fields(call: CallOptions) -> dict[str, str]:
     """`body` (UTF-8 text) or `bodyBase64` (anything else); read --body-file here."""
-    if args.json_body is not None:
+    if call.json_body is not None:
         try:
-            json.loads(args.json_body)
+            json.loads(call.json_body)
         except ValueError as error:
             raise UsageError(f"--json: not valid JSON ({error})") from None
-        return {"body": args.json_body}
-    if args.body is not None:
-        return {"body": args.body}
-    if args.body_file is None:
+        return {"body": call.json_body}
+    if call.body is not None:
+        return {"body": call.body}
+    if call.body_file is None:
         return {}
     try:
-        data = args.body_file.read_bytes()
+        data = call.body_file.read_bytes()
     except OSError as error:
-        raise AivaultError(f"--body-file {args.body_file}: {error.strerror}") from None
+        raise AivaultError(f"--body-file {call.body_file}: {error.strerror}") from None
     try:
         return {"body": data.decode("utf-8")}
     except UnicodeDecodeError:
@@ -99,20 +130,20 @@ def split_path(path: str) -> tuple[str, list[tuple[str, str]]]:
     return bare, parse_qsl(query, keep_blank_values=True)
 
 
-def build_envelope(args: argparse.Namespace) -> dict[str, Any]:
+def build_envelope(call: CallOptions) -> dict[str, Any]:
     """The `POST /aivault/proxy` envelope for these options."""
-    headers = dict(_pairs(args.header, "--header"))
-    if args.json_body is not None and not any(k.lower() == "content-type" for k in headers):
+    headers = dict(_pairs(call.headers, "--header"))
+    if call.json_body is not None and not any(k.lower() == "content-type" for k in headers):
         headers["content-type"] = "application/json"
-    path, from_path = split_path(args.path)
+    path, from_path = split_path(call.path)
     request: dict[str, Any] = {
-        "method": args.method.upper(),
+        "method": call.method.upper(),
         "path": path,
-        "query": query_object([*from_path, *_pairs(args.query, "--query")]),
+        "query": query_object([*from_path, *_pairs(call.query, "--query")]),
         "headers": headers,
-        **body_fields(args),
+        **body_fields(call),
     }
-    return {"capability": args.capability, "request": request}
+    return {"capability": call.capability, "request": request}
 
 
 _ENVELOPE_FIELD = re.compile(r"\brequest\.(path|query|headers|bodyBase64|body|method)\b")
@@ -142,15 +173,25 @@ def response_body(answer: dict[str, Any]) -> bytes:
     return body.encode("utf-8") if isinstance(body, str) else b""
 
 
-def run_invoke(args: argparse.Namespace, stdout: BinaryIO | None = None) -> int:
-    """Send one call; print the upstream body (or JSON); refusals exit 1 via `main`."""
+def run_invoke(
+    *,
+    call: CallOptions,
+    runtime: str | None = None,
+    token: str | None = None,
+    output: Literal["body", "json"] = "body",
+    stdout: BinaryIO | None = None,
+) -> int:
+    """Send one call; print the upstream body (or JSON); refusals exit 1 via `main`.
+
+    `runtime` None: the default runtime URL; `token` None: $AIVAULT_OPS_TOKEN.
+    """
     from aivault_ops.runtime.http.client import DEFAULT_RUNTIME, RuntimeClient, RuntimeRefused
 
-    token = args.token or os.environ.get(CALLER_ENV)
+    token = token or os.environ.get(CALLER_ENV)
     if not token:
         raise UsageError(f"no consumer token: pass --token or set {CALLER_ENV}")
-    envelope = build_envelope(args)
-    client = RuntimeClient(args.runtime or DEFAULT_RUNTIME)
+    envelope = build_envelope(call)
+    client = RuntimeClient(runtime or DEFAULT_RUNTIME)
     try:
         answer = client.invoke(envelope, token)
     except RuntimeRefused as refused:
@@ -158,7 +199,7 @@ def run_invoke(args: argparse.Namespace, stdout: BinaryIO | None = None) -> int:
     finally:
         client.close()
     out = stdout or sys.stdout.buffer
-    if args.output == "json":
+    if output == "json":
         out.write(json.dumps(answer, indent=2).encode() + b"\n")
     else:
         out.write(response_body(answer))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +20,7 @@ from aivault_ops.commands._common import (
 
 if TYPE_CHECKING:
     from aivault_ops.plan import Change
-    from aivault_ops.publishing import TargetState
+    from aivault_ops.published_bundles import TargetState
 
 EXIT_CHANGES = 2
 
@@ -36,19 +37,38 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_env_option(parser)
     add_trust_option(parser, required=False)
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=from_args)
 
 
-def run(args: argparse.Namespace) -> int:
+def from_args(args: argparse.Namespace) -> int:
+    """The parsed options → `run_plan`."""
+    return run_plan(
+        repo=args.project_dir,
+        target=args.target,
+        environment=args.env,
+        trust=args.trust,
+        as_json=args.json,
+    )
+
+
+def run_plan(
+    *,
+    repo: Path | None,
+    target: Path,
+    environment: str | None,
+    trust: Sequence[str] = (),
+    as_json: bool = False,
+) -> int:
+    """Print what `apply` would change in `target`; exit 0 none, 2 changes."""
     from aivault_ops import plan
-    from aivault_ops.publishing import read_target
+    from aivault_ops.published_bundles import read_target
 
-    root = project_dir(args.project_dir)
-    compiled = compile_checked(root, args.env)
-    state = read_target(args.target, trusted_keys(args, compiled))
+    root = project_dir(repo)
+    compiled = compile_checked(root, environment)
+    state = read_target(target, trusted_keys(trust, compiled))
     base = state.base
     changes = plan.diff_policies(base.policy if base else None, compiled.policy)
-    if args.json:
+    if as_json:
         document = plan.render_json(changes, base=base.describe() if base else None)
         if state.unverifiable:
             document["unverifiable"] = [

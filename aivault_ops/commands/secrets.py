@@ -10,16 +10,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from aivault_ops.commands._secret_files import config_for, each_file, set_target, target_files
 from aivault_ops.errors import AivaultError, UsageError
 from aivault_ops.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from aivault_ops.secret import Secret
-    from aivault_ops.sops import Identities, SopsConfig
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -55,14 +55,14 @@ def _add_set(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--file", type=Path, metavar="F", help="the SOPS file (default: see docs)")
     parser.add_argument("--value", help="the value (visible in the process list; prefer stdin)")
     _common(parser)
-    parser.set_defaults(func=run_set)
+    parser.set_defaults(func=set_from_args)
 
 
 def _add_list(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("list", help="secret names, files and recipients (no values)")
     parser.add_argument("files", nargs="*", type=Path, metavar="FILE")
     _common(parser, identity=False)
-    parser.set_defaults(func=run_list)
+    parser.set_defaults(func=list_from_args)
 
 
 def _add_get(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -71,7 +71,7 @@ def _add_get(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--file", type=Path, metavar="F")
     parser.add_argument("--reveal", action="store_true", help="confirm printing the plaintext")
     _common(parser)
-    parser.set_defaults(func=run_get)
+    parser.set_defaults(func=get_from_args)
 
 
 def _add_updatekeys(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -80,93 +80,71 @@ def _add_updatekeys(commands: argparse._SubParsersAction[argparse.ArgumentParser
     )
     parser.add_argument("files", nargs="*", type=Path, metavar="FILE")
     _common(parser)
-    parser.set_defaults(func=run_updatekeys)
+    parser.set_defaults(func=updatekeys_from_args)
 
 
 def _add_rotate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("rotate", help="new data key; every value re-encrypted")
     parser.add_argument("files", nargs="*", type=Path, metavar="FILE")
     _common(parser)
-    parser.set_defaults(func=run_rotate)
+    parser.set_defaults(func=rotate_from_args)
 
 
-def _emit(args: argparse.Namespace, data: object, human: Iterable[str]) -> None:
-    if args.json:
+def set_from_args(args: argparse.Namespace) -> int:
+    """The parsed options → `run_set`."""
+    return run_set(
+        name=args.name,
+        file=args.file,
+        value=args.value,
+        identity=args.identity,
+        as_json=args.json,
+    )
+
+
+def list_from_args(args: argparse.Namespace) -> int:
+    """The parsed options → `run_list`."""
+    return run_list(files=args.files, as_json=args.json)
+
+
+def get_from_args(args: argparse.Namespace) -> int:
+    """The parsed options → `run_get`."""
+    return run_get(
+        name=args.name,
+        file=args.file,
+        reveal=args.reveal,
+        identity=args.identity,
+        as_json=args.json,
+    )
+
+
+def updatekeys_from_args(args: argparse.Namespace) -> int:
+    """The parsed options → `run_updatekeys`."""
+    return run_updatekeys(files=args.files, identity=args.identity, as_json=args.json)
+
+
+def rotate_from_args(args: argparse.Namespace) -> int:
+    """The parsed options → `run_rotate`."""
+    return run_rotate(files=args.files, identity=args.identity, as_json=args.json)
+
+
+def _emit(as_json: bool, data: object, human: Iterable[str]) -> None:
+    if as_json:
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     else:
         for line in human:
             sys.stdout.write(line + "\n")
 
 
-def _identities(args: argparse.Namespace) -> Identities:
-    from aivault_ops.sops import load_identities
-
-    return load_identities(args.identity)
-
-
-def _set_target(name: str) -> Path:
-    from aivault_ops.sops.discover import default_file, unique_holder
-
-    existing = unique_holder(name, Path())
-    if existing is not None:
-        return existing
-    base = _repo_base()
-    target = _declared_file(name, base) or base / default_file(name)
-    config = _config_for(target)
-    if config is None or config.rule_for(target) is None:
-        raise AivaultError(
-            f"no SOPS file below the current directory holds {name}, and no creation rule "
-            f"in .sops.yaml covers the default {target}",
-            hint="pass --file F",
-        )
-    return target
-
-
-def _repo_base() -> Path:
-    """Where new secret files go: here, or `./vault.d` when only it is a policy repo.
-
-    From the directory `validate` runs in (the parent of `vault.d`), the
-    `secrets set NAME` its messages suggest then works as pasted.
-    """
-    from aivault_ops.manifests.loader import PROJECT_FILE
-    from aivault_ops.manifests.secret_refs import project_root
-
-    default_repo = Path("vault.d")
-    if project_root(Path.cwd()) is None and (default_repo / PROJECT_FILE).is_file():
-        return default_repo
-    return Path()
-
-
-def _config_for(target: Path) -> SopsConfig | None:
-    """`.sops.yaml` above the current directory, as sops finds it, else above `target`."""
-    from aivault_ops.sops import SopsConfig
-
-    return SopsConfig.find(Path.cwd()) or SopsConfig.find(target.parent)
-
-
-def _declared_file(name: str, base: Path) -> Path | None:
-    """The file a Credential's `secretRef` names for `name`, when exactly one does."""
-    from aivault_ops.manifests.secret_refs import declared_files
-
-    files = declared_files(name, base)
-    if len(files) > 1:
-        listed = ", ".join(str(path) for path in files)
-        raise AivaultError(
-            f"the manifests name more than one file for {name}: {listed}", hint="pass --file F"
-        )
-    return files[0] if files else None
-
-
-def _read_value(args: argparse.Namespace) -> Secret:
+def _read_value(name: str, given: str | None) -> Secret:
     """The new value from `--value`, a no-echo prompt on a terminal, or stdin."""
     from aivault_ops.secret import Secret
 
-    if args.value is not None:
-        value: str = args.value
+    if given is not None:
+        value = given
     elif sys.stdin.isatty():
         import getpass
 
-        value = getpass.getpass(f"value for {args.name} (not echoed): ")
+        value = getpass.getpass(f"value for {name} (not echoed): ")
     else:
         value = sys.stdin.read()
         value = value.removesuffix("\n").removesuffix("\r")
@@ -175,27 +153,39 @@ def _read_value(args: argparse.Namespace) -> Secret:
     return Secret(value)
 
 
-def run_set(args: argparse.Namespace) -> int:
-    """Create or update one secret; the value never appears in the output."""
+def run_set(
+    *,
+    name: str,
+    file: Path | None = None,
+    value: str | None = None,
+    identity: Path | None = None,
+    as_json: bool = False,
+) -> int:
+    """Create or update one secret; the value never appears in the output.
+
+    `value` None: a no-echo prompt on a terminal, else stdin. `file` None: the
+    file holding `name`, or the one the manifests or `.sops.yaml` point to.
+    """
     from aivault_ops.sops import load_identities, set_value
 
-    value = _read_value(args)
-    path: Path = args.file or _set_target(args.name)
-    identities = load_identities(args.identity) if path.exists() else None
-    status = set_value(path, args.name, value, _config_for(path), identities)
-    data = {"name": args.name, "file": str(path), "status": status}
-    _emit(args, data, [f"{status} {args.name} in {path}"])
+    secret = _read_value(name, value)
+    path = file or set_target(name)
+    identities = load_identities(identity) if path.exists() else None
+    status = set_value(path, name, secret, config_for(path), identities)
+    data = {"name": name, "file": str(path), "status": status}
+    _emit(as_json, data, [f"{status} {name} in {path}"])
     return 0
 
 
-def run_list(args: argparse.Namespace) -> int:
-    """Names, files and recipients of every SOPS file below the current directory."""
+def run_list(*, files: Sequence[Path] = (), as_json: bool = False) -> int:
+    """Names, files and recipients of `files` (none: every SOPS file below the current
+    directory)."""
     from aivault_ops.sops import read_metadata
     from aivault_ops.sops.discover import all_metadata
 
     failed: list[str] = []
-    if args.files:
-        metas = [read_metadata(path) for path in args.files]
+    if files:
+        metas = [read_metadata(path) for path in files]
     else:
         metas, failed = all_metadata(Path())
     rows = [
@@ -213,7 +203,7 @@ def run_list(args: argparse.Namespace) -> int:
         for meta in metas
         for name in meta.secret_names
     ]
-    _emit(args, rows, human or ["no SOPS files found"])
+    _emit(as_json, rows, human or ["no SOPS files found"])
     _warn_placeholders([meta.path for meta in metas])
     for message in failed:
         sys.stderr.write(f"aivault-ops: error: {message}\n")
@@ -238,28 +228,33 @@ def _all_names() -> set[str]:
     return {name for meta in metas for name in meta.secret_names}
 
 
-def run_get(args: argparse.Namespace) -> int:
-    """Print one decrypted value, only with `--reveal`."""
-    from aivault_ops.sops import decrypt_file
+def run_get(
+    *,
+    name: str,
+    file: Path | None = None,
+    reveal: bool = False,
+    identity: Path | None = None,
+    as_json: bool = False,
+) -> int:
+    """Print one decrypted value, only with `reveal` (`--reveal`)."""
+    from aivault_ops.sops import decrypt_file, load_identities
     from aivault_ops.sops.discover import unique_holder
 
-    if not args.reveal:
+    if not reveal:
         raise UsageError("secrets get prints a plaintext value; pass --reveal to confirm")
-    path = args.file or unique_holder(args.name, Path())
+    path = file or unique_holder(name, Path())
     if path is None:
         raise AivaultError(
-            f"no SOPS file below the current directory holds {args.name}"
-            + did_you_mean(args.name, _all_names())
+            f"no SOPS file below the current directory holds {name}"
+            + did_you_mean(name, _all_names())
         )
-    secrets = decrypt_file(path, _identities(args)).secrets()
-    if args.name not in secrets:
-        raise AivaultError(
-            f"{path}: has no secret named {args.name}{did_you_mean(args.name, secrets)}"
-        )
-    value = secrets[args.name].reveal()
-    if args.json:
+    secrets = decrypt_file(path, load_identities(identity)).secrets()
+    if name not in secrets:
+        raise AivaultError(f"{path}: has no secret named {name}{did_you_mean(name, secrets)}")
+    value = secrets[name].reveal()
+    if as_json:
         text = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
-        _emit(args, {"name": args.name, "file": str(path), "value": text}, [])
+        _emit(as_json, {"name": name, "file": str(path), "value": text}, [])
     elif isinstance(value, bytes):
         sys.stdout.buffer.write(value)
     else:
@@ -267,45 +262,16 @@ def run_get(args: argparse.Namespace) -> int:
     return 0
 
 
-def _targets(args: argparse.Namespace) -> list[Path]:
-    from aivault_ops.sops.discover import candidate_files
+def run_updatekeys(
+    *, files: Sequence[Path] = (), identity: Path | None = None, as_json: bool = False
+) -> int:
+    """Re-wrap each file's data key (none given: every SOPS file below the current
+    directory) for the recipients of its current creation rule."""
+    from aivault_ops.sops import SopsConfig, load_identities, update_keys
 
-    files: list[Path] = args.files or list(candidate_files(Path()))
-    if not files:
-        raise AivaultError("no SOPS files found below the current directory")
-    return files
-
-
-def _each_file(
-    files: list[Path], action: Callable[[Path], dict[str, object]]
-) -> tuple[list[dict[str, object]], int]:
-    from aivault_ops.sops import SopsError
-
-    results, failures = [], 0
-    progress = sys.stderr.isatty() and len(files) > 1
-    for index, path in enumerate(files, start=1):
-        if progress:
-            sys.stderr.write(f"\r\x1b[K[{index}/{len(files)}] {path}")
-            sys.stderr.flush()
-        try:
-            results.append(action(path))
-        except SopsError as error:
-            failures += 1
-            sys.stderr.write(
-                ("\n" if progress else "") + f"aivault-ops: error: {error.diagnostics()}\n"
-            )
-    if progress:
-        sys.stderr.write("\r\x1b[K")
-    return results, failures
-
-
-def run_updatekeys(args: argparse.Namespace) -> int:
-    """Re-wrap each file's data key for the recipients of its current creation rule."""
-    from aivault_ops.sops import SopsConfig, update_keys
-
-    files = _targets(args)
+    targets = target_files(files)
     config = SopsConfig.find(Path.cwd())
-    identities = _identities(args)
+    identities = load_identities(identity)
 
     def action(path: Path) -> dict[str, object]:
         update = update_keys(path, config, identities)
@@ -316,8 +282,8 @@ def run_updatekeys(args: argparse.Namespace) -> int:
             "removed": list(update.removed),
         }
 
-    results, failures = _each_file(files, action)
-    _emit(args, results, [_describe_update(result) for result in results])
+    results, failures = each_file(targets, action)
+    _emit(as_json, results, [_describe_update(result) for result in results])
     return 1 if failures else 0
 
 
@@ -329,17 +295,20 @@ def _describe_update(result: dict[str, object]) -> str:
     return f"{result['file']}: updated keys (+{len(added)} -{len(removed)} recipients)"
 
 
-def run_rotate(args: argparse.Namespace) -> int:
-    """New data key per file; every value re-encrypted, recipients kept."""
-    from aivault_ops.sops import rotate
+def run_rotate(
+    *, files: Sequence[Path] = (), identity: Path | None = None, as_json: bool = False
+) -> int:
+    """New data key per file (none given: every SOPS file below the current directory);
+    every value re-encrypted, recipients kept."""
+    from aivault_ops.sops import load_identities, rotate
 
-    files = _targets(args)
-    identities = _identities(args)
+    targets = target_files(files)
+    identities = load_identities(identity)
 
     def action(path: Path) -> dict[str, object]:
         rotate(path, identities)
         return {"file": str(path), "rotated": True}
 
-    results, failures = _each_file(files, action)
-    _emit(args, results, [f"{result['file']}: rotated data key" for result in results])
+    results, failures = each_file(targets, action)
+    _emit(as_json, results, [f"{result['file']}: rotated data key" for result in results])
     return 1 if failures else 0

@@ -6,9 +6,12 @@ import argparse
 import ipaddress
 import os
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from aivault_ops.errors import UsageError
+
+if TYPE_CHECKING:
+    from aivault_ops.runtime.options import RuntimeOptions
 
 DEFAULT_LISTEN: Final = "127.0.0.1:8787"
 
@@ -51,7 +54,7 @@ def register(subparsers: Any) -> None:
     )  # fmt: skip
     parser.add_argument("--log-format", choices=["json", "text"], default="json")
     _add_connection_limits(parser)
-    parser.set_defaults(func=run_serve)
+    parser.set_defaults(func=from_args)
 
 
 def _add_connection_limits(parser: Any) -> None:
@@ -115,8 +118,48 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def run_serve(args: argparse.Namespace) -> int:
-    """Load the newest valid bundle, then serve until SIGTERM/SIGINT."""
+def from_args(args: argparse.Namespace) -> int:
+    """The parsed options → `run_serve`."""
+    from aivault_ops.runtime.options import RuntimeOptions
+
+    options = RuntimeOptions(
+        bundle_dir=args.bundle_dir,
+        trust=args.trust,
+        poll_interval=args.poll_interval,
+        header_timeout=args.header_timeout,
+        keepalive_timeout=args.keepalive_timeout,
+        body_timeout=args.body_timeout,
+        shutdown_grace=args.shutdown_grace,
+        upstream_body_timeout=args.upstream_body_timeout,
+        identity=args.identity,
+        state_dir=args.state_dir,
+        max_connections=args.max_connections,
+        dev_resolve=args.dev_resolve,
+        dev_ca_cert=args.dev_ca_cert,
+    )
+    return run_serve(
+        options=options,
+        listen=args.listen,
+        socket=args.socket,
+        listen_public=args.listen_public,
+        workers=args.workers,
+        log_format=args.log_format,
+    )
+
+
+def run_serve(
+    *,
+    options: RuntimeOptions,
+    listen: str | None = None,
+    socket: Path | None = None,
+    listen_public: bool = False,
+    workers: int = 1,
+    log_format: Literal["json", "text"] = "json",
+) -> int:
+    """Load the newest valid bundle, then serve until SIGTERM/SIGINT.
+
+    `listen` None: the default address, unless only `socket` is given.
+    """
     import uvloop
 
     from aivault_ops.runtime.observe.log import StderrLog
@@ -127,19 +170,19 @@ def run_serve(args: argparse.Namespace) -> int:
         serve_forever,
     )
 
-    log = StderrLog(json_lines=args.log_format == "json")
-    listen = None
-    if args.listen is not None or args.socket is None:
-        listen = parse_listen(args.listen or DEFAULT_LISTEN, public=args.listen_public)
-    if args.workers < 1:
+    log = StderrLog(json_lines=log_format == "json")
+    address = None
+    if listen is not None or socket is None:
+        address = parse_listen(listen or DEFAULT_LISTEN, public=listen_public)
+    if workers < 1:
         raise UsageError("--workers must be at least 1")
-    listeners = open_listeners(listen, args.socket)  # a taken port fails before any load
+    listeners = open_listeners(address, socket)  # a taken port fails before any load
     try:
-        process = build_process(args, log, dict(os.environ))
+        process = build_process(options, log, dict(os.environ))
     except BaseException:
         listeners.close()
         raise
-    if args.workers == 1:
+    if workers == 1:
         uvloop.run(serve_forever(process, listeners))
         return 0
-    return run_workers(process, listeners, args.workers)
+    return run_workers(process, listeners, workers)

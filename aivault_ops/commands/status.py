@@ -18,7 +18,12 @@ def register(subparsers: Any) -> None:
         "--wait", type=float, default=0.0, metavar="S",
         help="wait up to S seconds for the runtime to answer and be ready (e.g. after start)",
     )  # fmt: skip
-    parser.set_defaults(func=run_status)
+    parser.set_defaults(func=from_args)
+
+
+def from_args(args: argparse.Namespace) -> int:
+    """The parsed options → `run_status`."""
+    return run_status(runtime=args.runtime, as_json=args.json, wait=args.wait)
 
 
 def render_status(document: dict[str, Any]) -> str:
@@ -45,17 +50,26 @@ def _text(value: object) -> str:
     return "-" if value is None else str(value)
 
 
-def run_status(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
-    """Print the status; exit 0 when `ready`, 1 when `degraded` or `not_ready`."""
+def run_status(
+    *,
+    runtime: str | None = None,
+    as_json: bool = False,
+    wait: float = 0.0,
+    stdout: TextIO | None = None,
+) -> int:
+    """Print the status; exit 0 when `ready`, 1 when `degraded` or `not_ready`.
+
+    `runtime` None: the default runtime URL; `wait`: seconds to wait for it to be ready.
+    """
     from aivault_ops.runtime.http.client import DEFAULT_RUNTIME, RuntimeClient
 
-    client = RuntimeClient(args.runtime or DEFAULT_RUNTIME, timeout_s=10.0)
+    client = RuntimeClient(runtime or DEFAULT_RUNTIME, timeout_s=10.0)
     try:
-        document = _poll(client, args.wait)
+        document = _poll(client, wait)
     finally:
         client.close()
     out = stdout or sys.stdout
-    out.write(json.dumps(document, indent=2) + "\n" if args.json else render_status(document))
+    out.write(json.dumps(document, indent=2) + "\n" if as_json else render_status(document))
     return 0 if document.get("state") == "ready" else 1
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from aivault_ops.commands._common import add_env_option, display_prefix, find_project_roots
@@ -25,25 +26,33 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     add_env_option(parser)
     parser.add_argument("--json", action="store_true", help="print diagnostics as JSON")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=from_args)
 
 
-def run(args: argparse.Namespace) -> int:
+def from_args(args: argparse.Namespace) -> int:
+    """The parsed options → `run_validate`."""
+    return run_validate(
+        paths=[Path(p) for p in args.paths], environment=args.env, as_json=args.json
+    )
+
+
+def run_validate(*, paths: Sequence[Path], environment: str | None, as_json: bool = False) -> int:
+    """Validate the projects of `paths` (none: the default one); exit 0 valid, 1 not."""
     from aivault_ops.diagnostics import Report
     from aivault_ops.validation.run import validate_project
 
     combined = Report()
-    roots = find_project_roots([Path(p) for p in args.paths])
+    roots = find_project_roots(paths)
     if not roots:
-        if args.json:
+        if as_json:
             sys.stdout.write("[]\n")
         else:
             sys.stdout.write("ok: no policy repo among the given files\n")
         return 0
     for root in roots:
-        result = validate_project(root, environment=args.env)
+        result = validate_project(root, environment=environment)
         combined.extend(result.report.rebased(display_prefix(root)))
-    if args.json:
+    if as_json:
         sys.stdout.write(combined.render_json())
     elif combined.ok:
         sys.stdout.write(f"ok: {', '.join(map(str, roots))} valid\n")

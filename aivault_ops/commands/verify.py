@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,39 +30,44 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="trusted public key: 'ed25519:<base64>' or a file holding one (repeatable)",
     )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=from_args)
 
 
-def run(args: argparse.Namespace) -> int:
+def from_args(args: argparse.Namespace) -> int:
+    """The parsed options → `run_verify`."""
+    return run_verify(bundle=args.bundle, trust=args.trust, as_json=args.json)
+
+
+def run_verify(*, bundle: Path, trust: Sequence[str], as_json: bool = False) -> int:
     """Verify one bundle with the same function the runtime uses; exit 0 or 1."""
     from aivault_ops.bundle.errors import BundleError
     from aivault_ops.bundle.source import read_bundle_file
     from aivault_ops.bundle.verify import verify_bundle
 
-    trusted = _trusted_keys(args.trust)
+    trusted = _trusted_keys(trust)
     try:
-        data = read_bundle_file(args.bundle)
+        data = read_bundle_file(bundle)
         verified = verify_bundle(data, trusted_keys=trusted, now=datetime.now(UTC))
     except BundleError as error:
-        if args.json:
+        if as_json:
             _print_json(
                 {
-                    "bundle": str(args.bundle),
+                    "bundle": str(bundle),
                     "ok": False,
                     "error": error.code,
                     "message": error.message,
                 }
             )
-        raise AivaultError(f"{args.bundle}: {error.diagnostics()}") from None
-    summary = _summary(args.bundle, verified)
-    if args.json:
+        raise AivaultError(f"{bundle}: {error.diagnostics()}") from None
+    summary = _summary(bundle, verified)
+    if as_json:
         _print_json(summary)
     else:
         sys.stdout.write(_human(summary))
     return 0
 
 
-def _trusted_keys(values: list[str]) -> list[PublicKey]:
+def _trusted_keys(values: Sequence[str]) -> list[PublicKey]:
     from aivault_ops.bundle.keys import resolve_public_key
 
     return [resolve_public_key(value) for value in values]

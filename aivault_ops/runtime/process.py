@@ -8,7 +8,6 @@ SIGTERM or SIGINT.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import os
@@ -29,13 +28,14 @@ if TYPE_CHECKING:
     from aivault_ops.runtime.bundles.reload import ReloadThread
     from aivault_ops.runtime.http.connections import ConnectionLimits
     from aivault_ops.runtime.http.server import Runtime
+    from aivault_ops.runtime.options import RuntimeOptions
     from aivault_ops.runtime.upstream.client import UpstreamSettings
     from aivault_ops.sops.identities import Identities
 
 RATE_LIMIT_FILE: Final = "rate-limits.bin"
 
 
-def connection_limits(args: argparse.Namespace) -> ConnectionLimits:
+def connection_limits(args: RuntimeOptions) -> ConnectionLimits:
     """The caller-side limits from the options (each must be positive)."""
     from aivault_ops.runtime.http.connections import ConnectionLimits, default_max_connections
 
@@ -164,7 +164,7 @@ class Process:
     limits: ConnectionLimits
 
 
-def build_process(args: argparse.Namespace, log: StderrLog, environ: dict[str, str]) -> Process:
+def build_process(args: RuntimeOptions, log: StderrLog, environ: dict[str, str]) -> Process:
     """Check every option, prepare the state dir, and load the newest valid bundle."""
     from aivault_ops.bundle.keys import resolve_public_key
     from aivault_ops.runtime.bundles.loader import BundleDirectory, Loader
@@ -233,7 +233,7 @@ def auth_services(
     )
 
 
-def upstream_settings(args: argparse.Namespace, log: StderrLog) -> UpstreamSettings:
+def upstream_settings(args: RuntimeOptions, log: StderrLog) -> UpstreamSettings:
     """Upstream settings; each dev_ option is announced with a warning."""
     from aivault_ops.runtime.upstream.client import DevResolve, UpstreamSettings
 

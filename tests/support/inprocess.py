@@ -7,7 +7,6 @@ faster. The interface matches `RuntimeProcess` (url, status, wait_*, log, stop).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import io
 import os
@@ -19,6 +18,7 @@ from typing import Any
 from support.runtime_proc import StatusApi, free_port, wait_until
 
 from aivault_ops.runtime.observe.log import StderrLog
+from aivault_ops.runtime.options import RuntimeOptions
 from aivault_ops.runtime.process import build_process, open_listeners, serve_forever
 
 
@@ -54,8 +54,8 @@ class InProcessRuntime(StatusApi):
             "shutdown_grace": 10.0,
             "upstream_body_timeout": 600.0,
         }
-        args = argparse.Namespace(**{**defaults, **self.options})
-        process = build_process(args, StderrLog(stream=self.stream), dict(os.environ))
+        options = RuntimeOptions(**{**defaults, **self.options})
+        process = build_process(options, StderrLog(stream=self.stream), dict(os.environ))
         self.process = process
         self._loop = asyncio.new_event_loop()
         self._stop = asyncio.Event()

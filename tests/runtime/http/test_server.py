@@ -444,12 +444,12 @@ def test_an_internal_error_is_a_bare_500_and_is_audited(
     factory: BundleFactory, bundle_dir: Path, tmp_path: Path, upstream: RecordingUpstream
 ) -> None:
     """A runtime whose upstream client was never started (serve_forever not run) fails inside."""
-    import argparse
     import io
 
     from aiohttp.web_server import Server
 
     from aivault_ops.runtime.observe.log import StderrLog
+    from aivault_ops.runtime.options import RuntimeOptions
     from aivault_ops.runtime.process import build_process
 
     factory.publish(bundle_dir, 1)
@@ -458,9 +458,7 @@ def test_an_internal_error_is_a_bare_500_and_is_audited(
     options |= {"max_connections": None, "header_timeout": 1.0, "keepalive_timeout": 1.0}
     options |= {"body_timeout": 1.0, "shutdown_grace": 1.0, "upstream_body_timeout": 5.0}
     stream = io.StringIO()
-    process = build_process(
-        argparse.Namespace(dev_resolve=[], **options), StderrLog(stream=stream), {}
-    )
+    process = build_process(RuntimeOptions(**options), StderrLog(stream=stream), {})
 
     async def go() -> httpx.Response:
         server = Server(process.runtime.handle, access_log=None)

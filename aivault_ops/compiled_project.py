@@ -1,8 +1,10 @@
-"""From a policy repo to signed bundle bytes: validate, compile, pack, sign.
+"""A policy repo on disk, compiled: the I/O edge around the pure compiler.
 
-The I/O edge around the pure compiler: reads the secret files (as committed,
-byte for byte, re-checking the digests recorded during validation) and the
-git revision.
+`compile_project` validates the repo, turns the resolved policy into
+`policy.json` (`compiler.py`, pure) and reads the secret files (as committed,
+byte for byte, re-checking the digests recorded during validation);
+`sign_bundle` hands the result to `bundle.build_bundle`, which packs and
+signs; `git_revision` is the revision a bundle records.
 """
 
 from __future__ import annotations

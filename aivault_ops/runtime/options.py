@@ -1,0 +1,26 @@
+"""What a runtime process is configured with: the `serve` options `build_process` reads."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """The runtime's options, named after their `serve` flags (checked by `build_process`)."""
+
+    bundle_dir: Path
+    trust: Sequence[str]  # 'ed25519:<base64>' or a file holding one
+    poll_interval: float  # seconds between bundle dir polls
+    header_timeout: float  # seconds; these four are the caller-side connection limits
+    keepalive_timeout: float
+    body_timeout: float
+    shutdown_grace: float
+    upstream_body_timeout: float
+    identity: Path | None = None  # None: sops' own sources (SOPS_AGE_KEY_FILE, …)
+    state_dir: Path | None = None  # None: $XDG_STATE_HOME/aivault-ops or ~/.local/state/…
+    max_connections: int | None = None  # None: from the free file descriptors
+    dev_resolve: list[str] = field(default_factory=list)  # HOST=IP:PORT, DEVELOPMENT ONLY
+    dev_ca_cert: Path | None = None  # DEVELOPMENT ONLY
