@@ -13,7 +13,7 @@ from aivault_ops.runtime.auth.base import (
     config_dict,
 )
 from aivault_ops.runtime.auth.templates import render
-from aivault_ops.runtime.upstream.http1 import TOKEN
+from aivault_ops.runtime.policy.checks.names import TOKEN
 
 
 def render_header(

@@ -35,10 +35,10 @@ keep-alive HTTP/1.1 response with nothing after it.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Final
 
+from aivault_ops.runtime.policy.checks.names import TOKEN
 from aivault_ops.runtime.upstream.http1_parser import ProtocolViolation as ProtocolViolation
 from aivault_ops.runtime.upstream.http1_parser import ResponseParser
 from aivault_ops.runtime.upstream.http1_parser import UpstreamClosed as UpstreamClosed
@@ -47,7 +47,6 @@ HIGH_WATER: Final = 256 * 1024
 LOW_WATER: Final = 64 * 1024
 DEFAULT_BODY_TIMEOUT_S: Final = 600.0
 IDEMPOTENT: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
-TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token: header names, methods
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
 _DEFAULT_HEADERS: Final = (("user-agent", "aivault-ops"), ("accept", "*/*"))
 

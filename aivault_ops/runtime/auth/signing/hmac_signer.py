@@ -41,7 +41,7 @@ from aivault_ops.runtime.auth.base import (
     check_redactable,
     config_dict,
 )
-from aivault_ops.runtime.upstream.http1 import TOKEN
+from aivault_ops.runtime.policy.checks.names import TOKEN
 
 ALGORITHMS: Final[dict[str, Callable[[], Any]]] = {
     "sha256": hashlib.sha256,

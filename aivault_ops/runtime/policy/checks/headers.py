@@ -38,10 +38,10 @@ from aivault_ops.runtime.policy.checks.names import (
     AUTH_CLASS_HEADERS,
     ROUTING_HEADER_PREFIXES,
     ROUTING_HEADERS,
+    TOKEN,
     NameRules,
 )
 from aivault_ops.runtime.response.headers import HOP_BY_HOP, connection_tokens
-from aivault_ops.runtime.upstream.http1 import TOKEN
 
 DROPPED_REQUEST = HOP_BY_HOP | {"host", "content-length", "accept-encoding", "expect"}
 _BAD_VALUE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
