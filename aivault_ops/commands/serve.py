@@ -47,7 +47,7 @@ def register(subparsers: Any) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--workers", type=int, default=1, metavar="N",
-        help="worker processes sharing the listeners (default 1; metrics are per worker)",
+        help="worker processes sharing the listeners (default 1; /metrics sums them all)",
     )  # fmt: skip
     parser.add_argument("--log-format", choices=["json", "text"], default="json")
     _add_connection_limits(parser)
