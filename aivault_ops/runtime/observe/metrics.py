@@ -86,7 +86,7 @@ class Metrics:
             "aivault_bundle_serial", "Serial of the active bundle (-1 when none).",
             multiprocess_mode="livemin", registry=own,
         )  # fmt: skip
-        self._exposition = own or CollectorRegistry()
+        self._exposition = own if own is not None else CollectorRegistry()
         if shared:
             MultiProcessCollector(self._exposition, path=str(shared[0]))  # type: ignore[no-untyped-call]
         self._request_counts: dict[tuple[str, str], Counter] = {}  # labels() costs ~1 µs
