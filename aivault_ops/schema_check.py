@@ -1,16 +1,21 @@
 """JSON Schema checks against the schemas shipped in `schemas/`.
 
-All schema files are loaded into one `referencing` registry so they can refer
-to each other by `$id`. Errors become positioned diagnostics with messages
-that never echo a string value back (a user may have pasted a secret into the
-wrong field).
+A schema is named by its file: `check("policy", document)` uses
+`schemas/policy.schema.json`. All schema files are loaded into one
+`referencing` registry so they can refer to each other by `$id`. For
+manifests and the policy, `check` turns errors into positioned diagnostics
+with messages that never echo a string value back (a user may have pasted a
+secret into the wrong field); for the bundle's own JSON entries, which a
+program wrote, `schema_problem` gives the most relevant error as one line.
 
 Speed: `jsonschema` explains failures precisely but costs about a millisecond
 per manifest, which dominates compiling 10,000 capabilities. So every
 instance is first checked by a `fastjsonschema` validator generated from the
 same schema files (no `$ref` in them has sibling keywords, so draft-07
 semantics agree with 2020-12 here); only instances it rejects go through
-`jsonschema` for the diagnostics. Before generating it, every `$ref` is
+`jsonschema` for the diagnostics (so `jsonschema`, about 6 MiB, is imported
+only when something is wrong: the runtime verifies every bundle's
+manifest.json and signatures.json here). Before generating it, every `$ref` is
 replaced by the schema it names: fastjsonschema turns each `$ref` into a
 call that formats an error-path string on the way in, which doubled the cost
 of checking a compiled policy of 10,000 capabilities.
@@ -87,22 +92,31 @@ def validator(name: str) -> Draft202012Validator:
     """The validator for `schemas/<name>.schema.json` (imports jsonschema on first use)."""
     from jsonschema import Draft202012Validator
 
-    schema = _registry().contents(f"{_BASE}{name}.schema.json")
+    schema = _registry().contents(_schema_id(name))
     return Draft202012Validator(schema, registry=_registry())
 
 
 @cache
+def _schemas_by_name() -> dict[str, Any]:
+    return {
+        path.name.removesuffix(".schema.json"): json.loads(path.read_text(encoding="utf-8"))
+        for path in sorted(SCHEMA_DIR.glob("*.schema.json"))
+    }
+
+
+@cache
 def _schemas_by_id() -> dict[str, Any]:
-    schemas = {}
-    for path in sorted(SCHEMA_DIR.glob("*.schema.json")):
-        contents = json.loads(path.read_text(encoding="utf-8"))
-        schemas[contents["$id"]] = contents
-    return schemas
+    return {schema["$id"]: schema for schema in _schemas_by_name().values()}
+
+
+def _schema_id(name: str) -> str:
+    schema_id: str = _schemas_by_name()[name]["$id"]
+    return schema_id
 
 
 @cache
 def _fast_validator(name: str) -> Callable[[Any], Any]:
-    schema = inline_refs(f"{_BASE}{name}.schema.json", _schemas_by_id())
+    schema = inline_refs(_schema_id(name), _schemas_by_id())
     schema["$schema"] = "http://json-schema.org/draft-07/schema#"
     validate: Callable[[Any], Any] = fastjsonschema.compile(schema)
     return validate
@@ -156,6 +170,25 @@ def check(name: str, instance: Any) -> list[SchemaError]:
         return []
     errors = validator(name).iter_errors(instance)
     return sorted(_convert_all(errors), key=lambda e: (len(e.path), e.code), reverse=True)
+
+
+def schema_problem(name: str, instance: object) -> str | None:
+    """The most relevant violation of schema `name` as one line (`where: what`), or None."""
+    if is_valid(name, instance):
+        return None
+    from jsonschema.exceptions import best_match
+
+    error = best_match(validator(name).iter_errors(instance))
+    if error is None:
+        return None
+    location = "".join(
+        f"[{part!r}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path
+    )
+    return f"{location.lstrip('.') or '(top level)'}: {_short(error.message)}"
+
+
+def _short(message: str, limit: int = 200) -> str:
+    return message if len(message) <= limit else message[:limit] + "…"
 
 
 def _convert_all(errors: Iterator[ValidationError]) -> Iterator[SchemaError]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from aivault_ops.schema_check import SchemaError, check
+from aivault_ops.schema_check import SchemaError, check, schema_problem
 
 TOKEN_SHA = "cfd9d9a12bc4bff68801359a2de4f974ec9d7a54d3deed208728de2fde563d0e"
 CONSUMER: dict[str, Any] = {
@@ -323,3 +323,14 @@ def test_policy_schema_validates_a_minimal_policy_document() -> None:
         "E-SCHEMA-INVALID",
         "E-SCHEMA-UNKNOWN-FIELD",
     }
+
+
+def test_schema_problem_is_one_line_naming_where_and_cut_when_long() -> None:
+    signature = {"keyid": "0123456789abcdef", "alg": "ed25519", "sig": "A" * 86 + "=="}
+    assert schema_problem("bundle-signatures", [signature]) is None
+    bad = [signature, {**signature, "alg": "rsa"}]
+    assert schema_problem("bundle-signatures", bad) == "[1].alg: 'ed25519' was expected"
+    long_key = [{**signature, "keyid": "k" * 500}]
+    problem = schema_problem("bundle-signatures", long_key)
+    assert problem is not None and problem.startswith("[0].keyid: 'kkk")
+    assert len(problem) == len("[0].keyid: ") + 200 + 1 and problem.endswith("…")

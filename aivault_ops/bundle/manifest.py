@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Final
 
-from aivault_ops.bundle import schemas
+from aivault_ops import schema_check
 from aivault_ops.bundle.errors import MalformedJson, ManifestInvalid, UnknownFormat
 from aivault_ops.bundle.paths import MANIFEST, POLICY, SIGNATURES, check_entry_path
 from aivault_ops.canonical_json import JsonError, canonical_json, loads_strict
@@ -90,7 +90,7 @@ def parse_manifest(data: bytes) -> BundleManifest:
             f"{MANIFEST}: unknown bundle format {obj['format']!r} (this version reads {FORMAT!r})",
             hint="upgrade aivault-ops, or rebuild the bundle with this version",
         )
-    problem = schemas.schema_problem(schemas.MANIFEST_SCHEMA, obj)
+    problem = schema_check.schema_problem("bundle-manifest", obj)
     if problem is not None:
         raise ManifestInvalid(f"{MANIFEST}: {problem}")
     return BundleManifest(

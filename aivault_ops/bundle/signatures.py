@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from aivault_ops.bundle import schemas
+from aivault_ops import schema_check
 from aivault_ops.bundle.errors import MalformedJson, SignaturesInvalid, Unsigned
 from aivault_ops.bundle.keys import SigningKey
 from aivault_ops.bundle.paths import SIGNATURES
@@ -58,7 +58,7 @@ def parse_signatures(data: bytes) -> tuple[Signature, ...]:
         raise MalformedJson(f"{SIGNATURES}: {error}") from None
     if obj == []:
         raise Unsigned(f"{SIGNATURES} holds no signatures; the bundle is unsigned")
-    problem = schemas.schema_problem(schemas.SIGNATURES_SCHEMA, obj)
+    problem = schema_check.schema_problem("bundle-signatures", obj)
     if problem is not None:
         raise SignaturesInvalid(f"{SIGNATURES}: {problem}")
     return tuple(

@@ -50,7 +50,7 @@ def register(subparsers: Any) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--workers", type=int, default=1, metavar="N",
-        help="worker processes sharing the listeners (default 1; metrics are per worker)",
+        help="worker processes sharing the listeners (default 1; /metrics sums them all)",
     )  # fmt: skip
     parser.add_argument("--log-format", choices=["json", "text"], default="json")
     _add_connection_limits(parser)
@@ -178,7 +178,7 @@ def run_serve(
         raise UsageError("--workers must be at least 1")
     listeners = open_listeners(address, socket)  # a taken port fails before any load
     try:
-        process = build_process(options, log, dict(os.environ))
+        process = build_process(options, log, dict(os.environ), workers=workers)
     except BaseException:
         listeners.close()
         raise

@@ -1,7 +1,7 @@
 """Multi-document YAML with the line and column of every node.
 
-PyYAML's composer gives positioned nodes; we build plain Python data from
-them, and a `Positions` table maps each value's path (a tuple of keys and
+PyYAML's composer gives positioned nodes; one builder makes plain Python
+data from them, and a `Positions` table maps each value's path (a tuple of keys and
 list indexes) to where it stands in the file, so any later check can point at
 the exact line and column. Duplicate mapping keys, which PyYAML silently
 overwrites, are reported instead.
@@ -21,6 +21,8 @@ from functools import lru_cache
 from typing import Any, TypeVar
 
 import yaml
+
+from aivault_ops.errors import AivaultError
 
 JsonPath = tuple[str | int, ...]
 Position = tuple[int, int]
@@ -66,12 +68,12 @@ def _plain_scalar_tag(value: str) -> str:
     return _STR_TAG
 
 
-class YamlProblem(Exception):
-    """A YAML error at a 1-based position."""
+class YamlProblem(AivaultError):
+    """A YAML error at a 1-based position (the loader reports it as `file:line:col: CODE`)."""
 
     def __init__(self, code: str, message: str, line: int, column: int) -> None:
         super().__init__(message)
-        self.code, self.message, self.line, self.column = code, message, line, column
+        self.code, self.line, self.column = code, line, column
 
 
 @dataclass(frozen=True)
@@ -141,12 +143,12 @@ def _position_tables(text: str) -> list[_Table]:
 
 
 def _data(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
-    return _DataBuilder(loader).build(node, 0)
+    return _Builder(loader, None).build(node, (), 0)
 
 
 def _table(loader: yaml.SafeLoader, node: yaml.Node) -> _Table:
     table = _Table({}, {})
-    _PositionedBuilder(loader, table).build(node, (), 0)
+    _Builder(loader, table).build(node, (), 0)
     return table
 
 
@@ -176,80 +178,66 @@ def _describe(error: yaml.MarkedYAMLError) -> str:
     return "invalid YAML: " + ", ".join(parts) if parts else "invalid YAML"
 
 
-class _DataBuilder:
-    """Plain data from a node tree: every check of `_PositionedBuilder`, no position table."""
+class _Builder:
+    """Plain data from a node tree; with a `table`, also where every value and key stands.
 
-    def __init__(self, loader: yaml.SafeLoader) -> None:
-        self.loader = loader
-        self.count = 0
+    Guards against alias bombs and recursion (bounded depth and node count)
+    and refuses what JSON cannot hold. Without a table no path is built.
+    """
 
-    def build(self, node: yaml.Node, depth: int) -> Any:
-        """Guards against alias bombs and recursion: bounded depth and node count."""
-        self.count += 1
-        if depth > _MAX_DEPTH or self.count > _MAX_NODES:
-            raise _too_large(node)
-        if isinstance(node, yaml.ScalarNode):
-            return node.value if node.tag == _STR_TAG else _scalar(self.loader, node)
-        if node.tag not in _CONTAINER_TAGS:
-            raise _unsupported_tag(node)
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, depth)
-        return [self.build(item, depth + 1) for item in node.value]
-
-    def _mapping(self, node: yaml.MappingNode, depth: int) -> dict[Any, Any]:
-        if _has_flattened_keys(node):
-            return self._flattened_mapping(node, depth)
-        result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = _key(self.loader, key_node)
-            if key in result:
-                raise _duplicate(key, key_node)
-            result[key] = self.build(value_node, depth + 1)
-        return result
-
-    def _flattened_mapping(self, node: yaml.MappingNode, depth: int) -> dict[Any, Any]:
-        result: dict[Any, Any] = {}
-        explicit_seen: set[Any] = set()
-        for key_node, value_node, explicit in _flattened_pairs(self.loader, node):
-            key = _key(self.loader, key_node)
-            if explicit:
-                _refuse_duplicate(key, key_node, explicit_seen)
-            result[key] = self.build(value_node, depth + 1)
-        return result
-
-
-class _PositionedBuilder:
-    """The data builder's walk, recording where every value and key stands."""
-
-    def __init__(self, loader: yaml.SafeLoader, table: _Table) -> None:
+    def __init__(self, loader: yaml.SafeLoader, table: _Table | None) -> None:
         self.loader = loader
         self.table = table
         self.count = 0
 
     def build(self, node: yaml.Node, path: JsonPath, depth: int) -> Any:
+        """The value of `node`, which stands at `path` (only read with a table)."""
         self.count += 1
         if depth > _MAX_DEPTH or self.count > _MAX_NODES:
-            raise _too_large(node)  # pragma: no cover - the data builder refused it first
-        self.table.values[path] = _start(node)
-        if node.tag not in _CONTAINER_TAGS and not isinstance(node, yaml.ScalarNode):
-            raise _unsupported_tag(node)  # pragma: no cover - the data builder refused it first
+            raise _too_large(node)
+        if self.table is not None:
+            self.table.values[path] = _start(node)
+        if isinstance(node, yaml.ScalarNode):
+            return node.value if node.tag == _STR_TAG else _scalar(self.loader, node)
+        if node.tag not in _CONTAINER_TAGS:
+            raise _unsupported_tag(node)
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path, depth)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
-        return node.value if node.tag == _STR_TAG else _scalar(self.loader, node)
+        if self.table is None:
+            return [self.build(item, path, depth + 1) for item in node.value]
+        return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
 
     def _mapping(self, node: yaml.MappingNode, path: JsonPath, depth: int) -> dict[Any, Any]:
+        if _has_flattened_keys(node):
+            return self._merged_mapping(node, path, depth)
         result: dict[Any, Any] = {}
-        explicit_seen: set[Any] = set()
-        for key_node, value_node, explicit in _flattened_pairs(self.loader, node):
+        for key_node, value_node in node.value:
             key = _key(self.loader, key_node)
-            if explicit:
-                _refuse_duplicate(key, key_node, explicit_seen)
-            child = (*path, key if isinstance(key, str) else str(key))
-            self.table.keys[child] = _start(key_node)
-            result[key] = self.build(value_node, child, depth + 1)
+            if key in result:
+                raise _duplicate(key, key_node)
+            result[key] = self.build(value_node, self._key_path(path, key, key_node), depth + 1)
         return result
+
+    def _merged_mapping(self, node: yaml.MappingNode, path: JsonPath, depth: int) -> dict[Any, Any]:
+        """A mapping with `<<` merges (or `=` keys): keys written here override merged
+        ones, but not each other."""
+        merged = _merge(self.loader, node)
+        result: dict[Any, Any] = {}
+        written: set[Any] = set()
+        for key_node, value_node in node.value:
+            key = _key(self.loader, key_node)
+            if id(key_node) not in merged:
+                _refuse_duplicate(key, key_node, written)
+            result[key] = self.build(value_node, self._key_path(path, key, key_node), depth + 1)
+        return result
+
+    def _key_path(self, path: JsonPath, key: Any, key_node: yaml.Node) -> JsonPath:
+        """The path of the value under `key` (with a table; its key's position noted)."""
+        if self.table is None:
+            return path
+        child = (*path, key if isinstance(key, str) else str(key))
+        self.table.keys[child] = _start(key_node)
+        return child
 
 
 def _has_flattened_keys(node: yaml.MappingNode) -> bool:
@@ -259,13 +247,12 @@ def _has_flattened_keys(node: yaml.MappingNode) -> bool:
     return False
 
 
-def _flattened_pairs(
-    loader: yaml.SafeLoader, node: yaml.MappingNode
-) -> list[tuple[yaml.Node, yaml.Node, bool]]:
-    """(key, value, written here?) with merged (<<) pairs first; explicit keys override."""
-    explicit = {id(key) for key, _ in node.value if key.tag != _MERGE_TAG}
+def _merge(loader: yaml.SafeLoader, node: yaml.MappingNode) -> frozenset[int]:
+    """Apply `<<` merges (merged pairs first, so keys written here override them) and
+    return the ids of the merged key nodes."""
+    written = {id(key) for key, _ in node.value if key.tag != _MERGE_TAG}
     loader.flatten_mapping(node)
-    return [(key, value, id(key) in explicit) for key, value in node.value]
+    return frozenset(id(key) for key, _ in node.value if id(key) not in written)
 
 
 def _key(loader: yaml.SafeLoader, node: yaml.Node) -> Any:

@@ -26,13 +26,17 @@ from aivault_ops.runtime.observe.log import StderrLog
 if TYPE_CHECKING:
     from aivault_ops.runtime.auth.base import AuthServices
     from aivault_ops.runtime.bundles.reload import ReloadThread
+    from aivault_ops.runtime.bundles.state import RuntimeState
     from aivault_ops.runtime.http.connections import ConnectionLimits
     from aivault_ops.runtime.http.server import Runtime
+    from aivault_ops.runtime.observe.audit import AuditHealth, AuditLog
+    from aivault_ops.runtime.observe.metrics import Metrics
     from aivault_ops.runtime.options import RuntimeOptions
     from aivault_ops.runtime.upstream.client import UpstreamSettings
     from aivault_ops.sops.identities import Identities
 
 RATE_LIMIT_FILE: Final = "rate-limits.bin"
+METRICS_DIR: Final = "metrics"
 
 
 def connection_limits(args: RuntimeOptions) -> ConnectionLimits:
@@ -99,9 +103,10 @@ def run_workers(process: Process, listeners: Listeners, count: int) -> int:
 
     Each worker runs its own event loop, upstream pool and reload thread; the
     policy loaded at start is inherited. Rate limits use a table shared
-    through the state dir, so limits hold across workers.
+    through the state dir, so limits hold across workers; so do the metrics.
     """
     pids = [_fork_worker(process, listeners) for _ in range(count)]
+    process.runtime.metrics.process_gone(os.getpid())
 
     def forward(signum: int, frame: object) -> None:
         for pid in pids:
@@ -110,7 +115,12 @@ def run_workers(process: Process, listeners: Listeners, count: int) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in pids]
+    codes: list[int] = []
+    while len(codes) < len(pids):
+        pid, status = os.waitpid(-1, 0)
+        if pid in pids:
+            process.runtime.metrics.process_gone(pid)
+            codes.append(os.waitstatus_to_exitcode(status))
     return 0 if all(code == 0 for code in codes) else 1
 
 
@@ -126,6 +136,7 @@ def _fork_worker(process: Process, listeners: Listeners) -> int:
 
         store = SharedFileRateLimitStore(process.state_dir / RATE_LIMIT_FILE)
         process.runtime.rate_limits = store
+        process.runtime.metrics.worker_started()
         uvloop.run(serve_forever(process, listeners))
         code = 0
     finally:
@@ -164,7 +175,9 @@ class Process:
     limits: ConnectionLimits
 
 
-def build_process(args: RuntimeOptions, log: StderrLog, environ: dict[str, str]) -> Process:
+def build_process(
+    args: RuntimeOptions, log: StderrLog, environ: dict[str, str], *, workers: int = 1
+) -> Process:
     """Check every option, prepare the state dir, and load the newest valid bundle."""
     from aivault_ops.bundle.keys import resolve_public_key
     from aivault_ops.runtime.bundles.loader import BundleDirectory, Loader
@@ -177,7 +190,6 @@ def build_process(args: RuntimeOptions, log: StderrLog, environ: dict[str, str])
     )
     from aivault_ops.runtime.http.server import Runtime
     from aivault_ops.runtime.observe.audit import AuditLog
-    from aivault_ops.runtime.observe.metrics import Metrics
     from aivault_ops.sops.identities import load_identities
 
     if not args.bundle_dir.is_dir():
@@ -188,11 +200,12 @@ def build_process(args: RuntimeOptions, log: StderrLog, environ: dict[str, str])
     limits = connection_limits(args)
     state_dir = prepare_state_dir(args.state_dir or default_state_dir(environ))
     trusted = [resolve_public_key(value) for value in args.trust]
-    state, metrics = RuntimeState(), Metrics()
+    state, audit = RuntimeState(), AuditLog(state_dir, clock=_now)
+    metrics = process_metrics(workers, state_dir, state, audit)
     runtime = Runtime(
         state=state,
         upstream=_Unstarted(),
-        audit=AuditLog(state_dir, clock=_now),
+        audit=audit,
         metrics=metrics,
         clock=_now,
         log=log,
@@ -209,6 +222,20 @@ def build_process(args: RuntimeOptions, log: StderrLog, environ: dict[str, str])
         log("no_policy", detail="no valid bundle yet: invokes get 503 until one arrives")
     reload_thread = ReloadThread(reloader, args.poll_interval)
     return Process(runtime, reload_thread, settings, log, state_dir, limits)
+
+
+def process_metrics(workers: int, state_dir: Path, state: RuntimeState, audit: AuditLog) -> Metrics:
+    """This process's metrics, or with `--workers` > 1 metrics summed over the workers."""
+    from aivault_ops.runtime.observe.metrics import Metrics
+
+    if workers == 1:
+        return Metrics()
+
+    def snapshot() -> tuple[int | None, AuditHealth]:
+        policy = state.record.policy
+        return policy.serial if policy is not None else None, audit.health()
+
+    return Metrics.for_workers(state_dir / METRICS_DIR, snapshot)
 
 
 def auth_services(

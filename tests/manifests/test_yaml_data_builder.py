@@ -1,8 +1,8 @@
-"""The data builder (no position table) agrees with the positioned builder on every text.
+"""The builder without a position table agrees with itself with one, on every text.
 
-`load_documents` builds data with `_DataBuilder` and builds the position table
-later, by parsing again with `_PositionedBuilder`. Both must accept and refuse
-the same texts, with the same data and the same problem at the same place.
+`load_documents` builds data without a table and builds the position table
+later, by parsing again. Both walks must accept and refuse the same texts,
+with the same data and the same problem at the same place.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def _outcome(text: str, build: Any) -> Any:
 
 def _positioned(loader: Any, node: Any) -> Any:
     table = yaml_positions._Table({}, {})
-    return yaml_positions._PositionedBuilder(loader, table).build(node, (), 0)
+    return yaml_positions._Builder(loader, table).build(node, (), 0)
 
 
 @settings(
@@ -79,7 +79,7 @@ def _positioned(loader: Any, node: Any) -> Any:
     suppress_health_check=[HealthCheck.too_slow],
 )
 @given(TEXTS)
-def test_both_builders_agree(text: str) -> None:
+def test_with_and_without_a_table_the_builder_agrees(text: str) -> None:
     assert _outcome(text, yaml_positions._data) == _outcome(text, _positioned)
 
 

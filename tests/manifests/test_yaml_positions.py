@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from aivault_ops.errors import AivaultError
 from aivault_ops.manifests.yaml_positions import Positions, YamlProblem, load_documents
 
 MANIFEST = """\
@@ -117,6 +118,12 @@ def test_syntax_error_points_at_the_problem() -> None:
     assert problem.message == (
         "invalid YAML: while parsing a flow sequence, did not find expected ',' or ']'"
     )
+
+
+def test_a_yaml_problem_is_an_aivault_error_whose_diagnostics_are_its_message() -> None:
+    problem = _problem("a: 1\nb: [1, 2\nc: 3\n")
+    assert isinstance(problem, AivaultError)
+    assert problem.diagnostics() == problem.message == str(problem)
 
 
 def test_tabs_for_indentation_are_a_syntax_error() -> None:

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
 PostForm = Callable[[str, Mapping[str, str], Mapping[str, str]], Awaitable[tuple[int, Any]]]
 MIN_SECRET_LENGTH = 8
-HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _FORBIDDEN_CHARS = re.compile(r"[\x00\r\n]")
 
 

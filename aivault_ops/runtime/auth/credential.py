@@ -18,13 +18,12 @@ from aivault_ops.runtime.auth.base import AuthServices, AuthUnavailable, Injecti
 from aivault_ops.runtime.auth.strategies import build_injection, is_supported
 from aivault_ops.runtime.model import Refusal
 from aivault_ops.runtime.policy.checks.headers import HeaderPolicy
+from aivault_ops.runtime.policy.checks.path import PATH_SAFE
 from aivault_ops.runtime.policy.checks.query import QueryPolicy
 from aivault_ops.runtime.policy.shared_values import ValueTable
 from aivault_ops.runtime.response.headers import ResponseHeaderFilter
 from aivault_ops.runtime.response.redaction import SecretRedactor
 from aivault_ops.secret import Secret
-
-_PATH_SAFE = "/:@!$&'()*+,;=-._~%"
 
 
 @dataclass(frozen=True)
@@ -84,7 +83,7 @@ def _upstream_prefix(name: str, spec: Mapping[str, Any]) -> str:
     prefix = spec.get("upstreamPathPrefix", "")
     if not isinstance(prefix, str) or (prefix and not prefix.startswith("/")):
         raise AivaultError(f"policy: credential {name!r} upstreamPathPrefix must start with '/'")
-    return quote(prefix.rstrip("/"), safe=_PATH_SAFE)
+    return quote(prefix.rstrip("/"), safe=PATH_SAFE + "%")  # escapes kept
 
 
 def _placeholders(

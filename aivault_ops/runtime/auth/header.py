@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from aivault_ops.runtime.auth.base import (
-    HEADER_NAME,
     AuthContext,
     AuthUnavailable,
     Injection,
@@ -14,6 +13,7 @@ from aivault_ops.runtime.auth.base import (
     config_dict,
 )
 from aivault_ops.runtime.auth.templates import render
+from aivault_ops.runtime.policy.checks.names import TOKEN
 
 
 def render_header(
@@ -22,7 +22,7 @@ def render_header(
     """One `{header_name, value_template}` rendered: ((name, value), variables used)."""
     config = config_dict(item, strategy, ("header_name", "value_template"))
     name = config["header_name"]
-    if HEADER_NAME.fullmatch(name) is None:
+    if TOKEN.fullmatch(name) is None:
         raise AuthUnavailable(f"auth.{strategy}.header_name {name!r} is not a valid header name")
     rendered = render(config["value_template"], variables, where=f"header {name!r}")
     return (name, rendered.value), rendered.used

@@ -12,8 +12,7 @@ from aivault_ops.runtime.auth.base import (
     config_dict,
 )
 from aivault_ops.runtime.auth.templates import render
-
-_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+from aivault_ops.runtime.policy.checks.path import PATH_SAFE
 
 
 def build(context: AuthContext) -> Injection:
@@ -24,7 +23,7 @@ def build(context: AuthContext) -> Injection:
     """
     config = config_dict(context.config, "path", ("prefix_template",))
     rendered = render(config["prefix_template"], context.variables, where="auth.path prefix")
-    prefix = quote(rendered.value, safe=_PATH_SAFE)
+    prefix = quote(rendered.value, safe=PATH_SAFE)  # a % in the value is data
     segments = prefix.split("/")
     if not prefix.startswith("/") or any(s in ("", ".", "..") for s in segments[1:]):
         raise AuthUnavailable(

@@ -28,10 +28,11 @@ from urllib.parse import quote
 
 from aivault_ops.runtime.model import InboundRequest, Refusal
 from aivault_ops.runtime.policy.checks.limits import MAX_ENVELOPE_CONTAINERS, MAX_ENVELOPE_DEPTH
+from aivault_ops.runtime.policy.checks.path import PATH_SAFE
 
 _ENVELOPE_KEYS = frozenset({"capability", "request"})
 _REQUEST_KEYS = frozenset({"method", "path", "query", "headers", "body", "bodyBase64"})
-_PATH_SAFE = "/:@!$&'()*+,;=-._~%\\"
+_PATH_SAFE = PATH_SAFE + "%\\"  # escapes kept, and a raw backslash for the path check to refuse
 _JSON_STRING: Final = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _INNERMOST: Final = re.compile(rb"\[\]|\{\}")
 _NOT_BRACKET: Final = bytes(b for b in range(256) if b not in b"[]{}")

@@ -15,21 +15,18 @@ Every value a path matches is replaced by the string `"[REDACTED]"`; a path
 that matches nothing changes nothing.
 
 `redact_json_body` guarantees that a response under a blocklist is never
-passed on unfiltered: the body must be JSON (`application/json` or any
-`…/…+json` media type), is decoded first when it carries `Content-Encoding`
-gzip, deflate or br (br needs the `brotli` package), each decoded layer
-capped in size, and is returned re-serialized compactly as identity-encoded
-UTF-8. Anything else — another media type, malformed JSON, an unknown or
-corrupt encoding, a decoded size over the cap — is refused with a 502
-`ResponseRefused` and the body is dropped. An empty body is returned empty.
+passed on unfiltered: it takes the body already decoded from its
+`Content-Encoding` and capped in size (`body.py`, through `decoding.py`),
+which must be JSON (`application/json` or any `…/…+json` media type), and
+returns it re-serialized compactly as UTF-8. Anything else — another media
+type, malformed JSON — is refused with a 502 `ResponseRefused` and the body
+is dropped. An empty body is returned empty.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
@@ -38,8 +35,6 @@ from aivault_ops.errors import AivaultError
 from aivault_ops.runtime.model import Refusal
 
 REDACTED: Final = "[REDACTED]"
-DEFAULT_MAX_DECODED_BYTES: Final = 32 * 1024 * 1024
-MAX_ENCODING_LAYERS: Final = 3
 _STEP = re.compile(
     r"(?P<descend>\.\.|\.)?(?:"
     r"(?P<name>[A-Za-z_][A-Za-z0-9_-]*)|(?P<star>\*)"
@@ -155,92 +150,6 @@ def is_json_media_type(content_type: str | None) -> bool:
     return _JSON_TYPE.fullmatch(media_type) is not None
 
 
-def _too_large(cap: int) -> ResponseRefused:
-    return ResponseRefused(
-        "E-RESPONSE-TOO-LARGE", f"the decoded upstream response exceeds the limit of {cap} bytes"
-    )
-
-
-def _corrupt(encoding: str) -> ResponseRefused:
-    return ResponseRefused(
-        "E-RESPONSE-ENCODING", f"the upstream response is not valid {encoding} data"
-    )
-
-
-def _inflate(data: bytes, wbits: int, cap: int, encoding: str) -> bytes:
-    """zlib-decode `data` (gzip members may repeat), never producing more than `cap` bytes."""
-    out = bytearray()
-    while True:
-        decoder = zlib.decompressobj(wbits)
-        try:
-            out += decoder.decompress(data, cap + 1 - len(out))
-        except zlib.error:
-            raise _corrupt(encoding) from None
-        if len(out) > cap:
-            raise _too_large(cap)
-        if not decoder.eof:
-            raise _corrupt(encoding)
-        data = decoder.unused_data
-        if not data:
-            return bytes(out)
-        if wbits != 31:
-            raise _corrupt(encoding)
-
-
-def _deflate(data: bytes, cap: int) -> bytes:
-    """HTTP `deflate` is zlib-wrapped; some servers send raw deflate, accepted as well."""
-    try:
-        return _inflate(data, 15, cap, "deflate")
-    except ResponseRefused as refused:
-        if refused.code != "E-RESPONSE-ENCODING":
-            raise
-    return _inflate(data, -15, cap, "deflate")
-
-
-def _brotli(data: bytes, cap: int) -> bytes:
-    """Brotli-decode with a bounded output buffer; refused when `brotli` (>= 1.2) is missing."""
-    try:
-        brotli = importlib.import_module("brotli")
-    except ImportError:
-        brotli = None
-    if brotli is None or not hasattr(brotli.Decompressor, "can_accept_more_data"):
-        raise ResponseRefused(
-            "E-RESPONSE-ENCODING",
-            "the upstream response is brotli-encoded and this runtime cannot decode brotli",
-        )
-    decoder = brotli.Decompressor()
-    try:
-        out: bytes = decoder.process(data, output_buffer_limit=cap + 1)
-    except brotli.error:
-        raise _corrupt("br") from None
-    if len(out) > cap or not decoder.can_accept_more_data():
-        raise _too_large(cap)
-    if not decoder.is_finished():
-        raise _corrupt("br")
-    return out
-
-
-def decode_content(body: bytes, content_encoding: str | None, cap: int) -> bytes:
-    """Undo every `Content-Encoding` layer (last applied first), each output capped."""
-    layers = [e.strip().lower() for e in (content_encoding or "").split(",")]
-    layers = [layer for layer in layers if layer not in ("", "identity")]
-    if len(layers) > MAX_ENCODING_LAYERS:
-        raise ResponseRefused("E-RESPONSE-ENCODING", "too many content-encoding layers")
-    for layer in reversed(layers):
-        if layer in ("gzip", "x-gzip"):
-            body = _inflate(body, 31, cap, "gzip")
-        elif layer == "deflate":
-            body = _deflate(body, cap)
-        elif layer == "br":
-            body = _brotli(body, cap)
-        else:
-            raise ResponseRefused(
-                "E-RESPONSE-ENCODING",
-                f"content-encoding {layer[:40]!r} cannot be decoded for responseBlocklist",
-            )
-    return body
-
-
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
@@ -252,19 +161,11 @@ def _serialize(document: Any) -> bytes:
         return json.dumps(document, separators=(",", ":")).encode()
 
 
-def redact_json_body(
-    body: bytes,
-    content_type: str | None,
-    content_encoding: str | None,
-    blocklist: Blocklist,
-    *,
-    max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES,
-) -> bytes:
-    """The response body with every blocklisted value redacted, identity-encoded.
+def redact_json_body(body: bytes, content_type: str | None, blocklist: Blocklist) -> bytes:
+    """The decoded response body with every blocklisted value redacted.
 
-    The caller must send the result without `Content-Encoding` and with a new
-    length. Raises `ResponseRefused` (502) instead of ever returning the
-    unfiltered body.
+    The caller must send the result with a new length. Raises
+    `ResponseRefused` (502) instead of ever returning the unfiltered body.
     """
     if not body:
         return b""
@@ -273,9 +174,8 @@ def redact_json_body(
             "E-RESPONSE-NOT-JSON",
             "the upstream response is not JSON, and this capability redacts JSON paths",
         )
-    decoded = decode_content(body, content_encoding, max_decoded_bytes)
     try:
-        document = json.loads(decoded, parse_constant=_reject_constant)
+        document = json.loads(body, parse_constant=_reject_constant)
         return _serialize(blocklist.apply(document))
     except (ValueError, RecursionError):
         raise ResponseRefused(

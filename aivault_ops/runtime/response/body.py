@@ -126,7 +126,7 @@ async def filtered_body(
     meter = _meter(call, held_whole=True)
     body = b"".join([piece async for piece in decoded_body(response, meter)])
     try:
-        filtered = redact_json_body(body, response.headers.get("content-type"), None, blocklist)
+        filtered = redact_json_body(body, response.headers.get("content-type"), blocklist)
     except ResponseRefused as refused:
         raise UpstreamFailure(refused.status, refused.code, refused.message) from None
     return call.redactor.redact(filtered)

@@ -35,10 +35,10 @@ keep-alive HTTP/1.1 response with nothing after it.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Final
 
+from aivault_ops.runtime.policy.checks.names import TOKEN
 from aivault_ops.runtime.upstream.http1_parser import ProtocolViolation as ProtocolViolation
 from aivault_ops.runtime.upstream.http1_parser import ResponseParser
 from aivault_ops.runtime.upstream.http1_parser import UpstreamClosed as UpstreamClosed
@@ -47,7 +47,6 @@ HIGH_WATER: Final = 256 * 1024
 LOW_WATER: Final = 64 * 1024
 DEFAULT_BODY_TIMEOUT_S: Final = 600.0
 IDEMPOTENT: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
-_TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
 _DEFAULT_HEADERS: Final = (("user-agent", "aivault-ops"), ("accept", "*/*"))
 
@@ -68,7 +67,7 @@ def request_head(
     lines = [f"{method} {target} HTTP/1.1", f"host: {authority}"]
     given: set[str] = set()
     for name, value in headers:
-        if _TOKEN.fullmatch(name) is None:
+        if TOKEN.fullmatch(name) is None:
             raise UnsendableRequest("a request header name is not a valid HTTP token")
         lines.append(f"{name}: {value}")
         given.add(name.lower())
@@ -78,7 +77,7 @@ def request_head(
     block = "\n".join(lines)
     if block.count("\n") != len(lines) - 1 or "\r" in block or "\0" in block:
         raise UnsendableRequest("the request head contains a line break or NUL")
-    if _TOKEN.fullmatch(method) is None or " " in target:
+    if TOKEN.fullmatch(method) is None or " " in target:
         raise UnsendableRequest("the request method or target is malformed")
     return (block.replace("\n", "\r\n") + "\r\n\r\n").encode("utf-8", "surrogateescape")
 

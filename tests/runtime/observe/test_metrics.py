@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import stat
+from pathlib import Path
+
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from aivault_ops.runtime.observe.audit import HEALTHY
-from aivault_ops.runtime.observe.metrics import LATENCY_BUCKETS, Metrics
+from aivault_ops.errors import AivaultError
+from aivault_ops.runtime.observe.audit import HEALTHY, AuditHealth
+from aivault_ops.runtime.observe.metrics import (
+    LATENCY_BUCKETS,
+    Metrics,
+    _fresh_private_directory,
+)
+
+AUDIT_FAMILIES = (
+    "aivault_audit_available",
+    "aivault_audit_held_lines",
+    "aivault_audit_failures",
+    "aivault_audit_dropped_lines",
+)
 
 
 def families(text: str) -> dict[str, list[tuple[str, dict[str, str], float]]]:
@@ -67,3 +83,41 @@ def test_latency_buckets_are_cumulative_with_inclusive_bounds() -> None:
         assert bucket % (bound, count) in text
     assert 'aivault_upstream_latency_seconds_bucket{le="+Inf"} 4' in text
     assert "aivault_upstream_latency_seconds_count 4" in text
+
+
+def test_audit_health_is_shown_as_of_each_render() -> None:
+    metrics = Metrics()
+    parsed = families(metrics.render(3, AuditHealth("disk full", 2, 3, 1)))
+    shown = {name: parsed[name][0][2] for name in AUDIT_FAMILIES}
+    assert shown == {
+        "aivault_audit_available": 0,
+        "aivault_audit_held_lines": 2,
+        "aivault_audit_failures": 3,
+        "aivault_audit_dropped_lines": 1,
+    }
+    parsed = families(metrics.render(3, AuditHealth(None, 0, 5, 1)))
+    shown = {name: parsed[name][0][2] for name in AUDIT_FAMILIES}
+    assert shown == {
+        "aivault_audit_available": 1,
+        "aivault_audit_held_lines": 0,
+        "aivault_audit_failures": 5,
+        "aivault_audit_dropped_lines": 1,
+    }
+
+
+def test_the_workers_metrics_directory_starts_empty_and_private(tmp_path: Path) -> None:
+    directory = tmp_path / "metrics"
+    directory.mkdir(mode=0o755)
+    (directory / "counter_1.db").write_bytes(b"an earlier run")
+    _fresh_private_directory(directory)
+    assert list(directory.iterdir()) == []
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+
+
+def test_a_symlinked_metrics_directory_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "keep").write_text("not ours")
+    (tmp_path / "metrics").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(AivaultError, match="is a symbolic link"):
+        _fresh_private_directory(tmp_path / "metrics")
+    assert (tmp_path / "elsewhere" / "keep").exists()

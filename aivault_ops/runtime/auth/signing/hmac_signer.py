@@ -36,12 +36,12 @@ from jinja2 import meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from aivault_ops.runtime.auth.base import (
-    HEADER_NAME,
     AuthUnavailable,
     check_injected_value,
     check_redactable,
     config_dict,
 )
+from aivault_ops.runtime.policy.checks.names import TOKEN
 
 ALGORITHMS: Final[dict[str, Callable[[], Any]]] = {
     "sha256": hashlib.sha256,
@@ -92,7 +92,7 @@ class HmacSigner:
             )
         if message not in MESSAGES:
             raise AuthUnavailable(f"auth.hmac.message must be body or canonical, not {message!r}")
-        if HEADER_NAME.fullmatch(header_name) is None:
+        if TOKEN.fullmatch(header_name) is None:
             raise AuthUnavailable(
                 f"auth.hmac.header_name {header_name!r} is not a valid header name"
             )

@@ -38,12 +38,12 @@ from aivault_ops.runtime.policy.checks.names import (
     AUTH_CLASS_HEADERS,
     ROUTING_HEADER_PREFIXES,
     ROUTING_HEADERS,
+    TOKEN,
     NameRules,
 )
 from aivault_ops.runtime.response.headers import HOP_BY_HOP, connection_tokens
 
 DROPPED_REQUEST = HOP_BY_HOP | {"host", "content-length", "accept-encoding", "expect"}
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _AUTH, _FRAMING, _ROUTING = "auth", "framing", "routing"
 _INVALID = "E-HEADER-INVALID"
@@ -106,7 +106,7 @@ class HeaderPolicy:
             raise over_limit(
                 _INVALID, f"header name {echo(name)}", MAX_HEADER_NAME_LENGTH, "characters"
             )
-        if _TOKEN.fullmatch(name) is None:
+        if TOKEN.fullmatch(name) is None:
             raise _invalid(name)
         lower = name.lower()
         found = None if lower in DROPPED_REQUEST else self._rules.match(name)

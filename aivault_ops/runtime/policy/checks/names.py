@@ -24,6 +24,7 @@ from functools import lru_cache
 from typing import Final
 from urllib.parse import unquote
 
+TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110: a header name, a method
 _NOT_ALNUM: Final = re.compile(r"[\W_]+")
 _DECODE_ROUNDS: Final = 4
 _CACHED_LENGTH: Final = 256

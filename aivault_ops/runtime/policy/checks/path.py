@@ -26,7 +26,8 @@ from urllib.parse import unquote_to_bytes
 from aivault_ops.runtime.model import Refusal, echo
 from aivault_ops.runtime.policy.checks.limits import MAX_PATH_LENGTH, over_limit
 
-_RAW_PATH = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*")
+PATH_SAFE = "/:@!$&'()*+,;=-._~"  # RFC 3986: a path's characters besides letters, digits, %
+_RAW_PATH = re.compile(f"/[A-Za-z0-9{re.escape(PATH_SAFE)}%]*")
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _ENCODED_SEPARATOR = re.compile(r"%(?:2[fF]|5[cC])")
 _BAD_DECODED = re.compile(rb"[\x00-\x1f\x7f]|%(?:2[eEfF]|5[cC]|25|[01][0-9a-fA-F]|7[fF])")
