@@ -16,6 +16,7 @@ from aivault_ops.runtime.bundles.loader import (
     Loader,
     RollbackRefused,
     check_serial,
+    read_policy,
 )
 from aivault_ops.runtime.bundles.state import Floor
 from aivault_ops.sops import load_identities
@@ -72,7 +73,7 @@ def test_only_the_needed_secrets_are_decrypted(tmp_path: Path) -> None:
     verified = verify_bundle(
         factory.build(1), trusted_keys=[factory.signing_key.public_key], now=datetime.now(UTC)
     )
-    secrets = loader(factory).decrypt_needed(verified)
+    secrets = loader(factory).decrypt_needed(verified, read_policy(verified))
     assert list(secrets) == [(SECRET_PATH, "MY_KEY")]
     assert secrets[(SECRET_PATH, "MY_KEY")].reveal_text() == "needed-value"
 
