@@ -20,6 +20,7 @@ from aivault_ops.bundle import SigningKey, build_bundle
 from aivault_ops.canonical_json import canonical_json
 from aivault_ops.compiler import compile_policy
 from aivault_ops.errors import AivaultError, ValidationFailed
+from aivault_ops.policy_document import PolicyDocument
 from aivault_ops.resolve.model import ResolvedPolicy
 from aivault_ops.validation.run import Validation, validate_project
 
@@ -31,8 +32,13 @@ class CompiledProject:
     """A valid project's policy document and the secret files it needs."""
 
     validation: Validation
-    policy: dict[str, Any]
+    document: PolicyDocument
     secret_files: dict[str, bytes]  # bundle path -> bytes
+
+    @property
+    def policy(self) -> dict[str, Any]:
+        """The document as JSON data: what `policy.json` holds."""
+        return self.document.to_json()
 
 
 def compile_project(root: Path, *, environment: str | None) -> CompiledProject:
@@ -42,8 +48,8 @@ def compile_project(root: Path, *, environment: str | None) -> CompiledProject:
         raise ValidationFailed(
             f"{len(validation.report)} validation error(s)", report=validation.report
         )
-    policy = compile_policy(validation.policy)
-    return CompiledProject(validation, policy, _read_secret_files(root, validation.policy))
+    document = compile_policy(validation.policy)
+    return CompiledProject(validation, document, _read_secret_files(root, validation.policy))
 
 
 def _read_secret_files(root: Path, policy: ResolvedPolicy) -> dict[str, bytes]:
@@ -66,11 +72,11 @@ def sign_bundle(
 ) -> bytes:
     """The deterministic, signed tar.gz for this compiled project."""
     return build_bundle(
-        policy_json=canonical_json(compiled.policy),
+        policy_json=canonical_json(compiled.document.to_json()),
         secret_files=compiled.secret_files,
         serial=serial,
         revision=revision,
-        environment=compiled.policy["environment"],
+        environment=compiled.document.environment,
         expires_at=expires_at,
         signing_key=signing_key,
     )

@@ -1,7 +1,7 @@
-"""The compiler: a resolved policy → the `policy.json` document (pure data).
+"""The compiler: a resolved policy → the typed `policy.json` document (pure data).
 
 No I/O and no secret values: secret files appear by bundle path, sha256 and
-the names the policy uses. The output is validated against
+the names the policy uses. The document is checked against
 `schemas/policy.schema.json` before it is returned, so a bundle can never
 carry a policy the runtime would reject.
 """
@@ -9,10 +9,19 @@ carry a policy the runtime would reject.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
 
-from aivault_ops import schema_check
 from aivault_ops.errors import AivaultError
+from aivault_ops.policy_document import (
+    CapabilityPolicy,
+    PolicyCapability,
+    PolicyConsumer,
+    PolicyCredential,
+    PolicyDocument,
+    PolicyProvider,
+    PolicySecretFile,
+    SecretLocation,
+    schema_problem,
+)
 from aivault_ops.resolve.model import (
     ResolvedCapability,
     ResolvedConsumer,
@@ -21,64 +30,61 @@ from aivault_ops.resolve.model import (
     SecretFile,
 )
 
-POLICY_FORMAT = "aivault-ops/policy@1"
 
-
-def compile_policy(policy: ResolvedPolicy) -> dict[str, Any]:
-    """policy.json as a dict (serialize it with `canonical_json`)."""
+def compile_policy(policy: ResolvedPolicy) -> PolicyDocument:
+    """policy.json as the typed document (write `canonical_json(document.to_json())`)."""
     bundle_paths = {path: file.bundle_path for path, file in policy.secret_files.items()}
-    document = {
-        "format": POLICY_FORMAT,
-        "project": policy.project,
-        "environment": policy.environment,
-        "providers": {
-            name: {"source": spec.source, "hosts": list(spec.hosts)}
+    document = PolicyDocument(
+        project=policy.project,
+        environment=policy.environment,
+        providers={
+            name: PolicyProvider(spec.source, tuple(spec.hosts))
             for name, spec in policy.providers.items()
         },
-        "credentials": {
+        credentials={
             name: _credential(credential, bundle_paths)
             for name, credential in policy.credentials.items()
         },
-        "capabilities": {
+        capabilities={
             name: _capability(capability) for name, capability in policy.capabilities.items()
         },
-        "consumers": {name: _consumer(consumer) for name, consumer in policy.consumers.items()},
-        "secretFiles": _secret_files(policy),
-    }
+        consumers={name: _consumer(consumer) for name, consumer in policy.consumers.items()},
+        secret_files=_secret_files(policy),
+    )
     _check_schema(document)
     return document
 
 
-def _credential(credential: ResolvedCredential, bundle_paths: dict[str, str]) -> dict[str, Any]:
-    return {
-        "provider": credential.provider,
-        "hosts": list(credential.hosts),
-        "auth": credential.auth,
-        "secrets": {
-            placeholder: {"file": bundle_paths[ref.file], "name": ref.name}
+def _credential(credential: ResolvedCredential, bundle_paths: dict[str, str]) -> PolicyCredential:
+    return PolicyCredential(
+        provider=credential.provider,
+        hosts=tuple(credential.hosts),
+        auth=credential.auth,
+        secrets={
+            placeholder: SecretLocation(bundle_paths[ref.file], ref.name)
             for placeholder, ref in sorted(credential.secrets.items())
         },
-        "upstreamPathPrefix": credential.upstream_path_prefix,
-    }
+        upstream_path_prefix=credential.upstream_path_prefix,
+    )
 
 
-def _capability(capability: ResolvedCapability) -> dict[str, Any]:
-    return {
-        "credential": capability.credential,
-        "provider": capability.provider,
-        "source": capability.source,
-        "methods": sorted(capability.methods),
-        "pathPrefixes": list(capability.path_prefixes),
-        "hosts": list(capability.hosts),
-        "policy": dict(capability.policy),
-    }
+def _capability(capability: ResolvedCapability) -> PolicyCapability:
+    return PolicyCapability(
+        credential=capability.credential,
+        provider=capability.provider,
+        source=capability.source,
+        methods=tuple(sorted(capability.methods)),
+        path_prefixes=tuple(capability.path_prefixes),
+        hosts=tuple(capability.hosts),
+        policy=CapabilityPolicy.from_json(capability.policy),
+    )
 
 
-def _consumer(consumer: ResolvedConsumer) -> dict[str, Any]:
-    return {"tokenSha256": consumer.token_sha256, "capabilities": list(consumer.capabilities)}
+def _consumer(consumer: ResolvedConsumer) -> PolicyConsumer:
+    return PolicyConsumer(consumer.token_sha256, tuple(consumer.capabilities))
 
 
-def _secret_files(policy: ResolvedPolicy) -> dict[str, Any]:
+def _secret_files(policy: ResolvedPolicy) -> dict[str, PolicySecretFile]:
     used: dict[str, set[str]] = defaultdict(set)
     for credential in policy.credentials.values():
         for ref in credential.secrets.values():
@@ -89,15 +95,14 @@ def _secret_files(policy: ResolvedPolicy) -> dict[str, Any]:
     }
 
 
-def _secret_file(file: SecretFile, names: set[str]) -> dict[str, Any]:
-    return {"sha256": file.sha256, "format": file.format, "names": sorted(names)}
+def _secret_file(file: SecretFile, names: set[str]) -> PolicySecretFile:
+    return PolicySecretFile(file.sha256, file.format, tuple(sorted(names)))
 
 
-def _check_schema(document: dict[str, Any]) -> None:
-    errors = schema_check.check("policy", document)
-    if errors:
-        first = errors[0]
+def _check_schema(document: PolicyDocument) -> None:
+    problem = schema_problem(document.to_json())
+    if problem is not None:
         raise AivaultError(
-            f"internal error: compiled policy violates policy.schema.json: {first.message}",
+            f"internal error: compiled policy violates policy.schema.json: {problem}",
             hint="please report this with the manifests that produced it",
         )

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
 from urllib.parse import quote
 
-from aivault_ops.errors import AivaultError
+from aivault_ops.policy_document import PolicyCredential
 from aivault_ops.runtime.auth.base import AuthServices, AuthUnavailable, Injection
 from aivault_ops.runtime.auth.strategies import build_injection, is_supported
 from aivault_ops.runtime.model import Refusal
@@ -24,14 +23,6 @@ from aivault_ops.runtime.policy.shared_values import ValueTable
 from aivault_ops.runtime.response.headers import ResponseHeaderFilter
 from aivault_ops.runtime.response.redaction import SecretRedactor
 from aivault_ops.secret import Secret
-
-
-@dataclass(frozen=True)
-class SecretLocation:
-    """Where a placeholder's value lives: bundle file path and top-level key."""
-
-    file: str
-    name: str
 
 
 @dataclass(frozen=True, repr=False)
@@ -59,38 +50,21 @@ class CredentialRuntime:
         return f"CredentialRuntime(name={self.name!r}, available={self.injection is not None})"
 
 
-def secret_locations(name: str, spec: Mapping[str, Any]) -> dict[str, SecretLocation]:
-    """`credentials.<name>.secrets` parsed: placeholder → location."""
-    raw = spec.get("secrets")
-    if not isinstance(raw, Mapping):
-        raise AivaultError(f"policy: credential {name!r} secrets must be an object")
-    locations: dict[str, SecretLocation] = {}
-    for placeholder, where in raw.items():
-        if not isinstance(where, Mapping) or not all(
-            isinstance(where.get(key), str) for key in ("file", "name")
-        ):
-            raise AivaultError(f"policy: credential {name!r} secret {placeholder!r} is malformed")
-        locations[str(placeholder)] = SecretLocation(where["file"], where["name"])
-    return locations
-
-
-def needed(spec: Mapping[str, Any]) -> bool:
+def needed(spec: PolicyCredential) -> bool:
     """Whether this credential's secrets must be decrypted (its strategy is supported)."""
-    return is_supported(spec.get("auth"))
+    return is_supported(spec.auth)
 
 
-def _upstream_prefix(name: str, spec: Mapping[str, Any]) -> str:
-    prefix = spec.get("upstreamPathPrefix", "")
-    if not isinstance(prefix, str) or (prefix and not prefix.startswith("/")):
-        raise AivaultError(f"policy: credential {name!r} upstreamPathPrefix must start with '/'")
-    return quote(prefix.rstrip("/"), safe=PATH_SAFE + "%")  # escapes kept
+def _upstream_prefix(spec: PolicyCredential) -> str:
+    """The schema-checked prefix ('' or starting with '/'), percent-encoded (escapes kept)."""
+    return quote(spec.upstream_path_prefix.rstrip("/"), safe=PATH_SAFE + "%")
 
 
 def _placeholders(
-    name: str, spec: Mapping[str, Any], secrets: Mapping[tuple[str, str], Secret]
+    spec: PolicyCredential, secrets: Mapping[tuple[str, str], Secret]
 ) -> dict[str, Secret]:
     values: dict[str, Secret] = {}
-    for placeholder, where in secret_locations(name, spec).items():
+    for placeholder, where in spec.secrets.items():
         secret = secrets.get((where.file, where.name))
         if secret is None:
             raise AuthUnavailable(f"secret {where.name!r} from {where.file} was not loaded")
@@ -122,7 +96,7 @@ def _unavailable(name: str, hosts: tuple[str, ...], problem: AuthUnavailable) ->
 
 def build_credential(
     name: str,
-    spec: Any,
+    spec: PolicyCredential,
     hosts: tuple[str, ...],
     secrets: Mapping[tuple[str, str], Secret],
     services: AuthServices | None = None,
@@ -133,16 +107,14 @@ def build_credential(
     Header rules and filters are shared between credentials that inject the
     same header names (through `table`, one per policy build).
     """
-    if not isinstance(spec, Mapping):
-        raise AivaultError(f"policy: credential {name!r} must be an object")
     table = table or ValueTable()
-    upstream_prefix = _upstream_prefix(name, spec)
+    upstream_prefix = _upstream_prefix(spec)
     try:
-        placeholders = _placeholders(name, spec, secrets) if needed(spec) else {}
+        placeholders = _placeholders(spec, secrets) if needed(spec) else {}
         injection = build_injection(
             name,
-            str(spec.get("provider", "")),
-            spec.get("auth"),
+            spec.provider,
+            spec.auth,
             placeholders,
             hosts=hosts,
             services=services,

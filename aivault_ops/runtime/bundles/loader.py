@@ -2,8 +2,9 @@
 
 One code path for every load (start and reload): `verify_bundle` (no
 unsigned mode), the serial rule against the persisted floor and the active
-policy, decryption of only the secrets the policy uses, `ActivePolicy.build`.
-Any failure raises an `AivaultError` and changes nothing.
+policy, `policy.json` checked against its schema and typed once
+(`PolicyDocument`), decryption of only the secrets the policy uses,
+`ActivePolicy.build`. Any failure raises an `AivaultError` and changes nothing.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from aivault_ops.bundle.errors import BundleError
+from aivault_ops.bundle.errors import BundleError, PolicyRejected
 from aivault_ops.bundle.keys import PublicKey
 from aivault_ops.bundle.source import BundleRef, read_bundle_file, serial_of
 from aivault_ops.bundle.verify import VerifiedBundle, verify_bundle
 from aivault_ops.errors import AivaultError
+from aivault_ops.policy_document import PolicyDocument
 from aivault_ops.runtime.auth.base import AuthServices
 from aivault_ops.runtime.bundles.state import Floor
 from aivault_ops.runtime.policy.active import ActivePolicy
@@ -136,36 +137,41 @@ class Loader:
             raise SerialNameMismatch(f"the file is named for serial {ref.serial}, holds {serial}")
         digest = hashlib.sha256(data).hexdigest()
         check_serial(serial, digest, floor, active)
-        secrets = self.decrypt_needed(verified)
+        document = read_policy(verified)
+        secrets = self.decrypt_needed(verified, document)
         policy = ActivePolicy.build(
             manifest=verified.manifest.to_json(),
-            policy=verified.policy,
+            policy=document,
             keyid=verified.keyid,
             secrets=secrets,
             services=self.services,
         )
         return Loaded(policy, Floor(serial, digest), placeholders(secrets))
 
-    def decrypt_needed(self, verified: VerifiedBundle) -> dict[tuple[str, str], Secret]:
+    def decrypt_needed(
+        self, verified: VerifiedBundle, document: PolicyDocument
+    ) -> dict[tuple[str, str], Secret]:
         """Decrypt only the SOPS files the policy uses, keep only the names it needs."""
         names_by_file: dict[str, list[str]] = {}
-        for path, name in sorted(ActivePolicy.needed_secrets(verified.policy)):
+        for path, name in sorted(ActivePolicy.needed_secrets(document)):
             names_by_file.setdefault(path, []).append(name)
         secrets: dict[tuple[str, str], Secret] = {}
         for path, names in names_by_file.items():
-            values = self._decrypt_file(verified, path)
+            values = self._decrypt_file(verified, document, path)
             for name in names:
                 if name not in values:
                     raise SecretMissing(f"{path} has no secret named {name!r}")
                 secrets[(path, name)] = values[name]
         return secrets
 
-    def _decrypt_file(self, verified: VerifiedBundle, path: str) -> Mapping[str, Secret]:
+    def _decrypt_file(
+        self, verified: VerifiedBundle, document: PolicyDocument, path: str
+    ) -> Mapping[str, Secret]:
         if path not in verified.files:
             raise SecretMissing(f"the policy uses {path}, which the bundle does not hold")
         decrypted = decrypt_bytes(
             verified.files[path],
-            format=_file_format(verified.policy, path),
+            format=_file_format(document, path),
             identities=self.identities,
             source_name=path,
         )
@@ -181,10 +187,21 @@ def placeholders(secrets: Mapping[tuple[str, str], Secret]) -> tuple[str, ...]:
     )
 
 
-def _file_format(policy: Mapping[str, Any], path: str) -> str:
-    files = policy.get("secretFiles")
-    entry = files.get(path) if isinstance(files, Mapping) else None
-    fmt = entry.get("format") if isinstance(entry, Mapping) else None
-    if not isinstance(fmt, str):
+def read_policy(verified: VerifiedBundle) -> PolicyDocument:
+    """The verified bundle's `policy.json`, checked against its schema and typed.
+
+    A signed bundle whose policy this runtime cannot read (another format, a
+    field it does not know) is refused as `E-BUNDLE-POLICY`, naming the first
+    problem, and the current policy keeps serving.
+    """
+    try:
+        return PolicyDocument.from_json(verified.policy)
+    except AivaultError as error:
+        raise PolicyRejected(error.message, hint=error.hint) from None
+
+
+def _file_format(document: PolicyDocument, path: str) -> str:
+    entry = document.secret_files.get(path)
+    if entry is None:
         raise AivaultError(f"policy.json: secretFiles has no format for {path}")
-    return fmt
+    return entry.format

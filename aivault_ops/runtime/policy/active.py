@@ -15,12 +15,12 @@ from datetime import datetime
 from typing import Any
 
 from aivault_ops.errors import AivaultError
+from aivault_ops.policy_document import PolicyDocument
 from aivault_ops.runtime.auth.base import AuthServices
 from aivault_ops.runtime.auth.credential import (
     CredentialRuntime,
     build_credential,
     needed,
-    secret_locations,
 )
 from aivault_ops.runtime.model import InboundRequest, PreparedCall, Refusal, UpstreamRequest
 from aivault_ops.runtime.policy.capability import Capability, parse_capabilities
@@ -38,23 +38,8 @@ from aivault_ops.runtime.policy.shared_values import ValueTable, fresh_number, f
 from aivault_ops.secret import Secret
 from aivault_ops.suggest import did_you_mean
 
-POLICY_FORMAT = "aivault-ops/policy@1"
 UPSTREAM_PORT = 443
 SUGGEST_AMONG_AT_MOST = 2000
-
-
-def _section(policy: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = policy.get(key)
-    if not isinstance(value, Mapping):
-        raise AivaultError(f"policy: {key!r} must be an object")
-    return value
-
-
-def _hosts(name: str, spec: Any, table: ValueTable) -> tuple[str, ...]:
-    hosts = spec.get("hosts") if isinstance(spec, Mapping) else None
-    if not isinstance(hosts, list) or not hosts or not all(isinstance(h, str) for h in hosts):
-        raise AivaultError(f"policy: credential {name!r} needs a list of hosts")
-    return table.texts(hosts)
 
 
 def _expires_at(manifest: Mapping[str, Any]) -> datetime | None:
@@ -110,17 +95,16 @@ class ActivePolicy:
         self._by_credential = _by_credential(self._credentials, self._capabilities.values())
 
     @staticmethod
-    def needed_secrets(policy: Mapping[str, Any]) -> set[tuple[str, str]]:
+    def needed_secrets(policy: PolicyDocument) -> set[tuple[str, str]]:
         """{(bundle file path, secret name)} the runtime must decrypt for this policy.
 
         Only credentials whose auth strategy this runtime implements are
         counted: secrets of unsupported strategies are never decrypted.
         """
         wanted: set[tuple[str, str]] = set()
-        for name, spec in _section(policy, "credentials").items():
-            if isinstance(spec, Mapping) and needed(spec):
-                locations = secret_locations(str(name), spec).values()
-                wanted.update((where.file, where.name) for where in locations)
+        for spec in policy.credentials.values():
+            if needed(spec):
+                wanted.update((where.file, where.name) for where in spec.secrets.values())
         return wanted
 
     @classmethod
@@ -128,32 +112,32 @@ class ActivePolicy:
         cls,
         *,
         manifest: Mapping[str, Any],
-        policy: Mapping[str, Any],
+        policy: PolicyDocument,
         keyid: str,
         secrets: Mapping[tuple[str, str], Secret],
         services: AuthServices | None = None,
     ) -> ActivePolicy:
-        """Compile a verified policy; raises `AivaultError` if it is malformed.
+        """Compile a verified, schema-checked policy; raises `AivaultError` when a
+        capability names a credential or a host the policy does not give it.
 
         A credential whose auth cannot be prepared does not fail the build: it
         is refused per request (see `problems()`). `services` gives the
-        per-request strategies (o_auth2, mtls) their I/O.
+        per-request strategies (o_auth2, mtls) their I/O. Nothing of `policy`
+        is kept: every value is copied through one `ValueTable`.
         """
-        if policy.get("format") != POLICY_FORMAT:
-            raise AivaultError(f"policy: format must be {POLICY_FORMAT!r}")
         table = ValueTable()
         credentials = {
             table.text(name): build_credential(
-                table.text(name), spec, _hosts(name, spec, table), secrets, services, table
+                table.text(name), spec, table.texts(spec.hosts), secrets, services, table
             )
-            for name, spec in sorted(_section(policy, "credentials").items())
+            for name, spec in sorted(policy.credentials.items())
         }
-        capabilities = parse_capabilities(_section(policy, "capabilities"), credentials, table)
-        consumers = ConsumerIndex.build(policy.get("consumers"), capabilities)
+        capabilities = parse_capabilities(policy.capabilities, credentials, table)
+        consumers = ConsumerIndex.build(policy.consumers, capabilities)
         return cls(
             manifest=manifest,
             keyid=keyid,
-            providers=len(_section(policy, "providers")),
+            providers=len(policy.providers),
             credentials=credentials,
             capabilities=capabilities,
             consumers=consumers,

@@ -17,13 +17,11 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import translate
-from typing import Any
 
-from aivault_ops.errors import AivaultError
+from aivault_ops.policy_document import PolicyConsumer
 from aivault_ops.runtime.model import Refusal
 from aivault_ops.runtime.policy.shared_values import fresh_text
 
-_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _GLOB_SPECIAL = re.compile(r"[*?\[]")
 _UNAUTHENTICATED = "a valid consumer token is required (Authorization: Bearer or X-Aivault-Token)"
 
@@ -62,16 +60,10 @@ def granted_by(patterns: Iterable[str], names: Sequence[str]) -> frozenset[str]:
     return frozenset(name for pattern in patterns for name in _matching(pattern, names))
 
 
-def _parse_consumer(name: str, spec: Any, capabilities: Sequence[str]) -> Consumer:
-    if not isinstance(spec, Mapping):
-        raise AivaultError(f"policy: consumer {name!r} must be an object")
-    digest = spec.get("tokenSha256")
-    patterns = spec.get("capabilities")
-    if not isinstance(digest, str) or _SHA256_HEX.fullmatch(digest) is None:
-        raise AivaultError(f"policy: consumer {name!r} has no valid tokenSha256")
-    if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
-        raise AivaultError(f"policy: consumer {name!r} capabilities must be a list of globs")
-    return Consumer(fresh_text(name), bytes.fromhex(digest), granted_by(patterns, capabilities))
+def _consumer(name: str, spec: PolicyConsumer, capabilities: Sequence[str]) -> Consumer:
+    """A schema-checked consumer (its digest is 64 hex characters) with grants resolved."""
+    digest = bytes.fromhex(spec.token_sha256)
+    return Consumer(fresh_text(name), digest, granted_by(spec.capabilities, capabilities))
 
 
 class ConsumerIndex:
@@ -84,12 +76,12 @@ class ConsumerIndex:
         self._digests = tuple((c.token_digest, c.name) for c in self._by_name.values())
 
     @classmethod
-    def build(cls, specs: Any, capabilities: Iterable[str]) -> ConsumerIndex:
-        """Parse `policy["consumers"]`; raises `AivaultError` on a malformed entry."""
-        if not isinstance(specs, Mapping):
-            raise AivaultError("policy: consumers must be an object")
+    def build(
+        cls, specs: Mapping[str, PolicyConsumer], capabilities: Iterable[str]
+    ) -> ConsumerIndex:
+        """The document's consumers, their globs resolved against `capabilities`."""
         names = sorted(capabilities)
-        return cls(_parse_consumer(str(n), spec, names) for n, spec in sorted(specs.items()))
+        return cls(_consumer(name, spec, names) for name, spec in sorted(specs.items()))
 
     def __len__(self) -> int:
         return len(self._by_name)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from aivault_ops.policy_document import PolicyCredential, SecretLocation
 from aivault_ops.runtime.auth.credential import CredentialRuntime, build_credential
 from aivault_ops.runtime.model import Refusal
 from aivault_ops.secret import Secret
@@ -22,8 +23,9 @@ TRELLO = [{"param_name": "key"}, {"param_name": "token", "value_template": "{{se
 
 
 def runtime(auth: Any, secret: str = SECRET) -> CredentialRuntime:
-    spec = {"provider": "p", "auth": auth, "secrets": {"secret": {"file": "f", "name": "N"}}}
-    built = build_credential("cred", spec, ("api.example.com",), {("f", "N"): Secret(secret)})
+    hosts = ("api.example.com",)
+    spec = PolicyCredential("p", hosts, auth, {"secret": SecretLocation("f", "N")})
+    built = build_credential("cred", spec, hosts, {("f", "N"): Secret(secret)})
     assert built.injection is not None, built.unavailable
     return built
 

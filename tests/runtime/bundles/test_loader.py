@@ -16,6 +16,7 @@ from aivault_ops.runtime.bundles.loader import (
     Loader,
     RollbackRefused,
     check_serial,
+    read_policy,
 )
 from aivault_ops.runtime.bundles.state import Floor
 from aivault_ops.sops import load_identities
@@ -72,7 +73,7 @@ def test_only_the_needed_secrets_are_decrypted(tmp_path: Path) -> None:
     verified = verify_bundle(
         factory.build(1), trusted_keys=[factory.signing_key.public_key], now=datetime.now(UTC)
     )
-    secrets = loader(factory).decrypt_needed(verified)
+    secrets = loader(factory).decrypt_needed(verified, read_policy(verified))
     assert list(secrets) == [(SECRET_PATH, "MY_KEY")]
     assert secrets[(SECRET_PATH, "MY_KEY")].reveal_text() == "needed-value"
 
@@ -84,6 +85,29 @@ def test_a_secret_the_file_lacks_is_refused(tmp_path: Path) -> None:
     assert caught.value.diagnostics() == (
         f"E-BUNDLE-SECRET-MISSING: {SECRET_PATH} has no secret named 'MY_KEY'"
     )
+
+
+def test_a_policy_that_breaks_its_schema_is_refused(
+    factory: BundleFactory,
+) -> None:
+    data = factory.build(1, methods=("get",))
+    with pytest.raises(AivaultError) as caught:
+        loader(factory).load(ref(1), data, floor=None, active=None)
+    assert caught.value.diagnostics() == (
+        "E-BUNDLE-POLICY: policy.json: capabilities.my-api/users.methods[0]: must be one of:"
+        ' "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"'
+    )
+
+
+def test_the_loaded_policy_is_read_once_into_the_typed_document(factory: BundleFactory) -> None:
+    from aivault_ops.bundle import verify_bundle
+
+    verified = verify_bundle(
+        factory.build(1), trusted_keys=[factory.signing_key.public_key], now=datetime.now(UTC)
+    )
+    document = read_policy(verified)
+    assert document.to_json() == verified.policy
+    assert document.capabilities["my-api/users"].methods == ("GET", "POST")
 
 
 def test_a_bundle_named_for_another_serial_is_refused(factory: BundleFactory) -> None:

@@ -9,6 +9,7 @@ import pytest
 from support.bundles import SECRET_PATH, policy
 
 from aivault_ops.errors import AivaultError
+from aivault_ops.policy_document import PolicyDocument
 from aivault_ops.runtime.bundles.state import (
     Floor,
     RuntimeState,
@@ -26,7 +27,7 @@ NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 def active(serial: int) -> ActivePolicy:
     return ActivePolicy.build(
         manifest={"serial": serial, "revision": f"r{serial}", "environment": "test"},
-        policy=policy(),
+        policy=PolicyDocument.from_json(policy()),
         keyid="0123456789abcdef",
         secrets={(SECRET_PATH, "MY_KEY"): Secret("value")},
     )
@@ -116,7 +117,7 @@ def test_status_document_states() -> None:
             "environment": "e",
             "expiresAt": "2026-06-01T12:00:00Z",
         },
-        policy=policy(),
+        policy=PolicyDocument.from_json(policy()),
         keyid="0123456789abcdef",
         secrets={(SECRET_PATH, "MY_KEY"): Secret("value")},
     )

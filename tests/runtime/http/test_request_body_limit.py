@@ -10,6 +10,7 @@ from support.bundles import CANARY, SECRET_PATH, TOKEN, BundleFactory, policy
 from support.runtime_proc import StartRuntime
 from support.upstream import RecordingUpstream
 
+from aivault_ops.policy_document import PolicyDocument
 from aivault_ops.runtime.policy.active import ActivePolicy
 from aivault_ops.secret import Secret
 
@@ -20,7 +21,7 @@ MESSAGE = "request body exceeds the limit of 1024 bytes"
 def build(limits: dict[str, int]) -> ActivePolicy:
     return ActivePolicy.build(
         manifest={"serial": 1},
-        policy=policy(limits=limits),
+        policy=PolicyDocument.from_json(policy(limits=limits)),
         keyid="k",
         secrets={(SECRET_PATH, "MY_KEY"): Secret(CANARY)},
     )

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from aivault_ops.errors import AivaultError
+from aivault_ops.policy_document import PolicyDocument
 from aivault_ops.runtime.model import InboundRequest, PreparedCall, Refusal
 from aivault_ops.runtime.policy import consumers as consumers_module
 from aivault_ops.runtime.policy.active import ActivePolicy
@@ -104,7 +105,7 @@ MANIFEST = {"serial": 7, "revision": "abc123", "environment": "prod"}
 def build(policy: dict[str, Any] | None = None, **manifest: Any) -> ActivePolicy:
     return ActivePolicy.build(
         manifest={**MANIFEST, **manifest},
-        policy=policy or make_policy(),
+        policy=PolicyDocument.from_json(policy or make_policy()),
         keyid="0123456789abcdef",
         secrets=SECRETS,
     )
@@ -133,7 +134,7 @@ def refusal(call: Any, *args: Any, **kwargs: Any) -> Refusal:
 
 
 def test_needed_secrets_skip_unsupported_strategies() -> None:
-    assert ActivePolicy.needed_secrets(make_policy()) == {
+    assert ActivePolicy.needed_secrets(PolicyDocument.from_json(make_policy())) == {
         (FILE, "API_KEY"),
         (FILE, "GEMINI_KEY"),
         (FILE, "TG_TOKEN"),
@@ -190,12 +191,12 @@ def _broken(mutate: Any) -> dict[str, Any]:
         (
             _broken(lambda p: p.update(format="x")),
             {},
-            "policy: format must be 'aivault-ops/policy@1'",
+            "policy.json: format must be 'aivault-ops/policy@1'",
         ),
         (
             _broken(lambda p: p.update(credentials=[])),
             {},
-            "policy: 'credentials' must be an object",
+            "policy.json: credentials: expected object, got array",
         ),
         (
             _broken(lambda p: p["capabilities"]["api/users"].update(credential="nope")),
@@ -217,17 +218,20 @@ def _broken(mutate: Any) -> dict[str, Any]:
         (
             _broken(lambda p: p["consumers"]["agent"].update(tokenSha256="ABC")),
             {},
-            "policy: consumer 'agent' has no valid tokenSha256",
+            "policy.json: consumers.agent.tokenSha256: invalid format: must be 64 lowercase hex"
+            " characters (the sha256 of the token, never the token)",
         ),
         (
             _broken(lambda p: p["capabilities"]["api/users"].update(methods=["get"])),
             {},
-            "policy: capability 'api/users' methods must be upper-case tokens",
+            "policy.json: capabilities.api/users.methods[0]: must be one of: "
+            '"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"',
         ),
         (
             _broken(lambda p: p["capabilities"]["api/users"].update(pathPrefixes=["v1"])),
             {},
-            "policy: capability 'api/users' path prefixes must start with '/'",
+            "policy.json: capabilities.api/users.pathPrefixes[0]: invalid format: must be a path"
+            " starting with / (no spaces, ? or #)",
         ),
         (make_policy(), {"serial": "7"}, "bundle manifest: serial must be an integer"),
         (

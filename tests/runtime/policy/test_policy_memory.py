@@ -1,4 +1,5 @@
-"""The loaded policy keeps nothing from the decoded policy JSON and shares equal values."""
+"""The loaded policy keeps nothing from the decoded policy JSON (nor from the typed
+document made of it) and shares equal values."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import gc
 import json
 from typing import Any
 
+from aivault_ops.policy_document import PolicyDocument
 from aivault_ops.runtime.policy.active import ActivePolicy
 from aivault_ops.runtime.policy.shared_values import ValueTable, fresh_number, fresh_text
 from aivault_ops.secret import Secret
@@ -101,10 +103,13 @@ def _shared_by_interpreter(value: object) -> bool:
 
 
 def test_the_policy_keeps_no_object_of_the_decoded_json() -> None:
-    """A kept JSON string would pin its allocator arena, and with it the whole document."""
+    """A kept JSON string would pin its allocator arena, and with it the whole document;
+    so would an object of the typed document built from it."""
     policy, manifest = json.loads(policy_json()), json.loads(MANIFEST_JSON)
-    built = ActivePolicy.build(manifest=manifest, policy=policy, keyid="k" * 16, secrets=SECRETS)
+    document = PolicyDocument.from_json(policy)
+    built = ActivePolicy.build(manifest=manifest, policy=document, keyid="k" * 16, secrets=SECRETS)
     decoded = _decoded_objects(manifest, _decoded_objects(policy, {}))
+    decoded.update((id(value), value) for value in _reachable(document))
     kept = [
         value
         for value in _reachable(built)
@@ -119,7 +124,7 @@ def test_the_policy_keeps_no_object_of_the_decoded_json() -> None:
 def test_equal_values_are_one_object_across_capabilities() -> None:
     built = ActivePolicy.build(
         manifest=json.loads(MANIFEST_JSON),
-        policy=json.loads(policy_json()),
+        policy=PolicyDocument.from_json(json.loads(policy_json())),
         keyid="k" * 16,
         secrets=SECRETS,
     )

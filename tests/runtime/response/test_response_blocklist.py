@@ -11,7 +11,7 @@ import json
 from typing import Any, cast
 
 import pytest
-from support.bundles import BundleFactory
+from support.bundles import HOST, BundleFactory, policy
 from support.response_runtime import (
     Served,
     audit_lines,
@@ -24,6 +24,7 @@ from support.response_runtime import (
 from support.scripted_upstream import nested_document
 
 from aivault_ops.errors import AivaultError
+from aivault_ops.policy_document import CapabilityPolicy, PolicyCapability, PolicyDocument
 from aivault_ops.runtime.auth.credential import CredentialRuntime
 from aivault_ops.runtime.policy.capability import parse_capability
 from aivault_ops.runtime.response.blocklist import Blocklist
@@ -101,43 +102,57 @@ def test_a_bad_blocklist_path_fails_the_load_and_the_old_bundle_keeps_serving(
     factory.publish(runtime.root / "bundles", 2, limits={"responseBlocklist": ["$[-1]"]})
     status = runtime.runtime.wait_error("bundle-2")
     assert status["serial"] == 1
-    assert "responseBlocklist path '$[-1]' is invalid at character 2" in status["lastError"]
+    assert status["lastError"].endswith(
+        "E-BUNDLE-POLICY: policy.json: capabilities.my-api/users.policy.responseBlocklist[0]:"
+        " invalid format: must be a JSON path such as $.data[*].ssn or $.token"
+    )
     assert passthrough(runtime, "json").json() == expected()
 
 
-SPEC = {
-    "credential": "c",
-    "methods": ["GET"],
-    "pathPrefixes": ["/"],
-    "hosts": ["api.example.com"],
-}
+HOSTS = (HOST,)
 
 
 class _Credential:
     name = "c"
-    hosts = ("api.example.com",)
+    hosts = HOSTS
 
 
-def _parse(policy: dict[str, Any]) -> Any:
+def _parse(rules: CapabilityPolicy) -> Any:
     credentials = cast("dict[str, CredentialRuntime]", {"c": _Credential()})
-    return parse_capability("cap", {**SPEC, "policy": policy}, credentials)
+    spec = PolicyCapability("c", "custom", "manifest", ("GET",), ("/",), HOSTS, rules)
+    return parse_capability("cap", spec, credentials)
 
 
 def test_the_blocklist_is_compiled_once_when_the_policy_loads() -> None:
-    assert _parse({"responseBlocklist": ["$.a"]}).response_blocklist == Blocklist.compile(["$.a"])
-    assert _parse({}).response_blocklist is None
-    assert _parse({"responseBlocklist": []}).response_blocklist is None
+    compiled = _parse(CapabilityPolicy(response_blocklist=("$.a",))).response_blocklist
+    assert compiled == Blocklist.compile(["$.a"])
+    assert _parse(CapabilityPolicy()).response_blocklist is None
+    assert _parse(CapabilityPolicy(response_blocklist=())).response_blocklist is None
+
+
+def test_a_path_the_blocklist_parser_refuses_fails_the_policy() -> None:
+    with pytest.raises(AivaultError) as caught:
+        _parse(CapabilityPolicy(response_blocklist=("$.a", "a")))
+    assert caught.value.message == (
+        "policy: capability 'cap' responseBlocklist path 'a' must start with '$'"
+    )
+
+
+_WHERE = "policy.json: capabilities.my-api/users.policy.responseBlocklist"
 
 
 @pytest.mark.parametrize(
     ("paths", "message"),
     [
-        (["$.a", "a"], "policy: capability 'cap' responseBlocklist path 'a' must start with '$'"),
-        ("$.a", "policy: capability 'cap' policy.responseBlocklist must be a list of strings"),
-        ([1], "policy: capability 'cap' policy.responseBlocklist must be a list of strings"),
+        (
+            ["$.a", "a"],
+            f"{_WHERE}[1]: invalid format: must be a JSON path such as $.data[*].ssn or $.token",
+        ),
+        ("$.a", f"{_WHERE}: expected array, got string"),
+        ([1], f"{_WHERE}[0]: expected string, got integer"),
     ],
 )
 def test_a_bad_blocklist_fails_the_policy(paths: Any, message: str) -> None:
     with pytest.raises(AivaultError) as caught:
-        _parse({"responseBlocklist": paths})
+        PolicyDocument.from_json(policy(limits={"responseBlocklist": paths}))
     assert caught.value.message == message
