@@ -12,6 +12,7 @@ from aivault_ops.runtime.auth.base import (
     config_dict,
 )
 from aivault_ops.runtime.auth.templates import render
+from aivault_ops.secret import Secret
 
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
@@ -20,17 +21,18 @@ def build(context: AuthContext) -> Injection:
     """Prepend the rendered, percent-encoded `prefix_template` to every upstream path.
 
     The rendered prefix must start with "/" and may not contain empty, "."
-    or ".." segments, so a secret cannot move the request elsewhere.
+    or ".." segments, so a secret cannot move the request elsewhere. The
+    prefix stays a `Secret`, and so does every upstream path it begins.
     """
     config = config_dict(context.config, "path", ("prefix_template",))
     rendered = render(config["prefix_template"], context.variables, where="auth.path prefix")
-    prefix = quote(rendered.value, safe=_PATH_SAFE)
+    prefix = quote(rendered.value.reveal_text(), safe=_PATH_SAFE)
     segments = prefix.split("/")
     if not prefix.startswith("/") or any(s in ("", ".", "..") for s in segments[1:]):
         raise AuthUnavailable(
             "auth.path prefix must start with '/' and have no empty, '.' or '..' segments"
         )
     return Injection(
-        path_prefix=prefix,
+        path_prefix=Secret(prefix),
         secret_values=check_redactable(context.variables, rendered.used),
     )

@@ -9,6 +9,7 @@ from aivault_ops.runtime.auth.request_auth import Signed
 from aivault_ops.runtime.auth.signing.sigv4 import AwsCredentials, SigV4Request, SigV4Signer
 from aivault_ops.runtime.model import UpstreamRequest
 from aivault_ops.runtime.upstream.client import outgoing_headers
+from aivault_ops.secret import Secret, wire_text
 
 
 class SigV4Auth:
@@ -22,17 +23,24 @@ class SigV4Auth:
         return self._signer.added_header_names()
 
     async def sign(self, request: UpstreamRequest, now: datetime) -> Signed:
-        """The SigV4 headers for this request at `now`."""
+        """The SigV4 headers for this request at `now`, their values `Secret`s.
+
+        The request is signed as it goes on the wire, so its injected values
+        (if any) are revealed into the short-lived `SigV4Request`.
+        """
         signable = SigV4Request(
             method=request.method,
             host=request.host,
-            path=request.path,
-            query=request.query,
-            headers=outgoing_headers(request.headers),
+            path=wire_text(request.path),
+            query=tuple((name, wire_text(value)) for name, value in request.query),
+            headers=tuple(
+                (name, wire_text(value)) for name, value in outgoing_headers(request.headers)
+            ),
             body=request.body,
             port=request.port,
         )
-        return Signed(self._signer.sign(signable, now))
+        added = self._signer.sign(signable, now)
+        return Signed(tuple((name, Secret(value)) for name, value in added))
 
     def unauthorized(self, signed: Signed) -> bool:
         """A signature is not refreshed: a 401 goes to the caller."""
@@ -47,7 +55,7 @@ def build(context: AuthContext) -> Injection:
     secret = context.variables.get("secret")
     if secret is None:
         raise AuthUnavailable("auth.aws_sig_v4 needs the credential's 'secret' placeholder")
-    credentials = AwsCredentials.from_json(secret)
+    credentials = AwsCredentials.from_json(secret.reveal_text())
     signer = SigV4Signer.from_config(context.config, credentials)
     named = dict(
         zip(("secret_access_key", "session_token"), credentials.secret_values(), strict=False)
