@@ -30,13 +30,14 @@ if TYPE_CHECKING:
 class Signed:
     """What a strategy adds to one request.
 
-    `headers` are appended (their values revealed only when the request
-    head is written); `redactor`, when set, replaces the credential's
-    redactor for this call (it covers a token obtained after the load);
-    `token` is the bearer token used, handed back on a 401.
+    `headers` are appended (each value carrying a credential is a `Secret`,
+    revealed only when the request head is written); `redactor`, when set,
+    replaces the credential's redactor for this call (it covers a token
+    obtained after the load); `token` is the bearer token used, handed back
+    on a 401.
     """
 
-    headers: tuple[tuple[str, Secret], ...]
+    headers: tuple[tuple[str, str | Secret], ...]
     redactor: SecretRedactor | None = None
     token: Secret | None = None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Final
 
 from aivault_ops.runtime.auth.base import AuthContext, AuthUnavailable, Injection, check_redactable
 from aivault_ops.runtime.auth.request_auth import Signed
@@ -10,6 +11,8 @@ from aivault_ops.runtime.auth.signing.sigv4 import AwsCredentials, SigV4Request,
 from aivault_ops.runtime.model import UpstreamRequest
 from aivault_ops.runtime.upstream.client import outgoing_headers
 from aivault_ops.secret import Secret, wire_text
+
+_CREDENTIALS: Final = frozenset({"Authorization", "X-Amz-Security-Token"})
 
 
 class SigV4Auth:
@@ -23,7 +26,8 @@ class SigV4Auth:
         return self._signer.added_header_names()
 
     async def sign(self, request: UpstreamRequest, now: datetime) -> Signed:
-        """The SigV4 headers for this request at `now`, their values `Secret`s.
+        """The SigV4 headers for this request at `now`; the ones carrying the access key id
+        or the session token as `Secret`s.
 
         The request is signed as it goes on the wire, so its injected values
         (if any) are revealed into the short-lived `SigV4Request`.
@@ -32,15 +36,13 @@ class SigV4Auth:
             method=request.method,
             host=request.host,
             path=wire_text(request.path),
-            query=tuple((name, wire_text(value)) for name, value in request.query),
-            headers=tuple(
-                (name, wire_text(value)) for name, value in outgoing_headers(request.headers)
-            ),
+            query=_revealed(request.query),
+            headers=_revealed(outgoing_headers(request.headers)),
             body=request.body,
             port=request.port,
         )
         added = self._signer.sign(signable, now)
-        return Signed(tuple((name, Secret(value)) for name, value in added))
+        return Signed(tuple((n, Secret(v) if n in _CREDENTIALS else v) for n, v in added))
 
     def unauthorized(self, signed: Signed) -> bool:
         """A signature is not refreshed: a 401 goes to the caller."""
@@ -48,6 +50,10 @@ class SigV4Auth:
 
     def __repr__(self) -> str:
         return f"SigV4Auth({self._signer!r})"
+
+
+def _revealed(pairs: tuple[tuple[str, str | Secret], ...]) -> tuple[tuple[str, str], ...]:
+    return tuple((name, v if isinstance(v, str) else v.reveal_text()) for name, v in pairs)
 
 
 def build(context: AuthContext) -> Injection:

@@ -42,7 +42,7 @@ from typing import Any, Final
 from aivault_ops.runtime.upstream.http1_parser import ProtocolViolation as ProtocolViolation
 from aivault_ops.runtime.upstream.http1_parser import ResponseParser
 from aivault_ops.runtime.upstream.http1_parser import UpstreamClosed as UpstreamClosed
-from aivault_ops.secret import Secret, wire_text
+from aivault_ops.secret import Secret
 
 HIGH_WATER: Final = 256 * 1024
 LOW_WATER: Final = 64 * 1024
@@ -76,7 +76,7 @@ def request_head(
     for name, value in headers:
         if _TOKEN.fullmatch(name) is None:
             raise UnsendableRequest("a request header name is not a valid HTTP token")
-        lines.append(f"{name}: {wire_text(value)}")
+        lines.append(f"{name}: {value if isinstance(value, str) else value.reveal_text()}")
         given.add(name.lower())
     lines += [f"{name}: {value}" for name, value in _DEFAULT_HEADERS if name not in given]
     if body_length or method in _BODY_METHODS:
