@@ -4,8 +4,10 @@ The server turns an HTTP request into an `InboundRequest`; `ActivePolicy`
 checks it and returns a `PreparedCall` whose `UpstreamRequest` the upstream
 client sends as is. Every refusal is a `Refusal` carrying an HTTP status and
 a stable error code (see docs/runtime-errors.md); its message never contains
-a secret value. Upstream requests carry injected credentials, so their
-`repr` shows no header values, no query values and no path.
+a secret value. Upstream requests carry injected credentials as `Secret`
+values, revealed only when the request head is written; their `repr`
+shows no header values, no query values and no path (the caller's own
+may be sensitive too).
 """
 
 from __future__ import annotations
@@ -13,17 +15,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 
 from aivault_ops.errors import AivaultError
 from aivault_ops.runtime.response.headers import ResponseHeaderFilter
 from aivault_ops.runtime.response.redaction import SecretRedactor, StreamRedactor
+from aivault_ops.secret import Secret
 
 if TYPE_CHECKING:
     from aivault_ops.runtime.auth.request_auth import ClientTls, RequestAuth
     from aivault_ops.runtime.response.blocklist import Blocklist
 
-_QUERY_SAFE = "-._~"
 _MAX_ECHO = 120
 
 
@@ -83,30 +84,20 @@ class UpstreamRequest:
     """The exact request to send upstream (credentials already injected).
 
     `host` and `port` come from policy only; `path` is percent-encoded with
-    the credential's path prefixes applied. Never log `path`, `query`,
-    `headers` or `url()`: they may carry the injected secret. `repr` is safe.
+    the credential's path prefixes applied. Injected values (header and
+    query values, a path prefix) are `Secret`s until the head is written
+    (`upstream.client.request_target`). `repr` is safe.
     """
 
     method: str
     host: str
     port: int
-    path: str
-    query: tuple[tuple[str, str], ...]
-    headers: tuple[tuple[str, str], ...]
+    path: str | Secret
+    query: tuple[tuple[str, str | Secret], ...]
+    headers: tuple[tuple[str, str | Secret], ...]
     body: bytes
     timeout_s: float
     tls: ClientTls | None = None
-
-    def url(self) -> str:
-        """`https://host/path?query` (port 443 implied; other ports spelled out)."""
-        authority = self.host if self.port == 443 else f"{self.host}:{self.port}"
-        url = f"https://{authority}{self.path}"
-        if self.query:
-            url += "?" + "&".join(
-                f"{quote(name, safe=_QUERY_SAFE)}={quote(value, safe=_QUERY_SAFE)}"
-                for name, value in self.query
-            )
-        return url
 
     def __repr__(self) -> str:
         return (
@@ -127,11 +118,9 @@ class PreparedCall:
     max_response_body_bytes: int | None = None
     rate_limit_per_minute: int | None = None
     response_blocklist: Blocklist | None = None
-    redactor: SecretRedactor = field(default_factory=SecretRedactor.empty, repr=False)
-    header_filter: ResponseHeaderFilter = field(
-        default_factory=ResponseHeaderFilter.default, repr=False
-    )
-    auth: RequestAuth | None = field(default=None, repr=False)
+    redactor: SecretRedactor = field(default_factory=SecretRedactor.empty)
+    header_filter: ResponseHeaderFilter = field(default_factory=ResponseHeaderFilter.default)
+    auth: RequestAuth | None = None
 
     def response_headers(self, headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
         """Upstream response headers minus hop-by-hop and auth-class ones, secrets redacted."""
@@ -140,9 +129,3 @@ class PreparedCall:
     def body_redactor(self) -> StreamRedactor:
         """A fresh per-response redactor for the (decoded) upstream body."""
         return self.redactor.stream()
-
-    def __repr__(self) -> str:
-        return (
-            f"PreparedCall(consumer={self.consumer!r}, capability={self.capability!r}, "
-            f"credential={self.credential!r}, upstream={self.upstream!r})"
-        )

@@ -26,6 +26,7 @@ from support.response_runtime import Served, serving
 from support.runtime_proc import scan_tree
 
 from aivault_ops.runtime.response.redaction import MARK, SecretRedactor
+from aivault_ops.secret import Secret
 
 SPECIAL = "sk-Can&ary<1>\"2'3/4+5=6 7é8😀9\\0%#;~x"
 MULTILINE = "line-one/abc\nline-two+xyz\r\n\tindent=1\x08\x0c"
@@ -39,7 +40,7 @@ def _pem() -> str:
 
 PEM = _pem()
 SECRETS = {"special": SPECIAL, "multiline": MULTILINE, "pem": PEM}
-REDACTORS = {name: SecretRedactor([secret]) for name, secret in SECRETS.items()}
+REDACTORS = {name: SecretRedactor([Secret(secret)]) for name, secret in SECRETS.items()}
 CHUNKS = {"special": (1, 2, 3, 7, 64), "multiline": (1, 5, 64), "pem": (97, 1024)}
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -89,7 +90,7 @@ _TEXT_CHARS = st.sampled_from(list('abcXYZ019 {}[]:,"<>/\n'))
 def test_property_an_encoded_secret_in_random_text_is_redacted(
     secret: str, form: str, before: str, after: str, cuts: list[int]
 ) -> None:
-    redactor = SecretRedactor([secret])
+    redactor = SecretRedactor([Secret(secret)])
     body = before.encode() + FORMS[form](secret) + after.encode()
     redacted = redactor.redact(body)
     assert traces(secret, redacted) == []
@@ -104,7 +105,7 @@ def test_a_header_named_after_the_secret_is_dropped(form: str) -> None:
 
 
 def test_a_header_named_after_a_plain_secret_is_dropped_in_any_case() -> None:
-    redactor = SecretRedactor(["sk-Canary-0123456789abcdef"])
+    redactor = SecretRedactor([Secret("sk-Canary-0123456789abcdef")])
     headers = [("sk-Canary-0123456789abcdef", "1"), ("X-SK-CANARY-0123456789ABCDEF", "1")]
     assert redactor.redact_headers([*headers, ("Date", "today")]) == [("Date", "today")]
 

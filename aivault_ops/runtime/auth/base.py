@@ -6,6 +6,11 @@ responses) or raises `AuthUnavailable` naming what is wrong without quoting
 any value. For the static strategies the per-request path only copies the
 precomputed tuples; the per-request ones carry a `request_auth` (hmac,
 aws_sig_v4, o_auth2: applied just before sending) or a `client_tls` (mtls).
+
+Every value derived from a secret stays a `Secret` in these objects: the
+template variables, the rendered values, the values to redact. Strategies
+look at the plaintext only while checking and rendering it at load time;
+it is revealed for good only where a request is written or signed.
 """
 
 from __future__ import annotations
@@ -18,10 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aivault_ops.secret import Secret
+
 if TYPE_CHECKING:
     from aivault_ops.runtime.auth.request_auth import ClientTls, RequestAuth
 
-PostForm = Callable[[str, Mapping[str, str], Mapping[str, str]], Awaitable[tuple[int, Any]]]
+FormValues = Mapping[str, str | Secret]
+PostForm = Callable[[str, FormValues, FormValues], Awaitable[tuple[int, Any]]]
 MIN_SECRET_LENGTH = 8
 _FORBIDDEN_CHARS = re.compile(r"[\x00\r\n]")
 
@@ -63,23 +71,20 @@ class AuthContext:
     credential: str
     provider: str
     config: Any
-    variables: Mapping[str, str]
+    variables: Mapping[str, Secret]
     hosts: tuple[str, ...] = ()
     services: AuthServices = field(default_factory=AuthServices)
 
-    def __repr__(self) -> str:
-        names = sorted(self.variables)
-        return f"AuthContext(credential={self.credential!r}, variables={names!r})"
 
-
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True)
 class Injection:
-    """Precomputed injected values for one credential."""
+    """Precomputed injected values for one credential (`path_prefix` is a `Secret`
+    when the path strategy rendered it)."""
 
-    headers: tuple[tuple[str, str], ...] = ()
-    query: tuple[tuple[str, str], ...] = ()
-    path_prefix: str = ""
-    secret_values: tuple[str, ...] = ()
+    headers: tuple[tuple[str, Secret], ...] = ()
+    query: tuple[tuple[str, Secret], ...] = ()
+    path_prefix: str | Secret = ""
+    secret_values: tuple[Secret, ...] = ()
     request_auth: RequestAuth | None = None
     client_tls: ClientTls | None = None
 
@@ -94,12 +99,6 @@ class Injection:
         """Lower-case names of the injected query parameters."""
         return frozenset(name.lower() for name, _ in self.query)
 
-    def __repr__(self) -> str:
-        return (
-            f"Injection(headers={[n for n, _ in self.headers]!r}, "
-            f"query={[n for n, _ in self.query]!r}, secrets={len(self.secret_values)})"
-        )
-
 
 def check_injected_value(value: str, where: str) -> str:
     """Refuse an injected value with CR, LF or NUL (header/request splitting)."""
@@ -108,7 +107,7 @@ def check_injected_value(value: str, where: str) -> str:
     return value
 
 
-def check_redactable(values: Mapping[str, str], names: frozenset[str]) -> tuple[str, ...]:
+def check_redactable(values: Mapping[str, Secret], names: frozenset[str]) -> tuple[Secret, ...]:
     """The secret values `names` refer to, each long enough to be redacted reliably.
 
     A secret shorter than MIN_SECRET_LENGTH characters would either escape
@@ -116,7 +115,7 @@ def check_redactable(values: Mapping[str, str], names: frozenset[str]) -> tuple[
     is refused instead.
     """
     for name in sorted(names):
-        if len(values[name]) < MIN_SECRET_LENGTH:
+        if len(values[name].reveal_text()) < MIN_SECRET_LENGTH:
             raise AuthUnavailable(
                 f"secret variable {name!r} is shorter than {MIN_SECRET_LENGTH} characters"
                 " and cannot be redacted reliably from responses"
@@ -141,18 +140,18 @@ def config_list(config: Any, strategy: str) -> list[Any]:
     return config
 
 
-Render = Callable[[Any, Mapping[str, str], str], tuple[tuple[str, str], frozenset[str]]]
+Render = Callable[[Any, Mapping[str, Secret], str], tuple[tuple[str, Secret], frozenset[str]]]
 
 
 def render_list(
     context: AuthContext, strategy: str, render_one: Render, what: str
-) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+) -> tuple[tuple[tuple[str, Secret], ...], tuple[Secret, ...]]:
     """Render each item of a multi_* strategy: the (name, value) pairs and the secrets used.
 
     Refuses a list that names the same header or parameter twice (case-insensitive),
     which would make one of the two values silently win.
     """
-    pairs: list[tuple[str, str]] = []
+    pairs: list[tuple[str, Secret]] = []
     used: set[str] = set()
     for item in config_list(context.config, strategy):
         pair, names = render_one(item, context.variables, strategy)

@@ -30,13 +30,15 @@ from aivault_ops.runtime.auth.base import (
     check_injected_value,
     check_redactable,
 )
+from aivault_ops.secret import Secret
 
 PROVIDER_USERNAMES: Mapping[str, str] = {"mailgun": "api"}
 
 
 def _pair(context: AuthContext) -> tuple[str, str, bool]:
-    """(username, password, whether the username came from a secret)."""
-    variables = context.variables
+    """(username, password, whether the username came from a secret), as plain text
+    for as long as `build` needs it."""
+    variables = {name: secret.reveal_text() for name, secret in context.variables.items()}
     if "username" in variables and "password" in variables:
         return variables["username"], variables["password"], True
     combined = variables.get("secret", variables.get("password"))
@@ -62,7 +64,10 @@ def build(context: AuthContext) -> Injection:
     value = check_injected_value(
         "Basic " + base64.b64encode(combined.encode()).decode(), "basic auth"
     )
-    secrets = [*check_redactable({"password": password}, frozenset({"password"})), combined]
+    secrets = [
+        *check_redactable({"password": Secret(password)}, frozenset({"password"})),
+        Secret(combined),
+    ]
     if secret_username and len(username) >= MIN_SECRET_LENGTH:
-        secrets.append(username)
-    return Injection(headers=(("Authorization", value),), secret_values=tuple(secrets))
+        secrets.append(Secret(username))
+    return Injection(headers=(("Authorization", Secret(value)),), secret_values=tuple(secrets))

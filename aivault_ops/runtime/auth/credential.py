@@ -25,15 +25,16 @@ from aivault_ops.runtime.response.redaction import SecretRedactor
 from aivault_ops.secret import Secret
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True)
 class CredentialRuntime:
-    """One credential's precomputed request-path state."""
+    """One credential's precomputed request-path state (`path_prefix` is a `Secret`
+    when the path strategy injects one)."""
 
     name: str
     hosts: tuple[str, ...]
     injection: Injection | None
     unavailable: AuthUnavailable | None
-    path_prefix: str
+    path_prefix: str | Secret
     header_policy: HeaderPolicy
     query_policy: QueryPolicy
     redactor: SecretRedactor
@@ -45,9 +46,6 @@ class CredentialRuntime:
             problem = self.unavailable or AuthUnavailable("credential is unavailable")
             raise Refusal(problem.status, problem.code, f"credential {self.name!r} is unavailable")
         return self.injection
-
-    def __repr__(self) -> str:
-        return f"CredentialRuntime(name={self.name!r}, available={self.injection is not None})"
 
 
 def needed(spec: PolicyCredential) -> bool:
@@ -73,18 +71,20 @@ def _placeholders(
 
 
 def _owned(injection: Injection, table: ValueTable) -> Injection:
-    """The injection with the header and query pairs and the path prefix as table copies
-    (the names come from the policy JSON, see `shared_values`)."""
+    """The injection with the header and parameter names as table copies (they come
+    from the policy JSON, see `shared_values`; the values are new `Secret`s)."""
 
-    def pairs(items: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
-        return tuple((table.text(name), table.text(value)) for name, value in items)
+    def pairs(items: tuple[tuple[str, Secret], ...]) -> tuple[tuple[str, Secret], ...]:
+        return tuple((table.text(name), value) for name, value in items)
 
-    return replace(
-        injection,
-        headers=pairs(injection.headers),
-        query=pairs(injection.query),
-        path_prefix=table.text(injection.path_prefix),
-    )
+    return replace(injection, headers=pairs(injection.headers), query=pairs(injection.query))
+
+
+def _path_prefix(injected: str | Secret, upstream_prefix: str, table: ValueTable) -> str | Secret:
+    """The injected prefix (a `Secret`, or "") followed by the credential's own."""
+    if isinstance(injected, Secret):
+        return injected + upstream_prefix
+    return table.text(injected + upstream_prefix)
 
 
 def _unavailable(name: str, hosts: tuple[str, ...], problem: AuthUnavailable) -> CredentialRuntime:
@@ -129,7 +129,7 @@ def build_credential(
         hosts=hosts,
         injection=injection,
         unavailable=None,
-        path_prefix=table.text(injection.path_prefix + upstream_prefix),
+        path_prefix=_path_prefix(injection.path_prefix, upstream_prefix, table),
         header_policy=table.get(
             ("header policy", header_names, query_names),
             lambda: HeaderPolicy(header_names | query_names),

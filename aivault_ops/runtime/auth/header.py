@@ -14,11 +14,12 @@ from aivault_ops.runtime.auth.base import (
 )
 from aivault_ops.runtime.auth.templates import render
 from aivault_ops.runtime.policy.checks.names import TOKEN
+from aivault_ops.secret import Secret
 
 
 def render_header(
-    item: Mapping[str, Any], variables: Mapping[str, str], strategy: str
-) -> tuple[tuple[str, str], frozenset[str]]:
+    item: Mapping[str, Any], variables: Mapping[str, Secret], strategy: str
+) -> tuple[tuple[str, Secret], frozenset[str]]:
     """One `{header_name, value_template}` rendered: ((name, value), variables used)."""
     config = config_dict(item, strategy, ("header_name", "value_template"))
     name = config["header_name"]

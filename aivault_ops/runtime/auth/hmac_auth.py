@@ -8,6 +8,7 @@ from aivault_ops.runtime.auth.base import AuthContext, AuthUnavailable, Injectio
 from aivault_ops.runtime.auth.request_auth import Signed
 from aivault_ops.runtime.auth.signing.hmac_signer import HmacSigner
 from aivault_ops.runtime.model import UpstreamRequest
+from aivault_ops.secret import Secret, wire_text
 
 
 class HmacAuth:
@@ -21,9 +22,11 @@ class HmacAuth:
         return self._signer.added_header_names()
 
     async def sign(self, request: UpstreamRequest, now: datetime) -> Signed:
-        """`header_name: <value_template>` over this request at `now`."""
-        header = self._signer.sign(request.method, request.path, request.body, now.timestamp())
-        return Signed((header,))
+        """`header_name: <value_template>` over this request at `now` (the path revealed
+        to be signed as sent; the header value a `Secret` like every injected value)."""
+        path = wire_text(request.path)
+        name, value = self._signer.sign(request.method, path, request.body, now.timestamp())
+        return Signed(((name, Secret(value)),))
 
     def unauthorized(self, signed: Signed) -> bool:
         """A signature is not refreshed: a 401 goes to the caller."""

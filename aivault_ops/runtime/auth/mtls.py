@@ -5,7 +5,9 @@ may carry intermediates after the leaf). The pair is loaded into a TLS
 context of its own when the policy loads; the upstream client keeps one
 connection pool per such context, so the certificate is never presented on
 another credential's connection. The key goes to OpenSSL through an
-anonymous in-memory file (`memfd`): it is never written to disk.
+anonymous in-memory file (`memfd`): it is never written to disk. After
+the load the key is held by OpenSSL in that context, and by the runtime only
+as a `Secret` (to redact it from responses).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 from aivault_ops.runtime.auth.base import AuthContext, AuthUnavailable, Injection
 from aivault_ops.runtime.auth.request_auth import ClientTls
+from aivault_ops.secret import Secret
 
 
 def _pair(text: str) -> tuple[str, str]:
@@ -54,8 +57,8 @@ def build(context: AuthContext) -> Injection:
     secret = context.variables.get("secret")
     if secret is None:
         raise AuthUnavailable("auth mtls needs the credential's 'secret' placeholder")
-    certificate, private_key = _pair(secret)
+    certificate, private_key = _pair(secret.reveal_text())
     tls = context.services.tls_context()
     load_client_pair(tls, certificate, private_key)
     key = hashlib.sha256(f"{context.credential}\n{certificate}\n{private_key}".encode()).hexdigest()
-    return Injection(secret_values=(private_key,), client_tls=ClientTls(key, tls))
+    return Injection(secret_values=(Secret(private_key),), client_tls=ClientTls(key, tls))

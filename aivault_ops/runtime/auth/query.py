@@ -7,13 +7,14 @@ from typing import Any
 
 from aivault_ops.runtime.auth.base import AuthContext, Injection, check_redactable, config_dict
 from aivault_ops.runtime.auth.templates import render
+from aivault_ops.secret import Secret
 
 DEFAULT_TEMPLATE = "{{secret}}"
 
 
 def render_param(
-    item: Mapping[str, Any], variables: Mapping[str, str], strategy: str
-) -> tuple[tuple[str, str], frozenset[str]]:
+    item: Mapping[str, Any], variables: Mapping[str, Secret], strategy: str
+) -> tuple[tuple[str, Secret], frozenset[str]]:
     """One `{param_name, value_template?}` rendered (template defaults to `{{secret}}`)."""
     config = config_dict(item, strategy, ("param_name",))
     template = config.get("value_template", DEFAULT_TEMPLATE)

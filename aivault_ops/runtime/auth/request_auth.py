@@ -16,6 +16,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+from aivault_ops.secret import Secret
+
 if TYPE_CHECKING:
     import ssl
 
@@ -24,21 +26,20 @@ if TYPE_CHECKING:
     from aivault_ops.runtime.upstream.client import UpstreamResponse
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True)
 class Signed:
     """What a strategy adds to one request.
 
-    `headers` are appended; `redactor`, when set, replaces the credential's
-    redactor for this call (it covers a token obtained after the load);
-    `token` is the bearer token used, handed back on a 401.
+    `headers` are appended (each value carrying a credential is a `Secret`,
+    revealed only when the request head is written); `redactor`, when set,
+    replaces the credential's redactor for this call (it covers a token
+    obtained after the load); `token` is the bearer token used, handed back
+    on a 401.
     """
 
-    headers: tuple[tuple[str, str], ...]
+    headers: tuple[tuple[str, str | Secret], ...]
     redactor: SecretRedactor | None = None
-    token: str | None = None
-
-    def __repr__(self) -> str:
-        return f"Signed(headers={[name for name, _ in self.headers]!r})"
+    token: Secret | None = None
 
 
 class RequestAuth(Protocol):

@@ -61,26 +61,28 @@ def is_supported(auth: Any) -> bool:
     return strategy_of(auth)[0] in STRATEGIES
 
 
-def secret_variables(placeholders: Mapping[str, Secret]) -> dict[str, str]:
-    """Template variables: each placeholder's text, plus the top-level string
-    fields of any secret that is a JSON object (placeholders win on clashes)."""
-    variables: dict[str, str] = {}
+def secret_variables(placeholders: Mapping[str, Secret]) -> dict[str, Secret]:
+    """Template variables: each placeholder's secret, plus the top-level string
+    fields of any secret that is a JSON object (placeholders win on clashes),
+    each a `Secret` of its own."""
+    variables: dict[str, Secret] = {}
     for secret in placeholders.values():
-        text = secret.reveal_text()
-        if text.lstrip().startswith("{"):
-            variables.update(_json_fields(text))
-    variables.update({name: secret.reveal_text() for name, secret in placeholders.items()})
+        variables.update(_json_fields(secret))
+    variables.update(placeholders)
     return variables
 
 
-def _json_fields(text: str) -> dict[str, str]:
+def _json_fields(secret: Secret) -> dict[str, Secret]:
+    text = secret.reveal_text()
+    if not text.lstrip().startswith("{"):
+        return {}
     try:
         parsed = json.loads(text)
     except ValueError:
         return {}
     if not isinstance(parsed, dict):
         return {}
-    return {key: value for key, value in parsed.items() if isinstance(value, str)}
+    return {key: Secret(value) for key, value in parsed.items() if isinstance(value, str)}
 
 
 def build_injection(

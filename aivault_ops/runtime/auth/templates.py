@@ -3,7 +3,8 @@
 `{{secret}}`, `{{api_key}}` … are rendered with an immutable sandboxed
 environment, strict undefined variables and no autoescaping. Rendering
 happens when a policy loads (secrets do not change within a bundle), never
-per request.
+per request. The variables are `Secret`s and so is the result: the
+plaintext exists only while a template is rendered.
 
 Most templates are plain text around `{{ name }}` placeholders
 (`Bearer {{secret}}`). Those are substituted directly, with the result
@@ -23,6 +24,8 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 from aivault_ops.runtime.auth.base import AuthUnavailable, check_injected_value
+from aivault_ops.runtime.policy.shared_values import fresh_text
+from aivault_ops.secret import Secret
 
 if TYPE_CHECKING:
     from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -34,11 +37,11 @@ JINJA_GLOBALS = frozenset({"cycler", "dict", "joiner", "lipsum", "namespace", "r
 """Names Jinja2's environment defines itself (a test keeps this in step with Jinja2)."""
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True)
 class Rendered:
     """A rendered value and the variables it used."""
 
-    value: str
+    value: Secret
     used: frozenset[str]
 
 
@@ -52,7 +55,7 @@ def _environment() -> ImmutableSandboxedEnvironment:
     )
 
 
-def _substitute(template: str, variables: Mapping[str, str]) -> str | None:
+def _substitute(template: str, variables: Mapping[str, Secret]) -> str | None:
     """The rendered text of a plain-placeholder template; None when Jinja2 must decide.
 
     `re.split` with one group alternates literal text and placeholder names.
@@ -63,7 +66,7 @@ def _substitute(template: str, variables: Mapping[str, str]) -> str | None:
         return None
     if any(_is_reserved(name) or name not in variables for name in names):
         return None
-    parts[1::2] = [variables[name] for name in names]
+    parts[1::2] = [variables[name].reveal_text() for name in names]
     return "".join(parts)
 
 
@@ -71,7 +74,9 @@ def _is_reserved(name: str) -> bool:
     return keyword.iskeyword(name) or name in _JINJA_CONSTANTS or name in JINJA_GLOBALS
 
 
-def _render_jinja(template: str, variables: Mapping[str, str], where: str) -> Rendered:
+def _render_jinja(
+    template: str, variables: Mapping[str, Secret], where: str
+) -> tuple[str, frozenset[str]]:
     import jinja2
     from jinja2 import meta
 
@@ -81,19 +86,24 @@ def _render_jinja(template: str, variables: Mapping[str, str], where: str) -> Re
         missing = sorted(used - set(variables))
         if missing:
             raise AuthUnavailable(f"{where} uses undefined variable(s) {', '.join(missing)}")
-        value = environment.from_string(template).render(dict(variables))
+        plain = {name: variables[name].reveal_text() for name in used}
+        value = environment.from_string(template).render(plain)
     except jinja2.TemplateSyntaxError as error:
         raise AuthUnavailable(f"{where} is not a valid template (line {error.lineno})") from None
     except jinja2.TemplateError as error:
         raise AuthUnavailable(f"{where} failed to render ({type(error).__name__})") from None
-    return Rendered(value, used)
+    return value, used
 
 
-def render(template: str, variables: Mapping[str, str], *, where: str) -> Rendered:
-    """Compile and render one template; the result may not contain CR, LF or NUL."""
+def render(template: str, variables: Mapping[str, Secret], *, where: str) -> Rendered:
+    """Compile and render one template; the result may not contain CR, LF or NUL.
+
+    The result is a new string (never a piece of the decoded policy JSON,
+    see `shared_values`) held in a `Secret`.
+    """
     value = _substitute(template, variables)
     if value is None:
-        rendered = _render_jinja(template, variables, where)
+        value, used = _render_jinja(template, variables, where)
     else:
-        rendered = Rendered(value, frozenset(_PLACEHOLDER.findall(template)))
-    return Rendered(check_injected_value(rendered.value, where), rendered.used)
+        used = frozenset(_PLACEHOLDER.findall(template))
+    return Rendered(Secret(fresh_text(check_injected_value(value, where))), used)

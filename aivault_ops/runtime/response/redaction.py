@@ -65,6 +65,7 @@ from aivault_ops.runtime.response.redaction_forms import (
     wrapped_texts,
 )
 from aivault_ops.runtime.response.redaction_hold import HoldBack
+from aivault_ops.secret import Secret
 
 __all__ = ["MARK", "MARK_TEXT", "SecretRedactor", "StreamRedactor", "base64_spellings"]
 
@@ -192,12 +193,17 @@ class SecretRedactor:
     The patterns are compiled the first time the redactor sees data, not
     when the policy loads: a bundle with thousands of credentials loads
     fast and keeps no regex for a credential that is never called.
+
+    The values stay `Secret`s until then. Building the matcher is the one
+    place on the response path that reveals them: the patterns are made of
+    the plaintext and its encodings, and live inside this redactor only.
     """
 
     __slots__ = ("_compiled", "_lower", "_values")
 
-    def __init__(self, secrets: Iterable[str]) -> None:
-        self._values = tuple(sorted({value for value in secrets if value}))
+    def __init__(self, secrets: Iterable[Secret]) -> None:
+        unique = {secret for secret in secrets if secret.reveal()}
+        self._values = tuple(sorted(unique, key=Secret.reveal_text))
         self._compiled: _Compiled | None = None
         self._lower: tuple[SecretRedactor, tuple[bytes, ...]] | None = None
 
@@ -215,7 +221,8 @@ class SecretRedactor:
             return None
         compiled = self._compiled
         if compiled is None:
-            compiled = self._compiled = _Compiled(self._values)
+            plain = tuple(secret.reveal_text() for secret in self._values)  # see the class doc
+            compiled = self._compiled = _Compiled(plain)
         return compiled
 
     def redact(self, data: bytes) -> bytes:
@@ -242,8 +249,9 @@ class SecretRedactor:
     def _folded(self) -> tuple[SecretRedactor, tuple[bytes, ...]]:
         """The secrets in lower case, and their base64 cores in lower case."""
         if self._lower is None:
-            cores = {core for v in self._values for core in base64_cores(v.encode())}
-            lowered = SecretRedactor(value.lower() for value in self._values)
+            plain = [secret.reveal_text() for secret in self._values]  # see the class doc
+            cores = {core for value in plain for core in base64_cores(value.encode())}
+            lowered = SecretRedactor(Secret(value.lower()) for value in plain)
             self._lower = lowered, tuple(sorted(core.lower() for core in cores))
         return self._lower
 

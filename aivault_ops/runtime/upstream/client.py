@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol
+from urllib.parse import quote
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -32,12 +33,14 @@ from aivault_ops.errors import UsageError
 from aivault_ops.runtime.model import HttpError, UpstreamRequest
 from aivault_ops.runtime.policy.checks.ssrf import is_forbidden_address
 from aivault_ops.runtime.upstream import http1, http1_pool
+from aivault_ops.secret import Secret, wire_text
 
 if TYPE_CHECKING:
     from aivault_ops.runtime.auth.request_auth import ClientTls
 
 HTTPS_PORT: Final = 443
 FORBIDDEN_CODE: Final = "E-UPSTREAM-FORBIDDEN"
+_QUERY_SAFE: Final = "-._~"
 _DROPPED_REQUEST_HEADERS: Final = frozenset(
     {"host", "content-length", "transfer-encoding", "connection", "accept-encoding"}
 )
@@ -300,15 +303,29 @@ def _retryable(request: UpstreamRequest, connection: http1.Connection, reused: b
 
 
 def _head(request: UpstreamRequest) -> bytes:
-    url = request.url()
-    slash = url.index("/", len("https://"))
+    authority = request.host if request.port == HTTPS_PORT else f"{request.host}:{request.port}"
     return http1.request_head(
         request.method,
-        url[len("https://") : slash],
-        url[slash:],
-        list(outgoing_headers(request.headers)),
+        authority,
+        request_target(request),
+        outgoing_headers(request.headers),
         len(request.body),
     )
+
+
+def request_target(request: UpstreamRequest) -> str:
+    """`path?query` as sent: the path as built, each query name and value percent-encoded.
+
+    One of the places an injected path prefix or query value is revealed
+    (the head writer `http1.request_head` reveals header values).
+    """
+    target = wire_text(request.path)
+    if request.query:
+        target += "?" + "&".join(
+            f"{quote(name, safe=_QUERY_SAFE)}={quote(wire_text(value), safe=_QUERY_SAFE)}"
+            for name, value in request.query
+        )
+    return target
 
 
 def _is_ip_literal(host: str) -> bool:
@@ -319,7 +336,9 @@ def _is_ip_literal(host: str) -> bool:
     return True
 
 
-def outgoing_headers(headers: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+def outgoing_headers(
+    headers: Iterable[tuple[str, str | Secret]],
+) -> tuple[tuple[str, str | Secret], ...]:
     """The headers sent upstream: framing and caller encodings dropped, identity asked for.
 
     Signers sign exactly these, so what is signed is what goes on the wire.

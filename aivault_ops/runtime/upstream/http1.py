@@ -35,13 +35,14 @@ keep-alive HTTP/1.1 response with nothing after it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, Final
 
 from aivault_ops.runtime.policy.checks.names import TOKEN
 from aivault_ops.runtime.upstream.http1_parser import ProtocolViolation as ProtocolViolation
 from aivault_ops.runtime.upstream.http1_parser import ResponseParser
 from aivault_ops.runtime.upstream.http1_parser import UpstreamClosed as UpstreamClosed
+from aivault_ops.secret import Secret
 
 HIGH_WATER: Final = 256 * 1024
 LOW_WATER: Final = 64 * 1024
@@ -60,16 +61,21 @@ class BodyTimeout(TimeoutError):
 
 
 def request_head(
-    method: str, authority: str, target: str, headers: list[tuple[str, str]], body_length: int
+    method: str,
+    authority: str,
+    target: str,
+    headers: Iterable[tuple[str, str | Secret]],
+    body_length: int,
 ) -> bytes:
     """The request line and headers, CRLF-terminated; `UnsendableRequest` if any part
-    could break out of its line."""
+    could break out of its line. Injected header values (`Secret`) are revealed here,
+    as the head is written, and nowhere else on the request path."""
     lines = [f"{method} {target} HTTP/1.1", f"host: {authority}"]
     given: set[str] = set()
     for name, value in headers:
         if TOKEN.fullmatch(name) is None:
             raise UnsendableRequest("a request header name is not a valid HTTP token")
-        lines.append(f"{name}: {value}")
+        lines.append(f"{name}: {value if isinstance(value, str) else value.reveal_text()}")
         given.add(name.lower())
     lines += [f"{name}: {value}" for name, value in _DEFAULT_HEADERS if name not in given]
     if body_length or method in _BODY_METHODS:

@@ -11,9 +11,9 @@ from aivault_ops.runtime.auth.base import AuthUnavailable
 from aivault_ops.secret import Secret
 
 
-def _basic(username: str, password: str) -> tuple[tuple[str, str], ...]:
+def _basic(username: str, password: str) -> tuple[tuple[str, Secret], ...]:
     token = base64.b64encode(f"{username}:{password}".encode()).decode()
-    return (("Authorization", f"Basic {token}"),)
+    return (("Authorization", Secret(f"Basic {token}")),)
 
 
 def test_username_and_password_placeholders_twilio() -> None:
@@ -25,9 +25,9 @@ def test_username_and_password_placeholders_twilio() -> None:
     )
     assert injection.headers == _basic("AC0123456789abcdef", "auth-token-0123456")
     assert set(injection.secret_values) == {
-        "auth-token-0123456",
-        "AC0123456789abcdef:auth-token-0123456",
-        "AC0123456789abcdef",
+        Secret("auth-token-0123456"),
+        Secret("AC0123456789abcdef:auth-token-0123456"),
+        Secret("AC0123456789abcdef"),
     }
 
 
@@ -35,7 +35,7 @@ def test_json_secret_with_username_and_password() -> None:
     secret = Secret('{"username": "svc", "password": "pw-0123456789"}')
     injection = build_injection("x", "x", "basic", {"secret": secret})
     assert injection.headers == _basic("svc", "pw-0123456789")
-    assert set(injection.secret_values) == {"pw-0123456789", "svc:pw-0123456789"}
+    assert set(injection.secret_values) == {Secret("pw-0123456789"), Secret("svc:pw-0123456789")}
 
 
 def test_user_colon_pass_secret_is_split_at_the_first_colon() -> None:
@@ -48,7 +48,10 @@ def test_mailgun_password_only_uses_the_documented_username_api() -> None:
         "mailgun", "mailgun", "basic", {"password": Secret("key-0123456789abcdef")}
     )
     assert injection.headers == _basic("api", "key-0123456789abcdef")
-    assert set(injection.secret_values) == {"key-0123456789abcdef", "api:key-0123456789abcdef"}
+    assert set(injection.secret_values) == {
+        Secret("key-0123456789abcdef"),
+        Secret("api:key-0123456789abcdef"),
+    }
 
 
 def test_password_only_for_other_providers_is_unavailable() -> None:

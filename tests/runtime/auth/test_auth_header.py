@@ -18,10 +18,10 @@ def test_header_renders_the_template_once() -> None:
         {"header": {"header_name": "authorization", "value_template": "Bearer {{secret}}"}},
         {"secret": Secret(KEY)},
     )
-    assert injection.headers == (("authorization", f"Bearer {KEY}"),)
+    assert injection.headers == (("authorization", Secret(f"Bearer {KEY}")),)
     assert injection.query == ()
     assert injection.path_prefix == ""
-    assert injection.secret_values == (KEY,)
+    assert injection.secret_values == (Secret(KEY),)
     assert injection.header_names() == frozenset({"authorization"})
     assert KEY not in repr(injection)
 
@@ -38,8 +38,11 @@ def test_multi_header_injects_every_header() -> None:
         },
         {"client_id": Secret("client-0123456789"), "secret": Secret(KEY)},
     )
-    assert injection.headers == (("PLAID-CLIENT-ID", "client-0123456789"), ("PLAID-SECRET", KEY))
-    assert set(injection.secret_values) == {"client-0123456789", KEY}
+    assert injection.headers == (
+        ("PLAID-CLIENT-ID", Secret("client-0123456789")),
+        ("PLAID-SECRET", Secret(KEY)),
+    )
+    assert set(injection.secret_values) == {Secret("client-0123456789"), Secret(KEY)}
     assert injection.header_names() == frozenset({"plaid-client-id", "plaid-secret"})
 
 
@@ -51,8 +54,8 @@ def test_json_secret_fields_are_template_variables() -> None:
         {"header": {"header_name": "Authorization", "value_template": "Bearer {{access_token}}"}},
         {"secret": secret},
     )
-    assert injection.headers == (("Authorization", "Bearer tok-0123456789"),)
-    assert injection.secret_values == ("tok-0123456789",)
+    assert injection.headers == (("Authorization", Secret("Bearer tok-0123456789")),)
+    assert injection.secret_values == (Secret("tok-0123456789"),)
 
 
 @pytest.mark.parametrize(

@@ -45,7 +45,7 @@ def test_each_credential_gets_its_own_context_and_pool_key() -> None:
     assert second.client_tls is not None
     assert first.client_tls.context is not second.client_tls.context
     assert first.client_tls.key != second.client_tls.key
-    assert first.secret_values == (KEY,)
+    assert first.secret_values == (Secret(KEY),)
     assert repr(first.client_tls) == "ClientTls([secret])"
 
 

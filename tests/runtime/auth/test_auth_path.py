@@ -18,16 +18,16 @@ def test_path_prefix_is_rendered_and_percent_encoded() -> None:
         {"path": {"prefix_template": "/bot{{secret}}"}},
         {"secret": Secret(TOKEN)},
     )
-    assert injection.path_prefix == f"/bot{TOKEN}"
+    assert injection.path_prefix == Secret(f"/bot{TOKEN}")
     assert injection.headers == () and injection.query == ()
-    assert injection.secret_values == (TOKEN,)
+    assert injection.secret_values == (Secret(TOKEN),)
 
 
 def test_characters_outside_the_path_alphabet_are_encoded() -> None:
     injection = build_injection(
         "x", "x", {"path": {"prefix_template": "/k/{{secret}}"}}, {"secret": Secret("a b?c#d%e/f")}
     )
-    assert injection.path_prefix == "/k/a%20b%3Fc%23d%25e/f"
+    assert injection.path_prefix == Secret("/k/a%20b%3Fc%23d%25e/f")
 
 
 @pytest.mark.parametrize(

@@ -15,10 +15,10 @@ def test_query_defaults_to_the_secret_placeholder() -> None:
     injection = build_injection(
         "gemini", "gemini", {"query": {"param_name": "key"}}, {"secret": Secret(KEY)}
     )
-    assert injection.query == (("key", KEY),)
+    assert injection.query == (("key", Secret(KEY)),)
     assert injection.headers == ()
     assert injection.query_names() == frozenset({"key"})
-    assert injection.secret_values == (KEY,)
+    assert injection.secret_values == (Secret(KEY),)
 
 
 def test_multi_query_injects_every_parameter() -> None:
@@ -33,9 +33,12 @@ def test_multi_query_injects_every_parameter() -> None:
         },
         {"key": Secret("trello-key-0123"), "token": Secret("trello-token-4567")},
     )
-    assert injection.query == (("key", "trello-key-0123"), ("Token", "trello-token-4567"))
+    assert injection.query == (
+        ("key", Secret("trello-key-0123")),
+        ("Token", Secret("trello-token-4567")),
+    )
     assert injection.query_names() == frozenset({"key", "token"})
-    assert set(injection.secret_values) == {"trello-key-0123", "trello-token-4567"}
+    assert set(injection.secret_values) == {Secret("trello-key-0123"), Secret("trello-token-4567")}
 
 
 @pytest.mark.parametrize(

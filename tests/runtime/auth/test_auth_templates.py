@@ -14,8 +14,9 @@ import pytest
 from aivault_ops.runtime.auth import templates
 from aivault_ops.runtime.auth.base import AuthUnavailable
 from aivault_ops.runtime.auth.templates import JINJA_GLOBALS, Rendered, render
+from aivault_ops.secret import Secret
 
-VARIABLES = {
+PLAIN = {
     "secret": "sk-abc{{x}}\\",
     "api_key": "K",
     "range": "R",
@@ -23,6 +24,7 @@ VARIABLES = {
     "if": "I",
     "_u": "U",
 }
+VARIABLES = {name: Secret(value) for name, value in PLAIN.items()}
 PIECES = (
     "Bearer ", "{{secret}}", "{{ secret }}", "{{  api_key}}", "{{true}}", "{{ None }}", "{{if}}",
     "{{x}}", "{{range}}", "{{dict}}", "{{_u}}", "{{secret|upper}}", "{{ secret.upper() }}",
@@ -35,14 +37,13 @@ def _outcome(call: Callable[[], Rendered]) -> tuple[str, object]:
         result = call()
     except AuthUnavailable as problem:
         return ("refused", problem.message)
-    return ("rendered", (result.value, result.used))
+    return ("rendered", (result.value.reveal_text(), result.used))
 
 
 def _through_jinja(template: str) -> tuple[str, object]:
     def call() -> Rendered:
-        rendered = templates._render_jinja(template, VARIABLES, "header 'x'")
-        value = templates.check_injected_value(rendered.value, "header 'x'")
-        return Rendered(value, rendered.used)
+        value, used = templates._render_jinja(template, VARIABLES, "header 'x'")
+        return Rendered(Secret(templates.check_injected_value(value, "header 'x'")), used)
 
     return _outcome(call)
 
@@ -93,8 +94,9 @@ def test_a_plain_template_does_not_import_jinja2() -> None:
     code = (
         "import sys\n"
         "from aivault_ops.runtime.auth.templates import render\n"
-        "rendered = render('Bearer {{secret}}', {'secret': 's' * 9}, where='h')\n"
-        "assert rendered.value == 'Bearer sssssssss'\n"
+        "from aivault_ops.secret import Secret\n"
+        "rendered = render('Bearer {{secret}}', {'secret': Secret('s' * 9)}, where='h')\n"
+        "assert rendered.value.reveal_text() == 'Bearer sssssssss'\n"
         "print('jinja2' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

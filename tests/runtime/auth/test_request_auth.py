@@ -16,7 +16,7 @@ from aivault_ops.runtime.auth.base import AuthServices, AuthUnavailable
 from aivault_ops.runtime.auth.oauth2.strategy import OAuth2Auth
 from aivault_ops.runtime.auth.request_auth import send_authorized
 from aivault_ops.runtime.model import PreparedCall, UpstreamRequest
-from aivault_ops.secret import Secret
+from aivault_ops.secret import Secret, wire_text
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 HOSTS = ("api.example.com", "auth.example.com")
@@ -47,7 +47,7 @@ class Tokens:
         self.issued = 0
 
     async def __call__(
-        self, url: str, form: Mapping[str, str], headers: Mapping[str, str]
+        self, url: str, form: Mapping[str, str | Secret], headers: Mapping[str, str | Secret]
     ) -> tuple[int, Any]:
         self.issued += 1
         return 200, {"access_token": f"token-number-{self.issued}", "expires_in": 3600}
@@ -62,7 +62,8 @@ def prepared(auth: Any, secret: str, services: AuthServices | None = None) -> Pr
 
 
 def header(request: UpstreamRequest, name: str) -> str:
-    return next(value for key, value in request.headers if key.lower() == name.lower())
+    """The header's value as it is written to the wire."""
+    return next(wire_text(v) for key, v in request.headers if key.lower() == name.lower())
 
 
 def run(call: PreparedCall, opener: Opener) -> tuple[PreparedCall, httpx.Response]:
@@ -109,7 +110,7 @@ def test_the_per_call_redactor_is_compiled_once_per_token_set() -> None:
     first = run(call, Opener(200))[0].redactor
     assert run(call, Opener(200))[0].redactor is first
     for number in range(20):
-        call.auth.redactor((f"another-token-{number}",))
+        call.auth.redactor((Secret(f"another-token-{number}"),))
     assert len(call.auth._redactors) == 8
 
 

@@ -15,6 +15,7 @@ from aivault_ops.policy_document import PolicyDocument
 from aivault_ops.runtime.model import InboundRequest, PreparedCall, Refusal
 from aivault_ops.runtime.policy import consumers as consumers_module
 from aivault_ops.runtime.policy.active import ActivePolicy
+from aivault_ops.runtime.upstream.client import request_target
 from aivault_ops.secret import Secret
 
 CANARY = "canary-SECRET-7f3a9c2e41d8"
@@ -404,20 +405,20 @@ def test_prepare_builds_the_upstream_request_from_policy() -> None:
     assert upstream.path == "/base/v1/users/7"
     assert upstream.headers == (
         ("Accept", "application/json"),
-        ("authorization", f"Bearer {CANARY}"),
+        ("authorization", Secret(f"Bearer {CANARY}")),
     )
     assert upstream.query == (("page", "2"), ("q", "a b&c"))
     assert upstream.body == b'{"a":1}'
     assert upstream.timeout_s == 1.5
     assert (call.rate_limit_per_minute, call.max_response_body_bytes) == (60, None)
-    assert upstream.url() == "https://api.example.com/base/v1/users/7?page=2&q=a%20b%26c"
+    assert request_target(upstream) == "/base/v1/users/7?page=2&q=a%20b%26c"
 
 
 def test_query_strategy_appends_the_key_and_refuses_a_caller_key() -> None:
     call = POLICY.prepare(
         "agent", "gemini/models", request("/v1beta/models", query=(("a", "1"),)), passthrough=False
     )
-    assert call.upstream.query == (("a", "1"), ("key", CANARY + "-gemini"))
+    assert call.upstream.query == (("a", "1"), ("key", Secret(CANARY + "-gemini")))
     assert call.upstream.headers == ()
     caught = refusal(
         POLICY.prepare,
@@ -433,7 +434,7 @@ def test_path_strategy_prefixes_the_upstream_path() -> None:
     call = POLICY.prepare(
         "agent", "telegram/send", request("/sendMessage", "POST"), passthrough=False
     )
-    assert call.upstream.path == f"/bot123456:{CANARY}/sendMessage"
+    assert call.upstream.path == Secret(f"/bot123456:{CANARY}/sendMessage")
 
 
 def test_basic_strategy_for_mailgun() -> None:
@@ -441,7 +442,7 @@ def test_basic_strategy_for_mailgun() -> None:
         "agent", "mailgun/sending", request("/v3/example.com/messages", "POST"), passthrough=False
     )
     expected = base64.b64encode(f"api:key-{CANARY}".encode()).decode()
-    assert call.upstream.headers == (("Authorization", f"Basic {expected}"),)
+    assert call.upstream.headers == (("Authorization", Secret(f"Basic {expected}")),)
 
 
 # --- prepare: one named regression test per §9 rule ---------------------------------------
@@ -486,7 +487,7 @@ def test_rule_host_and_scheme_only_from_policy() -> None:
         passthrough=True,
     )
     assert call.upstream.host == "api.example.com"
-    assert call.upstream.url().startswith("https://api.example.com/")
+    assert request_target(call.upstream).startswith("/base/v1/users")
     assert ("Host", "169.254.169.254") not in call.upstream.headers
     caught = refusal(
         POLICY.prepare,

@@ -9,14 +9,15 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from aivault_ops.runtime.response.headers import ResponseHeaderFilter
 from aivault_ops.runtime.response.redaction import MARK, SecretRedactor, base64_spellings
+from aivault_ops.secret import Secret
 
 SECRET = "sk-Canary/0123+456789_ABC"
-REDACTOR = SecretRedactor([SECRET])
+REDACTOR = SecretRedactor([Secret(SECRET)])
 
 
 def spellings(secret: str) -> list[bytes]:
@@ -57,7 +58,7 @@ def test_base64_of_the_secret_inside_longer_text_is_redacted(prefix: bytes) -> N
 
 
 def test_echoed_basic_authorization_header_is_redacted() -> None:
-    redactor = SecretRedactor(["pw-0123456789", "svc:pw-0123456789"])
+    redactor = SecretRedactor([Secret("pw-0123456789"), Secret("svc:pw-0123456789")])
     header = "Basic " + base64.b64encode(b"svc:pw-0123456789").decode()
     assert (
         redactor.redact_text(f'{{"authorization": "{header}"}}')
@@ -124,11 +125,12 @@ def test_random_split_points_never_let_a_secret_through(
     secret: str, before: bytes, after: bytes, which: int, cuts: list[int]
 ) -> None:
     spelling = spellings(secret)[which]
+    assume(spelling not in MARK)  # a "secret" such as `[REDACTE` is in every mark
     body = before + spelling + after
-    stream = SecretRedactor([secret]).stream()
+    stream = SecretRedactor([Secret(secret)]).stream()
     output = b"".join(stream.feed(chunk) for chunk in _chunks(body, cuts)) + stream.flush()
     assert spelling not in output
-    assert output == SecretRedactor([secret]).redact(body)
+    assert output == SecretRedactor([Secret(secret)]).redact(body)
 
 
 @settings(max_examples=150, deadline=None)
@@ -174,7 +176,7 @@ def test_response_headers_are_filtered_and_redacted() -> None:
 
 
 def test_patterns_are_compiled_on_first_use_only() -> None:
-    redactor = SecretRedactor([SECRET])
+    redactor = SecretRedactor([Secret(SECRET)])
     assert redactor._compiled is None
     assert redactor.redact(b"clean body") == b"clean body"
     compiled = redactor._compiled
@@ -193,7 +195,7 @@ def test_patterns_are_compiled_on_first_use_only() -> None:
     ],
 )
 def test_every_entry_point_compiles_and_redacts_on_first_use(use: Any) -> None:
-    assert use(SecretRedactor([SECRET])).startswith(MARK)
+    assert use(SecretRedactor([Secret(SECRET)])).startswith(MARK)
 
 
 PEM_LIKE = "-----BEGIN KEY-----\nMIIBVgIBADANBgkqhkiG9w0BAQEFAASCAUAwggE8\n-----END KEY-----"
@@ -212,7 +214,9 @@ PEM_LIKE = "-----BEGIN KEY-----\nMIIBVgIBADANBgkqhkiG9w0BAQEFAASCAUAwggE8\n-----
     ],
 )
 def test_escapes_that_leaked_are_redacted(secret: str, echo: bytes) -> None:
-    assert SecretRedactor([secret]).redact(b"<p>" + echo + b"</p>") == b"<p>" + MARK + b"</p>"
+    assert (
+        SecretRedactor([Secret(secret)]).redact(b"<p>" + echo + b"</p>") == b"<p>" + MARK + b"</p>"
+    )
 
 
 @pytest.mark.parametrize("newline", [b"\r\n", b"\n"])
@@ -236,7 +240,7 @@ def test_a_line_wrapped_secret_split_at_its_line_break_is_redacted() -> None:
 
 
 def test_long_patterns_are_compiled_only_when_a_body_may_hold_their_forms() -> None:
-    redactor = SecretRedactor([SECRET])
+    redactor = SecretRedactor([Secret(SECRET)])
     assert redactor.redact(b'{\n  "clean": true\n}\n') == b'{\n  "clean": true\n}\n'
     compiled = redactor._compiled
     assert compiled is not None
@@ -255,12 +259,12 @@ def test_long_patterns_are_compiled_only_when_a_body_may_hold_their_forms() -> N
     [b"chunk-1\n", b'data: {"n": 1}\n\n', b'{"n": 1}\r\n', b"event: x\ndata: y\n\n"],
 )
 def test_a_stream_is_not_held_back_past_a_line_end(chunk: bytes) -> None:
-    stream = SecretRedactor(["sk-canary-3f9d2c7a1b8e4d6f"]).stream()
+    stream = SecretRedactor([Secret("sk-canary-3f9d2c7a1b8e4d6f")]).stream()
     assert stream.feed(chunk) == chunk
 
 
 def test_a_stream_holds_a_possible_wrapped_base64_start() -> None:
-    stream = SecretRedactor(["sk-canary-3f9d2c7a1b8e4d6f"]).stream()
+    stream = SecretRedactor([Secret("sk-canary-3f9d2c7a1b8e4d6f")]).stream()
     assert stream.feed(b"line\nc2stY2\n") == b"line\n"
     assert stream.feed(b"FuYXJ5LTNmOWQyYzdhMWI4ZTRkNmY=\n") == MARK + b"\n"
 
@@ -288,5 +292,5 @@ def test_a_header_whose_name_holds_the_secret_is_dropped_not_renamed() -> None:
     ],
 )
 def test_a_multi_line_secret_is_redacted_trimmed_and_with_crlf_line_ends(echo: bytes) -> None:
-    redactor = SecretRedactor([PEM_LIKE + "\n"])
+    redactor = SecretRedactor([Secret(PEM_LIKE + "\n")])
     assert redactor.redact(b"<pre>" + echo + b"</pre>") == b"<pre>" + MARK + b"</pre>"

@@ -13,6 +13,7 @@ from aivault_ops.runtime.model import PreparedCall, UpstreamRequest
 from aivault_ops.runtime.response.body import whole_body
 from aivault_ops.runtime.response.redaction import SecretRedactor
 from aivault_ops.runtime.upstream.client import UpstreamFailure
+from aivault_ops.secret import Secret
 
 SECRET = "sk-canary-5b1f0e9d2c7a"
 
@@ -40,7 +41,7 @@ def call(limit: int | None = None) -> PreparedCall:
     upstream = UpstreamRequest("GET", "api.example.com", 443, "/", (), (), b"", 5.0)
     return PreparedCall(
         "agent", "api/read", "api", upstream,
-        max_response_body_bytes=limit, redactor=SecretRedactor([SECRET]),
+        max_response_body_bytes=limit, redactor=SecretRedactor([Secret(SECRET)]),
     )  # fmt: skip
 
 

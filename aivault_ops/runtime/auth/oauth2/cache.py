@@ -12,28 +12,53 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyrage
 
 from aivault_ops.runtime.auth.base import AuthUnavailable
+from aivault_ops.secret import Secret
 
 _CREDENTIAL = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True)
 class AccessToken:
     """A token, when to refresh it, and the refresh token to use next (if rotated)."""
 
-    value: str | None
+    value: Secret | None
     expires_at: float
     refresh_at: float
-    refresh_token: str | None = None
+    refresh_token: Secret | None = None
 
-    def __repr__(self) -> str:
-        return f"AccessToken(expires_at={self.expires_at})"
+    def to_json(self) -> dict[str, Any]:
+        """The cache file's payload (revealed: it is encrypted before it is written)."""
+        return {
+            "value": _plain(self.value),
+            "expires_at": self.expires_at,
+            "refresh_at": self.refresh_at,
+            "refresh_token": _plain(self.refresh_token),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AccessToken:
+        """The token of a decrypted cache payload; ValueError/TypeError if malformed."""
+        value, refresh = data.pop("value"), data.pop("refresh_token", None)
+        return cls(_wrapped(value), **data, refresh_token=_wrapped(refresh))
+
+
+def _plain(secret: Secret | None) -> str | None:
+    return None if secret is None else secret.reveal_text()
+
+
+def _wrapped(text: Any) -> Secret | None:
+    if text is None or text == "":
+        return None
+    if not isinstance(text, str):
+        raise TypeError("a cached token is not text")
+    return Secret(text)
 
 
 class TokenFile:
@@ -69,13 +94,13 @@ class TokenFile:
             data = json.loads(pyrage.decrypt(self.path.read_bytes(), [self._identity]))
             if data.pop("fingerprint") != fingerprint:
                 return None
-            return AccessToken(**data)
+            return AccessToken.from_json(data)
         except Exception:  # missing, corrupt, another identity: the cache is only a cache
             return None
 
     def save(self, token: AccessToken, fingerprint: str) -> None:
         """Encrypt and replace the file atomically (temp file, fsync, rename)."""
-        payload = json.dumps({**asdict(token), "fingerprint": fingerprint}).encode()
+        payload = json.dumps({**token.to_json(), "fingerprint": fingerprint}).encode()
         sealed = pyrage.encrypt(payload, [self._recipient])
         temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

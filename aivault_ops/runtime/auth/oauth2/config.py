@@ -15,6 +15,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from aivault_ops.runtime.auth.base import AuthUnavailable, config_dict
+from aivault_ops.secret import Secret
 
 GRANTS: Final = ("refresh_token", "client_credentials")
 AUTH_METHODS: Final = ("client_secret_basic", "client_secret_post")
@@ -60,13 +61,13 @@ def check_token_endpoint(url: str, hosts: Iterable[str]) -> None:
         raise AuthUnavailable(f"{where} must not have a fragment")
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True)
 class OAuth2Secret:
     """The client's secrets from the credential's secret JSON."""
 
-    client_id: str
-    client_secret: str
-    refresh_token: str | None = None
+    client_id: Secret
+    client_secret: Secret
+    refresh_token: Secret | None = None
     scope: str | None = None
     auth_method: str = "client_secret_basic"
 
@@ -92,8 +93,17 @@ class OAuth2Secret:
             raise AuthUnavailable(
                 f"o_auth2 secret token_endpoint_auth_method {method!r} is unknown"
             )
-        token = data.get("refresh_token") if grant_type == "refresh_token" else None
-        return cls(data["client_id"], data["client_secret"], token, data.get("scope"), method)
+        token = Secret(data["refresh_token"]) if grant_type == "refresh_token" else None
+        client_id, client_secret = Secret(data["client_id"]), Secret(data["client_secret"])
+        return cls(client_id, client_secret, token, data.get("scope"), method)
 
-    def __repr__(self) -> str:
-        return "OAuth2Secret([secret])"
+    def fingerprint_material(self) -> dict[str, str | None]:
+        """Every field in plain text, to be hashed into the token cache's fingerprint."""
+        refresh_token = None if self.refresh_token is None else self.refresh_token.reveal_text()
+        return {
+            "client_id": self.client_id.reveal_text(),
+            "client_secret": self.client_secret.reveal_text(),
+            "refresh_token": refresh_token,
+            "scope": self.scope,
+            "auth_method": self.auth_method,
+        }

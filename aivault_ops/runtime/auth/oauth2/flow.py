@@ -25,7 +25,10 @@ What `TokenManager` guarantees:
   inside the encrypted file); an unreadable cache file is ignored; before
   a refresh the file is read again if it changed, so runtime workers pick
   up each other's tokens and rotated refresh tokens;
-- errors name the credential and the OAuth `error` code, never a secret.
+- errors name the credential and the OAuth `error` code, never a secret;
+- client secrets and tokens are `Secret`s everywhere: they are revealed only
+  to write the token endpoint request, to fingerprint the configuration and
+  to encrypt the cache file.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from urllib.parse import quote_plus
 from aivault_ops.runtime.auth.base import (
     MIN_SECRET_LENGTH,
     AuthUnavailable,
+    FormValues,
     PostForm,
     check_injected_value,
 )
@@ -55,6 +59,7 @@ from aivault_ops.runtime.auth.oauth2.config import (
     check_token_endpoint,
 )
 from aivault_ops.runtime.model import Refusal
+from aivault_ops.secret import Secret
 
 __all__ = [
     "AUTH_METHODS",
@@ -81,9 +86,10 @@ class OAuth2Error(Refusal):
         super().__init__(502, "E-OAUTH2-TOKEN", message)
 
 
-def _basic(client_id: str, client_secret: str) -> str:
-    pair = f"{quote_plus(client_id)}:{quote_plus(client_secret)}"
-    return "Basic " + base64.b64encode(pair.encode()).decode("ascii")
+def _basic(client_id: Secret, client_secret: Secret) -> Secret:
+    """The token endpoint's Basic header (RFC 6749 §2.3.1: each part form-encoded)."""
+    pair = f"{quote_plus(client_id.reveal_text())}:{quote_plus(client_secret.reveal_text())}"
+    return Secret("Basic " + base64.b64encode(pair.encode()).decode("ascii"))
 
 
 def _failure_name(error: Exception) -> str:
@@ -110,7 +116,7 @@ def _expires_in(body: Mapping[str, Any]) -> float:
     return value
 
 
-def _token_fields(body: Any) -> tuple[str, float]:
+def _token_fields(body: Any) -> tuple[Secret, float]:
     """(access_token, lifetime in seconds) from a token response; ValueError if unusable."""
     if not isinstance(body, dict):
         raise ValueError("body")
@@ -124,12 +130,12 @@ def _token_fields(body: Any) -> tuple[str, float]:
         check_injected_value(value, "access_token")
     except AuthUnavailable:
         raise ValueError("access_token") from None
-    return value, _expires_in(body)
+    return Secret(value), _expires_in(body)
 
 
 def fingerprint(credential: str, config: OAuth2Config, secret: OAuth2Secret) -> str:
     """Identifies the configuration a cached token belongs to (sha256 hex)."""
-    material = [credential, asdict(config), asdict(secret)]
+    material = [credential, asdict(config), secret.fingerprint_material()]
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
 
@@ -160,7 +166,7 @@ class TokenManager:
         self._cache_seen: tuple[int, int, int] | None = None
         self._fingerprint = fingerprint(credential, config, secret)
 
-    async def get_token(self) -> str:
+    async def get_token(self) -> Secret:
         """A valid access token, refreshing (once, for every concurrent caller) if needed."""
         token = self._usable(self._current)
         if token is not None:
@@ -171,7 +177,7 @@ class TokenManager:
                 token = self._remember(*await self._fetch())
             return token
 
-    def invalidate(self, stale: str | None = None) -> None:
+    def invalidate(self, stale: Secret | None = None) -> None:
         """Drop the current token after an upstream 401 (only if it is still `stale`).
 
         The cache file is updated too, unless another worker wrote a newer one
@@ -186,16 +192,18 @@ class TokenManager:
         if self._cache is None or self._cache.version() == self._cache_seen:
             self._save(self._current)
 
-    def secret_values(self) -> tuple[str, ...]:
+    def secret_values(self) -> tuple[Secret, ...]:
         """Every value to redact from responses right now."""
-        values = [self._secret.client_secret, *filter(None, [self._secret.refresh_token])]
-        if self._refresh_token and self._refresh_token not in values:
+        values = [self._secret.client_secret]
+        if self._secret.refresh_token is not None:
+            values.append(self._secret.refresh_token)
+        if self._refresh_token is not None and self._refresh_token not in values:
             values.append(self._refresh_token)
         if self._current is not None and self._current.value is not None:
             values.append(self._current.value)
         return tuple(values)
 
-    def _usable(self, token: AccessToken | None) -> str | None:
+    def _usable(self, token: AccessToken | None) -> Secret | None:
         if token is not None and token.value is not None and self._clock() < token.refresh_at:
             return token.value
         return None
@@ -212,7 +220,7 @@ class TokenManager:
             self._refresh_token = token.refresh_token or self._refresh_token
         return token
 
-    def _remember(self, value: str, token: AccessToken) -> str:
+    def _remember(self, value: Secret, token: AccessToken) -> Secret:
         self._current = token
         self._refresh_token = token.refresh_token
         self._save(token)
@@ -223,21 +231,23 @@ class TokenManager:
             self._cache.save(token, self._fingerprint)
             self._cache_seen = self._cache.version()
 
-    def _request(self) -> tuple[dict[str, str], dict[str, str]]:
-        form = {"grant_type": self._config.grant_type}
+    def _request(self) -> tuple[FormValues, FormValues]:
+        """The form and headers of a token request; the secrets in them stay `Secret`s
+        (`token_endpoint.post_form` reveals them as it writes the request)."""
+        form: dict[str, str | Secret] = {"grant_type": self._config.grant_type}
         if self._refresh_token is not None:
             form["refresh_token"] = self._refresh_token
         scope = self._secret.scope or " ".join(self._config.scopes)
         if scope:
             form["scope"] = scope
-        headers = {"Accept": "application/json"}
+        headers: dict[str, str | Secret] = {"Accept": "application/json"}
         if self._secret.auth_method == "client_secret_basic":
             headers["Authorization"] = _basic(self._secret.client_id, self._secret.client_secret)
         else:
             form.update(client_id=self._secret.client_id, client_secret=self._secret.client_secret)
         return form, headers
 
-    async def _fetch(self) -> tuple[str, AccessToken]:
+    async def _fetch(self) -> tuple[Secret, AccessToken]:
         form, headers = self._request()
         try:
             status, body = await self._post_form(self._config.token_endpoint, form, headers)
@@ -255,7 +265,7 @@ class TokenManager:
             )
         return self._parse(body)
 
-    def _parse(self, body: Any) -> tuple[str, AccessToken]:
+    def _parse(self, body: Any) -> tuple[Secret, AccessToken]:
         now = self._clock()
         try:
             value, lifetime = _token_fields(body)
@@ -265,7 +275,9 @@ class TokenManager:
                 f" has no usable {problem}"
             ) from None
         rotated = body.get("refresh_token")
-        refresh_token = rotated if isinstance(rotated, str) and rotated else self._refresh_token
+        refresh_token = (
+            Secret(rotated) if isinstance(rotated, str) and rotated else self._refresh_token
+        )
         refresh_at = now + max(lifetime - self._skew, lifetime / 2)
         return value, AccessToken(value, now + lifetime, refresh_at, refresh_token)
 

@@ -17,6 +17,7 @@ from aivault_ops.runtime.auth.oauth2.flow import OAuth2Config, OAuth2Secret, Tok
 from aivault_ops.runtime.auth.request_auth import Signed
 from aivault_ops.runtime.model import UpstreamRequest
 from aivault_ops.runtime.response.redaction import SecretRedactor
+from aivault_ops.secret import Secret
 
 ADDED: Final = frozenset({"authorization"})
 _KEEP_REDACTORS: Final = 8
@@ -27,7 +28,7 @@ class OAuth2Auth:
 
     def __init__(self, manager: TokenManager) -> None:
         self._manager = manager
-        self._redactors: dict[tuple[str, ...], SecretRedactor] = {}
+        self._redactors: dict[frozenset[Secret], SecretRedactor] = {}
 
     def added_header_names(self) -> frozenset[str]:
         """`authorization`."""
@@ -36,7 +37,7 @@ class OAuth2Auth:
     async def sign(self, request: UpstreamRequest, now: datetime) -> Signed:
         """The bearer header, and a redactor that covers this very token."""
         token = await self._manager.get_token()
-        header = ("Authorization", f"Bearer {token}")
+        header = ("Authorization", "Bearer " + token)
         return Signed((header,), self.redactor((*self._manager.secret_values(), token)), token)
 
     def unauthorized(self, signed: Signed) -> bool:
@@ -44,9 +45,9 @@ class OAuth2Auth:
         self._manager.invalidate(signed.token)
         return True
 
-    def redactor(self, values: tuple[str, ...]) -> SecretRedactor:
+    def redactor(self, values: tuple[Secret, ...]) -> SecretRedactor:
         """A redactor for these values, compiled once per set of tokens."""
-        key = tuple(sorted(set(values)))
+        key = frozenset(values)
         redactor = self._redactors.get(key)
         if redactor is None:
             if len(self._redactors) >= _KEEP_REDACTORS:
@@ -77,7 +78,7 @@ def manager(context: AuthContext, services: AuthServices) -> TokenManager:
     return TokenManager(
         context.credential,
         config,
-        OAuth2Secret.from_json(secret, config.grant_type),
+        OAuth2Secret.from_json(secret.reveal_text(), config.grant_type),
         post_form=services.post_form,
         clock=services.clock,
         cache=_cache(context),
@@ -88,7 +89,7 @@ def build(context: AuthContext) -> Injection:
     """A token manager per credential; client secret and refresh token are redacted."""
     tokens = manager(context, context.services)
     values = tokens.secret_values()
-    if any(len(value) < MIN_SECRET_LENGTH for value in values):
+    if any(len(value.reveal_text()) < MIN_SECRET_LENGTH for value in values):
         raise AuthUnavailable(
             f"o_auth2 client_secret and refresh_token need at least {MIN_SECRET_LENGTH}"
             " characters to be redacted reliably from responses"

@@ -21,6 +21,7 @@ base64, padded) and `timestamp` (unix seconds from the injected clock), e.g.
 `"t={{timestamp}},v1={{signature}}"`. It must use `signature` or
 `signature_b64`. What this prevents: the raw secret is never a template
 variable, so no template can send it; only the HMAC leaves the runtime.
+The key is held as a `Secret` and revealed only to compute an HMAC.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from aivault_ops.runtime.auth.base import (
     config_dict,
 )
 from aivault_ops.runtime.policy.checks.names import TOKEN
+from aivault_ops.secret import Secret
 
 ALGORITHMS: Final[dict[str, Callable[[], Any]]] = {
     "sha256": hashlib.sha256,
@@ -84,7 +86,7 @@ class HmacSigner:
     """Signs requests for one credential; holds the key, never shows it."""
 
     def __init__(
-        self, *, key: bytes, algorithm: str, header_name: str, template: str, message: str = "body"
+        self, *, key: Secret, algorithm: str, header_name: str, template: str, message: str = "body"
     ) -> None:
         if algorithm not in ALGORITHMS:
             raise AuthUnavailable(
@@ -110,12 +112,12 @@ class HmacSigner:
             ) from None
 
     @classmethod
-    def from_config(cls, config: Any, secret: str) -> HmacSigner:
+    def from_config(cls, config: Any, secret: Secret) -> HmacSigner:
         """Build from `auth.hmac` and the credential's `secret` (at least 8 characters)."""
         spec = config_dict(config, "hmac", ("algorithm", "header_name", "value_template"))
         check_redactable({"secret": secret}, frozenset({"secret"}))
         return cls(
-            key=secret.encode("utf-8"),
+            key=secret,
             algorithm=spec["algorithm"],
             header_name=spec["header_name"],
             template=spec["value_template"],
@@ -135,7 +137,8 @@ class HmacSigner:
     def sign(self, method: str, path: str, body: bytes, now: float) -> tuple[str, str]:
         """The header `(header_name, rendered value_template)` for this request at `now`."""
         timestamp = int(now)
-        mac = hmac.new(self._key, self.message(method, path, body, timestamp), self._digest)
+        message = self.message(method, path, body, timestamp)
+        mac = hmac.new(self._key.reveal_bytes(), message, self._digest)
         return self.header_name, self._render(mac.digest(), timestamp)
 
     def _render(self, mac: bytes, timestamp: int) -> str:

@@ -13,7 +13,8 @@ botocore's `SigV4Auth` / `S3SigV4Auth`) builds it, so the signature covers
 the method, the path as sent, every query pair, every header given (minus
 hop-by-hop ones) and the sha256 of the body. The secret access key never
 leaves this module: only the HMAC-derived signing key (cached per day,
-region and service) is used per request, and no `repr` shows either.
+region and service) is used per request. Both, the access key id and the
+session token are held as `Secret`s and revealed only to sign.
 
 The caller must pass the exact percent-encoded path string that goes on
 the wire and every header it sends, and must not change them afterwards;
@@ -33,6 +34,7 @@ from typing import Any, Final
 from urllib.parse import quote
 
 from aivault_ops.runtime.auth.base import AuthUnavailable, config_dict
+from aivault_ops.secret import Secret
 
 ALGORITHM: Final = "AWS4-HMAC-SHA256"
 EMPTY_SHA256: Final = hashlib.sha256(b"").hexdigest()
@@ -50,13 +52,13 @@ _SAFE_QUERY: Final = "-_.~"
 _SAFE_PATH: Final = "/~"
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True)
 class AwsCredentials:
     """An access key pair, optionally with a session token (STS)."""
 
-    access_key_id: str
-    secret_access_key: str
-    session_token: str | None = None
+    access_key_id: Secret
+    secret_access_key: Secret
+    session_token: Secret | None = None
 
     @classmethod
     def from_json(cls, text: str) -> AwsCredentials:
@@ -73,14 +75,13 @@ class AwsCredentials:
         token = data.get("session_token")
         if token is not None and (not isinstance(token, str) or not token):
             raise AuthUnavailable("aws_sig_v4 secret 'session_token' must be a non-empty string")
-        return cls(data["access_key_id"], data["secret_access_key"], token)
+        session = None if token is None else Secret(token)
+        return cls(Secret(data["access_key_id"]), Secret(data["secret_access_key"]), session)
 
-    def secret_values(self) -> tuple[str, ...]:
+    def secret_values(self) -> tuple[Secret, ...]:
         """Values to redact from responses (the access key id is not a secret)."""
-        return (self.secret_access_key,) + ((self.session_token,) if self.session_token else ())
-
-    def __repr__(self) -> str:
-        return "AwsCredentials([secret])"
+        session = () if self.session_token is None else (self.session_token,)
+        return (self.secret_access_key, *session)
 
 
 @dataclass(frozen=True, repr=False)
@@ -188,7 +189,7 @@ class SigV4Signer:
         self._credentials = credentials
         self.region = region
         self.service = service
-        self._key: tuple[str, bytes] | None = None
+        self._key: tuple[str, Secret] | None = None
 
     @classmethod
     def from_config(cls, config: Any, credentials: AwsCredentials) -> SigV4Signer:
@@ -207,23 +208,27 @@ class SigV4Signer:
         """The signing key for `date` (YYYYMMDD), derived once per day and cached."""
         cached = self._key
         if cached is not None and cached[0] == date:
-            return cached[1]
-        key = derive_signing_key(
-            self._credentials.secret_access_key, date, self.region, self.service
-        )
-        self._key = (date, key)
+            return cached[1].reveal_bytes()
+        secret = self._credentials.secret_access_key.reveal_text()
+        key = derive_signing_key(secret, date, self.region, self.service)
+        self._key = (date, Secret(key))
         return key
 
     def _own_headers(self, request: SigV4Request, stamp: str) -> list[tuple[str, str]]:
         added = [("X-Amz-Date", stamp)]
-        if self._credentials.session_token:
-            added.append(("X-Amz-Security-Token", self._credentials.session_token))
+        if self._credentials.session_token is not None:
+            token = self._credentials.session_token.reveal_text()
+            added.append(("X-Amz-Security-Token", token))
         if self.service == "s3":
             added.append(("X-Amz-Content-Sha256", hashlib.sha256(request.body).hexdigest()))
         return added
 
     def sign(self, request: SigV4Request, now: datetime) -> tuple[tuple[str, str], ...]:
-        """The headers to add to `request` so that AWS accepts it at time `now`."""
+        """The headers to add to `request` so that AWS accepts it at time `now`.
+
+        Their values carry the access key id and the session token: the
+        caller keeps them as `Secret`s until they are written.
+        """
         stamp = amz_date(now)
         date = stamp[:8]
         added = self._own_headers(request, stamp)
@@ -234,7 +239,7 @@ class SigV4Signer:
         to_sign = f"{ALGORITHM}\n{stamp}\n{scope}\n{digest.hexdigest()}"
         signature = hmac.new(self.signing_key(date), to_sign.encode(), hashlib.sha256).hexdigest()
         authorization = (
-            f"{ALGORITHM} Credential={self._credentials.access_key_id}/{scope}, "
+            f"{ALGORITHM} Credential={self._credentials.access_key_id.reveal_text()}/{scope}, "
             f"SignedHeaders={';'.join(sorted(headers))}, Signature={signature}"
         )
         return (*added, ("Authorization", authorization))

@@ -22,6 +22,7 @@ from aivault_ops.runtime.auth.oauth2.flow import (
     TokenManager,
 )
 from aivault_ops.runtime.model import Refusal
+from aivault_ops.secret import Secret, wire_text
 
 HOSTS = ("api.example.com", "auth.example.com")
 ENDPOINT = "https://auth.example.com/oauth/token"
@@ -42,6 +43,11 @@ class Clock:
         return self.now
 
 
+def as_sent(values: Mapping[str, str | Secret]) -> dict[str, str]:
+    """What `token_endpoint.post_form` writes of a form or a header set."""
+    return {name: wire_text(value) for name, value in values.items()}
+
+
 class TokenEndpoint:
     """A fake `post_form` that counts calls and issues numbered tokens."""
 
@@ -52,9 +58,9 @@ class TokenEndpoint:
         self.answer: tuple[int, Any] | None = None
 
     async def __call__(
-        self, url: str, form: Mapping[str, str], headers: Mapping[str, str]
+        self, url: str, form: Mapping[str, str | Secret], headers: Mapping[str, str | Secret]
     ) -> tuple[int, Any]:
-        self.calls.append((url, dict(form), dict(headers)))
+        self.calls.append((url, as_sent(form), as_sent(headers)))
         for _ in range(5):
             await asyncio.sleep(0)  # let every other waiter reach the lock
         if self.answer is not None:
@@ -95,10 +101,10 @@ def test_fifty_concurrent_requests_share_one_refresh() -> None:
     endpoint = TokenEndpoint()
     tokens_manager = manager(endpoint, Clock())
 
-    async def run() -> list[str]:
+    async def run() -> list[Secret]:
         return await asyncio.gather(*(tokens_manager.get_token() for _ in range(50)))
 
-    assert asyncio.run(run()) == ["access-token-1"] * 50
+    assert asyncio.run(run()) == [Secret("access-token-1")] * 50
     assert len(endpoint.calls) == 1
 
 
@@ -137,11 +143,11 @@ def test_client_credentials_with_post_auth_and_secret_scope() -> None:
 def test_refreshed_skew_seconds_before_expiry() -> None:
     endpoint, clock = TokenEndpoint(lifetime=3600), Clock()
     tokens = manager(endpoint, clock)
-    assert asyncio.run(tokens.get_token()) == "access-token-1"
+    assert asyncio.run(tokens.get_token()) == Secret("access-token-1")
     clock.now += 3600 - 60 - 1
-    assert asyncio.run(tokens.get_token()) == "access-token-1"
+    assert asyncio.run(tokens.get_token()) == Secret("access-token-1")
     clock.now += 1
-    assert asyncio.run(tokens.get_token()) == "access-token-2"
+    assert asyncio.run(tokens.get_token()) == Secret("access-token-2")
     assert len(endpoint.calls) == 2
 
 
@@ -150,37 +156,37 @@ def test_short_lived_tokens_are_refreshed_half_way() -> None:
     tokens = manager(endpoint, clock)
     asyncio.run(tokens.get_token())
     clock.now += 14
-    assert asyncio.run(tokens.get_token()) == "access-token-1"
+    assert asyncio.run(tokens.get_token()) == Secret("access-token-1")
     clock.now += 1
-    assert asyncio.run(tokens.get_token()) == "access-token-2"
+    assert asyncio.run(tokens.get_token()) == Secret("access-token-2")
 
 
 def test_invalidate_causes_exactly_one_new_refresh() -> None:
     endpoint = TokenEndpoint()
     tokens = manager(endpoint, Clock())
 
-    async def after_401() -> list[str]:
+    async def after_401() -> list[Secret]:
         stale = await tokens.get_token()
 
-        async def retry() -> str:
+        async def retry() -> Secret:
             tokens.invalidate(stale)
             return await tokens.get_token()
 
         return await asyncio.gather(*(retry() for _ in range(20)))
 
-    assert asyncio.run(after_401()) == ["access-token-2"] * 20
+    assert asyncio.run(after_401()) == [Secret("access-token-2")] * 20
     assert len(endpoint.calls) == 2
-    tokens.invalidate("access-token-1")
-    assert asyncio.run(tokens.get_token()) == "access-token-2"
+    tokens.invalidate(Secret("access-token-1"))
+    assert asyncio.run(tokens.get_token()) == Secret("access-token-2")
     tokens.invalidate()
-    assert asyncio.run(tokens.get_token()) == "access-token-3"
+    assert asyncio.run(tokens.get_token()) == Secret("access-token-3")
 
 
 def test_cached_token_survives_a_restart_encrypted(tmp_path: Path, identity: Any) -> None:
     clock = Clock()
     first = TokenEndpoint(rotate=True)
     cache = TokenFile.for_credential(tmp_path, "my-api", identity)
-    assert asyncio.run(manager(first, clock, cache).get_token()) == "access-token-1"
+    assert asyncio.run(manager(first, clock, cache).get_token()) == Secret("access-token-1")
     raw = (tmp_path / "oauth2" / "my-api.age").read_bytes()
     assert raw.startswith(b"age-encryption.org/v1\n")
     for plaintext in (b"access-token-1", b"rt-rotated-1", REFRESH.encode(), CLIENT_SECRET.encode()):
@@ -190,7 +196,7 @@ def test_cached_token_survives_a_restart_encrypted(tmp_path: Path, identity: Any
 
     second = TokenEndpoint()
     restarted = manager(second, clock, TokenFile.for_credential(tmp_path, "my-api", identity))
-    assert asyncio.run(restarted.get_token()) == "access-token-1"
+    assert asyncio.run(restarted.get_token()) == Secret("access-token-1")
     assert second.calls == []
     clock.now += 3600
     asyncio.run(restarted.get_token())
@@ -351,12 +357,13 @@ def test_nothing_secret_in_reprs_and_redaction_covers_the_live_token() -> None:
     tokens = manager(TokenEndpoint(rotate=True), Clock())
     secret = OAuth2Secret.from_json(SECRET_JSON, "refresh_token")
     assert CLIENT_SECRET not in repr(secret) and REFRESH not in repr(tokens)
-    assert repr(AccessToken("access-token-1", 5.0, 4.0, REFRESH)) == "AccessToken(expires_at=5.0)"
-    assert tokens.secret_values() == (CLIENT_SECRET, REFRESH)
+    token = AccessToken(Secret("access-token-1"), 5.0, 4.0, Secret(REFRESH))
+    assert "access-token-1" not in repr(token) and REFRESH not in repr(token)
+    assert tokens.secret_values() == (Secret(CLIENT_SECRET), Secret(REFRESH))
     asyncio.run(tokens.get_token())
-    assert tokens.secret_values() == (
+    assert tokens.secret_values() == tuple(map(Secret, (
         CLIENT_SECRET, REFRESH, "rt-rotated-1-0123456789", "access-token-1",
-    )  # fmt: skip
+    )))  # fmt: skip
 
 
 def test_token_file_refuses_a_bad_credential_name_or_identity(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pyrage
 
 from aivault_ops.runtime.auth.oauth2.flow import OAuth2Config, OAuth2Secret, TokenFile, TokenManager
+from aivault_ops.secret import Secret, wire_text
 
 HOSTS = ("api.example.com", "auth.example.com")
 REFRESH = "rt-original-refresh-0123456789"
@@ -27,10 +28,10 @@ class Endpoint:
         self.used: list[str] = []
 
     async def __call__(
-        self, url: str, form: Mapping[str, str], headers: Mapping[str, str]
+        self, url: str, form: Mapping[str, str | Secret], headers: Mapping[str, str | Secret]
     ) -> tuple[int, Any]:
-        self.used.append(form["refresh_token"])
-        if form["refresh_token"] != self.current:
+        self.used.append(wire_text(form["refresh_token"]))
+        if self.used[-1] != self.current:
             return 400, {"error": "invalid_grant"}
         self.current = f"rt-rotated-{len(self.used)}-0123456789"
         token = f"access-token-{len(self.used)}"
@@ -63,11 +64,11 @@ def test_a_worker_uses_the_token_another_worker_fetched(tmp_path: Path) -> None:
     identity, endpoint, clock = pyrage.x25519.Identity.generate(), Endpoint(), Clock()
     first = worker(tmp_path / "crm.age", identity, endpoint, clock)
     second = worker(tmp_path / "crm.age", identity, endpoint, clock)
-    assert asyncio.run(first.get_token()) == "access-token-1"
-    assert asyncio.run(second.get_token()) == "access-token-1"
+    assert asyncio.run(first.get_token()) == Secret("access-token-1")
+    assert asyncio.run(second.get_token()) == Secret("access-token-1")
     clock.now += 3600
-    assert asyncio.run(first.get_token()) == "access-token-2"
-    assert asyncio.run(second.get_token()) == "access-token-2"
+    assert asyncio.run(first.get_token()) == Secret("access-token-2")
+    assert asyncio.run(second.get_token()) == Secret("access-token-2")
     assert endpoint.used == [REFRESH, "rt-rotated-1-0123456789"]
 
 
@@ -75,10 +76,10 @@ def test_a_rotated_refresh_token_is_picked_up_after_a_401(tmp_path: Path) -> Non
     identity, endpoint, clock = pyrage.x25519.Identity.generate(), Endpoint(), Clock()
     first = worker(tmp_path / "crm.age", identity, endpoint, clock)
     second = worker(tmp_path / "crm.age", identity, endpoint, clock)
-    assert asyncio.run(first.get_token()) == "access-token-1"
-    assert asyncio.run(second.get_token()) == "access-token-1"
-    first.invalidate("access-token-1")
-    assert asyncio.run(first.get_token()) == "access-token-2"
-    second.invalidate("access-token-1")
-    assert asyncio.run(second.get_token()) == "access-token-2"
+    assert asyncio.run(first.get_token()) == Secret("access-token-1")
+    assert asyncio.run(second.get_token()) == Secret("access-token-1")
+    first.invalidate(Secret("access-token-1"))
+    assert asyncio.run(first.get_token()) == Secret("access-token-2")
+    second.invalidate(Secret("access-token-1"))
+    assert asyncio.run(second.get_token()) == Secret("access-token-2")
     assert endpoint.used == [REFRESH, "rt-rotated-1-0123456789"]

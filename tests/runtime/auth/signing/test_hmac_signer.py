@@ -11,6 +11,7 @@ import pytest
 
 from aivault_ops.runtime.auth.base import AuthUnavailable
 from aivault_ops.runtime.auth.signing.hmac_signer import HmacSigner
+from aivault_ops.secret import Secret
 
 KEY = "whsec-0123456789abcdef"
 BODY = '{"amount": 100, "currency": "eur", "note": "café"}'.encode()
@@ -20,7 +21,7 @@ NOW = 1_700_000_000.75
 def signer(**overrides: Any) -> HmacSigner:
     config = {"algorithm": "sha256", "header_name": "X-Signature"}
     config["value_template"] = "{{signature}}"
-    return HmacSigner.from_config({**config, **overrides}, KEY)
+    return HmacSigner.from_config({**config, **overrides}, Secret(KEY))
 
 
 @pytest.mark.parametrize("algorithm", ["sha256", "sha512"])
@@ -112,4 +113,4 @@ def test_bad_config_is_refused_at_build(overrides: dict[str, Any], message: str)
 def test_short_key_is_refused() -> None:
     config = {"algorithm": "sha256", "header_name": "X-Sig", "value_template": "{{signature}}"}
     with pytest.raises(AuthUnavailable, match="shorter than 8 characters"):
-        HmacSigner.from_config(config, "short")
+        HmacSigner.from_config(config, Secret("short"))

@@ -21,11 +21,17 @@ from aivault_ops.runtime.auth.signing.sigv4 import (
     amz_date,
     remove_dot_segments,
 )
+from aivault_ops.secret import Secret
 
 AKID = "AKIDEXAMPLE"
 SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 TOKEN = "IQoJb3JpZ2luX2VjEXAMPLE//session+token="
 NOW = datetime(2015, 8, 30, 12, 36, tzinfo=UTC)
+
+
+def aws(token: str | None = None) -> AwsCredentials:
+    return AwsCredentials(Secret(AKID), Secret(SECRET), None if token is None else Secret(token))
+
 
 CASES: dict[str, tuple[str, SigV4Request, bool]] = {
     "get-root": ("iam", SigV4Request("GET", "iam.amazonaws.com", "/", (), (), b""), False),
@@ -145,7 +151,7 @@ CASES: dict[str, tuple[str, SigV4Request, bool]] = {
 
 
 def ours(service: str, request: SigV4Request, token: bool, now: datetime) -> dict[str, str]:
-    credentials = AwsCredentials(AKID, SECRET, TOKEN if token else None)
+    credentials = aws(TOKEN if token else None)
     signer = SigV4Signer(credentials, region="eu-west-1", service=service)
     return {name.lower(): value for name, value in signer.sign(request, now)}
 
@@ -193,7 +199,7 @@ def test_session_token_header_only_with_a_token() -> None:
 def test_reprs_show_no_path_and_the_added_names_are_auth_class() -> None:
     request = SigV4Request("GET", "h.example", "/secret-path", (("k", "v"),), (), b"body")
     assert repr(request) == "SigV4Request(method='GET', host='h.example')"
-    signer = SigV4Signer(AwsCredentials(AKID, SECRET), region="us-east-1", service="s3")
+    signer = SigV4Signer(aws(), region="us-east-1", service="s3")
     assert signer.added_header_names() == {
         "authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256",
     }  # fmt: skip
@@ -246,7 +252,7 @@ VANILLA = {
 def test_aws_vanilla_vectors(name: str) -> None:
     query, canonical, published = VANILLA[name]
     assert _vanilla_signature(canonical) == published
-    signer = SigV4Signer(AwsCredentials(AKID, SECRET), region="us-east-1", service="service")
+    signer = SigV4Signer(aws(), region="us-east-1", service="service")
     request = SigV4Request("GET", "example.amazonaws.com", "/", query, (), b"")
     headers = dict(signer.sign(request, NOW))
     assert headers == {
@@ -257,7 +263,7 @@ def test_aws_vanilla_vectors(name: str) -> None:
 
 
 def test_signing_key_is_derived_once_per_day() -> None:
-    signer = SigV4Signer(AwsCredentials(AKID, SECRET), region="us-east-1", service="service")
+    signer = SigV4Signer(aws(), region="us-east-1", service="service")
     first = signer.signing_key("20150830")
     assert signer.signing_key("20150830") is first
     assert signer.signing_key("20150831") != first
@@ -289,8 +295,8 @@ def test_remove_dot_segments(path: str, normalized: str) -> None:
 def test_credentials_from_json_and_repr() -> None:
     fields = {"access_key_id": AKID, "secret_access_key": SECRET, "session_token": TOKEN}
     parsed = AwsCredentials.from_json(json.dumps(fields))
-    assert parsed == AwsCredentials(AKID, SECRET, TOKEN)
-    assert parsed.secret_values() == (SECRET, TOKEN)
+    assert parsed == aws(TOKEN)
+    assert parsed.secret_values() == (Secret(SECRET), Secret(TOKEN))
     assert SECRET not in repr(parsed) and TOKEN not in repr(parsed)
     assert SECRET not in repr(SigV4Signer(parsed, region="us-east-1", service="s3"))
 
@@ -317,14 +323,10 @@ def test_bad_secret_json_is_refused(text: str, message: str) -> None:
 
 
 def test_from_config() -> None:
-    signer = SigV4Signer.from_config(
-        {"service": "s3", "region": "eu-west-1"}, AwsCredentials(AKID, SECRET)
-    )
+    signer = SigV4Signer.from_config({"service": "s3", "region": "eu-west-1"}, aws())
     assert (signer.service, signer.region) == ("s3", "eu-west-1")
     with pytest.raises(AuthUnavailable) as caught:
-        SigV4Signer.from_config(
-            {"service": "s3", "region": "eu west"}, AwsCredentials(AKID, SECRET)
-        )
+        SigV4Signer.from_config({"service": "s3", "region": "eu west"}, aws())
     assert caught.value.message == "auth.aws_sig_v4.region 'eu west' is not valid"
     with pytest.raises(AuthUnavailable, match="must be a non-empty string"):
-        SigV4Signer.from_config({"service": "s3"}, AwsCredentials(AKID, SECRET))
+        SigV4Signer.from_config({"service": "s3"}, aws())
