@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from aivault_ops.runtime.bundles.reload import ReloadThread
     from aivault_ops.runtime.http.connections import ConnectionLimits
     from aivault_ops.runtime.http.server import Runtime
+    from aivault_ops.runtime.observe.audit_settings import AuditSettings
     from aivault_ops.runtime.upstream.client import UpstreamSettings
     from aivault_ops.sops.identities import Identities
 
@@ -57,6 +58,24 @@ def connection_limits(args: argparse.Namespace) -> ConnectionLimits:
         if not value > 0:
             raise UsageError(f"{flag} must be positive")
     return limits
+
+
+def audit_settings(args: argparse.Namespace) -> AuditSettings:
+    """The audit log's rotation, compression, retention and free-space floors."""
+    from aivault_ops.runtime.observe.audit_settings import AuditSettings
+
+    try:
+        return AuditSettings(
+            max_file_bytes=args.audit_max_file_bytes,
+            rotate=args.audit_rotate,
+            gzip=args.audit_gzip,
+            retain_bytes=args.audit_retain_bytes,
+            retain_days=args.audit_retain_days,
+            min_free_bytes=args.audit_min_free_bytes,
+            warn_free_bytes=args.audit_warn_free_bytes,
+        )
+    except ValueError as error:
+        raise UsageError(str(error)) from None
 
 
 @dataclass
@@ -186,13 +205,14 @@ def build_process(args: argparse.Namespace, log: StderrLog, environ: dict[str, s
         raise UsageError("--poll-interval must be positive")
     settings = upstream_settings(args, log)
     limits = connection_limits(args)
+    audit = audit_settings(args)
     state_dir = prepare_state_dir(args.state_dir or default_state_dir(environ))
     trusted = [resolve_public_key(value) for value in args.trust]
     state, metrics = RuntimeState(), Metrics()
     runtime = Runtime(
         state=state,
         upstream=_Unstarted(),
-        audit=AuditLog(state_dir, clock=_now),
+        audit=AuditLog(state_dir, clock=_now, settings=audit),
         metrics=metrics,
         clock=_now,
         log=log,
@@ -305,6 +325,7 @@ async def serve_forever(
         servers.append(await loop.create_unix_server(server, sock=listeners.unix))
         process.log("listening", socket=listeners.unix.getsockname(), pid=os.getpid())
     process.reload_thread.start()
+    process.runtime.audit.start_maintenance()  # compress and prune what earlier runs left
     try:
         await (until or wait_for_signal)()
     finally:

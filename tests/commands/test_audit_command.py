@@ -28,7 +28,7 @@ def write_log(state_dir: Path, count: int) -> Path:
             duration_ms=1.0,
             serial=1,
         )
-    return state_dir / "audit" / "2026-11-27.jsonl"
+    return state_dir / "audit" / "audit.jsonl"
 
 
 def test_intact_chain_exits_0_with_counts(tmp_path: Path) -> None:
@@ -60,6 +60,7 @@ def test_json_output(tmp_path: Path) -> None:
         "lines": 2,
         "head": verify_chain(tmp_path / "state").head,
         "broken": None,
+        "pruned": None,
     }
     path.write_bytes(b"x\n" + path.read_bytes())
     broken = run_cli("audit", "verify", "--state-dir", tmp_path / "state", "--json", cwd=tmp_path)

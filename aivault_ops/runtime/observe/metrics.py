@@ -97,7 +97,8 @@ class Metrics:
 
 
 def _audit_lines(audit: AuditHealth) -> list[str]:
-    """The audit log's health: writable or not, failures, lines held and dropped."""
+    """The audit log's health: writable or not, failures, lines held and dropped, and
+    its disk: bytes taken, bytes free, a warning before the free-space floor."""
     families = (
         ("aivault_audit_available", "gauge", "1 when the audit log can be written.", int(audit.ok)),
         ("aivault_audit_failures_total", "counter", "Failed audit log writes or checks.",
@@ -106,8 +107,15 @@ def _audit_lines(audit: AuditHealth) -> list[str]:
          audit.held_lines),
         ("aivault_audit_dropped_lines_total", "counter",
          "Audit lines of refused requests dropped when too many were held.", audit.dropped_lines),
+        ("aivault_audit_warning", "gauge",
+         "1 when audit space is below the warning floor or maintenance fails.",
+         int(audit.warning is not None)),
+        ("aivault_audit_disk_bytes", "gauge", "Bytes the audit log files take.", audit.disk_bytes),
+        ("aivault_audit_free_bytes", "gauge", "Bytes free on the audit log's filesystem.",
+         audit.free_bytes),
     )  # fmt: skip
     lines: list[str] = []
     for name, kind, text, value in families:
-        lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", f"{name} {value}"]
+        if value is not None:  # disk figures not known: no sample
+            lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", f"{name} {value}"]
     return lines
