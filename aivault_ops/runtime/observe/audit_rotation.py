@@ -91,22 +91,26 @@ class ActiveFile:
         self.rotated = False  # set when this process rotated: maintenance is due
 
     def refresh(self) -> None:
-        """Stat the active file; read its ends again only when it changed under us."""
+        """Stat the active file; read its ends again only when it changed under us (its
+        tail only when another writer appended: the first line stays as it was)."""
         size, inode = self._files.stat()
-        if size and (inode, size) == (self.inode, self.size):
+        if size and inode == self.inode:
+            if size != self.size:
+                self.size = size
+                self.prev, self.torn = self._read_tail()
             return
         self.inode, self.size = inode, size
         if size:
-            self._read_active()
+            head, tail, self.torn = head_and_tail(self._files.path)
+            self.prev = GENESIS if tail is None else line_hash(tail)
+            self.start = _stamp_of(head)
+            self.period = "" if self.start is None else self._period_of(self.start)
         else:
             self.prev, self.torn, self.period, self.start = self._previous_hash(), False, None, None
 
-    def _read_active(self) -> None:
-        head, tail, self.torn = head_and_tail(self._files.path)
-        self.prev = GENESIS if tail is None else line_hash(tail)
-        stamp = _stamp_of(head)
-        self.start = stamp
-        self.period = "" if stamp is None else self._period_of(stamp)
+    def _read_tail(self) -> tuple[str, bool]:
+        _head, tail, torn = head_and_tail(self._files.path, head=False)
+        return (GENESIS if tail is None else line_hash(tail)), torn
 
     def _previous_hash(self) -> str:
         """The chain's last line when the active file is empty: the newest non-empty closed

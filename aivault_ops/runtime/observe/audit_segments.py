@@ -136,11 +136,11 @@ def last_line(path: Path) -> bytes | None:
     return head_and_tail(path)[1]
 
 
-def head_and_tail(path: Path) -> tuple[bytes | None, bytes | None, bool]:
+def head_and_tail(path: Path, head: bool = True) -> tuple[bytes | None, bytes | None, bool]:
     """(first line, last line, whether the last line is torn: no newline) of a plain
-    file, reading only its ends."""
+    file, reading only its ends (the first line only when `head`)."""
     with path.open("rb") as handle:
-        head = handle.readline(_HEAD_LIMIT)
+        first = handle.readline(_HEAD_LIMIT) if head else b""
         end = handle.seek(0, os.SEEK_END)
         if end == 0:
             return None, None, False
@@ -152,7 +152,7 @@ def head_and_tail(path: Path) -> tuple[bytes | None, bytes | None, bool]:
             if b"\n" in data.removesuffix(b"\n"):
                 break
     torn = not data.endswith(b"\n")
-    return head.removesuffix(b"\n"), data.removesuffix(b"\n").rsplit(b"\n", 1)[-1], torn
+    return first.removesuffix(b"\n"), data.removesuffix(b"\n").rsplit(b"\n", 1)[-1], torn
 
 
 def disk_bytes(directory: Path) -> int:

@@ -163,7 +163,7 @@ def _shared_lock(directory: Path) -> Iterator[None]:
     """Hold writers (and so rotation) off while the files are listed and pinned."""
     try:
         fd = os.open(directory / ".lock", os.O_RDONLY)
-    except FileNotFoundError:  # no writer ever ran here
+    except (FileNotFoundError, PermissionError):  # no writer ever ran here, or not ours
         yield
         return
     try:
