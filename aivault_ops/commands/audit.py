@@ -53,7 +53,7 @@ def run_verify(args: argparse.Namespace) -> int:
         sys.stdout.write(
             f"audit chain ok: {report.lines} lines in {report.files} files; head {report.head}\n"
         )
-    if report.anchor is not None:
+    if report.anchor is not None and not args.json:
         sys.stdout.write(_pruned_text(report.anchor))
     return 0 if report.ok else 1
 
