@@ -55,7 +55,7 @@ class AuditFiles:
     or removed, and after any failure (`discard`).
     """
 
-    __slots__ = ("_forks", "_inode", "_lock_fd", "_log_fd", "_ops", "directory", "path")
+    __slots__ = ("_forks", "_inode", "_lock_fd", "_log_fd", "_ops", "directory", "opens", "path")
 
     def __init__(self, directory: Path, ops: FileOps | None = None) -> None:
         self.directory = directory
@@ -65,10 +65,12 @@ class AuditFiles:
         self._lock_fd = -1
         self._log_fd = -1
         self._inode = -1
+        self.opens = 0  # how often the log file was opened: a change means another file
 
     @property
     def inode(self) -> int:
-        """The inode of the open log file (-1 when none is open)."""
+        """The inode of the open log file (-1 when none is open). While it stays open no
+        other file can be given this inode, so it identifies the file."""
         return self._inode
 
     def _forget_inherited(self) -> None:
@@ -162,6 +164,7 @@ class AuditFiles:
         if self._log_fd >= 0:
             return
         self._log_fd = self._create(self.path, os.O_WRONLY | os.O_APPEND)
+        self.opens += 1
         self._inode = self._ops.fstat(self._log_fd).st_ino
 
     def _close_log(self) -> None:

@@ -84,6 +84,7 @@ class ActiveFile:
         self._period_of = period_of
         self._clock = clock
         self.inode, self.size = -2, 0  # -2: never seen
+        self._opens = -1  # `AuditFiles.opens` when inode and size were last known
         self.prev = GENESIS
         self.torn = False
         self.period: str | None = None
@@ -94,7 +95,7 @@ class ActiveFile:
         """Stat the active file; read its ends again only when it changed under us (its
         tail only when another writer appended: the first line stays as it was)."""
         size, inode = self._files.stat()
-        if size and inode == self.inode:
+        if size and self._held_since(inode):
             if size != self.size:
                 self.size = size
                 self.prev, self.torn = self._read_tail()
@@ -107,6 +108,12 @@ class ActiveFile:
             self.period = "" if self.start is None else self._period_of(self.start)
         else:
             self.prev, self.torn, self.period, self.start = self._previous_hash(), False, None, None
+
+    def _held_since(self, inode: int) -> bool:
+        """Whether `inode` is the file we last wrote or read, its descriptor open ever
+        since (so the inode number cannot have gone to a new file meanwhile)."""
+        files = self._files
+        return inode == self.inode == files.inode and files.opens == self._opens
 
     def _read_tail(self) -> tuple[str, bool]:
         _head, tail, torn = head_and_tail(self._files.path, head=False)
@@ -141,6 +148,7 @@ class ActiveFile:
             self.period, self.start = first.period, first.ts
         self.size += len(data)
         self.inode, self.torn, self.prev = self._files.inode, False, chunk.lines[-1].digest
+        self._opens = self._files.opens
 
     def _rotate(self) -> None:
         if self.torn:  # end the torn line so the closed file ends with a newline

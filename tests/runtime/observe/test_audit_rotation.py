@@ -230,3 +230,32 @@ def test_concurrent_processes_rotating_keep_one_linear_chain(tmp_path: Path) -> 
     assert (report.ok, report.lines) == (True, 180)
     numbers = [segment.key[2] for segment in list_segments(tmp_path / "audit")[:-1]]
     assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) > 20
+
+
+def test_an_inode_number_given_to_a_new_file_is_not_taken_for_the_old_one(
+    tmp_path: Path,
+) -> None:
+    """A writer whose descriptor was closed meets a new active file with its old inode
+    number and its old size (a filesystem may reuse the number of a removed file): it
+    must read the file again, not trust what it knew."""
+    first = AuditLog(tmp_path, clock=lambda: START)
+    record(first, 200)
+    active = tmp_path / "audit" / ACTIVE_NAME
+    old = active.stat()
+    first.close()
+    record(AuditLog(tmp_path, clock=lambda: START + timedelta(days=1)), 201)  # rotates
+    assert active.stat().st_size == old.st_size and active.stat().st_ino != old.st_ino
+
+    def same_number(status: os.stat_result) -> os.stat_result:
+        fields = list(status[:10])
+        fields[1] = old.st_ino
+        return os.stat_result(fields)
+
+    first._files._ops = replace(
+        FileOps(),
+        stat=lambda path: same_number(os.stat(path)),
+        fstat=lambda fd: same_number(os.fstat(fd)),
+    )
+    record(first, 202)
+    report = verify_chain(tmp_path)
+    assert (report.ok, report.lines) == (True, 3)
