@@ -1,4 +1,5 @@
-"""`aivault-ops audit verify [--state-dir D] [--json]`: check the audit hash chain."""
+"""`aivault-ops audit verify [--state-dir D] [--json]`: check the audit hash chain
+(the retained part of it, when older files were pruned)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from aivault_ops.errors import AivaultError
 
 if TYPE_CHECKING:
+    from aivault_ops.runtime.observe.audit_anchor import Anchor
     from aivault_ops.runtime.observe.audit_verify import ChainReport
 
 
@@ -59,11 +61,22 @@ def run_audit_verify(*, state_dir: Path | None, as_json: bool = False) -> int:
         sys.stdout.write(
             f"audit chain ok: {report.lines} lines in {report.files} files; head {report.head}\n"
         )
+    if report.anchor is not None and not as_json:
+        sys.stdout.write(_pruned_text(report.anchor))
     return 0 if report.ok else 1
 
 
+def _pruned_text(anchor: Anchor) -> str:
+    """What retention removed, and the hash the retained chain starts from."""
+    dated = f", the last line dated {anchor.last_ts}" if anchor.last_ts else ""
+    return (
+        f"pruned: {anchor.files} files ({anchor.bytes} bytes) up to {anchor.through}{dated};"
+        f" the retained chain starts from {anchor.prev}\n"
+    )
+
+
 def _as_json(report: ChainReport) -> dict[str, Any]:
-    broken = report.broken
+    broken, anchor = report.broken, report.anchor
     return {
         "ok": report.ok,
         "files": report.files,
@@ -72,4 +85,13 @@ def _as_json(report: ChainReport) -> dict[str, Any]:
         "broken": None
         if broken is None
         else {"file": str(broken.file), "line": broken.line, "reason": broken.reason},
+        "pruned": None
+        if anchor is None
+        else {
+            "files": anchor.files,
+            "bytes": anchor.bytes,
+            "through": anchor.through,
+            "lastTs": anchor.last_ts,
+            "prev": anchor.prev,
+        },
     }

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from aivault_ops.errors import UsageError
 
 if TYPE_CHECKING:
+    from aivault_ops.runtime.observe.audit_settings import AuditSettings
     from aivault_ops.runtime.options import RuntimeOptions
 
 DEFAULT_LISTEN: Final = "127.0.0.1:8787"
@@ -54,6 +55,7 @@ def register(subparsers: Any) -> None:
     )  # fmt: skip
     parser.add_argument("--log-format", choices=["json", "text"], default="json")
     _add_connection_limits(parser)
+    _add_audit_options(parser)
     parser.set_defaults(func=from_args)
 
 
@@ -88,6 +90,49 @@ def _add_connection_limits(parser: Any) -> None:
         "--shutdown-grace", type=float, default=c.DEFAULT_SHUTDOWN_GRACE_S, metavar="S",
         help="on SIGTERM, seconds in-flight requests get to finish"
         f" (default {c.DEFAULT_SHUTDOWN_GRACE_S:g})",
+    )  # fmt: skip
+
+
+def _byte_size(text: str) -> int:
+    from aivault_ops.runtime.observe.audit_settings import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _add_audit_options(parser: Any) -> None:
+    from aivault_ops.runtime.observe import audit_settings as a
+
+    parser.add_argument(
+        "--audit-max-file-bytes", type=_byte_size, default=a.DEFAULT_MAX_FILE_BYTES, metavar="N",
+        help="rotate the audit file before it grows past N bytes (suffixes K, M, G; default 64M)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--audit-rotate", choices=list(a.ROTATE_PERIODS), default="daily",
+        help="also rotate when the UTC day (or hour) changes, or only by size (default daily)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--audit-gzip", action=argparse.BooleanOptionalAction, default=True,
+        help="gzip closed audit files, all but the newest (default on)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--audit-retain-bytes", type=_byte_size, metavar="N",
+        help="prune the oldest closed audit files while all of them take more than N bytes"
+        " (default: keep everything)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--audit-retain-days", type=float, metavar="D",
+        help="prune closed audit files last written more than D days ago (default: keep all)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--audit-warn-free-bytes", type=_byte_size, default=a.DEFAULT_WARN_FREE_BYTES, metavar="N",
+        help="below N bytes free on the audit filesystem /status turns degraded (default 512M)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--audit-min-free-bytes", type=_byte_size, default=a.DEFAULT_MIN_FREE_BYTES, metavar="N",
+        help="below N bytes free every invoke is refused: 503 E-AUDIT-UNAVAILABLE (default 8M)",
     )  # fmt: skip
 
 
@@ -136,6 +181,7 @@ def from_args(args: argparse.Namespace) -> int:
         max_connections=args.max_connections,
         dev_resolve=args.dev_resolve,
         dev_ca_cert=args.dev_ca_cert,
+        audit=_audit_settings(args),
     )
     return run_serve(
         options=options,
@@ -145,6 +191,24 @@ def from_args(args: argparse.Namespace) -> int:
         workers=args.workers,
         log_format=args.log_format,
     )
+
+
+def _audit_settings(args: argparse.Namespace) -> AuditSettings:
+    """The `--audit-*` options as one checked value (a bad combination: usage error)."""
+    from aivault_ops.runtime.observe.audit_settings import AuditSettings
+
+    try:
+        return AuditSettings(
+            max_file_bytes=args.audit_max_file_bytes,
+            rotate=args.audit_rotate,
+            gzip=args.audit_gzip,
+            retain_bytes=args.audit_retain_bytes,
+            retain_days=args.audit_retain_days,
+            min_free_bytes=args.audit_min_free_bytes,
+            warn_free_bytes=args.audit_warn_free_bytes,
+        )
+    except ValueError as error:
+        raise UsageError(str(error)) from None
 
 
 def run_serve(

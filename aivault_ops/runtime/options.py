@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aivault_ops.runtime.observe.audit_settings import AuditSettings
+
 
 @dataclass(frozen=True)
 class RuntimeOptions:
@@ -24,3 +26,4 @@ class RuntimeOptions:
     max_connections: int | None = None  # None: from the free file descriptors
     dev_resolve: list[str] = field(default_factory=list)  # HOST=IP:PORT, DEVELOPMENT ONLY
     dev_ca_cert: Path | None = None  # DEVELOPMENT ONLY
+    audit: AuditSettings = field(default_factory=AuditSettings)  # rotation, retention, floors

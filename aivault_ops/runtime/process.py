@@ -200,7 +200,7 @@ def build_process(
     limits = connection_limits(args)
     state_dir = prepare_state_dir(args.state_dir or default_state_dir(environ))
     trusted = [resolve_public_key(value) for value in args.trust]
-    state, audit = RuntimeState(), AuditLog(state_dir, clock=_now)
+    state, audit = RuntimeState(), AuditLog(state_dir, clock=_now, settings=args.audit)
     metrics = process_metrics(workers, state_dir, state, audit)
     runtime = Runtime(
         state=state,
@@ -332,6 +332,7 @@ async def serve_forever(
         servers.append(await loop.create_unix_server(server, sock=listeners.unix))
         process.log("listening", socket=listeners.unix.getsockname(), pid=os.getpid())
     process.reload_thread.start()
+    process.runtime.audit.start_maintenance()  # compress and prune what earlier runs left
     try:
         await (until or wait_for_signal)()
     finally:

@@ -28,7 +28,7 @@ def write_log(state_dir: Path, count: int) -> Path:
             duration_ms=1.0,
             serial=1,
         )
-    return state_dir / "audit" / "2026-11-27.jsonl"
+    return state_dir / "audit" / "audit.jsonl"
 
 
 def test_intact_chain_exits_0_with_counts(tmp_path: Path) -> None:
@@ -60,6 +60,7 @@ def test_json_output(tmp_path: Path) -> None:
         "lines": 2,
         "head": verify_chain(tmp_path / "state").head,
         "broken": None,
+        "pruned": None,
     }
     path.write_bytes(b"x\n" + path.read_bytes())
     broken = run_cli("audit", "verify", "--state-dir", tmp_path / "state", "--json", cwd=tmp_path)
@@ -85,3 +86,40 @@ def test_missing_audit_log_is_an_error(tmp_path: Path) -> None:
         f"aivault-ops: error: {tmp_path / 'nope'}: no audit log"
         f" (expected {tmp_path / 'nope' / 'audit'})\n  hint: pass the runtime's --state-dir\n"
     )
+
+
+def test_a_pruned_log_verifies_from_its_anchor_and_says_what_went(tmp_path: Path) -> None:
+    from aivault_ops.runtime.observe.audit_anchor import read_anchor
+    from aivault_ops.runtime.observe.audit_settings import AuditSettings
+
+    state = tmp_path / "state"
+    settings = AuditSettings(max_file_bytes=1024, rotate="size", retain_bytes=2048)
+    log = AuditLog(
+        state, clock=lambda: datetime(2026, 11, 27, 12, 0, tzinfo=UTC), settings=settings
+    )
+    for index in range(20):
+        log.record(
+            consumer="agent", capability="x/y", credential="x", method="GET", path="/v1",
+            decision="allow", error=None, status=200 + index, bytes_out=1, duration_ms=1.0,
+            serial=1,
+        )  # fmt: skip
+    assert log.maintenance.wait_idle(timeout=30)
+    anchor = read_anchor(state / "audit")
+    assert anchor is not None
+    report = verify_chain(state)
+    result = run_cli("audit", "verify", "--state-dir", state, cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == (
+        f"audit chain ok: {report.lines} lines in {report.files} files; head {report.head}\n"
+        f"pruned: {anchor.files} files ({anchor.bytes} bytes) up to {anchor.through},"
+        f" the last line dated 2026-11-27T12:00:00.000Z; the retained chain starts from"
+        f" {anchor.prev}\n"
+    )
+    as_json = run_cli("audit", "verify", "--state-dir", state, "--json", cwd=tmp_path)
+    assert json.loads(as_json.stdout)["pruned"] == {
+        "files": anchor.files,
+        "bytes": anchor.bytes,
+        "through": anchor.through,
+        "lastTs": "2026-11-27T12:00:00.000Z",
+        "prev": anchor.prev,
+    }

@@ -245,3 +245,34 @@ def test_serve_warns_about_a_secret_still_holding_the_init_placeholder(
         " `init` wrote; set the real value with `aivault-ops secrets set EXAMPLE_API_KEY`"
     ) in runtime.log()
     assert "replace-me" not in runtime.log()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            ["--audit-warn-free-bytes", "1M"],
+            "--audit-warn-free-bytes must be at least --audit-min-free-bytes"
+            " (the warning comes before the refusal)",
+        ),
+        (["--audit-max-file-bytes", "512"], "--audit-max-file-bytes must be at least 1024"),
+        (["--audit-retain-days", "0"], "--audit-retain-days must be positive"),
+        (
+            ["--audit-retain-bytes", "12Q"],
+            "argument --audit-retain-bytes: '12Q' is not a size"
+            " (a whole number of bytes, or with K, M, G, T)",
+        ),
+    ],
+)
+def test_audit_options_are_checked_before_anything_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], options: list[str], message: str
+) -> None:
+    args = serve(tmp_path, "--trust", "ed25519:x", "--socket", str(tmp_path / "sock"), *options)
+    if message.startswith("argument"):  # argparse's own error
+        with pytest.raises(SystemExit) as exited:
+            main(args)
+        assert exited.value.code == 2
+    else:
+        assert main(args) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()

@@ -21,6 +21,17 @@ from aivault_ops.runtime.observe.log import StderrLog
 from aivault_ops.runtime.options import RuntimeOptions
 from aivault_ops.runtime.process import build_process, open_listeners, serve_forever
 
+# `serve`'s --audit-* defaults, as argparse leaves them in the namespace
+AUDIT_OPTIONS: dict[str, Any] = {
+    "audit_max_file_bytes": 64 * 1024 * 1024,
+    "audit_rotate": "daily",
+    "audit_gzip": True,
+    "audit_retain_bytes": None,
+    "audit_retain_days": None,
+    "audit_min_free_bytes": 8 * 1024 * 1024,
+    "audit_warn_free_bytes": 512 * 1024 * 1024,
+}
+
 
 @dataclass
 class InProcessRuntime(StatusApi):
@@ -53,6 +64,7 @@ class InProcessRuntime(StatusApi):
             "body_timeout": 60.0,
             "shutdown_grace": 10.0,
             "upstream_body_timeout": 600.0,
+            **AUDIT_OPTIONS,
         }
         options = RuntimeOptions(**{**defaults, **self.options})
         process = build_process(options, StderrLog(stream=self.stream), dict(os.environ))

@@ -1,14 +1,17 @@
 """The audit log: one JSON line per decision, hash-chained, tamper evident.
 
-Lines go to `<state-dir>/audit/YYYY-MM-DD.jsonl` (UTC date of the
-decision). Each line is canonical JSON with the fields ts, consumer,
-capability, credential, method, path, decision, error, status, bytes,
-duration_ms, serial and `prev`: the sha256 hex of the previous line's bytes
-(without its newline). The first line of a day links to the last line of
-the newest earlier file, the very first line to 64 zeros. Editing, removing
-or reordering any line (or a whole earlier file) breaks the chain at the
-next line; `verify_chain` reports the first break. Only the newest line has
-no successor: anchor `ChainReport.head` elsewhere to protect it too.
+Lines are appended to `<state-dir>/audit/audit.jsonl`. Each line is
+canonical JSON with the fields ts, consumer, capability, credential,
+method, path, decision, error, status, bytes, duration_ms, serial and
+`prev`: the sha256 hex of the previous line's bytes (without its newline).
+The very first line links to 64 zeros. The active file is renamed away
+(rotated) daily and at `max_file_bytes` (`audit_rotation`); the chain runs
+on across files, and closed files are compressed and pruned in the
+background (`audit_maintenance`), pruning recording where the retained
+chain starts (`audit_anchor`). Editing, removing or reordering any line (or
+a whole file in the middle) breaks the chain at the next line;
+`verify_chain` reports the first break. Only the newest line has no
+successor: anchor `ChainReport.head` elsewhere to protect it too.
 
 Several worker processes may share a state dir: each append holds an
 exclusive `fcntl.flock` on `audit/.lock` across "read the previous line,
@@ -25,8 +28,10 @@ descriptors and checks the free space of the filesystem, and raises
 instead of going out unaudited. A line whose write fails is held in memory
 (in order, chained when it is finally written) and retried before the next
 request; the failure shows in `health()`, which `/status` and `/metrics`
-report. Nothing stays broken: every failure closes the descriptors and the
-next request opens them again.
+report, with the disk the log takes and the space left (below
+`warn_free_bytes` a warning, before the refusal at `min_free_bytes`).
+Nothing stays broken: every failure closes the descriptors and the next
+request opens them again.
 
 `path` must be the caller's path (never the upstream path, which may carry
 an injected secret); query values are dropped, names kept. No token or
@@ -38,28 +43,26 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import groupby
 from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
-from aivault_ops.runtime.observe.audit_files import (
-    FILE_NAME,
-    AuditFiles,
-    FileOps,
-    ends_torn,
-    last_line,
-)
-from aivault_ops.runtime.observe.audit_verify import GENESIS, line_hash
+from aivault_ops.runtime.observe.audit_files import AuditFiles, FileOps
+from aivault_ops.runtime.observe.audit_maintenance import Maintenance
+from aivault_ops.runtime.observe.audit_rotation import ActiveFile, Chunk, Line, plan_chunks
+from aivault_ops.runtime.observe.audit_segments import disk_bytes
+from aivault_ops.runtime.observe.audit_settings import ROTATE_PERIODS, AuditSettings
+from aivault_ops.runtime.observe.audit_verify import line_hash
 
-DEFAULT_MIN_FREE_BYTES: Final = 8 * 1024 * 1024
 MAX_HELD_LINES: Final = 10_000
 SPACE_CHECK_INTERVAL_S: Final = 1.0
+USAGE_REFRESH_S: Final = 5.0  # how long /status and /metrics reuse the audit disk use
 _MAX_PATH = 2048
 _MAX_METHOD = 32
 
@@ -110,9 +113,9 @@ def format_line(entry: dict[str, Any]) -> bytes:
 
 
 class AuditEntry(NamedTuple):
-    """One record and the day file it goes to."""
+    """One record and its rotation period (the UTC day or hour of its `ts`)."""
 
-    target: Path
+    period: str
     fields: dict[str, Any]
 
 
@@ -124,6 +127,9 @@ class AuditHealth:
     held_lines: int
     failures: int
     dropped_lines: int
+    disk_bytes: int | None = None  # the log files together (None: not known)
+    free_bytes: int | None = None  # free on their filesystem (None: not known)
+    warning: str | None = None  # space below the warning floor, or maintenance failing
 
     @property
     def ok(self) -> bool:
@@ -150,16 +156,19 @@ class AuditLog:
         *,
         clock: Callable[[], datetime] = _utcnow,
         ops: FileOps | None = None,
-        min_free_bytes: int = DEFAULT_MIN_FREE_BYTES,
+        settings: AuditSettings | None = None,
     ) -> None:
         self.directory = state_dir / "audit"
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.min_free_bytes = min_free_bytes
+        self.settings = settings = settings or AuditSettings()
+        self._period_chars = ROTATE_PERIODS[settings.rotate]
         self._clock = clock
         self._thread_lock = threading.Lock()
         self._files = AuditFiles(self.directory, ops)
-        self._cache: tuple[Path, int, str] | None = None
-        self._day: tuple[str, Path] = ("", self.directory)
+        self._active = ActiveFile(self._files, self._period_of, clock)
+        self.maintenance = Maintenance(self.directory, settings, clock)
+        self._free: tuple[float, int | None] = (-SPACE_CHECK_INTERVAL_S, None)
+        self._usage: tuple[float, int | None] = (-USAGE_REFRESH_S, None)
         self._pending: list[AuditEntry] = []
         self._batch: asyncio.Future[None] | None = None
         self._held: list[AuditEntry] = []
@@ -168,9 +177,47 @@ class AuditLog:
         self._dropped = 0
         self._next_space_check = 0.0
 
+    def _period_of(self, stamp: str) -> str:
+        return stamp[: self._period_chars]
+
+    def start_maintenance(self) -> None:
+        """Compress and prune closed files in the background now (at start; later runs
+        follow each rotation)."""
+        self.maintenance.schedule()
+
     def health(self) -> AuditHealth:
-        """The last failure (None once the log works again) and the lines held."""
-        return AuditHealth(self._error, len(self._held), self._failures, self._dropped)
+        """The last failure (None once the log works again), the lines held, the disk
+        the log takes, the space left and a warning when it runs low."""
+        free, disk = self._free_bytes(), self._disk_bytes()
+        warning = self.maintenance.error
+        if free is not None and free < self.settings.warn_free_bytes:
+            warning = (
+                f"{free} bytes free on the audit filesystem, below the warning floor of"
+                f" {self.settings.warn_free_bytes}"
+            )
+        return AuditHealth(
+            self._error, len(self._held), self._failures, self._dropped, disk, free, warning
+        )
+
+    def _free_bytes(self) -> int | None:
+        """Free space as last checked (at most a second old; checked now if older)."""
+        now = time.monotonic()
+        if now - self._free[0] > SPACE_CHECK_INTERVAL_S:
+            try:
+                status = os.statvfs(self.directory)
+                self._free = (now, int(status.f_bavail) * int(status.f_frsize))
+            except OSError:
+                self._free = (now, None)
+        return self._free[1]
+
+    def _disk_bytes(self) -> int | None:
+        now = time.monotonic()
+        if now - self._usage[0] > USAGE_REFRESH_S:
+            try:
+                self._usage = (now, disk_bytes(self.directory))
+            except OSError:
+                self._usage = (now, None)
+        return self._usage[1]
 
     def ensure_ready(self) -> None:
         """Raise `AuditUnavailable` unless a line written now would reach the log.
@@ -181,10 +228,9 @@ class AuditLog:
         """
         if self._held:
             self._write([])
-        target = self._day[1] if self._day[0] else self._today()
         with self._thread_lock:
             try:
-                self._files.prepare(target)
+                self._files.prepare()
                 self._check_space()
             except OSError as error:
                 self._files.discard()
@@ -198,10 +244,11 @@ class AuditLog:
         if now < self._next_space_check:
             return
         free = self._files.free_bytes()
-        if free < self.min_free_bytes:
+        self._free = (now, free)
+        if free < self.settings.min_free_bytes:
             raise OSError(
                 f"{free} bytes free on the audit filesystem, below the floor of"
-                f" {self.min_free_bytes}"
+                f" {self.settings.min_free_bytes}"
             )
         self._next_space_check = now + SPACE_CHECK_INTERVAL_S
 
@@ -241,16 +288,7 @@ class AuditLog:
             "duration_ms": round(duration_ms, 3),
             "serial": serial,
         }
-        return AuditEntry(self._file_for(stamp[:10]), fields)
-
-    def _file_for(self, day: str) -> Path:
-        """Today's file, the same object all day (compared by identity when appending)."""
-        if self._day[0] != day:
-            self._day = (day, self.directory / f"{day}.jsonl")
-        return self._day[1]
-
-    def _today(self) -> Path:
-        return self._file_for(self._clock().astimezone(UTC).date().isoformat())
+        return AuditEntry(stamp[: self._period_chars], fields)
 
     def write(self, entry: AuditEntry) -> None:
         """Append `entry` now."""
@@ -279,17 +317,17 @@ class AuditLog:
 
     def _write(self, entries: list[AuditEntry]) -> None:
         """Append the held lines, then `entries`, in order under the locks, each chained
-        to the one before; what could not be written is held (AuditUnavailable)."""
+        to the one before, rotating where due; what could not be written is held
+        (AuditUnavailable). Compression and pruning start after the locks are released."""
         with self._thread_lock:
-            queue = self._with_held(entries)
+            queue = self._held + entries if self._held else entries
             written = 0
             try:
                 self._files.lock()
                 try:
-                    for target, group in groupby(queue, key=lambda entry: entry.target):
-                        fields = [entry.fields for entry in group]
-                        self._append(target, fields)
-                        written += len(fields)
+                    for chunk in self._chunks(queue):
+                        self._active.write(chunk)
+                        written += len(chunk.lines)
                 finally:
                     self._files.unlock()
             except OSError as error:
@@ -297,14 +335,21 @@ class AuditLog:
                 self._hold(queue[written:])
                 raise self._failed(error) from None
             self._held = []
+            rotated, self._active.rotated = self._active.rotated, False
+        if rotated:
+            self.maintenance.schedule()
 
-    def _with_held(self, entries: list[AuditEntry]) -> list[AuditEntry]:
-        """Held lines go first, moved to the current day's file (so the chain stays in
-        file order when a failure outlived a day)."""
-        if not self._held:
-            return entries
-        target = entries[0].target if entries else self._today()
-        return [AuditEntry(target, held.fields) for held in self._held] + entries
+    def _chunks(self, queue: list[AuditEntry]) -> list[Chunk]:
+        """Chain `queue` on from the active file's last line; split where it rotates."""
+        active = self._active
+        active.refresh()
+        prev, lines = active.prev, []
+        for period, fields in queue:
+            fields["prev"] = prev
+            data = format_line(fields)
+            prev = line_hash(data)
+            lines.append(Line(period, fields["ts"], data, prev))
+        return plan_chunks(lines, active.size, active.period, self.settings.max_file_bytes)
 
     def _hold(self, entries: list[AuditEntry]) -> None:
         """Keep the oldest lines (those of requests that may have gone upstream); past
@@ -317,37 +362,7 @@ class AuditLog:
         self._error = f"audit log unavailable: {error.strerror or error}"
         return AuditUnavailable(self._error)
 
-    def _append(self, target: Path, entries: list[dict[str, Any]]) -> None:
-        size, prev, torn = self._previous(target)
-        lines = []
-        for entry in entries:
-            entry["prev"] = prev
-            lines.append(format_line(entry))
-            prev = line_hash(lines[-1])
-        data = (b"\n" if torn else b"") + b"\n".join(lines) + b"\n"
-        self._files.write(target, data, size)
-        self._cache = (target, size + len(data), prev)
-
     def close(self) -> None:
         """Release the open descriptors (a later record reopens them)."""
         with self._thread_lock:
             self._files.discard()
-
-    def _previous(self, target: Path) -> tuple[int, str, bool]:
-        """(current size of target, hash of the chain's last line, whether it is torn)."""
-        size = self._files.size(target)
-        if self._cache is not None and self._cache[0] is target and self._cache[1] == size:
-            return size, self._cache[2], False
-        if size:
-            return size, _tail_hash(target), ends_torn(target)
-        earlier = sorted(
-            p for p in self.directory.iterdir() if FILE_NAME.fullmatch(p.name) and p < target
-        )
-        if earlier:
-            return 0, _tail_hash(earlier[-1]), False
-        return 0, GENESIS, False
-
-
-def _tail_hash(path: Path) -> str:
-    line = last_line(path)
-    return GENESIS if line is None else line_hash(line)

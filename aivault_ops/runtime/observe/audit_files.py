@@ -1,12 +1,14 @@
-"""The audit log's descriptors: the cross-process lock and today's log file.
+"""The audit log's descriptors: the cross-process lock and the active log file.
 
-`AuditFiles` keeps `audit/.lock` and the day file open, so an append costs
-flock, stat, write and unlock. Any failure of the OS (no descriptors, a
-full disk, an I/O error) is never left behind: `discard` closes whatever is
-open and the next call opens everything again, and a write that failed
-half-way is cut back to where it started, so a torn line never stays in the
-chain. Every system call goes through `FileOps`, the seam where tests inject
-EMFILE, ENOSPC or EIO.
+`AuditFiles` keeps `audit/.lock` and `audit/audit.jsonl` open, so an append
+costs flock, stat, write and unlock. The stat under the lock is also how a
+process notices that another one rotated the file (renamed it away): the
+inode changed, so the descriptor is reopened. Any failure of the OS (no
+descriptors, a full disk, an I/O error) is never left behind: `discard`
+closes whatever is open and the next call opens everything again, and a
+write that failed half-way is cut back to where it started, so a torn line
+never stays in the chain. Every system call goes through `FileOps`, the
+seam where tests inject EMFILE, ENOSPC or EIO.
 """
 
 from __future__ import annotations
@@ -14,14 +16,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
-FILE_NAME: Final = re.compile(r"\d{4}-\d{2}-\d{2}\.jsonl")
-_TAIL_BLOCK: Final = 4096
+from aivault_ops.runtime.observe.audit_segments import ACTIVE_NAME
+
 _forks = [0]  # bumped in every forked child: cheaper than getpid() on each request
 
 
@@ -44,56 +45,39 @@ class FileOps:
     fstatvfs: Callable[[int], Any] = os.fstatvfs
     ftruncate: Callable[[int, int], None] = os.ftruncate
     flock: Callable[[int, int], None] = fcntl.flock
-
-
-def last_line(path: Path) -> bytes | None:
-    """The last line of a file (without newline), or None when it is empty."""
-    with path.open("rb") as handle:
-        end = handle.seek(0, os.SEEK_END)
-        position, data = end, b""
-        while position > 0:
-            position = max(0, position - _TAIL_BLOCK)
-            handle.seek(position)
-            data = handle.read(end - position)
-            if b"\n" in data.removesuffix(b"\n"):
-                break
-    if not data:
-        return None
-    return data.removesuffix(b"\n").rsplit(b"\n", 1)[-1]
-
-
-def ends_torn(path: Path) -> bool:
-    """Whether a non-empty file's last byte is not a newline (a line was cut short)."""
-    with path.open("rb") as handle:
-        if handle.seek(0, os.SEEK_END) == 0:
-            return False
-        handle.seek(-1, os.SEEK_END)
-        return handle.read(1) != b"\n"
+    rename: Callable[[Path, Path], None] = os.rename
 
 
 class AuditFiles:
     """The open lock and log descriptors of one process.
 
-    Reopened after a fork, when the day's file changes or was replaced or
-    removed, and after any failure (`discard`).
+    Reopened after a fork, when the active file was rotated away, replaced
+    or removed, and after any failure (`discard`).
     """
 
-    __slots__ = ("_forks", "_inode", "_lock_fd", "_log_fd", "_ops", "_target", "directory")
+    __slots__ = ("_forks", "_inode", "_lock_fd", "_log_fd", "_ops", "directory", "opens", "path")
 
     def __init__(self, directory: Path, ops: FileOps | None = None) -> None:
         self.directory = directory
+        self.path = directory / ACTIVE_NAME
         self._ops = ops or FileOps()
         self._forks = _forks[0]
         self._lock_fd = -1
         self._log_fd = -1
-        self._target: Path | None = None
         self._inode = -1
+        self.opens = 0  # how often the log file was opened: a change means another file
+
+    @property
+    def inode(self) -> int:
+        """The inode of the open log file (-1 when none is open). While it stays open no
+        other file can be given this inode, so it identifies the file."""
+        return self._inode
 
     def _forget_inherited(self) -> None:
         """After a fork the parent's descriptors (and its lock) are not ours: drop them
         without closing, the parent still uses them."""
         if self._forks != _forks[0]:
-            self._forks, self._lock_fd, self._log_fd, self._target = _forks[0], -1, -1, None
+            self._forks, self._lock_fd, self._log_fd, self._inode = _forks[0], -1, -1, -1
 
     def _open_lock(self) -> None:
         self._forget_inherited()
@@ -108,14 +92,14 @@ class AuditFiles:
             self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             return self._ops.open(path, flags | os.O_CREAT, 0o600)
 
-    def prepare(self, target: Path) -> None:
-        """Open the lock and `target` (if not open yet).
+    def prepare(self) -> None:
+        """Open the lock and the active file (if not open yet).
 
         Called before anything is sent upstream, so a log that cannot be
         opened refuses the request instead of losing its line.
         """
         self._open_lock()
-        self._open_log(target)
+        self._open_log()
 
     def free_bytes(self) -> int:
         """Bytes free (for unprivileged writers) on the open log's filesystem."""
@@ -137,25 +121,31 @@ class AuditFiles:
         except OSError:
             self.discard()
 
-    def size(self, target: Path) -> int:
-        """Current size of `target` (0 when missing); a replaced or removed file is
-        reopened on the next write. Call under `lock`."""
+    def stat(self) -> tuple[int, int]:
+        """(size, inode) of the active file, (0, -1) when it is missing; a file rotated
+        away, replaced or removed is reopened on the next write. Call under `lock`."""
         try:
-            status = self._ops.stat(target)
+            status = self._ops.stat(self.path)
         except FileNotFoundError:
             self._close_log()
-            return 0
-        if target is not self._target or status.st_ino != self._inode:
+            return 0, -1
+        if status.st_ino != self._inode:
             self._close_log()
-        return status.st_size
+        return status.st_size, status.st_ino
 
-    def write(self, target: Path, data: bytes, size: int) -> None:
-        """Append `data` to `target`, whose size is `size`; call under `lock`.
+    def rotate(self, closed_name: str) -> None:
+        """Rename the active file to `closed_name` in the same directory; the next write
+        creates a new active file. Call under `lock`."""
+        self._ops.rename(self.path, self.directory / closed_name)
+        self._close_log()
+
+    def write(self, data: bytes, size: int) -> None:
+        """Append `data` to the active file, whose size is `size`; call under `lock`.
 
         One write on an O_APPEND descriptor. A short or failed write is cut
         back to `size` (best effort) and raised, so no torn line is left.
         """
-        self._open_log(target)
+        self._open_log()
         try:
             written = self._ops.write(self._log_fd, data)
             if written != len(data):
@@ -170,16 +160,15 @@ class AuditFiles:
         except OSError:
             self.discard()
 
-    def _open_log(self, target: Path) -> None:
-        if self._log_fd >= 0 and target is self._target:
+    def _open_log(self) -> None:
+        if self._log_fd >= 0:
             return
-        self._close_log()
-        self._log_fd = self._create(target, os.O_WRONLY | os.O_APPEND)
-        self._target = target
+        self._log_fd = self._create(self.path, os.O_WRONLY | os.O_APPEND)
+        self.opens += 1
         self._inode = self._ops.fstat(self._log_fd).st_ino
 
     def _close_log(self) -> None:
-        fd, self._log_fd, self._target = self._log_fd, -1, None
+        fd, self._log_fd, self._inode = self._log_fd, -1, -1
         if fd >= 0:
             self._quiet_close(fd)
 

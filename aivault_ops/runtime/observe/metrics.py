@@ -82,6 +82,20 @@ class Metrics:
             "aivault_audit_dropped_lines",
             "Audit lines of refused requests dropped when too many were held.", registry=own,
         )  # fmt: skip
+        self._audit_warning = Gauge(
+            "aivault_audit_warning",
+            "1 when audit space is below the warning floor or maintenance fails.",
+            multiprocess_mode="livemax", registry=own,
+        )  # fmt: skip
+        self._audit_disk = Gauge(
+            "aivault_audit_disk_bytes", "Bytes the audit log files take (NaN: not known yet).",
+            multiprocess_mode="livemax", registry=own,
+        )  # fmt: skip
+        self._audit_free = Gauge(
+            "aivault_audit_free_bytes",
+            "Bytes free on the audit log's filesystem (NaN: not known yet).",
+            multiprocess_mode="livemin", registry=own,
+        )  # fmt: skip
         self._serial = Gauge(
             "aivault_bundle_serial", "Serial of the active bundle (-1 when none).",
             multiprocess_mode="livemin", registry=own,
@@ -158,12 +172,19 @@ class Metrics:
             self._serial.set(-1 if serial is None else serial)
             self._audit_available.set(int(audit.ok))
             self._audit_held.set(audit.held_lines)
+            self._audit_warning.set(int(audit.warning is not None))
+            self._audit_disk.set(_known(audit.disk_bytes))
+            self._audit_free.set(_known(audit.free_bytes))
             if audit.failures > self._counted.failures:
                 self._audit_failures.inc(audit.failures - self._counted.failures)
             if audit.dropped_lines > self._counted.dropped_lines:
                 self._audit_dropped.inc(audit.dropped_lines - self._counted.dropped_lines)
             self._counted = audit
             self._shown = (serial, audit)
+
+
+def _known(value: int | None) -> float:
+    return float("nan") if value is None else value
 
 
 def _fresh_private_directory(directory: Path) -> None:

@@ -2,7 +2,8 @@
 
 `ready`: a policy is active and not expired; `degraded`: the active policy
 has expired, or the audit log cannot be written (invokes are refused, fail
-closed); `not_ready`: no policy was ever loaded.
+closed), or it warns (free space below the warning floor, maintenance
+failing: invokes still pass); `not_ready`: no policy was ever loaded.
 """
 
 from __future__ import annotations
@@ -39,11 +40,12 @@ def status_document(record: LoadRecord, now: datetime, audit: AuditHealth) -> di
     """What `GET /status` returns: no secret, no token, no path outside the state.
 
     A failing audit log turns a ready runtime `degraded` and is the `lastError`
-    (it refuses every invoke until the log can be written again).
+    (it refuses every invoke until the log can be written again); an audit
+    warning turns it `degraded` too, before the log must refuse.
     """
     policy = record.policy
     state = readiness(record, now)
-    if state == READY and not audit.ok:
+    if state == READY and (not audit.ok or audit.warning is not None):
         state = DEGRADED
     return {
         "state": state,
@@ -54,13 +56,16 @@ def status_document(record: LoadRecord, now: datetime, audit: AuditHealth) -> di
         "expiresAt": rfc3339(policy.expires_at) if policy else None,
         "loadedAt": rfc3339(record.loaded_at),
         "lastAttempted": rfc3339(record.last_attempted),
-        "lastError": audit.error or record.last_error,
+        "lastError": audit.error or record.last_error or audit.warning,
         "audit": {
             "ok": audit.ok,
             "error": audit.error,
             "heldLines": audit.held_lines,
             "failures": audit.failures,
             "droppedLines": audit.dropped_lines,
+            "warning": audit.warning,
+            "diskBytes": audit.disk_bytes,
+            "freeBytes": audit.free_bytes,
         },
         "counts": policy.counts() if policy else {},
         "problems": policy.problems() if policy else [],

@@ -65,7 +65,7 @@ def lines(path: Path) -> list[bytes]:
 def test_record_writes_one_canonical_json_line(tmp_path: Path) -> None:
     log = AuditLog(tmp_path, clock=ticking())
     record(log, path="/v1/x?api_key=" + CANARY + "&page=2")
-    [line] = lines(tmp_path / "audit" / "2026-11-27.jsonl")
+    [line] = lines(tmp_path / "audit" / "audit.jsonl")
     assert json.loads(line) == {
         "ts": "2026-11-27T23:59:58.123Z",
         "consumer": "agent",
@@ -82,14 +82,15 @@ def test_record_writes_one_canonical_json_line(tmp_path: Path) -> None:
         "prev": GENESIS,
     }
     assert line == json.dumps(json.loads(line), sort_keys=True, separators=(",", ":")).encode()
-    assert CANARY.encode() not in (tmp_path / "audit" / "2026-11-27.jsonl").read_bytes()
+    assert CANARY.encode() not in (tmp_path / "audit" / "audit.jsonl").read_bytes()
 
 
 def test_chain_links_lines_and_crosses_days(tmp_path: Path) -> None:
     log = AuditLog(tmp_path, clock=ticking())
     for _ in range(4):
         record(log)
-    first, second = tmp_path / "audit" / "2026-11-27.jsonl", tmp_path / "audit" / "2026-11-28.jsonl"
+    first = tmp_path / "audit" / "audit-00000001-20261127T235958Z.jsonl"
+    second = tmp_path / "audit" / "audit.jsonl"
     day1, day2 = lines(first), lines(second)
     assert len(day1) == 2 and len(day2) == 2
     assert json.loads(day1[1])["prev"] == hashlib.sha256(day1[0]).hexdigest()
@@ -141,7 +142,7 @@ def test_tampering_is_reported_at_the_first_broken_line(
     log = AuditLog(tmp_path, clock=ticking(step=timedelta(0)))
     for status in (200, 403, 200):
         record(log, status=status)
-    path = tmp_path / "audit" / "2026-11-27.jsonl"
+    path = tmp_path / "audit" / "audit.jsonl"
     tamper(path)
     report = verify_chain(tmp_path)
     assert not report.ok and report.broken is not None
@@ -154,15 +155,15 @@ def test_removing_a_whole_day_is_detected(tmp_path: Path) -> None:
     log = AuditLog(tmp_path, clock=ticking(step=timedelta(days=1)))
     for _ in range(3):
         record(log)
-    (tmp_path / "audit" / "2026-11-28.jsonl").unlink()
+    (tmp_path / "audit" / "audit-00000002-20261128T235958Z.jsonl").unlink()
     report = verify_chain(tmp_path)
     assert report.broken is not None
-    assert (report.broken.file.name, report.broken.line) == ("2026-11-29.jsonl", 1)
+    assert (report.broken.file.name, report.broken.line) == ("audit.jsonl", 1)
 
 
 def test_garbage_line_is_reported(tmp_path: Path) -> None:
     record(AuditLog(tmp_path, clock=ticking()))
-    path = tmp_path / "audit" / "2026-11-27.jsonl"
+    path = tmp_path / "audit" / "audit.jsonl"
     with path.open("ab") as handle:
         handle.write(b"not json\n")
     report = verify_chain(tmp_path)
@@ -173,7 +174,7 @@ def test_garbage_line_is_reported(tmp_path: Path) -> None:
 def test_a_torn_last_line_is_kept_visible_not_glued(tmp_path: Path) -> None:
     log = AuditLog(tmp_path, clock=ticking(step=timedelta(0)))
     record(log)
-    path = tmp_path / "audit" / "2026-11-27.jsonl"
+    path = tmp_path / "audit" / "audit.jsonl"
     with path.open("ab") as handle:
         handle.write(b'{"ts":"torn')
     record(AuditLog(tmp_path, clock=ticking(step=timedelta(0))))
@@ -233,7 +234,7 @@ def test_format_line_is_the_canonical_json_dumps(
 
 def test_a_removed_or_replaced_file_is_reopened_not_written_blind(tmp_path: Path) -> None:
     log = AuditLog(tmp_path, clock=ticking(step=timedelta(0)))
-    path = tmp_path / "audit" / "2026-11-27.jsonl"
+    path = tmp_path / "audit" / "audit.jsonl"
     record(log)
     path.unlink()
     record(log, status=201)
@@ -278,13 +279,13 @@ def test_one_loop_turn_of_records_is_one_write_and_each_waits_for_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     log = AuditLog(tmp_path, clock=ticking(step=timedelta(0)))
-    path = tmp_path / "audit" / "2026-11-27.jsonl"
+    path = tmp_path / "audit" / "audit.jsonl"
     writes: list[bytes] = []
     original = audit_files.AuditFiles.write
 
-    def counting(self: Any, target: Path, data: bytes, size: int) -> None:
+    def counting(self: Any, data: bytes, size: int) -> None:
         writes.append(data)
-        original(self, target, data, size)
+        original(self, data, size)
 
     monkeypatch.setattr(audit_files.AuditFiles, "write", counting)
 
@@ -322,7 +323,7 @@ def test_a_failed_batch_write_reaches_every_waiter(
 ) -> None:
     log = AuditLog(tmp_path, clock=ticking(step=timedelta(0)))
 
-    def failing(self: Any, target: Path, data: bytes, size: int) -> None:
+    def failing(self: Any, data: bytes, size: int) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(audit_files.AuditFiles, "write", failing)

@@ -5,6 +5,7 @@ never leave a torn line, and recover by itself once the fault is gone."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 from collections.abc import Callable
 from dataclasses import replace
@@ -16,6 +17,7 @@ import pytest
 
 from aivault_ops.runtime.observe.audit import MAX_HELD_LINES, AuditLog, AuditUnavailable
 from aivault_ops.runtime.observe.audit_files import FileOps
+from aivault_ops.runtime.observe.audit_settings import AuditSettings
 from aivault_ops.runtime.observe.audit_verify import verify_chain
 
 START = datetime(2026, 12, 6, 12, 0, 0, tzinfo=UTC)
@@ -69,9 +71,7 @@ def record(log: AuditLog, status: int = 200) -> None:
 
 
 def statuses(state: Path) -> list[int]:
-    import json
-
-    path = state / "audit" / "2026-12-06.jsonl"
+    path = state / "audit" / "audit.jsonl"
     return [json.loads(line)["status"] for line in path.read_bytes().splitlines()]
 
 
@@ -172,7 +172,8 @@ def test_a_write_failing_after_the_bytes_landed_is_cut_back(log: AuditLog, tmp_p
 
 
 def test_too_little_free_space_refuses_before_sending(tmp_path: Path) -> None:
-    log = AuditLog(tmp_path, clock=lambda: START, min_free_bytes=2**62)
+    settings = AuditSettings(min_free_bytes=2**62, warn_free_bytes=2**62)
+    log = AuditLog(tmp_path, clock=lambda: START, settings=settings)
     with pytest.raises(
         AuditUnavailable, match="bytes free on the audit filesystem, below the floor"
     ):
@@ -198,17 +199,19 @@ def test_held_lines_are_bounded_and_the_overflow_counted(
     assert MAX_HELD_LINES == 10_000
 
 
-def test_held_lines_from_an_earlier_day_join_the_current_file(
+def test_held_lines_from_an_earlier_day_stay_first_in_the_chain(
     tmp_path: Path, faults: Faults
 ) -> None:
-    days = iter([START, START.replace(day=7), START.replace(day=7)])
+    days = iter([START, START.replace(day=7)])
     log = AuditLog(tmp_path, clock=lambda: next(days), ops=faults.ops())
     faults.fail("write", errno.ENOSPC)
     with pytest.raises(AuditUnavailable):
         record(log, 200)  # dated the 6th
     faults.heal()
-    record(log, 201)  # the 7th: the held line goes first, into the 7th's file
-    assert (tmp_path / "audit" / "2026-12-06.jsonl").read_bytes() == b""
+    record(log, 201)  # the 7th: the held line goes first, then the day turns over
+    closed = tmp_path / "audit" / "audit-00000001-20261206T120000Z.jsonl"
+    assert [json.loads(line)["status"] for line in closed.read_bytes().splitlines()] == [200]
+    assert statuses(tmp_path) == [201]
     assert verify_chain(tmp_path).ok and verify_chain(tmp_path).lines == 2
 
 

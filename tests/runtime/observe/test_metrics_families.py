@@ -59,6 +59,9 @@ def test_metrics_cover_requests_latency_reloads_and_serial(
         "aivault_audit_failures": "counter",
         "aivault_audit_held_lines": "gauge",
         "aivault_audit_dropped_lines": "counter",
+        "aivault_audit_warning": "gauge",
+        "aivault_audit_disk_bytes": "gauge",
+        "aivault_audit_free_bytes": "gauge",
     }
     requests = {
         labels: value
@@ -75,6 +78,9 @@ def test_metrics_cover_requests_latency_reloads_and_serial(
     assert samples[("aivault_bundle_serial", ())] == 3
     assert samples[("aivault_audit_available", ())] == 1
     assert samples[("aivault_audit_failures_total", ())] == 0
+    assert samples[("aivault_audit_warning", ())] == 0
+    assert samples[("aivault_audit_disk_bytes", ())] > 0  # the lines of the three requests
+    assert samples[("aivault_audit_free_bytes", ())] > 0
     _assert_histogram(samples, count=2)
 
 
