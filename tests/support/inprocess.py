@@ -17,20 +17,10 @@ from typing import Any
 
 from support.runtime_proc import StatusApi, free_port, wait_until
 
+from aivault_ops.runtime.observe.audit_settings import AuditSettings
 from aivault_ops.runtime.observe.log import StderrLog
 from aivault_ops.runtime.options import RuntimeOptions
 from aivault_ops.runtime.process import build_process, open_listeners, serve_forever
-
-# `serve`'s --audit-* defaults, as argparse leaves them in the namespace
-AUDIT_OPTIONS: dict[str, Any] = {
-    "audit_max_file_bytes": 64 * 1024 * 1024,
-    "audit_rotate": "daily",
-    "audit_gzip": True,
-    "audit_retain_bytes": None,
-    "audit_retain_days": None,
-    "audit_min_free_bytes": 8 * 1024 * 1024,
-    "audit_warn_free_bytes": 512 * 1024 * 1024,
-}
 
 
 @dataclass
@@ -64,9 +54,12 @@ class InProcessRuntime(StatusApi):
             "body_timeout": 60.0,
             "shutdown_grace": 10.0,
             "upstream_body_timeout": 600.0,
-            **AUDIT_OPTIONS,
         }
-        options = RuntimeOptions(**{**defaults, **self.options})
+        given = {**defaults, **self.options}
+        audit = {
+            key[len("audit_") :]: given.pop(key) for key in list(given) if key.startswith("audit_")
+        }
+        options = RuntimeOptions(**given, audit=AuditSettings(**audit))
         process = build_process(options, StderrLog(stream=self.stream), dict(os.environ))
         self.process = process
         self._loop = asyncio.new_event_loop()

@@ -447,7 +447,6 @@ def test_an_internal_error_is_a_bare_500_and_is_audited(
     import io
 
     from aiohttp.web_server import Server
-    from support.inprocess import AUDIT_OPTIONS
 
     from aivault_ops.runtime.observe.log import StderrLog
     from aivault_ops.runtime.options import RuntimeOptions
@@ -458,7 +457,6 @@ def test_an_internal_error_is_a_bare_500_and_is_audited(
     options |= {"identity": factory.identity, "trust": [factory.trust], "dev_ca_cert": None}
     options |= {"max_connections": None, "header_timeout": 1.0, "keepalive_timeout": 1.0}
     options |= {"body_timeout": 1.0, "shutdown_grace": 1.0, "upstream_body_timeout": 5.0}
-    options |= AUDIT_OPTIONS
     stream = io.StringIO()
     process = build_process(RuntimeOptions(**options), StderrLog(stream=stream), {})
 
