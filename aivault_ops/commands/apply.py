@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,6 +12,7 @@ from aivault_ops.commands._common import (
     add_env_option,
     add_expires_in,
     add_project_dir,
+    add_target_option,
     add_trust_option,
     compile_checked,
     expires_at,
@@ -31,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         " Nothing is published when the plan is empty (unless --expires-in or --always).",
     )
     add_project_dir(parser)
-    parser.add_argument("--target", required=True, type=Path, metavar="T", help="bundle directory")
+    add_target_option(parser)
     parser.add_argument(
         "--signing-key", required=True, type=Path, metavar="K", help="Ed25519 private key (PEM)"
     )
@@ -46,19 +48,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     from aivault_ops import plan
-    from aivault_ops.bundle import load_signing_key, publish_bundle, target_lock
+    from aivault_ops.bundle import load_signing_key
     from aivault_ops.commands.plan import write_plan_text
     from aivault_ops.publishing import read_target
+    from aivault_ops.targets import open_target
 
     root = project_dir(args.project_dir)
     signing_key = load_signing_key(args.signing_key)
     compiled = compile_checked(root, args.env)
     project_keys = _project_keys(compiled)
     _check_signer_trusted(signing_key.public_key, project_keys, args.signing_key)
-    args.target.mkdir(parents=True, exist_ok=True)
     keys = [signing_key.public_key, *trusted_keys(args, compiled)]
-    with target_lock(args.target):
-        state = read_target(args.target, keys)
+    with (
+        open_target(args.target, plain_http=args.plain_http, environ=os.environ) as target,
+        target.lock(),
+    ):
+        state = read_target(target.source, keys)
         changes = plan.diff_policies(state.base.policy if state.base else None, compiled.policy)
         write_plan_text(state, changes)
         serial = state.next_serial
@@ -69,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write(f"Dry run: would publish bundle-{serial}.tar.gz\n")
             return 0
         revision, data = _signed(args, root, compiled, serial, signing_key, project_keys)
-        path = publish_bundle(args.target, data, serial)
+        path = target.publish(data, serial=serial, revision=revision, environment=args.env)
     sys.stdout.write(f"Published {path} (serial {serial}, revision {revision})\n")
     return 0
 

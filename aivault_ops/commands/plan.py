@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aivault_ops.commands._common import (
     add_env_option,
     add_project_dir,
+    add_target_option,
     add_trust_option,
     compile_checked,
     project_dir,
@@ -32,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         " changes, 2: changes, 1: error.",
     )
     add_project_dir(parser)
-    parser.add_argument("--target", required=True, type=Path, metavar="T", help="bundle directory")
+    add_target_option(parser)
     add_env_option(parser)
     add_trust_option(parser, required=False)
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
@@ -42,10 +43,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     from aivault_ops import plan
     from aivault_ops.publishing import read_target
+    from aivault_ops.targets import open_target
 
     root = project_dir(args.project_dir)
     compiled = compile_checked(root, args.env)
-    state = read_target(args.target, trusted_keys(args, compiled))
+    with open_target(args.target, plain_http=args.plain_http, environ=os.environ) as target:
+        state = read_target(target.source, trusted_keys(args, compiled))
     base = state.base
     changes = plan.diff_policies(base.policy if base else None, compiled.policy)
     if args.json:

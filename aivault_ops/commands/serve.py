@@ -16,7 +16,15 @@ DEFAULT_LISTEN: Final = "127.0.0.1:8787"
 def register(subparsers: Any) -> None:
     """Add the `serve` subcommand."""
     parser = subparsers.add_parser("serve", help="run the runtime: watch bundles, broker calls")
-    parser.add_argument("--bundle-dir", type=Path, required=True, metavar="T", help="bundle dir")
+    parser.add_argument("--bundle-dir", type=Path, metavar="T", help="bundle dir to watch")
+    parser.add_argument(
+        "--bundle-source", metavar="oci://HOST/REPO:TAG",
+        help="or: poll this OCI registry tag instead of a directory (docs/fleet.md)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--plain-http", action="store_true",
+        help="plain HTTP to a --bundle-source registry on a loopback address",
+    )  # fmt: skip
     parser.add_argument(
         "--identity", type=Path, metavar="AGEKEY", help="age identity file (else sops' sources)"
     )
@@ -42,8 +50,8 @@ def register(subparsers: Any) -> None:
         "--dev-ca-cert", type=Path, metavar="PEM", help="DEVELOPMENT ONLY: extra upstream CA"
     )
     parser.add_argument(
-        "--poll-interval", type=float, default=2.0, metavar="S",
-        help="seconds between bundle dir polls (default 2)",
+        "--poll-interval", type=float, metavar="S",
+        help="seconds between polls of the bundle dir (default 2) or the registry (default 10)",
     )  # fmt: skip
     parser.add_argument(
         "--workers", type=int, default=1, metavar="N",

@@ -26,13 +26,15 @@ from aivault_ops.runtime.observe.log import StderrLog
 
 if TYPE_CHECKING:
     from aivault_ops.runtime.auth.base import AuthServices
-    from aivault_ops.runtime.bundles.reload import ReloadThread
+    from aivault_ops.runtime.bundles.reload import BundleWatcher
     from aivault_ops.runtime.http.connections import ConnectionLimits
     from aivault_ops.runtime.http.server import Runtime
     from aivault_ops.runtime.upstream.client import UpstreamSettings
     from aivault_ops.sops.identities import Identities
 
 RATE_LIMIT_FILE: Final = "rate-limits.bin"
+DEFAULT_DIR_POLL_S: Final = 2.0
+DEFAULT_REGISTRY_POLL_S: Final = 10.0
 
 
 def connection_limits(args: argparse.Namespace) -> ConnectionLimits:
@@ -157,7 +159,7 @@ class Process:
     """The assembled runtime: request handler, reload thread, upstream settings."""
 
     runtime: Runtime
-    reload_thread: ReloadThread
+    reload_thread: BundleWatcher
     settings: UpstreamSettings
     log: StderrLog
     state_dir: Path
@@ -180,10 +182,11 @@ def build_process(args: argparse.Namespace, log: StderrLog, environ: dict[str, s
     from aivault_ops.runtime.observe.metrics import Metrics
     from aivault_ops.sops.identities import load_identities
 
-    if not args.bundle_dir.is_dir():
+    if (args.bundle_dir is None) == (args.bundle_source is None):
+        raise UsageError("give either --bundle-dir or --bundle-source (one of them)")
+    if args.bundle_dir is not None and not args.bundle_dir.is_dir():
         raise UsageError(f"--bundle-dir {args.bundle_dir}: not a directory")
-    if args.poll_interval <= 0:
-        raise UsageError("--poll-interval must be positive")
+    interval = poll_interval(args)
     settings = upstream_settings(args, log)
     limits = connection_limits(args)
     state_dir = prepare_state_dir(args.state_dir or default_state_dir(environ))
@@ -201,14 +204,45 @@ def build_process(args: argparse.Namespace, log: StderrLog, environ: dict[str, s
     identities = load_identities(args.identity, environ)
     services = auth_services(runtime, identities, settings, state_dir)
     loader = Loader(trusted, identities, _now, services)
-    reloader = Reloader(
-        BundleDirectory(args.bundle_dir), loader, state, SerialFloor(state_dir), metrics, log, _now
-    )
-    reloader.scan()
+    reload_thread: BundleWatcher
+    if args.bundle_source is not None:
+        from aivault_ops.runtime.bundles.oci_source import registry_watcher
+
+        reload_thread = registry_watcher(
+            args.bundle_source,
+            plain_http=args.plain_http,
+            environ=environ,
+            loader=loader,
+            state=state,
+            state_dir=state_dir,
+            metrics=metrics,
+            log=log,
+            interval=interval,
+        )
+    else:
+        reloader = Reloader(
+            BundleDirectory(args.bundle_dir),
+            loader,
+            state,
+            SerialFloor(state_dir),
+            metrics,
+            log,
+            _now,
+        )
+        reloader.scan()
+        reload_thread = ReloadThread(reloader, interval)
     if state.record.policy is None:
         log("no_policy", detail="no valid bundle yet: invokes get 503 until one arrives")
-    reload_thread = ReloadThread(reloader, args.poll_interval)
     return Process(runtime, reload_thread, settings, log, state_dir, limits)
+
+
+def poll_interval(args: argparse.Namespace) -> float:
+    """--poll-interval, else 2 s for a directory and 10 s for a registry; must be positive."""
+    if args.poll_interval is None:
+        return DEFAULT_REGISTRY_POLL_S if args.bundle_source is not None else DEFAULT_DIR_POLL_S
+    if not args.poll_interval > 0:
+        raise UsageError("--poll-interval must be positive")
+    return float(args.poll_interval)
 
 
 def auth_services(

@@ -107,7 +107,13 @@ class Runtime:
         routes: dict[str, Callable[[], web.StreamResponse]] = {
             "/healthz": lambda: json_response(200, {"ok": True}),
             "/status": lambda: json_response(
-                200, status_document(self.state.record, self.clock(), self.audit.health())
+                200,
+                status_document(
+                    self.state.record,
+                    self.clock(),
+                    self.audit.health(),
+                    self.state.components.snapshot(),
+                ),
             ),
             "/metrics": self._metrics,
         }

@@ -7,11 +7,13 @@ closed); `not_ready`: no policy was ever loaded.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from aivault_ops.runtime.bundles.state import LoadRecord
 from aivault_ops.runtime.observe.audit import AuditHealth
+from aivault_ops.runtime.observe.health import ComponentHealth
 
 READY: Final = "ready"
 DEGRADED: Final = "degraded"
@@ -35,15 +37,23 @@ def readiness(record: LoadRecord, now: datetime) -> str:
     return READY
 
 
-def status_document(record: LoadRecord, now: datetime, audit: AuditHealth) -> dict[str, Any]:
+def status_document(
+    record: LoadRecord,
+    now: datetime,
+    audit: AuditHealth,
+    components: Mapping[str, ComponentHealth] | None = None,
+) -> dict[str, Any]:
     """What `GET /status` returns: no secret, no token, no path outside the state.
 
     A failing audit log turns a ready runtime `degraded` and is the `lastError`
-    (it refuses every invoke until the log can be written again).
+    (it refuses every invoke until the log can be written again). So does a
+    degraded component (a bundle source that cannot be polled, an
+    unreachable shared rate-limit store); each shows under its own name.
     """
     policy = record.policy
     state = readiness(record, now)
-    if state == READY and not audit.ok:
+    parts = components or {}
+    if state == READY and (not audit.ok or any(p.degraded for p in parts.values())):
         state = DEGRADED
     return {
         "state": state,
@@ -64,4 +74,5 @@ def status_document(record: LoadRecord, now: datetime, audit: AuditHealth) -> di
         },
         "counts": policy.counts() if policy else {},
         "problems": policy.problems() if policy else [],
+        **{name: dict(part.detail) for name, part in parts.items()},
     }
