@@ -58,8 +58,28 @@ def register(subparsers: Any) -> None:
         help="worker processes sharing the listeners (default 1; metrics are per worker)",
     )  # fmt: skip
     parser.add_argument("--log-format", choices=["json", "text"], default="json")
+    _add_rate_limit_store(parser)
     _add_connection_limits(parser)
     parser.set_defaults(func=run_serve)
+
+
+def _add_rate_limit_store(parser: Any) -> None:
+    parser.add_argument(
+        "--rate-limit-store", metavar="redis://HOST:PORT/DB",
+        help="share rate limits across runtimes in Redis (rediss:// for TLS; the password"
+        " from AIVAULT_OPS_REDIS_PASSWORD or --rate-limit-store-password-file)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--rate-limit-fallback", choices=["closed", "local"], default="closed",
+        help="when Redis is unreachable: refuse rate-limited calls with 503 (closed, the"
+        " default) or use this runtime's own buckets (local)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--rate-limit-store-password-file", type=Path, metavar="F", help="the Redis password"
+    )
+    parser.add_argument(
+        "--rate-limit-store-ca-cert", type=Path, metavar="PEM", help="CA for a rediss:// store"
+    )
 
 
 def _add_connection_limits(parser: Any) -> None:

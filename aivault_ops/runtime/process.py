@@ -27,8 +27,10 @@ from aivault_ops.runtime.observe.log import StderrLog
 if TYPE_CHECKING:
     from aivault_ops.runtime.auth.base import AuthServices
     from aivault_ops.runtime.bundles.reload import BundleWatcher
+    from aivault_ops.runtime.bundles.state import RuntimeState
     from aivault_ops.runtime.http.connections import ConnectionLimits
     from aivault_ops.runtime.http.server import Runtime
+    from aivault_ops.runtime.policy.rate_limit_redis import RedisRateLimitStore
     from aivault_ops.runtime.upstream.client import UpstreamSettings
     from aivault_ops.sops.identities import Identities
 
@@ -124,10 +126,14 @@ def _fork_worker(process: Process, listeners: Listeners) -> int:
     try:
         import uvloop
 
-        from aivault_ops.runtime.policy.rate_limit import SharedFileRateLimitStore
+        from aivault_ops.runtime.policy.rate_limit import (
+            InMemoryRateLimitStore,
+            SharedFileRateLimitStore,
+        )
 
-        store = SharedFileRateLimitStore(process.state_dir / RATE_LIMIT_FILE)
-        process.runtime.rate_limits = store
+        if isinstance(process.runtime.rate_limits, InMemoryRateLimitStore):  # not Redis
+            store = SharedFileRateLimitStore(process.state_dir / RATE_LIMIT_FILE)
+            process.runtime.rate_limits = store
         uvloop.run(serve_forever(process, listeners))
         code = 0
     finally:
@@ -201,6 +207,8 @@ def build_process(args: argparse.Namespace, log: StderrLog, environ: dict[str, s
         log=log,
         body_timeout_s=limits.body_timeout_s,
     )
+    if args.rate_limit_store is not None:
+        runtime.rate_limits = redis_rate_limits(args, environ, state, log)
     identities = load_identities(args.identity, environ)
     services = auth_services(runtime, identities, settings, state_dir)
     loader = Loader(trusted, identities, _now, services)
@@ -234,6 +242,30 @@ def build_process(args: argparse.Namespace, log: StderrLog, environ: dict[str, s
     if state.record.policy is None:
         log("no_policy", detail="no valid bundle yet: invokes get 503 until one arrives")
     return Process(runtime, reload_thread, settings, log, state_dir, limits)
+
+
+def redis_rate_limits(
+    args: argparse.Namespace, environ: dict[str, str], state: RuntimeState, log: StderrLog
+) -> RedisRateLimitStore:
+    """`--rate-limit-store redis://…`: buckets in Redis, namespaced by the policy's environment."""
+    from aivault_ops.runtime.policy.rate_limit import InMemoryRateLimitStore
+    from aivault_ops.runtime.policy.rate_limit_redis import RedisRateLimitStore, RedisSettings
+
+    settings = RedisSettings.from_options(
+        args.rate_limit_store,
+        password_file=args.rate_limit_store_password_file,
+        ca_file=args.rate_limit_store_ca_cert,
+        environ=environ,
+    )
+
+    def namespace() -> str:
+        policy = state.record.policy
+        return (policy.environment if policy is not None else None) or "-"
+
+    local = InMemoryRateLimitStore() if args.rate_limit_fallback == "local" else None
+    store = RedisRateLimitStore(settings, namespace=namespace, fallback=local, log=log, clock=_now)
+    state.components.register("rateLimitStore", store.health)
+    return store
 
 
 def poll_interval(args: argparse.Namespace) -> float:
@@ -349,3 +381,4 @@ async def serve_forever(
         server.pre_shutdown()  # idle keep-alive connections close now, busy ones after
         await server.shutdown(timeout=process.limits.shutdown_grace_s)
         await process.runtime.upstream.aclose()
+        await process.runtime.rate_limits.aclose()

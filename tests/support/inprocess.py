@@ -53,6 +53,8 @@ class InProcessRuntime(StatusApi):
             "body_timeout": 60.0,
             "shutdown_grace": 10.0,
             "upstream_body_timeout": 600.0,
+            "bundle_source": None,
+            "rate_limit_store": None,
         }
         args = argparse.Namespace(**{**defaults, **self.options})
         process = build_process(args, StderrLog(stream=self.stream), dict(os.environ))

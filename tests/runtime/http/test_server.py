@@ -457,6 +457,7 @@ def test_an_internal_error_is_a_bare_500_and_is_audited(
     options |= {"identity": factory.identity, "trust": [factory.trust], "dev_ca_cert": None}
     options |= {"max_connections": None, "header_timeout": 1.0, "keepalive_timeout": 1.0}
     options |= {"body_timeout": 1.0, "shutdown_grace": 1.0, "upstream_body_timeout": 5.0}
+    options |= {"bundle_source": None, "rate_limit_store": None}
     stream = io.StringIO()
     process = build_process(
         argparse.Namespace(dev_resolve=[], **options), StderrLog(stream=stream), {}
