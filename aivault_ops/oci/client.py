@@ -217,8 +217,10 @@ class RegistryClient:
     ) -> requests.Response:
         if self._basic_challenge is None:
             self._basic_challenge = self._ping()
-        if self._basic_challenge and self._login is not None:
-            headers["Authorization"] = f"Basic {self._login.basic()}"
+        if self._basic_challenge:  # oras-py's token backend cannot answer a Basic challenge
+            if self._login is not None:
+                headers["Authorization"] = f"Basic {self._login.basic()}"
+            return self._plain_request(method, url, headers, data)
         response = self._oras_request(method, url, headers, data)
         if response.status_code == 401 and self._oras.auth.token is not None:
             response.close()  # a token of another scope (pull, then push): fetch a new one
@@ -238,6 +240,15 @@ class RegistryClient:
         except ValueError:  # oras: "Cannot respond to request for authentication."
             raise self._denied() from None
         return response
+
+    def _plain_request(
+        self, method: str, url: str, headers: dict[str, str], data: bytes | None
+    ) -> requests.Response:
+        session: requests.Session = self._oras.session
+        try:
+            return session.request(method, url, headers=headers, data=data, stream=True)
+        except requests.RequestException as error:
+            raise self._unavailable(type(error).__name__) from None
 
     def _ping(self) -> bool:
         """GET /v2/: does the registry answer a `Basic` challenge (htpasswd)?"""

@@ -36,6 +36,12 @@ storage:
       enabled: false
 http:
   addr: 127.0.0.1:{port}
+{auth}"""
+HTPASSWD_AUTH = """\
+auth:
+  htpasswd:
+    realm: test-registry
+    path: {path}
 """
 
 
@@ -90,19 +96,35 @@ class Engine:
 
 @dataclass
 class Registry(Engine):
-    """The distribution registry, plain HTTP on loopback, deletes enabled."""
+    """The distribution registry, plain HTTP on loopback, deletes enabled; with `users`,
+    Basic auth from an htpasswd file (bcrypt, as the registry requires)."""
+
+    users: dict[str, str] = field(default_factory=dict)
 
     def command(self) -> list[str]:
         config = self.workdir / "config.yml"
         data = self.workdir / "data"
-        config.write_text(REGISTRY_CONFIG.format(data=data, port=self.port))
+        auth = ""
+        if self.users:
+            import bcrypt
+
+            htpasswd = self.workdir / "htpasswd"
+            htpasswd.write_text(
+                "".join(
+                    f"{user}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode()}\n"
+                    for user, password in self.users.items()
+                )
+            )
+            auth = HTPASSWD_AUTH.format(path=htpasswd)
+        config.write_text(REGISTRY_CONFIG.format(data=data, port=self.port, auth=auth))
         return [_binary("docker-registry"), "serve", str(config)]
 
     def ready(self) -> bool:
         try:
-            return httpx.get(f"http://127.0.0.1:{self.port}/v2/", timeout=1).status_code == 200
+            status = httpx.get(f"http://127.0.0.1:{self.port}/v2/", timeout=1).status_code
         except httpx.HTTPError:
             return False
+        return status == (401 if self.users else 200)
 
     def url(self, repository: str) -> str:
         """`oci://127.0.0.1:<port>/<repository>`."""
