@@ -249,6 +249,26 @@ def _values(results: dict[str, Any]) -> dict[str, str]:
     r: reload.ReloadResult | None = results.get("reload")
     if r is not None and r.latencies:
         values["reload_p50"] = f"{percentile([x * 1000 for x in r.latencies], 0.5):.0f}"
+    f: fleet.FleetResult | None = results.get("fleet")
+    if f is not None:
+        values.update(_fleet_values(f))
+    return values
+
+
+def _fleet_values(f: fleet.FleetResult) -> dict[str, str]:
+    ms = [x * 1000 for x in f.all_serving]
+    values = {"fleet_interval": f"{f.poll_interval:g}"}
+    if ms:
+        values.update(
+            fleet_p50=f"{percentile(ms, 0.5):.0f}", fleet_p95=f"{percentile(ms, 0.95):.0f}"
+        )
+    for label, key in (("redis", "redis"), ("in-process", "local")):
+        if label in f.requests:
+            values[f"rl_{key}_request"] = f"{f.requests[label].client_cpu_us:.0f}"
+        if label in f.checks:
+            values[f"rl_{key}_check"] = f"{f.checks[label].client_cpu_us:.1f}"
+    if "redis" in f.checks:
+        values["rl_redis_server"] = f"{f.checks['redis'].server_cpu_us:.1f}"
     return values
 
 
