@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     keys = [signing_key.public_key, *trusted_keys(args, compiled)]
     with (
         open_target(args.target, plain_http=args.plain_http, environ=os.environ) as target,
-        target.lock(),
+        contextlib.nullcontext() if args.dry_run else target.lock(),  # a dry run writes nothing
     ):
         state = read_target(target.source, keys)
         changes = plan.diff_policies(state.base.policy if state.base else None, compiled.policy)
