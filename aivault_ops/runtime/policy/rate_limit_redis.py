@@ -34,6 +34,8 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 import redis.asyncio
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, RedisError
 
 from aivault_ops.errors import UsageError
@@ -138,7 +140,9 @@ class RedisSettings:
             "username": self.username,
             "socket_timeout": TIMEOUT_S,
             "socket_connect_timeout": TIMEOUT_S,
-            "retry_on_timeout": False,
+            # One attempt: redis-py's default retries 10 times with back-off (up to
+            # seconds per check against a stopped Redis); the store backs off itself.
+            "retry": Retry(NoBackoff(), 0),
         }
         if self.ca_file is not None:
             options["ssl_ca_certs"] = str(self.ca_file)
