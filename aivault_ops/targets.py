@@ -40,6 +40,10 @@ class Target(Protocol):
         """Publish `data` as `serial`; where it went, for the user."""
         ...
 
+    def name_for(self, serial: int) -> str:
+        """What publishing `serial` would create, for a dry run."""
+        ...
+
     def close(self) -> None:
         """Release connections."""
         ...
@@ -64,6 +68,10 @@ class DirectoryTarget:
 
         return str(publish_bundle(self.source, data, serial))
 
+    def name_for(self, serial: int) -> str:
+        """`bundle-<serial>.tar.gz`."""
+        return f"bundle-{serial}.tar.gz"
+
     def close(self) -> None:
         """Nothing to release."""
 
@@ -86,6 +94,10 @@ class RegistryTarget:
             data, serial=serial, revision=revision, environment=environment, moving_tag=moving
         )
         return f"{self.reference.name}:serial-{serial} ({moving} → {digest})"
+
+    def name_for(self, serial: int) -> str:
+        """`oci://…:serial-<serial>`."""
+        return f"{self.reference.name}:serial-{serial}"
 
     def close(self) -> None:
         """Close the registry session."""

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write("Nothing to publish.\n")
             return 0
         if args.dry_run:
-            sys.stdout.write(f"Dry run: would publish bundle-{serial}.tar.gz\n")
+            sys.stdout.write(f"Dry run: would publish {target.name_for(serial)}\n")
             return 0
         revision, data = _signed(args, root, compiled, serial, signing_key, project_keys)
         path = target.publish(data, serial=serial, revision=revision, environment=args.env)

@@ -74,6 +74,11 @@ def test_plan_and_verify_read_the_registry(tmp_path: Path, registry: Registry) -
     target = registry.url("cli/plan")
     plan = run_cli("plan", project.root, "--target", target, "--plain-http", cwd=project.workdir)
     assert plan.returncode == 2 and "Comparing against: nothing published yet" in plan.stdout
+    dry = apply(project, target, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.splitlines()[-1] == f"Dry run: would publish {target}:serial-1"
+    tags = httpx.get(f"http://127.0.0.1:{registry.port}/v2/cli/plan/tags/list")
+    assert tags.status_code == 404  # nothing written, not even a lock tag
     published = apply(project, target, "--revision", "r1")
     assert published.returncode == 0, published.stderr
     assert re.search(
