@@ -39,6 +39,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+@pytest.mark.timeout(480)  # every section, the fleet's registry, Redis and 5 runtimes included
 def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
     out = tmp_path / "B.md"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOPS_")}
