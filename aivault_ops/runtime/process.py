@@ -192,6 +192,10 @@ def build_process(args: argparse.Namespace, log: StderrLog, environ: dict[str, s
         raise UsageError("give either --bundle-dir or --bundle-source (one of them)")
     if args.bundle_dir is not None and not args.bundle_dir.is_dir():
         raise UsageError(f"--bundle-dir {args.bundle_dir}: not a directory")
+    if args.bundle_source is not None:
+        from aivault_ops.runtime.bundles.oci_source import source_reference
+
+        source = source_reference(args.bundle_source, plain_http=args.plain_http)
     interval = poll_interval(args)
     settings = upstream_settings(args, log)
     limits = connection_limits(args)
@@ -217,7 +221,7 @@ def build_process(args: argparse.Namespace, log: StderrLog, environ: dict[str, s
         from aivault_ops.runtime.bundles.oci_source import registry_watcher
 
         reload_thread = registry_watcher(
-            args.bundle_source,
+            source,
             plain_http=args.plain_http,
             environ=environ,
             loader=loader,

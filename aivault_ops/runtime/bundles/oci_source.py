@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Final
 
 from aivault_ops.bundle.source import BundleRef
-from aivault_ops.errors import AivaultError
+from aivault_ops.errors import AivaultError, UsageError
 from aivault_ops.oci.client import FetchedManifest
-from aivault_ops.oci.errors import OciError, OciUnavailable
+from aivault_ops.oci.errors import OciError, OciReferenceError, OciUnavailable
 from aivault_ops.oci.reference import OciReference, parse_reference
 from aivault_ops.oci.repository import OciRepository, PulledBundle, open_repository
 from aivault_ops.runtime.bundles.heap import release_free_memory
@@ -245,8 +245,22 @@ class OciPollThread:
         self._poller.repository.client.close()
 
 
+def source_reference(text: str, *, plain_http: bool) -> OciReference:
+    """`--bundle-source`, checked before anything starts (a usage error, exit 2)."""
+    try:
+        reference = parse_reference(text, what="--bundle-source")
+    except OciReferenceError as error:
+        raise UsageError(error.message, hint=error.hint) from None
+    if plain_http and not reference.is_loopback:
+        raise UsageError(
+            f"--plain-http: {reference.registry} is not a loopback address",
+            hint="plain HTTP is only for a registry on this machine; use https",
+        )
+    return reference
+
+
 def registry_watcher(
-    source: str,
+    reference: OciReference,
     *,
     plain_http: bool,
     environ: Mapping[str, str],
@@ -258,7 +272,6 @@ def registry_watcher(
     interval: float,
 ) -> OciPollThread:
     """`--bundle-source`: the cached bundle activated, one poll done, the poll thread ready."""
-    reference = parse_reference(source, what="--bundle-source")
     repository = open_repository(reference, plain_http=plain_http, environ=environ)
     poller = OciPoller(
         repository=repository,
