@@ -251,23 +251,23 @@ def build_process(args: argparse.Namespace, log: StderrLog, environ: dict[str, s
 def redis_rate_limits(
     args: argparse.Namespace, environ: dict[str, str], state: RuntimeState, log: StderrLog
 ) -> RedisRateLimitStore:
-    """`--rate-limit-store redis://…`: buckets in Redis, namespaced by the policy's environment."""
-    from aivault_ops.runtime.policy.rate_limit import InMemoryRateLimitStore
-    from aivault_ops.runtime.policy.rate_limit_redis import RedisRateLimitStore, RedisSettings
+    """`--rate-limit-store redis://…`: buckets in Redis, shown in /status as rateLimitStore."""
+    from aivault_ops.runtime.policy.rate_limit_redis import open_shared_store
 
-    settings = RedisSettings.from_options(
+    def environment() -> str | None:
+        policy = state.record.policy
+        return policy.environment if policy is not None else None
+
+    store = open_shared_store(
         args.rate_limit_store,
+        fallback=args.rate_limit_fallback,
         password_file=args.rate_limit_store_password_file,
         ca_file=args.rate_limit_store_ca_cert,
         environ=environ,
+        environment=environment,
+        log=log,
+        clock=_now,
     )
-
-    def namespace() -> str:
-        policy = state.record.policy
-        return (policy.environment if policy is not None else None) or "-"
-
-    local = InMemoryRateLimitStore() if args.rate_limit_fallback == "local" else None
-    store = RedisRateLimitStore(settings, namespace=namespace, fallback=local, log=log, clock=_now)
     state.components.register("rateLimitStore", store.health)
     return store
 

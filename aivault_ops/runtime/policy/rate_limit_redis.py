@@ -236,3 +236,30 @@ class RedisRateLimitStore:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+
+def open_shared_store(
+    url: str,
+    *,
+    fallback: str,
+    password_file: Path | None,
+    ca_file: Path | None,
+    environ: Mapping[str, str],
+    environment: Callable[[], str | None],
+    log: Callable[..., None],
+    clock: Callable[[], datetime],
+) -> RedisRateLimitStore:
+    """The store for `serve --rate-limit-store URL --rate-limit-fallback closed|local`;
+    keys are namespaced by `environment()` (the active policy's), `-` for none."""
+    if fallback not in FALLBACKS:
+        raise UsageError(f"--rate-limit-fallback {fallback!r}: choose closed or local")
+    settings = RedisSettings.from_options(
+        url, password_file=password_file, ca_file=ca_file, environ=environ
+    )
+    return RedisRateLimitStore(
+        settings,
+        namespace=lambda: environment() or "-",
+        fallback=InMemoryRateLimitStore() if fallback == "local" else None,
+        log=log,
+        clock=clock,
+    )
