@@ -14,12 +14,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from aivault_ops.bundle import (
     BundleError,
+    BundleRef,
+    BundleSource,
     PublicKey,
-    read_bundle_file,
     verify_bundle,
 )
 from aivault_ops.bundle.manifest import parse_manifest
@@ -67,16 +68,27 @@ class TargetState:
         return self.newest_serial + 1
 
 
-def read_target(target: Path, trusted_keys: Sequence[PublicKey]) -> TargetState:
-    """The newest bundle that verifies with `trusted_keys` (see the module docstring)."""
-    source = DirectoryBundleSource(target)
-    refs = source.list() if target.is_dir() else []
+class ListedSource(BundleSource, Protocol):
+    """A bundle source that can name each bundle (a file, or an OCI tag)."""
+
+    def path(self, ref: BundleRef) -> Path:
+        """Where `ref` lives, for messages (`.name` is what a plan shows)."""
+        ...
+
+
+def read_target(target: Path | ListedSource, trusted_keys: Sequence[PublicKey]) -> TargetState:
+    """The newest bundle that verifies with `trusted_keys` (see the module docstring).
+
+    `target` is a bundle directory, or any listed source (an OCI repository).
+    """
+    source = DirectoryBundleSource(target) if isinstance(target, Path) else target
+    refs = source.list() if not isinstance(target, Path) or target.is_dir() else []
     if not refs:
         return TargetState(None, 0)
     newest = refs[-1].serial
     if not trusted_keys:
         path = source.path(refs[-1])
-        data = read_bundle_file(path)
+        data = source.read(refs[-1])
         outcome = _verify(path, newest, data, trusted_keys)
         base = outcome if isinstance(outcome, PublishedBase) else None
         return TargetState(base or _unverified(path, newest, data, str(outcome)), newest)
@@ -84,7 +96,7 @@ def read_target(target: Path, trusted_keys: Sequence[PublicKey]) -> TargetState:
     for ref in reversed(refs[-MAX_CHECKED:]):
         path = source.path(ref)
         try:
-            outcome = _verify(path, ref.serial, read_bundle_file(path), trusted_keys)
+            outcome = _verify(path, ref.serial, source.read(ref), trusted_keys)
         except BundleError as error:
             outcome = f"{error.code}: {error.message}"
         if isinstance(outcome, PublishedBase):

@@ -17,11 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bundle_load, compile_profile, memory, proxy, reload, report
+from benchmarks import bundle_load, compile_profile, fleet, memory, proxy, reload, report
 from benchmarks import compile as compile_bench
 from benchmarks.common import Processes, have_tools, in_tmp
 
-SECTIONS = ("proxy", "reload", "bundle_load", "compile", "memory")
+SECTIONS = ("proxy", "reload", "bundle_load", "compile", "memory", "fleet")
 
 
 def _runners(smoke: bool) -> dict[str, Callable[[], Any]]:
@@ -43,7 +43,11 @@ def _runners(smoke: bool) -> dict[str, Callable[[], Any]]:
             workdir, processes, capabilities=capabilities, files=files, duration_s=duration
         )
 
+    def run_fleet(workdir: Path, processes: Processes) -> Any:
+        return fleet.measure(workdir, processes, publishes=3 if smoke else 20, interval=1.0)
+
     return {
+        "fleet": lambda: in_tmp(run_fleet),
         "proxy": lambda: in_tmp(run_proxy),
         "reload": lambda: in_tmp(run_reload),
         "bundle_load": lambda: in_tmp(run_bundle_load),
@@ -86,8 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {args.out} from {args.render_from}", file=sys.stderr)
         return 0
     missing = have_tools("nginx", "wrk")
-    if missing and {"proxy", "reload", "memory"} & set(args.sections):
-        print(f"missing tools: {', '.join(missing)} (apt-get install nginx wrk)", file=sys.stderr)
+    if "fleet" in args.sections:
+        missing += have_tools("docker-registry", "redis-server", "nginx", "wrk")
+    if missing and {"proxy", "reload", "memory", "fleet"} & set(args.sections):
+        tools = ", ".join(sorted(set(missing)))
+        print(f"missing tools: {tools} (apt-get install {tools})", file=sys.stderr)
         return 1
     command = "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:])
     document = report.Report(command=command.strip(), smoke=args.smoke)

@@ -36,6 +36,7 @@ class ReloadResult:
 
     bundles: int
     latencies: list[float] = field(default_factory=list)
+    publish_only: list[float] = field(default_factory=list)  # write, fsync, link
     timeouts: int = 0
     load_ok: int = 0
     load_failed: int = 0
@@ -78,6 +79,7 @@ async def _publish_all(
             probe = f"{base}/v/my-api/v1/gen-{serial}"
             start = time.perf_counter()
             await asyncio.to_thread(publish_bundle, bundle_dir, data, serial)
+            result.publish_only.append(time.perf_counter() - start)
             if await _until_active(client, probe):
                 result.latencies.append(time.perf_counter() - start)
             else:
@@ -124,16 +126,23 @@ def render(result: ReloadResult) -> str:
     p50 = f"{percentile(ms, 0.5):.1f}" if ms else "n/a"
     p99 = f"{percentile(ms, 0.99):.1f}" if ms else "n/a"
     span = f"{min(ms):.1f}–{max(ms):.1f}" if ms else "n/a"
+    own = [x * 1000 for x in getattr(result, "publish_only", [])]  # absent in older pickles
+    publish = f"{percentile(own, 0.5):.1f}" if own else "n/a"
     rate = result.load_ok / result.load_seconds if result.load_seconds else 0.0
     lines = [
         f"{result.bundles} bundles published one after the other under a steady load of"
         f" {LOAD_CLIENTS} concurrent keep-alive clients (httpx) on the passthrough route.",
         "",
         "| bundles | publish → first response (p50, ms) | p99 (ms) | min–max (ms) |"
-        " not active in 15 s | load requests ok | failed | load req/s |",
-        "|---:|---:|---:|---|---:|---:|---:|---:|",
-        f"| {result.bundles} | {p50} | {p99} | {span} | {result.timeouts} |"
+        " the publish alone (p50, ms) | not active in 15 s | load requests ok | failed |"
+        " load req/s |",
+        "|---:|---:|---:|---|---:|---:|---:|---:|---:|",
+        f"| {result.bundles} | {p50} | {p99} | {span} | {publish} | {result.timeouts} |"
         f" {result.load_ok:,} | {result.load_failed} | {rate:,.0f} |",
+        "",
+        "Where the time goes: the publish itself (temp file, fsync, link, directory"
+        " fsync), the inotify event, a 10 ms debounce that coalesces one publish's events,"
+        " then the load (verify, decrypt, build: a few ms for this bundle).",
     ]
     if result.failures:
         lines += ["", "First failures: " + "; ".join(result.failures[:5])]

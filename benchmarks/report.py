@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bundle_load, compile_profile, memory, profile, proxy, reload
+from benchmarks import bundle_load, compile_profile, fleet, memory, profile, proxy, reload
 from benchmarks import compile as compile_bench
 from benchmarks.common import machine_description, percentile
 
@@ -27,6 +27,7 @@ TITLES = {
     "bundle_load": "Bundle load vs sops",
     "compile": "Compile scaling",
     "memory": "Memory",
+    "fleet": "Fleet: registry propagation and shared rate limits",
 }
 Target = tuple[str, str, bool | None]
 
@@ -117,6 +118,7 @@ class Report:
             "bundle_load": bundle_load.render,
             "compile": _compile_render,
             "memory": memory.render,
+            "fleet": fleet.render,
         }
         return title + renderers[name](self.results[name])
 
@@ -159,6 +161,17 @@ def targets(results: dict[str, Any]) -> list[Target]:
         ok = r.load_failed == 0 and r.timeouts == 0
         measured = f"{r.load_failed} failed, {r.timeouts} not active"
         rows.append(("reload: 0 failed requests, every bundle active", measured, ok))
+        if r.latencies:
+            p50 = percentile([x * 1000 for x in r.latencies], 0.5)
+            rows.append(
+                (
+                    "reload from a directory: publish → served p50 ≤ 100 ms",
+                    f"{p50:.0f} ms",
+                    p50 <= 100,
+                )
+            )
+    if "fleet" in results:
+        rows.append(_fleet_target(results["fleet"]))
     if "bundle_load" in results:
         b: bundle_load.BundleLoadResult = results["bundle_load"]
         rows.append(
@@ -178,6 +191,15 @@ def targets(results: dict[str, Any]) -> list[Target]:
             )
         )
     return rows
+
+
+def _fleet_target(f: fleet.FleetResult) -> Target:
+    label = f"registry: publish → all {f.runtimes} runtimes serving p50 ≤ poll interval + 100 ms"
+    if not f.all_serving:
+        return (label, "no publish reached every runtime", False)
+    p50 = percentile([x * 1000 for x in f.all_serving], 0.5)
+    bound = f.poll_interval * 1000 + 100
+    return (label, f"{p50:.0f} ms (interval {f.poll_interval:g} s)", p50 <= bound)
 
 
 def _compile_targets(rows: list[compile_bench.Row] | None) -> list[Target]:
@@ -227,6 +249,26 @@ def _values(results: dict[str, Any]) -> dict[str, str]:
     r: reload.ReloadResult | None = results.get("reload")
     if r is not None and r.latencies:
         values["reload_p50"] = f"{percentile([x * 1000 for x in r.latencies], 0.5):.0f}"
+    f: fleet.FleetResult | None = results.get("fleet")
+    if f is not None:
+        values.update(_fleet_values(f))
+    return values
+
+
+def _fleet_values(f: fleet.FleetResult) -> dict[str, str]:
+    ms = [x * 1000 for x in f.all_serving]
+    values = {"fleet_interval": f"{f.poll_interval:g}"}
+    if ms:
+        values.update(
+            fleet_p50=f"{percentile(ms, 0.5):.0f}", fleet_p95=f"{percentile(ms, 0.95):.0f}"
+        )
+    for label, key in (("redis", "redis"), ("in-process", "local")):
+        if label in f.requests:
+            values[f"rl_{key}_request"] = f"{f.requests[label].client_cpu_us:.0f}"
+        if label in f.checks:
+            values[f"rl_{key}_check"] = f"{f.checks[label].client_cpu_us:.1f}"
+    if "redis" in f.checks:
+        values["rl_redis_server"] = f"{f.checks['redis'].server_cpu_us:.1f}"
     return values
 
 
@@ -272,7 +314,7 @@ def _shares(result: profile.Profile) -> dict[str, str]:
         "upstream_open": "Http1Upstream.open (aivault_ops/runtime/upstream/client.py)",
         "handle": "Runtime.handle (aivault_ops/runtime/http/server.py)",
         "whole_body": "whole_body (aivault_ops/runtime/response/body.py)",
-        "now": "_now (aivault_ops/runtime/process.py)",
+        "now": "_now (aivault_ops/runtime/wiring.py)",
     }
     return {
         f"share_{key}": result.share(result.inclusive.get(name, 0)) for key, name in wanted.items()

@@ -8,6 +8,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from support.engines import own_redis, own_registry, registry
+
+__all__ = ["own_redis", "own_registry", "registry"]
 
 _real_connect = socket.socket.connect
 

@@ -1,7 +1,8 @@
 """The benchmark harness in smoke mode: it runs end to end and writes every section.
 
 Asserts nothing about timing (CI boxes are noisy); only that the harness has
-not rotted. Needs nginx and wrk (Debian: `apt-get install -y nginx wrk`).
+not rotted. Needs nginx and wrk (Debian: `apt-get install -y nginx wrk`), and
+for the fleet section docker-registry and redis-server.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ SECTIONS = (
     ("## Bundle load vs sops", "| what | total (s) | per file (ms) |"),
     ("## Compile scaling", "| capabilities | secret files | YAML parse (s) |"),
     ("## Memory", "| runtime (1 worker) | RSS (MiB) |"),
+    (
+        "## Fleet: registry propagation and shared rate limits",
+        "| publish → all runtimes serving (p50, ms) |",
+    ),
     ("## Where the time goes (profile)", ""),
 )
 
@@ -34,6 +39,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+@pytest.mark.timeout(480)  # every section, the fleet's registry, Redis and 5 runtimes included
 def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
     out = tmp_path / "B.md"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOPS_")}
@@ -43,7 +49,7 @@ def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         env=env,
-        timeout=240,
+        timeout=420,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     text = out.read_text()

@@ -118,6 +118,36 @@ def compile_checked(root: Path, environment: str | None) -> CompiledProject:
         raise
 
 
+def add_target_option(parser: argparse.ArgumentParser) -> None:
+    """`--target T` (a bundle directory or `oci://HOST[:PORT]/REPO[:TAG]`) and `--plain-http`."""
+    parser.add_argument(
+        "--target",
+        required=True,
+        type=_target,
+        metavar="T",
+        help="bundle directory, or oci://HOST[:PORT]/REPO[:TAG] (moving tag; default latest)",
+    )
+    add_plain_http_option(parser)
+
+
+def add_plain_http_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--plain-http",
+        action="store_true",
+        help="talk plain HTTP to an OCI registry on a loopback address (tests, local mirrors)",
+    )
+
+
+def _target(text: str) -> object:
+    from aivault_ops.errors import AivaultError
+    from aivault_ops.targets import parse_target
+
+    try:
+        return parse_target(text)
+    except AivaultError as error:
+        raise argparse.ArgumentTypeError(error.message) from None
+
+
 def add_trust_option(parser: argparse.ArgumentParser, *, required: bool) -> None:
     parser.add_argument(
         "--trust",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -13,6 +15,7 @@ from aivault_ops.commands._common import (
     add_env_option,
     add_expires_in,
     add_project_dir,
+    add_target_option,
     add_trust_option,
     compile_checked,
     expires_at,
@@ -23,6 +26,7 @@ from aivault_ops.commands._common import (
 if TYPE_CHECKING:
     from aivault_ops.bundle import PublicKey, SigningKey
     from aivault_ops.compiled_project import CompiledProject
+    from aivault_ops.oci.reference import OciReference
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -33,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         " Nothing is published when the plan is empty (unless --expires-in or --always).",
     )
     add_project_dir(parser)
-    parser.add_argument("--target", required=True, type=Path, metavar="T", help="bundle directory")
+    add_target_option(parser)
     parser.add_argument(
         "--signing-key", required=True, type=Path, metavar="K", help="Ed25519 private key (PEM)"
     )
@@ -51,6 +55,7 @@ def from_args(args: argparse.Namespace) -> int:
     return run_apply(
         repo=args.project_dir,
         target=args.target,
+        plain_http=args.plain_http,
         signing_key=args.signing_key,
         environment=args.env,
         expires_in=args.expires_in,
@@ -64,7 +69,7 @@ def from_args(args: argparse.Namespace) -> int:
 def run_apply(
     *,
     repo: Path | None,
-    target: Path,
+    target: Path | OciReference,
     signing_key: Path,
     environment: str | None,
     expires_in: timedelta | None = None,
@@ -72,23 +77,27 @@ def run_apply(
     revision: str | None = None,
     dry_run: bool = False,
     always: bool = False,
+    plain_http: bool = False,
 ) -> int:
     """Plan against `target`, then publish the next bundle there (unless nothing changed)."""
     from aivault_ops import plan
-    from aivault_ops.bundle import load_signing_key, publish_bundle, target_lock
+    from aivault_ops.bundle import load_signing_key
     from aivault_ops.commands.plan import write_plan_text
     from aivault_ops.compiled_project import git_revision
     from aivault_ops.published_bundles import read_target
+    from aivault_ops.targets import open_target
 
     root = project_dir(repo)
     key = load_signing_key(signing_key)
     compiled = compile_checked(root, environment)
     project_keys = _project_keys(compiled)
     _check_signer_trusted(key.public_key, project_keys, signing_key)
-    target.mkdir(parents=True, exist_ok=True)
     keys = [key.public_key, *trusted_keys(trust, compiled)]
-    with target_lock(target):
-        state = read_target(target, keys)
+    with (
+        open_target(target, plain_http=plain_http, environ=os.environ) as opened,
+        contextlib.nullcontext() if dry_run else opened.lock(),  # a dry run writes nothing
+    ):
+        state = read_target(opened.source, keys)
         changes = plan.diff_policies(state.base.policy if state.base else None, compiled.policy)
         write_plan_text(state, changes)
         serial = state.next_serial
@@ -96,11 +105,11 @@ def run_apply(
             sys.stdout.write("Nothing to publish.\n")
             return 0
         if dry_run:
-            sys.stdout.write(f"Dry run: would publish bundle-{serial}.tar.gz\n")
+            sys.stdout.write(f"Dry run: would publish {opened.name_for(serial)}\n")
             return 0
         recorded = revision or git_revision(root)
         data = _signed(compiled, serial, key, project_keys, recorded, expires_at(expires_in))
-        path = publish_bundle(target, data, serial)
+        path = opened.publish(data, serial=serial, revision=recorded, environment=environment)
     sys.stdout.write(f"Published {path} (serial {serial}, revision {recorded})\n")
     return 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 from aivault_ops.commands._common import (
     add_env_option,
     add_project_dir,
+    add_target_option,
     add_trust_option,
     compile_checked,
     project_dir,
@@ -19,6 +21,7 @@ from aivault_ops.commands._common import (
 )
 
 if TYPE_CHECKING:
+    from aivault_ops.oci.reference import OciReference
     from aivault_ops.plan import Change
     from aivault_ops.published_bundles import TargetState
 
@@ -33,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         " changes, 2: changes, 1: error.",
     )
     add_project_dir(parser)
-    parser.add_argument("--target", required=True, type=Path, metavar="T", help="bundle directory")
+    add_target_option(parser)
     add_env_option(parser)
     add_trust_option(parser, required=False)
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
@@ -45,6 +48,7 @@ def from_args(args: argparse.Namespace) -> int:
     return run_plan(
         repo=args.project_dir,
         target=args.target,
+        plain_http=args.plain_http,
         environment=args.env,
         trust=args.trust,
         as_json=args.json,
@@ -54,18 +58,21 @@ def from_args(args: argparse.Namespace) -> int:
 def run_plan(
     *,
     repo: Path | None,
-    target: Path,
+    target: Path | OciReference,
     environment: str | None,
     trust: Sequence[str] = (),
     as_json: bool = False,
+    plain_http: bool = False,
 ) -> int:
     """Print what `apply` would change in `target`; exit 0 none, 2 changes."""
     from aivault_ops import plan
     from aivault_ops.published_bundles import read_target
+    from aivault_ops.targets import open_target
 
     root = project_dir(repo)
     compiled = compile_checked(root, environment)
-    state = read_target(target, trusted_keys(trust, compiled))
+    with open_target(target, plain_http=plain_http, environ=os.environ) as opened:
+        state = read_target(opened.source, trusted_keys(trust, compiled))
     base = state.base
     changes = plan.diff_policies(base.policy if base else None, compiled.policy)
     if as_json:

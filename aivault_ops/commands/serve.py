@@ -1,4 +1,5 @@
-"""`aivault-ops serve`: options and checks; `runtime/process.py` runs the runtime."""
+"""`aivault-ops serve`: options and checks; `runtime/wiring.py` assembles the runtime and
+`runtime/process.py` runs it."""
 
 from __future__ import annotations
 
@@ -20,7 +21,15 @@ DEFAULT_LISTEN: Final = "127.0.0.1:8787"
 def register(subparsers: Any) -> None:
     """Add the `serve` subcommand."""
     parser = subparsers.add_parser("serve", help="run the runtime: watch bundles, broker calls")
-    parser.add_argument("--bundle-dir", type=Path, required=True, metavar="T", help="bundle dir")
+    parser.add_argument("--bundle-dir", type=Path, metavar="T", help="bundle dir to watch")
+    parser.add_argument(
+        "--bundle-source", metavar="oci://HOST/REPO:TAG",
+        help="or: poll this OCI registry tag instead of a directory (docs/fleet.md)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--plain-http", action="store_true",
+        help="plain HTTP to a --bundle-source registry on a loopback address",
+    )  # fmt: skip
     parser.add_argument(
         "--identity", type=Path, metavar="AGEKEY", help="age identity file (else sops' sources)"
     )
@@ -46,17 +55,37 @@ def register(subparsers: Any) -> None:
         "--dev-ca-cert", type=Path, metavar="PEM", help="DEVELOPMENT ONLY: extra upstream CA"
     )
     parser.add_argument(
-        "--poll-interval", type=float, default=2.0, metavar="S",
-        help="seconds between bundle dir polls (default 2)",
+        "--poll-interval", type=float, metavar="S",
+        help="seconds between polls of the bundle dir (default 2) or the registry (default 10)",
     )  # fmt: skip
     parser.add_argument(
         "--workers", type=int, default=1, metavar="N",
         help="worker processes sharing the listeners (default 1; /metrics sums them all)",
     )  # fmt: skip
     parser.add_argument("--log-format", choices=["json", "text"], default="json")
+    _add_rate_limit_store(parser)
     _add_connection_limits(parser)
     _add_audit_options(parser)
     parser.set_defaults(func=from_args)
+
+
+def _add_rate_limit_store(parser: Any) -> None:
+    parser.add_argument(
+        "--rate-limit-store", metavar="redis://HOST:PORT/DB",
+        help="share rate limits across runtimes in Redis (rediss:// for TLS; the password"
+        " from AIVAULT_OPS_REDIS_PASSWORD or --rate-limit-store-password-file)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--rate-limit-fallback", choices=["closed", "local"], default="closed",
+        help="when Redis is unreachable: refuse rate-limited calls with 503 (closed, the"
+        " default) or use this runtime's own buckets (local)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--rate-limit-store-password-file", type=Path, metavar="F", help="the Redis password"
+    )
+    parser.add_argument(
+        "--rate-limit-store-ca-cert", type=Path, metavar="PEM", help="CA for a rediss:// store"
+    )
 
 
 def _add_connection_limits(parser: Any) -> None:
@@ -182,6 +211,12 @@ def from_args(args: argparse.Namespace) -> int:
         dev_resolve=args.dev_resolve,
         dev_ca_cert=args.dev_ca_cert,
         audit=_audit_settings(args),
+        bundle_source=args.bundle_source,
+        plain_http=args.plain_http,
+        rate_limit_store=args.rate_limit_store,
+        rate_limit_fallback=args.rate_limit_fallback,
+        rate_limit_store_password_file=args.rate_limit_store_password_file,
+        rate_limit_store_ca_cert=args.rate_limit_store_ca_cert,
     )
     return run_serve(
         options=options,
@@ -227,12 +262,8 @@ def run_serve(
     import uvloop
 
     from aivault_ops.runtime.observe.log import StderrLog
-    from aivault_ops.runtime.process import (
-        build_process,
-        open_listeners,
-        run_workers,
-        serve_forever,
-    )
+    from aivault_ops.runtime.process import open_listeners, run_workers, serve_forever
+    from aivault_ops.runtime.wiring import build_process
 
     log = StderrLog(json_lines=log_format == "json")
     address = None

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aivault_ops.commands._common import add_plain_http_option
 from aivault_ops.errors import AivaultError
 
 if TYPE_CHECKING:
@@ -20,7 +21,10 @@ if TYPE_CHECKING:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `verify` subcommand."""
     parser = subparsers.add_parser("verify", help="verify a bundle's signature, digests and format")
-    parser.add_argument("bundle", type=Path, metavar="BUNDLE", help="a bundle-<serial>.tar.gz")
+    parser.add_argument(
+        "bundle", metavar="BUNDLE", help="a bundle-<serial>.tar.gz, or oci://HOST/REPO:TAG"
+    )
+    add_plain_http_option(parser)
     parser.add_argument(
         "--trust",
         required=True,
@@ -35,18 +39,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def from_args(args: argparse.Namespace) -> int:
     """The parsed options → `run_verify`."""
-    return run_verify(bundle=args.bundle, trust=args.trust, as_json=args.json)
+    return run_verify(
+        bundle=args.bundle, trust=args.trust, as_json=args.json, plain_http=args.plain_http
+    )
 
 
-def run_verify(*, bundle: Path, trust: Sequence[str], as_json: bool = False) -> int:
+def run_verify(
+    *, bundle: str | Path, trust: Sequence[str], as_json: bool = False, plain_http: bool = False
+) -> int:
     """Verify one bundle with the same function the runtime uses; exit 0 or 1."""
     from aivault_ops.bundle.errors import BundleError
-    from aivault_ops.bundle.source import read_bundle_file
     from aivault_ops.bundle.verify import verify_bundle
 
     trusted = _trusted_keys(trust)
     try:
-        data = read_bundle_file(bundle)
+        data = _read(bundle, plain_http=plain_http)
         verified = verify_bundle(data, trusted_keys=trusted, now=datetime.now(UTC))
     except BundleError as error:
         if as_json:
@@ -67,13 +74,31 @@ def run_verify(*, bundle: Path, trust: Sequence[str], as_json: bool = False) -> 
     return 0
 
 
+def _read(bundle: str | Path, *, plain_http: bool) -> bytes:
+    """A bundle file's bytes, or an OCI artifact's layer (digest-checked)."""
+    import os
+
+    from aivault_ops.bundle.source import read_bundle_file
+    from aivault_ops.oci.reference import is_oci, parse_reference
+    from aivault_ops.oci.repository import open_repository
+
+    if isinstance(bundle, Path) or not is_oci(bundle):
+        return read_bundle_file(Path(bundle))
+    reference = parse_reference(bundle, what="BUNDLE")
+    repository = open_repository(reference, plain_http=plain_http, environ=os.environ)
+    try:
+        return repository.pull(reference.digest or reference.tag or "latest").data
+    finally:
+        repository.client.close()
+
+
 def _trusted_keys(values: Sequence[str]) -> list[PublicKey]:
     from aivault_ops.bundle.keys import resolve_public_key
 
     return [resolve_public_key(value) for value in values]
 
 
-def _summary(path: Path, verified: VerifiedBundle) -> dict[str, Any]:
+def _summary(path: str | Path, verified: VerifiedBundle) -> dict[str, Any]:
     manifest = verified.manifest
     expires = manifest.to_json().get("expiresAt")
     return {

@@ -1,8 +1,8 @@
-"""The runtime process: sockets, workers, signals, and the wiring of its parts.
+"""The runtime process: sockets, workers, signals.
 
-`serve` parses the options; this module turns them into a running runtime:
-the listeners are bound first (a taken port fails before anything is
-loaded), the policy is loaded, then one or more event loops serve until
+`serve` parses the options and binds the listeners first (a taken port
+fails before anything is loaded); `wiring.build_process` assembles the
+parts and loads the policy; then one or more event loops serve here until
 SIGTERM or SIGINT.
 """
 
@@ -16,7 +16,6 @@ import socket
 import stat
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -24,43 +23,12 @@ from aivault_ops.errors import AivaultError, UsageError
 from aivault_ops.runtime.observe.log import StderrLog
 
 if TYPE_CHECKING:
-    from aivault_ops.runtime.auth.base import AuthServices
-    from aivault_ops.runtime.bundles.reload import ReloadThread
-    from aivault_ops.runtime.bundles.state import RuntimeState
+    from aivault_ops.runtime.bundles.reload import BundleWatcher
     from aivault_ops.runtime.http.connections import ConnectionLimits
     from aivault_ops.runtime.http.server import Runtime
-    from aivault_ops.runtime.observe.audit import AuditHealth, AuditLog
-    from aivault_ops.runtime.observe.metrics import Metrics
-    from aivault_ops.runtime.options import RuntimeOptions
     from aivault_ops.runtime.upstream.client import UpstreamSettings
-    from aivault_ops.sops.identities import Identities
 
 RATE_LIMIT_FILE: Final = "rate-limits.bin"
-METRICS_DIR: Final = "metrics"
-
-
-def connection_limits(args: RuntimeOptions) -> ConnectionLimits:
-    """The caller-side limits from the options (each must be positive)."""
-    from aivault_ops.runtime.http.connections import ConnectionLimits, default_max_connections
-
-    limits = ConnectionLimits(
-        max_connections=args.max_connections or default_max_connections(),
-        header_timeout_s=args.header_timeout,
-        keepalive_timeout_s=args.keepalive_timeout,
-        body_timeout_s=args.body_timeout,
-        shutdown_grace_s=args.shutdown_grace,
-    )
-    if args.max_connections is not None and args.max_connections < 1:
-        raise UsageError("--max-connections must be at least 1")
-    for flag, value in (
-        ("--header-timeout", limits.header_timeout_s),
-        ("--keepalive-timeout", limits.keepalive_timeout_s),
-        ("--body-timeout", limits.body_timeout_s),
-        ("--shutdown-grace", limits.shutdown_grace_s),
-    ):
-        if not value > 0:
-            raise UsageError(f"{flag} must be positive")
-    return limits
 
 
 @dataclass
@@ -132,10 +100,14 @@ def _fork_worker(process: Process, listeners: Listeners) -> int:
     try:
         import uvloop
 
-        from aivault_ops.runtime.policy.rate_limit import SharedFileRateLimitStore
+        from aivault_ops.runtime.policy.rate_limit import (
+            InMemoryRateLimitStore,
+            SharedFileRateLimitStore,
+        )
 
-        store = SharedFileRateLimitStore(process.state_dir / RATE_LIMIT_FILE)
-        process.runtime.rate_limits = store
+        if isinstance(process.runtime.rate_limits, InMemoryRateLimitStore):  # not Redis
+            store = SharedFileRateLimitStore(process.state_dir / RATE_LIMIT_FILE)
+            process.runtime.rate_limits = store
         process.runtime.metrics.worker_started()
         uvloop.run(serve_forever(process, listeners))
         code = 0
@@ -168,135 +140,11 @@ class Process:
     """The assembled runtime: request handler, reload thread, upstream settings."""
 
     runtime: Runtime
-    reload_thread: ReloadThread
+    reload_thread: BundleWatcher
     settings: UpstreamSettings
     log: StderrLog
     state_dir: Path
     limits: ConnectionLimits
-
-
-def build_process(
-    args: RuntimeOptions, log: StderrLog, environ: dict[str, str], *, workers: int = 1
-) -> Process:
-    """Check every option, prepare the state dir, and load the newest valid bundle."""
-    from aivault_ops.bundle.keys import resolve_public_key
-    from aivault_ops.runtime.bundles.loader import BundleDirectory, Loader
-    from aivault_ops.runtime.bundles.reload import Reloader, ReloadThread
-    from aivault_ops.runtime.bundles.state import (
-        RuntimeState,
-        SerialFloor,
-        default_state_dir,
-        prepare_state_dir,
-    )
-    from aivault_ops.runtime.http.server import Runtime
-    from aivault_ops.runtime.observe.audit import AuditLog
-    from aivault_ops.sops.identities import load_identities
-
-    if not args.bundle_dir.is_dir():
-        raise UsageError(f"--bundle-dir {args.bundle_dir}: not a directory")
-    if args.poll_interval <= 0:
-        raise UsageError("--poll-interval must be positive")
-    settings = upstream_settings(args, log)
-    limits = connection_limits(args)
-    state_dir = prepare_state_dir(args.state_dir or default_state_dir(environ))
-    trusted = [resolve_public_key(value) for value in args.trust]
-    state, audit = RuntimeState(), AuditLog(state_dir, clock=_now, settings=args.audit)
-    metrics = process_metrics(workers, state_dir, state, audit)
-    runtime = Runtime(
-        state=state,
-        upstream=_Unstarted(),
-        audit=audit,
-        metrics=metrics,
-        clock=_now,
-        log=log,
-        body_timeout_s=limits.body_timeout_s,
-    )
-    identities = load_identities(args.identity, environ)
-    services = auth_services(runtime, identities, settings, state_dir)
-    loader = Loader(trusted, identities, _now, services)
-    reloader = Reloader(
-        BundleDirectory(args.bundle_dir), loader, state, SerialFloor(state_dir), metrics, log, _now
-    )
-    reloader.scan()
-    if state.record.policy is None:
-        log("no_policy", detail="no valid bundle yet: invokes get 503 until one arrives")
-    reload_thread = ReloadThread(reloader, args.poll_interval)
-    return Process(runtime, reload_thread, settings, log, state_dir, limits)
-
-
-def process_metrics(workers: int, state_dir: Path, state: RuntimeState, audit: AuditLog) -> Metrics:
-    """This process's metrics, or with `--workers` > 1 metrics summed over the workers."""
-    from aivault_ops.runtime.observe.metrics import Metrics
-
-    if workers == 1:
-        return Metrics()
-
-    def snapshot() -> tuple[int | None, AuditHealth]:
-        policy = state.record.policy
-        return policy.serial if policy is not None else None, audit.health()
-
-    return Metrics.for_workers(state_dir / METRICS_DIR, snapshot)
-
-
-def auth_services(
-    runtime: Runtime, identities: Identities, settings: UpstreamSettings, state_dir: Path
-) -> AuthServices:
-    """I/O for the per-request auth strategies.
-
-    Token endpoints are reached through the runtime's own (SSRF-checked)
-    upstream client; o_auth2 tokens are cached encrypted to the runtime's own
-    x25519 identity; mTLS contexts start from the runtime's upstream trust.
-    """
-    from aivault_ops.runtime.auth.base import AuthServices
-    from aivault_ops.runtime.auth.oauth2.token_endpoint import TokenEndpoint
-    from aivault_ops.runtime.upstream.client import ssl_context
-
-    own = next((key for key in identities.keys if hasattr(key, "to_public")), None)
-    return AuthServices(
-        state_dir=state_dir,
-        identity=own,
-        post_form=TokenEndpoint(lambda: runtime.upstream).post_form,
-        tls_context=lambda: ssl_context(settings),
-    )
-
-
-def upstream_settings(args: RuntimeOptions, log: StderrLog) -> UpstreamSettings:
-    """Upstream settings; each dev_ option is announced with a warning."""
-    from aivault_ops.runtime.upstream.client import DevResolve, UpstreamSettings
-
-    dev_resolve = DevResolve.parse(args.dev_resolve)
-    for host, (ip, port) in sorted(dev_resolve.targets.items()):
-        log("warning", detail=f"DEVELOPMENT ONLY: --dev-resolve sends {host} to {ip}:{port}")
-    if args.dev_ca_cert is not None:
-        log("warning", detail=f"DEVELOPMENT ONLY: --dev-ca-cert trusts {args.dev_ca_cert}")
-    from aivault_ops.runtime.http.connections import default_max_connections
-    from aivault_ops.runtime.upstream.client import ssl_context
-
-    if not args.upstream_body_timeout > 0:
-        raise UsageError("--upstream-body-timeout must be positive")
-    settings = UpstreamSettings(
-        dev_resolve=dev_resolve,
-        dev_ca_cert=args.dev_ca_cert,
-        max_connections=min(UpstreamSettings.max_connections, default_max_connections()),
-        body_timeout_s=args.upstream_body_timeout,
-    )
-    ssl_context(settings)
-    return settings
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-class _Unstarted:
-    """Placeholder until the event loop runs (the upstream pool needs a loop)."""
-
-    async def open(self, request: Any) -> Any:
-        """Never called: `serve_forever` installs the real client first."""
-        raise RuntimeError("upstream client not started")
-
-    async def aclose(self) -> None:
-        """Nothing to close."""
 
 
 def quiet_loop_errors(log: StderrLog) -> Callable[[Any, dict[str, Any]], None]:
@@ -343,3 +191,4 @@ async def serve_forever(
         server.pre_shutdown()  # idle keep-alive connections close now, busy ones after
         await server.shutdown(timeout=process.limits.shutdown_grace_s)
         await process.runtime.upstream.aclose()
+        await process.runtime.rate_limits.aclose()

@@ -1,8 +1,9 @@
 """The CI example runs as written against a repo made by `init` (GitHub-only steps skipped).
 
 Its `run:` steps are executed with bash -e, as GitHub does, in a scratch
-repository, with a local directory as the bundle target; the install step is
-replaced by the package already installed here.
+repository, with a real registry on loopback standing in for GHCR (the one
+change to the scripts: `--plain-http`, which only a loopback registry
+accepts); the install step is replaced by the package already installed here.
 """
 
 from __future__ import annotations
@@ -16,8 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from support.engines import Registry
 
-from aivault_ops.bundle import PublicKey, newest_bundle, read_bundle_file, verify_bundle
+from aivault_ops.bundle import PublicKey, verify_bundle
+from aivault_ops.oci.client import RegistryClient
+from aivault_ops.oci.reference import parse_reference
+from aivault_ops.oci.repository import OciRepository
 
 WORKFLOW = Path(__file__).resolve().parents[2] / "examples" / "github-actions" / "aivault-ops.yml"
 _PINNED = re.compile(r"^aivault-ops @ git\+https://github\.com/[^/]+/aivault-ops@[0-9a-f]{40}$")
@@ -41,10 +46,12 @@ def _run_step(step: dict[str, Any], cwd: Path, env: dict[str, str], secrets: dic
     step_env = {}
     for name, value in (step.get("env") or {}).items():
         text = re.sub(r"\$\{\{\s*secrets\.(\w+)\s*\}\}", lambda m: secrets[m.group(1)], str(value))
+        text = re.sub(r"\$\{\{\s*github\.actor\s*\}\}", "ci-bot", text)
         assert "${{" not in text, name
         step_env[name] = text
     script = step["run"]
     assert "${{" not in script
+    script = script.replace('"$BUNDLE_TARGET"', '"$BUNDLE_TARGET" --plain-http')
     result = subprocess.run(
         ["bash", "-e", "-c", script],
         cwd=cwd,
@@ -66,7 +73,7 @@ def test_the_install_step_pins_a_git_ref() -> None:
         assert [s["run"] for s in installs] == ['pip install "$AIVAULT_OPS_SOURCE"']
 
 
-def test_the_run_steps_work_on_a_repo_made_by_init(tmp_path: Path) -> None:
+def test_the_run_steps_work_on_a_repo_made_by_init(tmp_path: Path, registry: Registry) -> None:
     home = tmp_path / "home"
     home.mkdir()
     repo = tmp_path / "repo"
@@ -86,8 +93,12 @@ def test_the_run_steps_work_on_a_repo_made_by_init(tmp_path: Path) -> None:
     assert init.returncode == 0, init.stderr
     workflow = _workflow()
     env.update({k: str(v) for k, v in workflow["env"].items()})
-    env["BUNDLE_DIR"] = str(tmp_path / "bundles")
-    secrets = {"AIVAULT_SIGNING_KEY": (home / "signing.pem").read_text()}
+    assert env["BUNDLE_TARGET"] == "oci://ghcr.io/acme/aivault-policy"
+    env["BUNDLE_TARGET"] = registry.url("ci/aivault-policy")
+    secrets = {
+        "AIVAULT_SIGNING_KEY": (home / "signing.pem").read_text(),
+        "GITHUB_TOKEN": "ghs_not-a-real-token",
+    }
     ran = []
     for job_name in ("validate", "apply"):
         for step in workflow["jobs"][job_name]["steps"]:
@@ -99,9 +110,15 @@ def test_the_run_steps_work_on_a_repo_made_by_init(tmp_path: Path) -> None:
         "Plan against what is published (exit 2 means changes, not failure)",
         "Apply (signing key from the CI secret store, never written to the repo)",
     ]
-    newest = newest_bundle(tmp_path / "bundles")
-    assert newest is not None and newest[0] == 1
+    client = RegistryClient(parse_reference(env["BUNDLE_TARGET"]), plain_http=True)
+    try:
+        repository = OciRepository(client)
+        assert [ref.serial for ref in repository.list()] == [1]
+        data = repository.pull("latest").data
+    finally:
+        client.close()
     key = PublicKey.parse(
         init.stdout.split("Signing public key (trust it in runtimes): ")[1].split()[0]
     )
-    verify_bundle(read_bundle_file(newest[1]), trusted_keys=[key], now=datetime.now(UTC))
+    verified = verify_bundle(data, trusted_keys=[key], now=datetime.now(UTC))
+    assert verified.manifest.serial == 1 and verified.manifest.expires_at is not None

@@ -34,8 +34,8 @@ from aivault_ops.bundle import BundleRef
 from aivault_ops.runtime.auth.request_auth import Signed, send_authorized, sign_call
 from aivault_ops.runtime.bundles.loader import Loaded, Loader
 from aivault_ops.runtime.model import InboundRequest, PreparedCall
-from aivault_ops.runtime.process import auth_services
 from aivault_ops.runtime.upstream.client import DevResolve, Http1Upstream, UpstreamSettings
+from aivault_ops.runtime.wiring import auth_services
 from aivault_ops.secret import Secret
 from aivault_ops.sops import load_identities
 

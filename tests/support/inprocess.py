@@ -20,7 +20,8 @@ from support.runtime_proc import StatusApi, free_port, wait_until
 from aivault_ops.runtime.observe.audit_settings import AuditSettings
 from aivault_ops.runtime.observe.log import StderrLog
 from aivault_ops.runtime.options import RuntimeOptions
-from aivault_ops.runtime.process import build_process, open_listeners, serve_forever
+from aivault_ops.runtime.process import open_listeners, serve_forever
+from aivault_ops.runtime.wiring import build_process
 
 
 @dataclass
@@ -54,6 +55,8 @@ class InProcessRuntime(StatusApi):
             "body_timeout": 60.0,
             "shutdown_grace": 10.0,
             "upstream_body_timeout": 600.0,
+            "bundle_source": None,
+            "rate_limit_store": None,
         }
         given = {**defaults, **self.options}
         audit = {

@@ -72,7 +72,7 @@ class StatusApi:
 class RuntimeProcess(StatusApi):
     """One running runtime: its URL, state dir, log file and process."""
 
-    bundle_dir: Path
+    bundle_dir: Path | None  # None: the source is in `args` (--bundle-source)
     state_dir: Path
     log_path: Path
     args: list[str]
@@ -87,16 +87,11 @@ class RuntimeProcess(StatusApi):
 
     def start(self, *, wait: bool = True) -> RuntimeProcess:
         """Start the subprocess; with `wait`, poll /healthz until it answers."""
-        command = [
-            sys.executable,
-            "-m",
-            "aivault_ops",
-            "serve",
-            "--bundle-dir",
-            str(self.bundle_dir),
-        ]
+        command = [sys.executable, "-m", "aivault_ops", "serve"]
+        if self.bundle_dir is not None:
+            command += ["--bundle-dir", str(self.bundle_dir)]
         command += ["--state-dir", str(self.state_dir), "--listen", f"127.0.0.1:{self.port}"]
-        command += ["--poll-interval", "0.3", *self.args]
+        command += ["--poll-interval", "0.3", *self.args]  # a later --poll-interval wins
         if self.nofile is not None:
             command = ["prlimit", f"--nofile={self.nofile}:{self.nofile}", *command]
         env = {k: v for k, v in os.environ.items() if not k.startswith("SOPS_")}

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Final
 
 from aivault_ops.errors import AivaultError
+from aivault_ops.runtime.observe.health import Components
 from aivault_ops.runtime.policy.active import ActivePolicy
 
 APP_NAME: Final = "aivault-ops"
@@ -138,6 +139,7 @@ class RuntimeState:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.record = LoadRecord()
+        self.components = Components()  # bundle source, rate-limit store: shown in /status
 
     def activated(self, policy: ActivePolicy, now: datetime, error: str | None = None) -> None:
         """Make `policy` the active one (`error`: why a newer bundle was passed over)."""

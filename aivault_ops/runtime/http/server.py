@@ -45,7 +45,7 @@ from aivault_ops.runtime.observe.audit import AuditEntry, AuditLog, AuditUnavail
 from aivault_ops.runtime.observe.metrics import CONTENT_TYPE, Metrics
 from aivault_ops.runtime.observe.status import DEGRADED, readiness, status_document
 from aivault_ops.runtime.policy.active import ActivePolicy
-from aivault_ops.runtime.policy.rate_limit import InMemoryRateLimitStore, RateLimitStore
+from aivault_ops.runtime.policy.rate_limit import InMemoryRateLimitStore, RateLimiter
 from aivault_ops.runtime.response.body import redacted_stream, should_buffer, too_large, whole_body
 from aivault_ops.runtime.upstream.client import (
     UpstreamClient,
@@ -73,7 +73,7 @@ class Runtime:
         clock: Callable[[], datetime],
         log: Log,
         max_body_bytes: int = DEFAULT_MAX_BODY,
-        rate_limits: RateLimitStore | None = None,
+        rate_limits: RateLimiter | None = None,
         body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
     ) -> None:
         self.state = state
@@ -83,7 +83,7 @@ class Runtime:
         self.clock = clock
         self.log = log
         self.max_body_bytes = max_body_bytes
-        self.rate_limits = rate_limits or InMemoryRateLimitStore()
+        self.rate_limits: RateLimiter = rate_limits or InMemoryRateLimitStore()
         self.body_timeout_s = body_timeout_s
         self._in_flight = 0
 
@@ -107,7 +107,13 @@ class Runtime:
         routes: dict[str, Callable[[], web.StreamResponse]] = {
             "/healthz": lambda: json_response(200, {"ok": True}),
             "/status": lambda: json_response(
-                200, status_document(self.state.record, self.clock(), self.audit.health())
+                200,
+                status_document(
+                    self.state.record,
+                    self.clock(),
+                    self.audit.health(),
+                    self.state.components.snapshot(),
+                ),
             ),
             "/metrics": self._metrics,
         }
@@ -171,10 +177,10 @@ class Runtime:
             else:
                 call = await self._prepare_envelope(request, policy, decision)
             decision.credential = call.credential
-            self.check_rate(call)
+            await self.check_rate(call)
             self.ensure_audit_ready()
             call, response = await self._open(call)
-        except (Refusal, UpstreamFailure) as error:
+        except HttpError as error:  # a refusal, an upstream failure, a store unavailable
             return self._refusal(decision, error)
         if not passthrough or should_buffer(call, response, BUFFER_BELOW):
             return await self._whole(call, response, decision, envelope=not passthrough)
@@ -223,7 +229,7 @@ class Runtime:
         policy.authorize(_known(decision.consumer), capability)
         return policy.prepare(_known(decision.consumer), capability, inbound, passthrough=False)
 
-    def check_rate(self, call: PreparedCall) -> None:
+    async def check_rate(self, call: PreparedCall) -> None:
         """Take a token from the caller's bucket for this capability; 429 when empty.
 
         Prevents one consumer from running up an upstream bill or quota: the
@@ -233,7 +239,8 @@ class Runtime:
         limit = call.rate_limit_per_minute
         if limit is None:
             return
-        verdict = self.rate_limits.check((call.consumer, call.capability), limit, time.time())
+        key = (call.consumer, call.capability)
+        verdict = await self.rate_limits.check_async(key, limit, time.time())
         if not verdict.allowed:
             raise RateLimited(limit, call.capability, verdict.retry_after_header())
 

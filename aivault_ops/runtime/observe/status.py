@@ -8,11 +8,13 @@ failing: invokes still pass); `not_ready`: no policy was ever loaded.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from aivault_ops.runtime.bundles.state import LoadRecord
 from aivault_ops.runtime.observe.audit import AuditHealth
+from aivault_ops.runtime.observe.health import ComponentHealth
 
 READY: Final = "ready"
 DEGRADED: Final = "degraded"
@@ -36,16 +38,25 @@ def readiness(record: LoadRecord, now: datetime) -> str:
     return READY
 
 
-def status_document(record: LoadRecord, now: datetime, audit: AuditHealth) -> dict[str, Any]:
+def status_document(
+    record: LoadRecord,
+    now: datetime,
+    audit: AuditHealth,
+    components: Mapping[str, ComponentHealth] | None = None,
+) -> dict[str, Any]:
     """What `GET /status` returns: no secret, no token, no path outside the state.
 
     A failing audit log turns a ready runtime `degraded` and is the `lastError`
     (it refuses every invoke until the log can be written again); an audit
-    warning turns it `degraded` too, before the log must refuse.
+    warning turns it `degraded` too, before the log must refuse. So does a
+    degraded component (a bundle source that cannot be polled, an
+    unreachable shared rate-limit store); each shows under its own name.
     """
     policy = record.policy
     state = readiness(record, now)
-    if state == READY and (not audit.ok or audit.warning is not None):
+    parts = components or {}
+    degraded_parts = any(p.degraded for p in parts.values())
+    if state == READY and (not audit.ok or audit.warning is not None or degraded_parts):
         state = DEGRADED
     return {
         "state": state,
@@ -69,4 +80,5 @@ def status_document(record: LoadRecord, now: datetime, audit: AuditHealth) -> di
         },
         "counts": policy.counts() if policy else {},
         "problems": policy.problems() if policy else [],
+        **{name: dict(part.detail) for name, part in parts.items()},
     }

@@ -6,11 +6,13 @@ second; a request takes one token or is refused with the seconds until one
 is available (the server answers 429 with `Retry-After`). A fresh bucket is
 full, so a burst of `limit` requests passes at once.
 
-Stores sit behind `RateLimitStore` so a shared store (Redis, for example)
-drops in. `now` is always passed in (seconds, any epoch; every process
-sharing a store must use the same clock, `time.time()` in production), so
-decisions are deterministic and tests need no real time. A `now` slightly
-behind a bucket's time (workers racing to the lock) refills nothing and
+Stores sit behind `RateLimitStore`; the server awaits them as a
+`RateLimiter`, so a store across the network (Redis, in
+`rate_limit_redis.py`) drops in without blocking the event loop. `now` is
+always passed in (seconds, any epoch; every process sharing a store must
+use the same clock, `time.time()` in production), so decisions are
+deterministic and tests need no real time. A `now` slightly behind a
+bucket's time (workers racing to the lock) refills nothing and
 leaves the bucket's time alone, so no interval is counted twice; a `now`
 more than `CLOCK_STEP_BACK` seconds behind is a clock that was set back,
 and restarts the bucket's time so refilling resumes.
@@ -95,7 +97,34 @@ class RateLimitStore(Protocol):
         ...
 
 
-class InMemoryRateLimitStore:
+class RateLimiter(Protocol):
+    """What the server awaits once per rate-limited request: a local store, or a shared
+    one over the network (runtime/policy/rate_limit_redis.py) that must not block the loop."""
+
+    async def check_async(self, key: RateKey, limit: int, now: float) -> Decision:
+        """Take one token from `key`'s bucket (raise an `HttpError` when undecidable)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections at shutdown."""
+        ...
+
+
+class _LocalAsync:
+    """The `RateLimiter` face of a local store: its `check` is quick and never blocks."""
+
+    def check(self, key: RateKey, limit: int, now: float) -> Decision:
+        raise NotImplementedError
+
+    async def check_async(self, key: RateKey, limit: int, now: float) -> Decision:
+        """`check`, awaited."""
+        return self.check(key, limit, now)
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+
+class InMemoryRateLimitStore(_LocalAsync):
     """Buckets in a dict, for one process (thread-safe)."""
 
     def __init__(self, *, sweep_size: int = 1024) -> None:
@@ -136,7 +165,7 @@ def key_digest(key: RateKey) -> bytes:
     return hashlib.sha256("\0".join(key).encode("utf-8")).digest()
 
 
-class SharedFileRateLimitStore:
+class SharedFileRateLimitStore(_LocalAsync):
     """Buckets in a fixed-size table in a file shared by the processes of one host.
 
     A key lives in one of `PROBE` consecutive slots chosen by its hash; the

@@ -450,13 +450,14 @@ def test_an_internal_error_is_a_bare_500_and_is_audited(
 
     from aivault_ops.runtime.observe.log import StderrLog
     from aivault_ops.runtime.options import RuntimeOptions
-    from aivault_ops.runtime.process import build_process
+    from aivault_ops.runtime.wiring import build_process
 
     factory.publish(bundle_dir, 1)
     options = {"bundle_dir": bundle_dir, "state_dir": tmp_path / "state", "poll_interval": 1.0}
     options |= {"identity": factory.identity, "trust": [factory.trust], "dev_ca_cert": None}
     options |= {"max_connections": None, "header_timeout": 1.0, "keepalive_timeout": 1.0}
     options |= {"body_timeout": 1.0, "shutdown_grace": 1.0, "upstream_body_timeout": 5.0}
+    options |= {"bundle_source": None, "rate_limit_store": None}
     stream = io.StringIO()
     process = build_process(RuntimeOptions(**options), StderrLog(stream=stream), {})
 

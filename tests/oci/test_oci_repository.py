@@ -1,0 +1,131 @@
+"""Bundles in a real distribution registry: publish, list, pull, the publish lock."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from support.engines import Registry
+
+from aivault_ops.bundle.errors import BundleExists
+from aivault_ops.oci.artifact import ARTIFACT_TYPE, MAX_MANIFEST_BYTES, bundle_manifest
+from aivault_ops.oci.client import RegistryClient
+from aivault_ops.oci.errors import OciArtifactError, OciLockBusy, OciNotFound, OciUnavailable
+from aivault_ops.oci.reference import parse_reference
+from aivault_ops.oci.repository import LOCK_PREFIX, OciRepository
+
+
+@pytest.fixture
+def repository(registry: Registry, request: pytest.FixtureRequest) -> Iterator[OciRepository]:
+    name = "repo/" + request.node.name.lower().replace("[", "-").replace("]", "")
+    client = RegistryClient(parse_reference(registry.url(name)), plain_http=True)
+    yield OciRepository(client)
+    client.close()
+
+
+def publish(repository: OciRepository, serial: int, data: bytes | None = None) -> str:
+    body = data or f"bundle {serial}".encode()
+    return repository.publish(body, serial=serial, revision=f"r{serial}", environment="test")
+
+
+def test_published_bundles_are_listed_by_serial_and_pulled_whole(
+    repository: OciRepository,
+) -> None:
+    assert repository.list() == []
+    for serial in (1, 2, 10):
+        publish(repository, serial)
+    assert [ref.serial for ref in repository.list()] == [1, 2, 10]
+    latest = repository.pull("latest")
+    assert latest.data == b"bundle 10"
+    assert (latest.artifact.serial, latest.artifact.revision) == (10, "r10")
+    assert json.loads(latest.manifest.raw)["artifactType"] == ARTIFACT_TYPE
+    assert repository.pull(latest.manifest.digest).data == b"bundle 10"
+    assert repository.read(repository.list()[0]) == b"bundle 1"
+
+
+def test_a_serial_is_never_published_twice(repository: OciRepository) -> None:
+    publish(repository, 1)
+    with pytest.raises(BundleExists, match="serial-1 already exists"):
+        publish(repository, 1, b"another bundle")
+    assert repository.pull("serial-1").data == b"bundle 1"
+
+
+def test_the_moving_tag_answers_conditional_requests(repository: OciRepository) -> None:
+    publish(repository, 1)
+    first = repository.client.get_manifest("latest")
+    assert first is not None
+    assert repository.client.get_manifest("latest", etag=first.etag) is None
+    publish(repository, 2)
+    second = repository.client.get_manifest("latest", etag=first.etag)
+    assert second is not None and second.digest != first.digest
+
+
+def test_a_missing_tag_and_a_stopped_registry_are_told_apart(own_registry: Registry) -> None:
+    client = RegistryClient(parse_reference(own_registry.url("a/b")), plain_http=True)
+    try:
+        with pytest.raises(OciNotFound):
+            client.get_manifest("latest")
+        own_registry.stop()
+        started = time.monotonic()
+        with pytest.raises(OciUnavailable, match="unreachable"):
+            client.get_manifest("latest")
+        assert time.monotonic() - started < 5  # no retry loop with sleeps
+    finally:
+        client.close()
+
+
+def test_an_oversized_manifest_is_refused(repository: OciRepository) -> None:
+    raw = json.loads(bundle_manifest(b"x", serial=1, revision="r", environment=None))
+    raw["annotations"]["padding"] = "x" * MAX_MANIFEST_BYTES
+    repository.client.push_blob(b"{}")
+    repository.client.push_blob(b"x")
+    repository.client.put_manifest("big", json.dumps(raw).encode())
+    with pytest.raises(OciArtifactError, match="larger than"):
+        repository.pull("big")
+
+
+def test_the_lock_lets_one_holder_in_at_a_time(repository: OciRepository) -> None:
+    inside, overlaps, errors = [0], [0], []
+
+    def hold() -> None:
+        own = OciRepository(RegistryClient(repository.client.reference, plain_http=True))
+        try:
+            with own.lock(wait_s=60):
+                inside[0] += 1
+                overlaps[0] = max(overlaps[0], inside[0])
+                time.sleep(0.05)
+                inside[0] -= 1
+        except Exception as error:  # reported below
+            errors.append(error)
+        finally:
+            own.client.close()
+
+    threads = [threading.Thread(target=hold) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    assert overlaps[0] == 1
+    # Every lock was released: the next apply gets in at once. (A released lock tag may
+    # remain where a delete raced another holder's tag write; it points at a released
+    # manifest and blocks nobody.)
+    started = time.monotonic()
+    with repository.lock(wait_s=0.5):
+        assert time.monotonic() - started < 10
+    for tag in repository.client.tags():
+        if tag.startswith(LOCK_PREFIX):
+            fetched = repository.client.get_manifest(tag)
+            assert fetched is not None and b"-released" in fetched.raw
+
+
+def test_a_held_lock_makes_the_next_apply_wait_then_give_up(repository: OciRepository) -> None:
+    with repository.lock():
+        started = time.monotonic()
+        busy = pytest.raises(OciLockBusy, match="another apply holds the publish lock")
+        with busy, repository.lock(wait_s=0.5):
+            pass
+        assert time.monotonic() - started < 10
