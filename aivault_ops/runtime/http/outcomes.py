@@ -6,14 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from aivault_ops.runtime.model import HttpError, Refusal
-from aivault_ops.runtime.upstream.client import FORBIDDEN_CODE, UpstreamFailure
+from aivault_ops.runtime.errors import Failure, HttpError, Refusal
 
-INTERNAL_ERROR: Final = UpstreamFailure(500, "E-INTERNAL", "internal error")
+INTERNAL_ERROR: Final = Failure(500, "E-INTERNAL", "internal error")
 NO_CAPABILITY: Final = "(none)"
 UNKNOWN_CAPABILITY: Final = "(unknown)"
-CLIENT_CLOSED: Final = UpstreamFailure(499, "E-CLIENT-CLOSED", "the caller closed the connection")
-AUDIT_UNAVAILABLE: Final = UpstreamFailure(
+CLIENT_CLOSED: Final = Failure(499, "E-CLIENT-CLOSED", "the caller closed the connection")
+AUDIT_UNAVAILABLE: Final = Failure(
     503,
     "E-AUDIT-UNAVAILABLE",
     "the audit log cannot be written; nothing was sent upstream (see /status)",
@@ -54,7 +53,5 @@ class Decision:
 
 
 def verdict(error: HttpError | None) -> str:
-    """`allow` (answered by the upstream), `deny` (refused by policy) or `error`."""
-    if error is None:
-        return "allow"
-    return "deny" if isinstance(error, Refusal) or error.code == FORBIDDEN_CODE else "error"
+    """`allow` (answered by the upstream), else the error's own verdict (`deny`, `error`)."""
+    return "allow" if error is None else error.verdict

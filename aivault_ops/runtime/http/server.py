@@ -174,7 +174,7 @@ class Runtime:
             self.check_rate(call)
             self.ensure_audit_ready()
             call, response = await self._open(call)
-        except (Refusal, UpstreamFailure) as error:
+        except HttpError as error:
             return self._refusal(decision, error)
         if not passthrough or should_buffer(call, response, BUFFER_BELOW):
             return await self._whole(call, response, decision, envelope=not passthrough)

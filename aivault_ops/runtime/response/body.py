@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from typing import Final
 
 from aivault_ops.runtime.model import PreparedCall
-from aivault_ops.runtime.response.blocklist import Blocklist, ResponseRefused, redact_json_body
+from aivault_ops.runtime.response.blocklist import Blocklist, redact_json_body
 from aivault_ops.runtime.response.decoding import Decoder, decoder_for, encoding_failure, layers
 from aivault_ops.runtime.upstream.client import UpstreamFailure, UpstreamResponse, classify_error
 
@@ -125,10 +125,7 @@ async def filtered_body(
     """
     meter = _meter(call, held_whole=True)
     body = b"".join([piece async for piece in decoded_body(response, meter)])
-    try:
-        filtered = redact_json_body(body, response.headers.get("content-type"), None, blocklist)
-    except ResponseRefused as refused:
-        raise UpstreamFailure(refused.status, refused.code, refused.message) from None
+    filtered = redact_json_body(body, response.headers.get("content-type"), None, blocklist)
     return call.redactor.redact(filtered)
 
 
