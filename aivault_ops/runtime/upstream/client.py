@@ -31,6 +31,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aivault_ops.errors import UsageError
 from aivault_ops.runtime.errors import UpstreamFailure as UpstreamFailure
 from aivault_ops.runtime.errors import UpstreamForbidden
+from aivault_ops.runtime.hop_by_hop import NOT_FORWARDED
 from aivault_ops.runtime.model import UpstreamRequest
 from aivault_ops.runtime.policy.checks.ssrf import is_forbidden_address
 from aivault_ops.runtime.upstream import http1, http1_pool
@@ -39,9 +40,6 @@ if TYPE_CHECKING:
     from aivault_ops.runtime.auth.request_auth import ClientTls
 
 HTTPS_PORT: Final = 443
-_DROPPED_REQUEST_HEADERS: Final = frozenset(
-    {"host", "content-length", "transfer-encoding", "connection", "accept-encoding"}
-)
 
 
 class AddressRefused(OSError):
@@ -317,11 +315,14 @@ def _is_ip_literal(host: str) -> bool:
 
 
 def outgoing_headers(headers: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
-    """The headers sent upstream: framing and caller encodings dropped, identity asked for.
+    """The headers sent upstream: every `NOT_FORWARDED` name dropped (the client writes
+    `host` and `content-length` itself), identity encoding asked for.
 
-    Signers sign exactly these, so what is signed is what goes on the wire.
+    The caller's headers were sanitised already; this also holds for the
+    injected and signed ones. Signers sign exactly these, so what is signed
+    is what goes on the wire.
     """
-    kept = [(k, v) for k, v in headers if k.lower() not in _DROPPED_REQUEST_HEADERS]
+    kept = [(k, v) for k, v in headers if k.lower() not in NOT_FORWARDED]
     return (*kept, ("accept-encoding", "identity"))
 
 
