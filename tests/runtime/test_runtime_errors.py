@@ -20,11 +20,11 @@ from aivault_ops.runtime.errors import (
 )
 from aivault_ops.runtime.http.client import RuntimeRefused
 from aivault_ops.runtime.http.outcomes import (
-    AUDIT_UNAVAILABLE,
     CLIENT_CLOSED,
     INTERNAL_ERROR,
+    Ending,
     RateLimited,
-    verdict,
+    audit_unavailable,
 )
 from aivault_ops.runtime.response.blocklist import ResponseRefused
 from aivault_ops.runtime.upstream.client import AddressRefused, classify_error
@@ -65,20 +65,20 @@ def test_every_runtime_error_has_a_verdict_and_is_under_the_root() -> None:
         (ResponseRefused("E-RESPONSE-NOT-JSON", "m"), 502, "E-RESPONSE-NOT-JSON", "error"),
         (INTERNAL_ERROR, 500, "E-INTERNAL", "error"),
         (CLIENT_CLOSED, 499, "E-CLIENT-CLOSED", "error"),
-        (AUDIT_UNAVAILABLE, 503, "E-AUDIT-UNAVAILABLE", "error"),
+        (audit_unavailable(), 503, "E-AUDIT-UNAVAILABLE", "error"),
     ],
 )  # fmt: skip
 def test_status_code_and_verdict_are_carried_explicitly(
     error: HttpError, status: int, code: str, expected: str
 ) -> None:
     assert (error.status, error.code, error.verdict) == (status, code, expected)
-    assert verdict(error) == expected
+    assert Ending(error.status, 0, error).decision == expected
     assert error.to_json() == {"error": code, "message": error.message}
     assert error.diagnostics() == f"{code}: {error.message}"
 
 
 def test_an_upstream_answer_is_allowed() -> None:
-    assert verdict(None) == "allow"
+    assert Ending(200, 17).decision == "allow"
 
 
 def test_a_forbidden_upstream_address_is_a_denial_every_other_transport_error_a_failure() -> None:

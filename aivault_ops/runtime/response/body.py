@@ -129,15 +129,23 @@ async def filtered_body(
     return call.redactor.redact(filtered)
 
 
-async def whole_body(response: UpstreamResponse, call: PreparedCall) -> bytes:
-    """The complete body ready for the caller (filtered if the capability says so).
+def declared_length(response: UpstreamResponse) -> int | None:
+    """The response's `Content-Length` (None: absent, or not a plain number). Read once
+    per response; the checks below take it as an argument."""
+    text = response.headers.get("content-length", "")
+    return int(text) if text.isdigit() else None
+
+
+async def whole_body(response: UpstreamResponse, call: PreparedCall, length: int | None) -> bytes:
+    """The complete body ready for the caller (filtered if the capability says so);
+    `length` is its `declared_length`.
 
     Closes the response; transport errors become their `UpstreamFailure`.
     """
     try:
         if call.response_blocklist:
             return await filtered_body(response, call, call.response_blocklist)
-        if _plain_within(response, _meter(call, held_whole=True)):
+        if _plain_within(response, length, _meter(call, held_whole=True)):
             return call.redactor.redact(await response.aread())
         return b"".join([p async for p in redacted_stream(response, call, held_whole=True)])
     except OSError as failure:
@@ -146,26 +154,26 @@ async def whole_body(response: UpstreamResponse, call: PreparedCall) -> bytes:
         await response.aclose()
 
 
-def _plain_within(response: UpstreamResponse, meter: Meter) -> bool:
+def _plain_within(response: UpstreamResponse, length: int | None, meter: Meter) -> bool:
     """An identity body whose declared length is within the meter's caps: read in one
     step (the client reads exactly that many bytes, so nothing needs counting)."""
     if response.headers.get("transfer-encoding") or layers(
         response.headers.get("content-encoding")
     ):
         return False
-    length = response.headers.get("content-length", "")
-    if not length.isdigit():
+    if length is None:
         return False
-    meter.on_received(int(length))
-    meter.on_decoded(int(length))
+    meter.on_received(length)
+    meter.on_decoded(length)
     return True
 
 
-def should_buffer(call: PreparedCall, response: UpstreamResponse, below: int) -> bool:
+def should_buffer(
+    call: PreparedCall, response: UpstreamResponse, length: int | None, below: int
+) -> bool:
     """Passthrough: hold the body whole when a blocklist must parse it, or when it is
-    small, identity-encoded and of known length (one write is cheaper)."""
+    small, identity-encoded and of known length (`declared_length`; one write is cheaper)."""
     if call.response_blocklist:
         return True
-    length = response.headers.get("content-length", "")
     plain = not layers(response.headers.get("content-encoding"))
-    return plain and length.isdigit() and int(length) <= below
+    return plain and length is not None and length <= below
