@@ -1,8 +1,11 @@
 """The one root exception and its family.
 
 Every error a user can cause is an `AivaultError`; `main` renders its
-`diagnostics()` and exits 1 (or 2 for `UsageError`). Messages never contain
-secret values: callers pass names and paths, never plaintext.
+`diagnostics()` and exits 1 (or 2 for `UsageError`). A `CodedError` also
+carries a stable code, the one way a code is carried: the bundle library's
+errors and the runtime's (`runtime/errors.py`, which add an HTTP status and
+an audit verdict). Messages never contain secret values: callers pass names
+and paths, never plaintext.
 """
 
 from __future__ import annotations
@@ -28,6 +31,21 @@ class AivaultError(Exception):
         if self.hint:
             return f"{self.message}\n  hint: {self.hint}"
         return self.message
+
+
+class CodedError(AivaultError):
+    """An expected failure with a stable, documented error code users can search for.
+
+    The code is a class attribute where one class means one code (the bundle
+    library's errors), or set per instance (the runtime's HTTP errors).
+    `diagnostics()` renders `E-CODE: message`.
+    """
+
+    code: str = "E-UNKNOWN"
+
+    def diagnostics(self) -> str:
+        """`E-CODE: message`, plus the hint when there is one."""
+        return f"{self.code}: {super().diagnostics()}"
 
 
 class UsageError(AivaultError):

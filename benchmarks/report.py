@@ -308,7 +308,7 @@ def _shares(result: profile.Profile) -> dict[str, str]:
         "audit": "Runtime._audited (aivault_ops/runtime/http/server.py)",
         "prepare": "ActivePolicy.prepare (aivault_ops/runtime/policy/active.py)",
         "passthrough": (
-            "ActivePolicy.capability_for_passthrough (aivault_ops/runtime/policy/active.py)"
+            "ActivePolicy.authorize_passthrough (aivault_ops/runtime/policy/active.py)"
         ),
         "authenticate": "ActivePolicy.authenticate (aivault_ops/runtime/policy/active.py)",
         "upstream_open": "Http1Upstream.open (aivault_ops/runtime/upstream/client.py)",

@@ -6,19 +6,7 @@ their own `<path>: ` in front.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-from aivault_ops.errors import AivaultError
-
-
-class CodedError(AivaultError):
-    """An expected failure with a stable, documented error code."""
-
-    code: ClassVar[str] = "E-UNKNOWN"
-
-    def diagnostics(self) -> str:
-        """`E-CODE: message`, plus the hint when there is one."""
-        return f"{self.code}: {super().diagnostics()}"
+from aivault_ops.errors import CodedError as CodedError
 
 
 class BundleError(CodedError):

@@ -2,12 +2,11 @@
 
 The server turns an HTTP request into an `InboundRequest`; `ActivePolicy`
 checks it and returns a `PreparedCall` whose `UpstreamRequest` the upstream
-client sends as is. Every refusal is a `Refusal` carrying an HTTP status and
-a stable error code (see docs/runtime-errors.md); its message never contains
-a secret value. Upstream requests carry injected credentials as `Secret`
-values, revealed only when the request head is written; their `repr`
-shows no header values, no query values and no path (the caller's own
-may be sensitive too).
+client sends as is. The errors (`Refusal` and the rest of `HttpError`) live
+in `runtime/errors.py` and are importable from here too. Upstream requests
+carry injected credentials as `Secret` values, revealed only when the
+request head is written; their `repr` shows no header values, no query
+values and no path (the caller's own may be sensitive too).
 """
 
 from __future__ import annotations
@@ -16,7 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from aivault_ops.errors import AivaultError
+from aivault_ops.runtime.errors import HttpError as HttpError
+from aivault_ops.runtime.errors import Refusal as Refusal
 from aivault_ops.runtime.response.headers import ResponseHeaderFilter
 from aivault_ops.runtime.response.redaction import SecretRedactor, StreamRedactor
 from aivault_ops.secret import Secret
@@ -26,27 +26,6 @@ if TYPE_CHECKING:
     from aivault_ops.runtime.response.blocklist import Blocklist
 
 _MAX_ECHO = 120
-
-
-class HttpError(AivaultError):
-    """A failure the server answers with `status` and the JSON body `to_json()`."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-
-    def to_json(self) -> dict[str, str]:
-        """The JSON error body: `{"error": code, "message": message}`."""
-        return {"error": self.code, "message": self.message}
-
-
-class Refusal(HttpError):
-    """A request refused by policy."""
-
-    def diagnostics(self) -> str:
-        """`CODE: message`, as the CLI shows a refusal."""
-        return f"{self.code}: {self.message}"
 
 
 def echo(value: str) -> str:

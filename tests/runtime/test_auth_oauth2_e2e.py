@@ -26,10 +26,11 @@ from support.auth_bundles import AuthBundles, Cred
 from support.auth_runtime import assert_clean, running
 from support.bundles import TOKEN
 from support.inprocess import InProcessRuntime
-from support.runtime_proc import wait_until
+from support.runtime_proc import free_port, wait_until
 from support.tls_app import TlsApp, tls_app
 
 API, LOGIN = "api.crm.example.com", "login.crm.example.com"
+DOWN = "down.crm.example.com"  # a token endpoint nothing listens for
 ENDPOINT = f"https://{LOGIN}/oauth/token"
 CLIENT_SECRET = "cs-canary-oauth-client-secret-9a8b7c"
 REFRESH = "rt-canary-original-refresh-token-1d2e3f"
@@ -51,6 +52,16 @@ CREDS = {
         HOSTS,
         {"o_auth2": {"grant_type": "client_credentials", "token_endpoint": ENDPOINT}},
         "BROKEN_OAUTH",
+    ),
+    "down": Cred(
+        (API, DOWN),
+        {
+            "o_auth2": {
+                "grant_type": "client_credentials",
+                "token_endpoint": f"https://{DOWN}/oauth/token",
+            }
+        },
+        "SVC_OAUTH",
     ),
     "ssrf": Cred(
         (API, "127.0.0.1"),
@@ -290,5 +301,40 @@ def test_the_token_endpoint_is_reached_only_through_the_ssrf_check(setup: Setup)
         "error": "E-OAUTH2-TOKEN",
         "message": "credential 'ssrf': the token endpoint is unreachable (E-UPSTREAM-FORBIDDEN)",
     }
+    assert PROVIDER.grants == []
+    assert PROVIDER.hits == []
+
+
+def _requests_counted(runtime: InProcessRuntime, capability: str) -> dict[str, str]:
+    """decision -> count of `aivault_requests_total` for `capability`, from /metrics."""
+    counted: dict[str, str] = {}
+    for line in httpx.get(runtime.url + "/metrics").text.splitlines():
+        name, _, rest = line.partition("{")
+        labels, _, value = rest.partition("} ")
+        if name == "aivault_requests_total" and f'capability="{capability}"' in labels:
+            counted[labels.split('decision="')[1].split('"')[0]] = value.strip()
+    return counted
+
+
+def test_a_token_endpoint_outage_is_audited_and_counted_as_an_error(setup: Setup) -> None:
+    # The token endpoint is an upstream: its outage is a failure (`error`), like the
+    # API's own (E-UPSTREAM-RESET …), not a refusal by policy (`deny`).
+    setup.options["dev_resolve"] = [
+        *setup.options["dev_resolve"],
+        f"{DOWN}=127.0.0.1:{free_port()}",
+    ]
+    with setup.start() as runtime:
+        response = get(runtime, "/v/down/v1/x", setup.secrets)
+        counted = _requests_counted(runtime, "down/api")
+    assert response.status_code == 502
+    assert response.json() == {
+        "error": "E-OAUTH2-TOKEN",
+        "message": "credential 'down': the token endpoint is unreachable (E-UPSTREAM-UNREACHABLE)",
+    }
+    files = sorted((setup.tmp_path / "state" / "audit").glob("*.jsonl"))
+    [line] = [json.loads(text) for path in files for text in path.read_text().splitlines()]
+    assert (line["decision"], line["error"], line["status"]) == ("error", "E-OAUTH2-TOKEN", 502)
+    assert (line["capability"], line["credential"]) == ("down/api", "down")
+    assert counted == {"error": "1"}
     assert PROVIDER.grants == []
     assert PROVIDER.hits == []

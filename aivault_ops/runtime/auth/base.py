@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aivault_ops.runtime.errors import Refusal
 from aivault_ops.secret import Secret
 
 if TYPE_CHECKING:
@@ -34,14 +35,15 @@ MIN_SECRET_LENGTH = 8
 _FORBIDDEN_CHARS = re.compile(r"[\x00\r\n]")
 
 
-class AuthUnavailable(Exception):
-    """A credential that cannot be used; the message names no secret value."""
+class AuthUnavailable(Refusal):
+    """A credential that cannot be used; the message names no secret value.
+
+    Raised when a policy loads; every request for the credential is then
+    refused with the same status and code (`CredentialRuntime.require`).
+    """
 
     def __init__(self, message: str, *, status: int = 503, code: str = "E-CREDENTIAL-UNAVAILABLE"):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.code = code
+        super().__init__(status, code, message)
 
 
 @dataclass(frozen=True)

@@ -7,24 +7,21 @@ from typing import Any, Final
 
 import httpx
 
-from aivault_ops.errors import AivaultError, UsageError
+from aivault_ops.errors import AivaultError, CodedError, UsageError
 
 DEFAULT_RUNTIME: Final = "http://127.0.0.1:8787"
 _UNIX_PREFIX: Final = "unix:"
 _UNIX_BASE: Final = "http://aivault-runtime"
 
 
-class RuntimeRefused(AivaultError):
-    """The runtime answered with a JSON error (a refusal, or an upstream failure)."""
+class RuntimeRefused(CodedError):
+    """The runtime answered with a JSON error (a refusal, or an upstream failure);
+    `diagnostics()` is `CODE: message`."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
-
-    def diagnostics(self) -> str:
-        """`CODE: message`."""
-        return f"{self.code}: {self.message}"
 
 
 class RuntimeClient:

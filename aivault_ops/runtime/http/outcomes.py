@@ -1,23 +1,25 @@
-"""How an invoke ended: the decision record every request fills in, and the fixed
-errors the server answers with."""
+"""How an invoke ended: who asked for what (`Invocation`), how it was answered
+(`Ending`), and the fixed errors the server answers with."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 
-from aivault_ops.runtime.model import HttpError, Refusal
-from aivault_ops.runtime.upstream.client import FORBIDDEN_CODE, UpstreamFailure
+from aivault_ops.runtime.errors import Failure, HttpError, Refusal
 
-INTERNAL_ERROR: Final = UpstreamFailure(500, "E-INTERNAL", "internal error")
+INTERNAL_ERROR: Final = Failure(500, "E-INTERNAL", "internal error")
 NO_CAPABILITY: Final = "(none)"
 UNKNOWN_CAPABILITY: Final = "(unknown)"
-CLIENT_CLOSED: Final = UpstreamFailure(499, "E-CLIENT-CLOSED", "the caller closed the connection")
-AUDIT_UNAVAILABLE: Final = UpstreamFailure(
-    503,
-    "E-AUDIT-UNAVAILABLE",
-    "the audit log cannot be written; nothing was sent upstream (see /status)",
-)
+CLIENT_CLOSED: Final = Failure(499, "E-CLIENT-CLOSED", "the caller closed the connection")
+AUDIT_UNAVAILABLE_CODE: Final = "E-AUDIT-UNAVAILABLE"
+_AUDIT_UNAVAILABLE = "the audit log cannot be written; nothing was sent upstream (see /status)"
+AuditDecision = Literal["allow", "deny", "error"]
+
+
+def audit_unavailable() -> Failure:
+    """503 `E-AUDIT-UNAVAILABLE` (a fresh one: a raised error keeps its traceback)."""
+    return Failure(503, AUDIT_UNAVAILABLE_CODE, _AUDIT_UNAVAILABLE)
 
 
 class RateLimited(Refusal):
@@ -32,29 +34,32 @@ class RateLimited(Refusal):
         self.retry_after = retry_after
 
 
-@dataclass
-class Decision:
-    """What one invoke request did, for its audit record and metrics: who asked for
-    what, then how it was answered (`error` is None for an upstream answer)."""
+@dataclass(slots=True)
+class Invocation:
+    """Who asked for what, as far as one invoke request got: the subject of its audit
+    line. Filled in stage by stage by `Runtime._decide` only; `sent` counts the bytes
+    of a streamed answer written so far (for a line written on cancellation)."""
 
     method: str
     path: str
     started: float
+    credential: str | None = None
     consumer: str | None = None
     capability: str | None = None
-    credential: str | None = None
     serial: int | None = None
-    error: HttpError | None = None
-    status: int = 0
     sent: int = 0
 
-    def answered(self, status: int, sent: int, error: HttpError | None = None) -> None:
-        """Record how the request was answered."""
-        self.status, self.sent, self.error = status, sent, error
 
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """How one invoke request was answered: the status the caller saw, the bytes of
+    the body sent, and the error (None: the upstream's answer, passed on whole)."""
 
-def verdict(error: HttpError | None) -> str:
-    """`allow` (answered by the upstream), `deny` (refused by policy) or `error`."""
-    if error is None:
-        return "allow"
-    return "deny" if isinstance(error, Refusal) or error.code == FORBIDDEN_CODE else "error"
+    status: int
+    sent: int
+    error: HttpError | None = None
+
+    @property
+    def decision(self) -> AuditDecision:
+        """`allow` (answered by the upstream) or the error's own verdict (`deny`, `error`)."""
+        return "allow" if self.error is None else self.error.verdict

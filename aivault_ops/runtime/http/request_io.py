@@ -12,10 +12,6 @@ from aiohttp import web
 from aivault_ops.runtime.model import Refusal
 
 JSON_TYPE: Final = "application/json"
-_HOP_BY_HOP: Final = frozenset({
-    "host", "connection", "keep-alive", "proxy-connection", "content-length",
-    "transfer-encoding", "te", "trailer", "upgrade", "expect", "accept-encoding",
-})  # fmt: skip
 
 
 def take_token(
@@ -39,19 +35,6 @@ def _token_in(name: str, key: str, value: str) -> str | None:
         return value.strip()
     scheme, _, token = value.strip().partition(" ")
     return token.strip() if scheme.lower() == "bearer" else None
-
-
-def strip_hop_by_hop(headers: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
-    """Drop the headers that belong to the caller's connection to the runtime."""
-    items = list(headers)
-    named = {
-        part.strip().lower()
-        for key, value in items
-        if key.lower() == "connection"
-        for part in value.split(",")
-    }
-    dropped = _HOP_BY_HOP | named if named else _HOP_BY_HOP
-    return tuple((k, v) for k, v in items if k.lower() not in dropped)
 
 
 def json_response(status: int, data: Any) -> web.Response:

@@ -3,8 +3,10 @@
 Routes: `POST /aivault/proxy` (envelope), `ANY /v/{credential}/{path}`
 (passthrough, streamed), `GET /healthz`, `GET /status`, `GET /metrics`.
 Each request takes the active policy once and keeps it to the end, so a
-reload never changes a request in flight. Every invoke decision is audited;
-errors are JSON `{"error", "message"}`, never a traceback or a secret.
+reload never changes a request in flight. An invoke passes each stage once,
+in the order of `Runtime._decide` (docs/architecture.md names the module of
+each); it is audited exactly once, by `Runtime.invoke`. Errors are JSON
+`{"error", "message"}`, never a traceback or a secret.
 """
 
 from __future__ import annotations
@@ -23,21 +25,21 @@ from aivault_ops.runtime.bundles.state import RuntimeState
 from aivault_ops.runtime.http.connections import DEFAULT_BODY_TIMEOUT_S
 from aivault_ops.runtime.http.envelope import envelope_response, parse_envelope
 from aivault_ops.runtime.http.outcomes import (
-    AUDIT_UNAVAILABLE,
+    AUDIT_UNAVAILABLE_CODE,
     CLIENT_CLOSED,
     INTERNAL_ERROR,
     NO_CAPABILITY,
     UNKNOWN_CAPABILITY,
-    Decision,
+    Ending,
+    Invocation,
     RateLimited,
-    verdict,
+    audit_unavailable,
 )
 from aivault_ops.runtime.http.request_io import (
     JSON_TYPE,
     json_response,
     method_not_allowed,
     read_body,
-    strip_hop_by_hop,
     take_token,
 )
 from aivault_ops.runtime.model import HttpError, InboundRequest, PreparedCall, Refusal
@@ -45,8 +47,15 @@ from aivault_ops.runtime.observe.audit import AuditEntry, AuditLog, AuditUnavail
 from aivault_ops.runtime.observe.metrics import CONTENT_TYPE, Metrics
 from aivault_ops.runtime.observe.status import DEGRADED, readiness, status_document
 from aivault_ops.runtime.policy.active import ActivePolicy
+from aivault_ops.runtime.policy.authorized import Authorized
 from aivault_ops.runtime.policy.rate_limit import InMemoryRateLimitStore, RateLimiter
-from aivault_ops.runtime.response.body import redacted_stream, should_buffer, too_large, whole_body
+from aivault_ops.runtime.response.body import (
+    declared_length,
+    redacted_stream,
+    should_buffer,
+    too_large,
+    whole_body,
+)
 from aivault_ops.runtime.upstream.client import (
     UpstreamClient,
     UpstreamFailure,
@@ -146,45 +155,53 @@ class Runtime:
         a cancellation) passes through the one `finally` that audits it.
         """
         self._in_flight += 1
-        decision = Decision(request.method, path, time.perf_counter())
-        answer: web.StreamResponse | None = None
+        asked = _invocation(request.method, path, passthrough=passthrough)
+        answered: tuple[web.StreamResponse, Ending] | None = None
         try:
-            answer = await self._decide(request, path, decision, passthrough=passthrough)
+            answered = await self._decide(request, asked, passthrough=passthrough)
         except Exception as error:
             self.log("internal_error", error=type(error).__name__)
-            answer = self._refusal(decision, INTERNAL_ERROR)
+            answered = self._refusal(INTERNAL_ERROR)
         finally:
             self._in_flight -= 1
-            if answer is None:  # cancelled (shutdown): audit now, without waiting
-                decision.answered(499, decision.sent, CLIENT_CLOSED)
+            if answered is None:  # cancelled (shutdown): audit now, without waiting
                 with contextlib.suppress(AuditUnavailable):
-                    self.audit.write(self._entry(decision))
-        return await self._audited(decision, answer)
+                    self.audit.write(self._entry(asked, Ending(499, asked.sent, CLIENT_CLOSED)))
+        return await self._audited(asked, *answered)
 
     async def _decide(
-        self, request: web.BaseRequest, path: str, decision: Decision, *, passthrough: bool
-    ) -> web.StreamResponse:
-        if passthrough:
-            credential, _, rest = path[len(PASSTHROUGH_PREFIX) :].partition("/")
-            decision.credential, decision.path = credential, "/" + rest
+        self, request: web.BaseRequest, asked: Invocation, *, passthrough: bool
+    ) -> tuple[web.StreamResponse, Ending]:
+        """The request's stages in order, each result noted in `asked` for the audit line:
+        policy, authenticate, authorize (once), read, prepare, rate limit, audit
+        readiness, send; then the answer, whole or streamed."""
         try:
             policy = self.current_policy()
-            decision.serial = policy.serial
+            asked.serial = policy.serial
             token, headers = take_token(request.headers.items())
-            decision.consumer = policy.authenticate(token)
+            asked.consumer = consumer = policy.authenticate(token)
             if passthrough:
-                call = await self._prepare_passthrough(request, policy, decision, headers)
+                authorized = policy.authorize_passthrough(
+                    consumer, str(asked.credential), request.method, asked.path
+                )
+                asked.capability = authorized.capability.name
+                inbound = await self._read_passthrough(request, authorized, asked.path, headers)
             else:
-                call = await self._prepare_envelope(request, policy, decision)
-            decision.credential = call.credential
+                body = await read_body(request, self.max_body_bytes, self.body_timeout_s)
+                capability, inbound = parse_envelope(body)
+                asked.capability = capability
+                asked.method, asked.path = inbound.method, inbound.raw_path
+                authorized = policy.authorize(consumer, capability)
+            call = policy.prepare(authorized, inbound)
+            asked.credential = call.credential
             await self.check_rate(call)
             self.ensure_audit_ready()
-            call, response = await self._open(call)
+            call, response, length = await self._open(call)
         except HttpError as error:  # a refusal, an upstream failure, a store unavailable
-            return self._refusal(decision, error)
-        if not passthrough or should_buffer(call, response, BUFFER_BELOW):
-            return await self._whole(call, response, decision, envelope=not passthrough)
-        return await self._stream(request, call, response, decision)
+            return self._refusal(error)
+        if not passthrough or should_buffer(call, response, length, BUFFER_BELOW):
+            return await self._whole(call, response, length, envelope=not passthrough)
+        return await self._stream(request, call, response, asked)
 
     def ensure_audit_ready(self) -> None:
         """503 unless the audit log can take this request's line.
@@ -196,38 +213,22 @@ class Runtime:
             self.audit.ensure_ready()
         except AuditUnavailable as error:
             self.log("audit_unavailable", detail=str(error))
-            raise AUDIT_UNAVAILABLE from None
+            raise audit_unavailable() from None
 
-    async def _prepare_passthrough(
+    async def _read_passthrough(
         self,
         request: web.BaseRequest,
-        policy: ActivePolicy,
-        decision: Decision,
+        authorized: Authorized,
+        path: str,
         headers: tuple[tuple[str, str], ...],
-    ) -> PreparedCall:
-        credential, upstream_path = str(decision.credential), decision.path
-        consumer = _known(decision.consumer)
-        capability = policy.capability_for_passthrough(
-            credential, request.method, upstream_path, consumer=consumer
-        )
-        decision.capability = capability
-        policy.authorize(consumer, capability)
+    ) -> InboundRequest:
+        """The passthrough request at `path` (as authorized): its query, and its body,
+        read no further than the capability's `maxRequestBodyBytes`."""
         query = tuple(parse_qsl(request.raw_path.partition("?")[2], keep_blank_values=True))
-        body = await read_body(request, self._body_limit(policy, capability), self.body_timeout_s)
-        inbound = InboundRequest(
-            request.method, upstream_path, query, strip_hop_by_hop(headers), body
-        )
-        return policy.prepare(consumer, capability, inbound, passthrough=True)
-
-    async def _prepare_envelope(
-        self, request: web.BaseRequest, policy: ActivePolicy, decision: Decision
-    ) -> PreparedCall:
-        body = await read_body(request, self.max_body_bytes, self.body_timeout_s)
-        capability, inbound = parse_envelope(body)
-        decision.capability = capability
-        decision.method, decision.path = inbound.method, inbound.raw_path.partition("?")[0]
-        policy.authorize(_known(decision.consumer), capability)
-        return policy.prepare(_known(decision.consumer), capability, inbound, passthrough=False)
+        limit = authorized.capability.max_request_body_bytes
+        limit = self.max_body_bytes if limit is None else min(limit, self.max_body_bytes)
+        body = await read_body(request, limit, self.body_timeout_s)
+        return InboundRequest(request.method, path, query, headers, body)
 
     async def check_rate(self, call: PreparedCall) -> None:
         """Take a token from the caller's bucket for this capability; 429 when empty.
@@ -244,104 +245,110 @@ class Runtime:
         if not verdict.allowed:
             raise RateLimited(limit, call.capability, verdict.retry_after_header())
 
-    def _body_limit(self, policy: ActivePolicy, capability: str) -> int:
-        """Read no more of a caller's body than the capability's `maxRequestBodyBytes`."""
-        limit = policy.max_request_body_bytes(capability)
-        return self.max_body_bytes if limit is None else min(limit, self.max_body_bytes)
-
-    async def _open(self, call: PreparedCall) -> tuple[PreparedCall, UpstreamResponse]:
-        """Sign and send (one retry after a 401 if the credential asks); the call as sent."""
+    async def _open(self, call: PreparedCall) -> tuple[PreparedCall, UpstreamResponse, int | None]:
+        """Sign and send (one retry after a 401 if the credential asks): the call as sent,
+        the response and its declared length (parsed once, here)."""
         started = time.perf_counter()
         call, response = await send_authorized(self.upstream, call, self.clock)
         self.metrics.upstream_latency(time.perf_counter() - started)
         limit = call.max_response_body_bytes
-        length = response.headers.get("content-length", "")
-        if limit is not None and length.isdigit() and int(length) > limit:
+        length = declared_length(response)
+        if limit is not None and length is not None and length > limit:
             await response.aclose()
             raise too_large(limit)
-        return call, response
+        return call, response, length
 
     async def _stream(
         self,
         request: web.BaseRequest,
         call: PreparedCall,
         response: UpstreamResponse,
-        decision: Decision,
-    ) -> web.StreamResponse:
+        asked: Invocation,
+    ) -> tuple[web.StreamResponse, Ending]:
+        """Pass the body on as it arrives (decoded, redacted); bytes written so far are
+        counted in `asked.sent`. A failure once the head is gone cuts the stream."""
         try:
             body = redacted_stream(response, call, held_whole=False)
         except UpstreamFailure as failure:
             await response.aclose()
-            return self._refusal(decision, failure)
+            return self._refusal(failure)
         out = web.StreamResponse(status=response.status_code)
         for name, value in call.response_headers(response.headers.multi_items()):
             out.headers.add(name, value)
-        decision.answered(response.status_code, 0)
+        error: HttpError | None = None
         try:
             await out.prepare(request)
             async for chunk in body:
                 await out.write(chunk)
-                decision.sent += len(chunk)
+                asked.sent += len(chunk)
             await out.write_eof()
         except UpstreamFailure as failure:
-            decision.error = failure
+            error = failure
         except ConnectionResetError:
-            decision.error = CLIENT_CLOSED
+            error = CLIENT_CLOSED
         except OSError as failure:
-            decision.error = classify_error(failure)
-        except Exception as error:  # the head is gone: end the stream, never a 2nd answer
-            self.log("internal_error", error=type(error).__name__)
-            decision.error = INTERNAL_ERROR
+            error = classify_error(failure)
+        except Exception as unexpected:  # the head is gone: end the stream, never a 2nd answer
+            self.log("internal_error", error=type(unexpected).__name__)
+            error = INTERNAL_ERROR
         finally:
             await response.aclose()
-        if decision.error is not None and request.transport is not None:
+        if error is not None and request.transport is not None:
             request.transport.close()
-        return out
+        return out, Ending(response.status_code, asked.sent, error)
 
     async def _whole(
-        self, call: PreparedCall, response: UpstreamResponse, decision: Decision, *, envelope: bool
-    ) -> web.StreamResponse:
+        self,
+        call: PreparedCall,
+        response: UpstreamResponse,
+        length: int | None,
+        *,
+        envelope: bool,
+    ) -> tuple[web.StreamResponse, Ending]:
         """Read the body whole (filtered, redacted) and answer in one write: as it came
         (a small passthrough body) or wrapped in the JSON envelope."""
         try:
-            body = await whole_body(response, call)
+            body = await whole_body(response, call, length)
         except UpstreamFailure as failure:
-            return self._refusal(decision, failure)
+            return self._refusal(failure)
         headers = call.response_headers(response.headers.multi_items())
-        decision.answered(response.status_code, len(body))
+        ending = Ending(response.status_code, len(body))
         if envelope:
             payload = envelope_response(response.status_code, headers, body)
-            return web.Response(body=payload, content_type=JSON_TYPE)
+            return web.Response(body=payload, content_type=JSON_TYPE), ending
         out = web.Response(status=response.status_code, body=body)
         for name, value in headers:
             out.headers.add(name, value)
-        return out
+        return out, ending
 
-    def _refusal(self, decision: Decision, error: HttpError) -> web.Response:
-        decision.answered(error.status, 0, error)
+    def _refusal(self, error: HttpError) -> tuple[web.Response, Ending]:
         response = json_response(error.status, error.to_json())
         if isinstance(error, RateLimited):
             response.headers["Retry-After"] = error.retry_after
         if error.status == 408:  # the rest of the body may still be on its way
             response.force_close()
-        return response
+        return response, Ending(error.status, 0, error)
 
-    async def _audited(self, decision: Decision, answer: web.StreamResponse) -> web.StreamResponse:
-        """Count and audit the decision. The line is written before a whole answer
+    async def _audited(
+        self, asked: Invocation, answer: web.StreamResponse, ending: Ending
+    ) -> web.StreamResponse:
+        """Count and audit the request. The line is written before a whole answer
         leaves (with other requests in flight it joins their batch: one write per
         loop turn); if it cannot be written, a whole answer becomes a 503."""
-        self.metrics.request(self._metric_label(decision.capability), verdict(decision.error))
-        entry = self._entry(decision)
+        self.metrics.request(self._metric_label(asked.capability), ending.decision)
+        entry = self._entry(asked, ending)
         try:
             if self._in_flight > 0:
                 await self.audit.write_soon(entry)
             else:
                 self.audit.write(entry)
         except AuditUnavailable as error:
-            if decision.error is not AUDIT_UNAVAILABLE:  # that refusal was logged already
+            refused = ending.error is not None and ending.error.code == AUDIT_UNAVAILABLE_CODE
+            if not refused:  # that refusal was logged already
                 self.log("audit_unavailable", detail=str(error))
             if not answer.prepared:
-                return json_response(AUDIT_UNAVAILABLE.status, AUDIT_UNAVAILABLE.to_json())
+                unavailable = audit_unavailable()
+                return json_response(unavailable.status, unavailable.to_json())
         return answer
 
     def _metric_label(self, capability: str | None) -> str:
@@ -353,24 +360,28 @@ class Runtime:
         known = policy is not None and policy.knows_capability(capability)
         return capability if known else UNKNOWN_CAPABILITY
 
-    def _entry(self, decision: Decision) -> AuditEntry:
-        error = decision.error
+    def _entry(self, asked: Invocation, ending: Ending) -> AuditEntry:
+        error = ending.error
         return self.audit.entry(
-            consumer=decision.consumer,
-            capability=decision.capability,
-            credential=decision.credential,
-            method=decision.method,
-            path=decision.path,
-            decision=verdict(error),
+            consumer=asked.consumer,
+            capability=asked.capability,
+            credential=asked.credential,
+            method=asked.method,
+            path=asked.path,
+            decision=ending.decision,
             error=error.code if error is not None else None,
-            status=decision.status,
-            bytes_out=decision.sent,
-            duration_ms=round((time.perf_counter() - decision.started) * 1000, 3),
-            serial=decision.serial,
+            status=ending.status,
+            bytes_out=ending.sent,
+            duration_ms=round((time.perf_counter() - asked.started) * 1000, 3),
+            serial=asked.serial,
         )
 
 
-def _known(consumer: str | None) -> str:
-    if consumer is None:
-        raise Refusal(401, "E-UNAUTHENTICATED", "no consumer token")
-    return consumer
+def _invocation(method: str, path: str, *, passthrough: bool) -> Invocation:
+    """What is known before any stage: the method, the route's path and, in
+    passthrough, the credential the path names."""
+    started = time.perf_counter()
+    if not passthrough:
+        return Invocation(method, path, started)
+    credential, _, rest = path[len(PASSTHROUGH_PREFIX) :].partition("/")
+    return Invocation(method, "/" + rest, started, credential)

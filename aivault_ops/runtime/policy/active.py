@@ -4,8 +4,10 @@
 renders every auth template, precomputes injected values, header rules and
 redaction patterns, and resolves consumer grants. The object is immutable
 afterwards, so the process side can swap policies atomically while
-in-flight requests finish on the one they started with. Per request it does
-only dictionary lookups, the §9 checks and tuple concatenation.
+in-flight requests finish on the one they started with. Per request it
+authenticates the consumer, authorizes it once (`Authorized`) and prepares
+the upstream request: dictionary lookups, the §9 checks and tuple
+concatenation.
 """
 
 from __future__ import annotations
@@ -23,16 +25,12 @@ from aivault_ops.runtime.auth.credential import (
     needed,
 )
 from aivault_ops.runtime.model import InboundRequest, PreparedCall, Refusal, UpstreamRequest
+from aivault_ops.runtime.policy.authorized import Authorized
 from aivault_ops.runtime.policy.capability import Capability, parse_capabilities
 from aivault_ops.runtime.policy.checks.body import check_body_size
 from aivault_ops.runtime.policy.checks.method import check_method
 from aivault_ops.runtime.policy.checks.method_override import check_body_override
-from aivault_ops.runtime.policy.checks.path import (
-    RequestPath,
-    check_prefix,
-    longest_match,
-    parse_path,
-)
+from aivault_ops.runtime.policy.checks.path import check_prefix, longest_match, parse_path
 from aivault_ops.runtime.policy.consumers import ConsumerIndex
 from aivault_ops.runtime.policy.shared_values import ValueTable, fresh_number, fresh_text
 from aivault_ops.secret import Secret
@@ -175,9 +173,13 @@ class ActivePolicy:
         """The consumer presenting `token`; Refusal 401 E-UNAUTHENTICATED otherwise."""
         return self._consumers.authenticate(token)
 
-    def authorize(self, consumer: str, capability: str) -> None:
-        """Refuse an unknown capability (404) or one the consumer was not granted (403)."""
-        if capability not in self._capabilities:
+    def authorize(self, consumer: str, capability: str) -> Authorized:
+        """The consumer's authorization for the capability it named (the envelope).
+
+        Refuses an unknown capability (404) or one the consumer was not granted (403).
+        """
+        cap = self._capabilities.get(capability)
+        if cap is None:
             hint = self._granted_like(consumer, capability)
             raise Refusal(404, "E-CAPABILITY-UNKNOWN", f"no capability named {capability!r}{hint}")
         if not self._consumers.is_granted(consumer, capability):
@@ -186,6 +188,7 @@ class ActivePolicy:
                 "E-FORBIDDEN",
                 f"consumer {consumer!r} is not granted capability {capability!r}",
             )
+        return Authorized(consumer, cap, self._credentials[cap.credential])
 
     def _granted_like(self, consumer: str, capability: str) -> str:
         """A "did you mean" among the capabilities this consumer is granted only (so a
@@ -198,26 +201,20 @@ class ActivePolicy:
         )
         return did_you_mean(capability, granted)
 
-    def max_request_body_bytes(self, capability: str) -> int | None:
-        """The capability's `maxRequestBodyBytes` (None: no limit, or no such capability).
+    def authorize_passthrough(
+        self, consumer: str, credential: str, method: str, raw_path: str
+    ) -> Authorized:
+        """The consumer's authorization for `/v/{credential}{raw_path}`: the capability of
+        the credential, granted to the consumer, that allows this method and path (longest
+        prefix first, then name).
 
-        Lets the server stop reading a caller's body at the limit instead of
-        reading up to its own cap first.
+        Refuses an unknown credential (404), every traversal rule (the path is
+        parsed here, once, and carried on), a path no capability covers (404),
+        a path covered only by capabilities not granted (403), and a method none
+        of the covering, granted capabilities allows (405).
         """
-        cap = self._capabilities.get(capability)
-        return None if cap is None else cap.max_request_body_bytes
-
-    def capability_for_passthrough(
-        self, credential: str, method: str, raw_path: str, *, consumer: str | None = None
-    ) -> str:
-        """The credential's capability allowing this method and path, longest prefix first.
-
-        With `consumer`, only capabilities granted to it are considered (403
-        when matching ones exist but none is granted). Refuses an unknown
-        credential (404), a path no capability covers (404), a method none
-        of the covering capabilities allows (405), and every traversal rule.
-        """
-        if credential not in self._credentials:
+        runtime = self._credentials.get(credential)
+        if runtime is None:
             raise Refusal(404, "E-CREDENTIAL-UNKNOWN", f"no credential named {credential!r}")
         path = parse_path(raw_path)
         covering = [
@@ -231,18 +228,18 @@ class ActivePolicy:
                 "E-NO-CAPABILITY",
                 f"no capability of credential {credential!r} covers this path",
             )
-        return self._pick(covering, method, consumer, credential)
+        capability = self._pick(covering, method, consumer, credential)
+        return Authorized(consumer, capability, runtime, path)
 
     def _pick(
-        self, covering: list[tuple[int, Capability]], method: str, consumer: str | None, cred: str
-    ) -> str:
-        if consumer is not None:
-            covering = [(n, c) for n, c in covering if self._consumers.is_granted(consumer, c.name)]
-            if not covering:
-                raise Refusal(
-                    403, "E-FORBIDDEN", f"consumer {consumer!r} has no capability for this path"
-                )
-        allowing = [(n, c.name) for n, c in covering if method in c.methods]
+        self, covering: list[tuple[int, Capability]], method: str, consumer: str, cred: str
+    ) -> Capability:
+        covering = [(n, c) for n, c in covering if self._consumers.is_granted(consumer, c.name)]
+        if not covering:
+            raise Refusal(
+                403, "E-FORBIDDEN", f"consumer {consumer!r} has no capability for this path"
+            )
+        allowing = [(n, c) for n, c in covering if method in c.methods]
         if not allowing:
             methods = sorted({m for _, c in covering for m in c.methods})
             raise Refusal(
@@ -251,29 +248,29 @@ class ActivePolicy:
                 f"no capability of credential {cred!r} allows this method here"
                 f" (allowed: {', '.join(methods)})",
             )
-        return min(allowing, key=lambda item: (-item[0], item[1]))[1]
+        return min(allowing, key=lambda item: (-item[0], item[1].name))[1]
 
-    def prepare(
-        self, consumer: str, capability: str, request: InboundRequest, *, passthrough: bool
-    ) -> PreparedCall:
-        """Apply every §9 request rule and build the upstream request.
+    def prepare(self, authorized: Authorized, request: InboundRequest) -> PreparedCall:
+        """Apply every §9 request rule to an authorized request and build the upstream request.
 
-        Re-checks the grant (fail closed even if the caller skipped
-        `authorize`), then method, path (and its `;name=` parameters), headers,
+        The credential must be usable, then method, path (parsed here unless
+        authorization parsed it already) and its `;name=` parameters, headers,
         query, body size and method overrides in the body.
         """
-        self.authorize(consumer, capability)
-        cap = self._capabilities[capability]
-        credential = self._credentials[cap.credential]
+        cap, credential = authorized.capability, authorized.credential
         injection = credential.require()
-        check_method(cap.methods, request.method, capability=capability)
-        path: RequestPath = parse_path(request.raw_path)
-        check_prefix(cap.prefixes, path, capability=capability)
+        check_method(cap.methods, request.method, capability=cap.name)
+        path = authorized.path or parse_path(request.raw_path)
+        if path.raw != request.raw_path:
+            raise ValueError("prepare: the request is not the one whose path was authorized")
+        check_prefix(cap.prefixes, path, capability=cap.name)
         credential.query_policy.check_path(path.raw)
-        headers = credential.header_policy.sanitize(request.headers, passthrough=passthrough)
+        headers = credential.header_policy.sanitize(
+            request.headers, passthrough=authorized.passthrough
+        )
         query = credential.query_policy.check(request.query)
-        check_body_size(cap.max_request_body_bytes, len(request.body), capability=capability)
-        check_body_override(request.headers, request.body)
+        check_body_size(cap.max_request_body_bytes, len(request.body), capability=cap.name)
+        check_body_override(headers, request.body)
         upstream = UpstreamRequest(
             method=request.method,
             host=cap.host,
@@ -286,8 +283,8 @@ class ActivePolicy:
             tls=injection.client_tls,
         )
         return PreparedCall(
-            consumer=consumer,
-            capability=capability,
+            consumer=authorized.consumer,
+            capability=cap.name,
             credential=cap.credential,
             upstream=upstream,
             max_response_body_bytes=cap.max_response_body_bytes,

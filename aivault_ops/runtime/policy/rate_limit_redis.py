@@ -39,7 +39,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, RedisError
 
 from aivault_ops.errors import UsageError
-from aivault_ops.runtime.model import HttpError
+from aivault_ops.runtime.errors import Failure
 from aivault_ops.runtime.observe.health import ComponentHealth
 from aivault_ops.runtime.observe.status import rfc3339
 from aivault_ops.runtime.policy.rate_limit import Decision, InMemoryRateLimitStore, RateKey
@@ -79,8 +79,9 @@ return {allowed, wait}
 """
 
 
-class RateLimitUnavailable(HttpError):
-    """503: the shared rate-limit store cannot be reached and the runtime fails closed."""
+class RateLimitUnavailable(Failure):
+    """503: the shared rate-limit store cannot be reached and the runtime fails closed
+    (audited `error`: the policy allowed the request)."""
 
     def __init__(self) -> None:
         super().__init__(

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from aivault_ops.errors import AivaultError
-from aivault_ops.runtime.model import Refusal
+from aivault_ops.runtime.errors import UpstreamFailure
 
 REDACTED: Final = "[REDACTED]"
 _STEP = re.compile(
@@ -47,8 +47,9 @@ class BlocklistError(AivaultError):
     """A `responseBlocklist` path that is not in the supported syntax."""
 
 
-class ResponseRefused(Refusal):
-    """An upstream response that cannot be filtered, so it is not passed on at all."""
+class ResponseRefused(UpstreamFailure):
+    """An upstream response that cannot be filtered, so it is not passed on at all
+    (502, audited `error`: the request was allowed, the answer failed)."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(502, code, message)

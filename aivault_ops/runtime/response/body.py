@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from typing import Final
 
 from aivault_ops.runtime.model import PreparedCall
-from aivault_ops.runtime.response.blocklist import Blocklist, ResponseRefused, redact_json_body
+from aivault_ops.runtime.response.blocklist import Blocklist, redact_json_body
 from aivault_ops.runtime.response.decoding import Decoder, decoder_for, encoding_failure, layers
 from aivault_ops.runtime.upstream.client import UpstreamFailure, UpstreamResponse, classify_error
 
@@ -125,22 +125,27 @@ async def filtered_body(
     """
     meter = _meter(call, held_whole=True)
     body = b"".join([piece async for piece in decoded_body(response, meter)])
-    try:
-        filtered = redact_json_body(body, response.headers.get("content-type"), blocklist)
-    except ResponseRefused as refused:
-        raise UpstreamFailure(refused.status, refused.code, refused.message) from None
+    filtered = redact_json_body(body, response.headers.get("content-type"), blocklist)
     return call.redactor.redact(filtered)
 
 
-async def whole_body(response: UpstreamResponse, call: PreparedCall) -> bytes:
-    """The complete body ready for the caller (filtered if the capability says so).
+def declared_length(response: UpstreamResponse) -> int | None:
+    """The response's `Content-Length` (None: absent, or not a plain number). Read once
+    per response; the checks below take it as an argument."""
+    text = response.headers.get("content-length", "")
+    return int(text) if text.isdigit() else None
+
+
+async def whole_body(response: UpstreamResponse, call: PreparedCall, length: int | None) -> bytes:
+    """The complete body ready for the caller (filtered if the capability says so);
+    `length` is its `declared_length`.
 
     Closes the response; transport errors become their `UpstreamFailure`.
     """
     try:
         if call.response_blocklist:
             return await filtered_body(response, call, call.response_blocklist)
-        if _plain_within(response, _meter(call, held_whole=True)):
+        if _plain_within(response, length, _meter(call, held_whole=True)):
             return call.redactor.redact(await response.aread())
         return b"".join([p async for p in redacted_stream(response, call, held_whole=True)])
     except OSError as failure:
@@ -149,26 +154,26 @@ async def whole_body(response: UpstreamResponse, call: PreparedCall) -> bytes:
         await response.aclose()
 
 
-def _plain_within(response: UpstreamResponse, meter: Meter) -> bool:
+def _plain_within(response: UpstreamResponse, length: int | None, meter: Meter) -> bool:
     """An identity body whose declared length is within the meter's caps: read in one
     step (the client reads exactly that many bytes, so nothing needs counting)."""
     if response.headers.get("transfer-encoding") or layers(
         response.headers.get("content-encoding")
     ):
         return False
-    length = response.headers.get("content-length", "")
-    if not length.isdigit():
+    if length is None:
         return False
-    meter.on_received(int(length))
-    meter.on_decoded(int(length))
+    meter.on_received(length)
+    meter.on_decoded(length)
     return True
 
 
-def should_buffer(call: PreparedCall, response: UpstreamResponse, below: int) -> bool:
+def should_buffer(
+    call: PreparedCall, response: UpstreamResponse, length: int | None, below: int
+) -> bool:
     """Passthrough: hold the body whole when a blocklist must parse it, or when it is
-    small, identity-encoded and of known length (one write is cheaper)."""
+    small, identity-encoded and of known length (`declared_length`; one write is cheaper)."""
     if call.response_blocklist:
         return True
-    length = response.headers.get("content-length", "")
     plain = not layers(response.headers.get("content-encoding"))
-    return plain and length.isdigit() and int(length) <= below
+    return plain and length is not None and length <= below

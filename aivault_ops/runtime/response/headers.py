@@ -14,20 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from aivault_ops.runtime.hop_by_hop import HOP_BY_HOP, connection_tokens
+
 if TYPE_CHECKING:
     from aivault_ops.runtime.response.redaction import SecretRedactor
 
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
 AUTH_CLASS_RESPONSE = frozenset(
     {
         "set-cookie",
@@ -41,17 +32,6 @@ AUTH_CLASS_RESPONSE = frozenset(
     }
 )
 REFRAMED = frozenset({"content-length", "content-encoding"})
-
-
-def connection_tokens(headers: Iterable[tuple[str, str]]) -> frozenset[str]:
-    """Header names listed in `Connection` headers (hop-by-hop by declaration)."""
-    return frozenset(
-        token.strip().lower()
-        for name, value in headers
-        if name.lower() == "connection"
-        for token in value.split(",")
-        if token.strip()
-    )
 
 
 class ResponseHeaderFilter:

@@ -30,7 +30,10 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from aivault_ops.errors import UsageError
-from aivault_ops.runtime.model import HttpError, UpstreamRequest
+from aivault_ops.runtime.errors import UpstreamFailure as UpstreamFailure
+from aivault_ops.runtime.errors import UpstreamForbidden
+from aivault_ops.runtime.hop_by_hop import NOT_FORWARDED
+from aivault_ops.runtime.model import UpstreamRequest
 from aivault_ops.runtime.policy.checks.ssrf import is_forbidden_address
 from aivault_ops.runtime.upstream import http1, http1_pool
 from aivault_ops.secret import Secret, wire_text
@@ -39,15 +42,7 @@ if TYPE_CHECKING:
     from aivault_ops.runtime.auth.request_auth import ClientTls
 
 HTTPS_PORT: Final = 443
-FORBIDDEN_CODE: Final = "E-UPSTREAM-FORBIDDEN"
 _QUERY_SAFE: Final = "-._~"
-_DROPPED_REQUEST_HEADERS: Final = frozenset(
-    {"host", "content-length", "transfer-encoding", "connection", "accept-encoding"}
-)
-
-
-class UpstreamFailure(HttpError):
-    """The upstream could not be reached or failed mid-request (502/504, never a traceback)."""
 
 
 class AddressRefused(OSError):
@@ -137,7 +132,7 @@ def check_literal_host(host: str, dev_resolve: DevResolve) -> None:
     except ValueError:
         return
     if is_forbidden_address(address):
-        raise UpstreamFailure(403, FORBIDDEN_CODE, f"upstream {host} is a forbidden address")
+        raise UpstreamForbidden(f"upstream {host} is a forbidden address")
 
 
 class ResponseHeaders(Protocol):
@@ -339,11 +334,14 @@ def _is_ip_literal(host: str) -> bool:
 def outgoing_headers(
     headers: Iterable[tuple[str, str | Secret]],
 ) -> tuple[tuple[str, str | Secret], ...]:
-    """The headers sent upstream: framing and caller encodings dropped, identity asked for.
+    """The headers sent upstream: every `NOT_FORWARDED` name dropped (the client writes
+    `host` and `content-length` itself), identity encoding asked for.
 
-    Signers sign exactly these, so what is signed is what goes on the wire.
+    The caller's headers were sanitised already; this also holds for the
+    injected and signed ones. Signers sign exactly these, so what is signed
+    is what goes on the wire.
     """
-    kept = [(k, v) for k, v in headers if k.lower() not in _DROPPED_REQUEST_HEADERS]
+    kept = [(k, v) for k, v in headers if k.lower() not in NOT_FORWARDED]
     return (*kept, ("accept-encoding", "identity"))
 
 
@@ -366,7 +364,7 @@ def classify_error(error: BaseException) -> UpstreamFailure:
     if any(isinstance(e, UpstreamFailure) for e in chain):
         return next(e for e in chain if isinstance(e, UpstreamFailure))
     if any(isinstance(e, AddressRefused) for e in chain):
-        return UpstreamFailure(403, FORBIDDEN_CODE, "the upstream address is forbidden")
+        return UpstreamForbidden("the upstream address is forbidden")
     if any(isinstance(e, http1.UnsendableRequest) for e in chain):
         return UpstreamFailure(
             502, "E-UPSTREAM-REQUEST", "the upstream request has a header that cannot be sent"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import inspect
 from datetime import UTC, datetime
 from typing import Any
 
@@ -125,6 +126,26 @@ def request(
     return InboundRequest(method, path, query, headers, body)
 
 
+def prepare(
+    consumer: str,
+    capability: str,
+    inbound: InboundRequest,
+    *,
+    passthrough: bool,
+    policy: ActivePolicy = POLICY,
+) -> PreparedCall:
+    """Authorize as the route would (the envelope names the capability; passthrough finds
+    it by the credential, method and path, and must find this one), then prepare."""
+    authorized = policy.authorize(consumer, capability)
+    if passthrough:
+        credential = authorized.capability.credential
+        authorized = policy.authorize_passthrough(
+            consumer, credential, inbound.method, inbound.raw_path
+        )
+        assert authorized.capability.name == capability
+    return policy.prepare(authorized, inbound)
+
+
 def refusal(call: Any, *args: Any, **kwargs: Any) -> Refusal:
     with pytest.raises(Refusal) as caught:
         call(*args, **kwargs)
@@ -170,14 +191,12 @@ def test_one_bad_credential_does_not_take_the_bundle_down() -> None:
         "credential 'short': E-CREDENTIAL-UNAVAILABLE: secret variable 'secret' is shorter"
         " than 8 characters and cannot be redacted reliably from responses",
     ]
-    unsupported = refusal(
-        POLICY.prepare, "agent", "google/cal", request("/calendar"), passthrough=False
-    )
+    unsupported = refusal(prepare, "agent", "google/cal", request("/calendar"), passthrough=False)
     assert (unsupported.status, unsupported.code) == (501, "E-AUTH-UNSUPPORTED")
     assert unsupported.message == "credential 'google' is unavailable"
-    unavailable = refusal(POLICY.prepare, "agent", "short/x", request("/x"), passthrough=False)
+    unavailable = refusal(prepare, "agent", "short/x", request("/x"), passthrough=False)
     assert (unavailable.status, unavailable.code) == (503, "E-CREDENTIAL-UNAVAILABLE")
-    POLICY.prepare("agent", "api/users", request(), passthrough=False)
+    prepare("agent", "api/users", request(), passthrough=False)
 
 
 def _broken(mutate: Any) -> dict[str, Any]:
@@ -326,9 +345,39 @@ def test_an_unknown_capability_suggests_only_names_the_consumer_is_granted() -> 
     assert reader.message == "no capability named 'api/user'"
 
 
-def test_prepare_rechecks_the_grant() -> None:
-    caught = refusal(POLICY.prepare, "reader", "api/users", request(), passthrough=False)
+def test_prepare_needs_an_authorization_an_ungranted_consumer_cannot_get() -> None:
+    # Fail closed by type: prepare takes an `Authorized`, never a consumer and a name.
+    assert list(inspect.signature(ActivePolicy.prepare).parameters) == [
+        "self",
+        "authorized",
+        "request",
+    ]
+    caught = refusal(prepare, "reader", "api/users", request(), passthrough=False)
     assert caught.code == "E-FORBIDDEN"
+    caught = refusal(POLICY.authorize_passthrough, "reader", "telegram", "POST", "/sendMessage")
+    assert caught.code == "E-FORBIDDEN"
+
+
+def test_an_authorization_names_who_may_use_what() -> None:
+    authorized = POLICY.authorize("reader", "api/all")
+    assert (authorized.consumer, authorized.capability.name, authorized.credential.name) == (
+        "reader",
+        "api/all",
+        "api",
+    )
+    assert (authorized.path, authorized.passthrough) == (None, False)
+    assert repr(authorized) == "Authorized(consumer='reader', capability='api/all')"
+
+
+def test_passthrough_parses_the_path_once_and_prepare_keeps_to_it() -> None:
+    authorized = POLICY.authorize_passthrough("agent", "api", "GET", "/v1/users/%37")
+    assert authorized.path is not None
+    assert (authorized.path.raw, authorized.path.decoded) == ("/v1/users/%37", b"/v1/users/7")
+    assert authorized.passthrough
+    call = POLICY.prepare(authorized, request("/v1/users/%37"))
+    assert call.upstream.path == "/base/v1/users/%37"
+    with pytest.raises(ValueError, match="not the one whose path was authorized"):
+        POLICY.prepare(authorized, request("/v1/users/admin"))
 
 
 # --- passthrough routing ------------------------------------------------------------------
@@ -347,34 +396,34 @@ def test_prepare_rechecks_the_grant() -> None:
 def test_passthrough_picks_the_longest_prefix_that_allows_the_method(
     method: str, path: str, expected: str
 ) -> None:
-    assert POLICY.capability_for_passthrough("api", method, path) == expected
+    authorized = POLICY.authorize_passthrough("agent", "api", method, path)
+    assert authorized.capability.name == expected
 
 
 def test_passthrough_can_consider_only_granted_capabilities() -> None:
-    assert POLICY.capability_for_passthrough("api", "GET", "/v1/users/7", consumer="reader") == (
-        "api/all"
-    )
-    caught = refusal(
-        POLICY.capability_for_passthrough, "telegram", "POST", "/sendMessage", consumer="reader"
-    )
+    authorized = POLICY.authorize_passthrough("reader", "api", "GET", "/v1/users/7")
+    assert authorized.capability.name == "api/all"
+    caught = refusal(POLICY.authorize_passthrough, "reader", "telegram", "POST", "/sendMessage")
     assert (caught.status, caught.code) == (403, "E-FORBIDDEN")
 
 
 def test_passthrough_refusals() -> None:
-    unknown = refusal(POLICY.capability_for_passthrough, "nope", "GET", "/v1")
+    unknown = refusal(POLICY.authorize_passthrough, "agent", "nope", "GET", "/v1")
     assert (unknown.status, unknown.code) == (404, "E-CREDENTIAL-UNKNOWN")
-    uncovered = refusal(POLICY.capability_for_passthrough, "api", "GET", "/v2/users")
+    uncovered = refusal(POLICY.authorize_passthrough, "agent", "api", "GET", "/v2/users")
     assert (uncovered.status, uncovered.code) == (404, "E-NO-CAPABILITY")
-    assert refusal(POLICY.capability_for_passthrough, "api", "GET", "/v1x").code == (
+    assert refusal(POLICY.authorize_passthrough, "agent", "api", "GET", "/v1x").code == (
         "E-NO-CAPABILITY"
     )
-    method = refusal(POLICY.capability_for_passthrough, "api", "PUT", "/v1/users/7")
+    method = refusal(POLICY.authorize_passthrough, "agent", "api", "PUT", "/v1/users/7")
     assert (method.status, method.code, method.message) == (
         405,
         "E-METHOD-NOT-ALLOWED",
         "no capability of credential 'api' allows this method here (allowed: GET, POST)",
     )
-    traversal = refusal(POLICY.capability_for_passthrough, "api", "GET", "/v1/users/../../admin")
+    traversal = refusal(
+        POLICY.authorize_passthrough, "agent", "api", "GET", "/v1/users/../../admin"
+    )
     assert traversal.code == "E-PATH-TRAVERSAL"
 
 
@@ -382,7 +431,7 @@ def test_passthrough_refusals() -> None:
 
 
 def test_prepare_builds_the_upstream_request_from_policy() -> None:
-    call = POLICY.prepare(
+    call = prepare(
         "agent",
         "api/users",
         request(
@@ -415,13 +464,13 @@ def test_prepare_builds_the_upstream_request_from_policy() -> None:
 
 
 def test_query_strategy_appends_the_key_and_refuses_a_caller_key() -> None:
-    call = POLICY.prepare(
+    call = prepare(
         "agent", "gemini/models", request("/v1beta/models", query=(("a", "1"),)), passthrough=False
     )
     assert call.upstream.query == (("a", "1"), ("key", Secret(CANARY + "-gemini")))
     assert call.upstream.headers == ()
     caught = refusal(
-        POLICY.prepare,
+        prepare,
         "agent",
         "gemini/models",
         request("/v1beta/models", query=(("KEY", "mine"),)),
@@ -431,14 +480,12 @@ def test_query_strategy_appends_the_key_and_refuses_a_caller_key() -> None:
 
 
 def test_path_strategy_prefixes_the_upstream_path() -> None:
-    call = POLICY.prepare(
-        "agent", "telegram/send", request("/sendMessage", "POST"), passthrough=False
-    )
+    call = prepare("agent", "telegram/send", request("/sendMessage", "POST"), passthrough=False)
     assert call.upstream.path == Secret(f"/bot123456:{CANARY}/sendMessage")
 
 
 def test_basic_strategy_for_mailgun() -> None:
-    call = POLICY.prepare(
+    call = prepare(
         "agent", "mailgun/sending", request("/v3/example.com/messages", "POST"), passthrough=False
     )
     expected = base64.b64encode(f"api:key-{CANARY}".encode()).decode()
@@ -449,15 +496,13 @@ def test_basic_strategy_for_mailgun() -> None:
 
 
 def test_rule_method_allow_list() -> None:
-    caught = refusal(
-        POLICY.prepare, "agent", "api/users", request(method="DELETE"), passthrough=False
-    )
+    caught = refusal(prepare, "agent", "api/users", request(method="DELETE"), passthrough=False)
     assert (caught.status, caught.code) == (405, "E-METHOD-NOT-ALLOWED")
 
 
 @pytest.mark.parametrize("path", ["/v1/usersX", "/v1/users-admin", "/v2/users", "/"])
 def test_rule_segment_boundary_prefix(path: str) -> None:
-    caught = refusal(POLICY.prepare, "agent", "api/users", request(path), passthrough=False)
+    caught = refusal(prepare, "agent", "api/users", request(path), passthrough=False)
     assert (caught.status, caught.code) == (403, "E-PATH-NOT-ALLOWED")
 
 
@@ -475,12 +520,12 @@ def test_rule_segment_boundary_prefix(path: str) -> None:
     ],
 )
 def test_rule_traversal_after_percent_decoding(path: str) -> None:
-    caught = refusal(POLICY.prepare, "agent", "api/users", request(path), passthrough=True)
+    caught = refusal(prepare, "agent", "api/users", request(path), passthrough=True)
     assert (caught.status, caught.code) == (400, "E-PATH-TRAVERSAL")
 
 
 def test_rule_host_and_scheme_only_from_policy() -> None:
-    call = POLICY.prepare(
+    call = prepare(
         "agent",
         "api/users",
         request(headers=(("Host", "169.254.169.254"),)),
@@ -490,7 +535,7 @@ def test_rule_host_and_scheme_only_from_policy() -> None:
     assert request_target(call.upstream).startswith("/base/v1/users")
     assert ("Host", "169.254.169.254") not in call.upstream.headers
     caught = refusal(
-        POLICY.prepare,
+        prepare,
         "agent",
         "api/users",
         request(headers=(("X-Forwarded-Host", "evil"),)),
@@ -505,7 +550,7 @@ def test_rule_host_and_scheme_only_from_policy() -> None:
 @pytest.mark.parametrize("passthrough", [True, False])
 def test_rule_caller_auth_class_headers_refused(name: str, passthrough: bool) -> None:
     caught = refusal(
-        POLICY.prepare,
+        prepare,
         "agent",
         "api/users",
         request(headers=((name, "Bearer " + TOKEN),)),
@@ -521,17 +566,18 @@ def test_rule_injected_header_name_refused_for_custom_names() -> None:
     }
     custom = build(policy)
     caught = refusal(
-        custom.prepare,
+        prepare,
         "agent",
         "api/users",
         request(headers=(("x-custom-KEY", "mine"),)),
         passthrough=True,
+        policy=custom,
     )
     assert caught.code == "E-HEADER-FORBIDDEN"
 
 
 def test_rule_hop_by_hop_headers_dropped() -> None:
-    call = POLICY.prepare(
+    call = prepare(
         "agent",
         "api/users",
         request(
@@ -552,7 +598,7 @@ def test_rule_hop_by_hop_headers_dropped() -> None:
 
 def test_rule_crlf_in_header_refused() -> None:
     caught = refusal(
-        POLICY.prepare,
+        prepare,
         "agent",
         "api/users",
         request(headers=(("X-Test", "a\r\nAuthorization: Bearer x"),)),
@@ -561,20 +607,29 @@ def test_rule_crlf_in_header_refused() -> None:
     assert (caught.status, caught.code) == (400, "E-HEADER-INVALID")
 
 
+def test_rule_body_override_is_judged_with_the_headers_that_are_sent() -> None:
+    # A Content-Type named in Connection is dropped, so the upstream reads the body
+    # as a form: judged as the JSON the caller claimed, `_method` would slip past.
+    headers = (("Connection", "content-type"), ("Content-Type", "application/json"))
+    inbound = request("/v1/users", "POST", headers=headers, body=b"_method=DELETE")
+    caught = refusal(prepare, "agent", "api/users", inbound, passthrough=False)
+    assert (caught.status, caught.code) == (403, "E-BODY-FORBIDDEN")
+
+
 def test_rule_request_body_limit() -> None:
     caught = refusal(
-        POLICY.prepare,
+        prepare,
         "agent",
         "api/users",
         request(method="POST", body=b"x" * 101),
         passthrough=False,
     )
     assert (caught.status, caught.code) == (413, "E-BODY-TOO-LARGE")
-    POLICY.prepare("agent", "api/users", request(method="POST", body=b"x" * 100), passthrough=False)
+    prepare("agent", "api/users", request(method="POST", body=b"x" * 100), passthrough=False)
 
 
 def test_rule_response_headers_and_body_are_sanitized() -> None:
-    call = POLICY.prepare("agent", "api/users", request(), passthrough=False)
+    call = prepare("agent", "api/users", request(), passthrough=False)
     headers = call.response_headers(
         [("Set-Cookie", "a=b"), ("X-Echo", f"Bearer {CANARY}"), ("Content-Type", "text/plain")]
     )
@@ -596,7 +651,7 @@ def _spellings(value: str) -> list[str]:
 def test_canary_never_appears_in_refusals_reprs_or_problems() -> None:
     texts: list[str] = [repr(POLICY), str(POLICY.counts()), *POLICY.problems()]
     calls: list[PreparedCall] = [
-        POLICY.prepare("agent", cap, request(path, method), passthrough=False)
+        prepare("agent", cap, request(path, method), passthrough=False)
         for cap, path, method in [
             ("api/users", "/v1/users", "GET"),
             ("gemini/models", "/v1beta/models", "GET"),
@@ -619,7 +674,7 @@ def test_canary_never_appears_in_refusals_reprs_or_problems() -> None:
         ("agent", "api/none", request()),
     ]
     for consumer, cap, inbound in attempts:
-        caught = refusal(POLICY.prepare, consumer, cap, inbound, passthrough=False)
+        caught = refusal(prepare, consumer, cap, inbound, passthrough=False)
         texts += [
             caught.message,
             caught.diagnostics(),

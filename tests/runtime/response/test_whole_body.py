@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from aivault_ops.runtime.model import PreparedCall, UpstreamRequest
-from aivault_ops.runtime.response.body import whole_body
+from aivault_ops.runtime.response.body import declared_length, whole_body
 from aivault_ops.runtime.response.redaction import SecretRedactor
 from aivault_ops.runtime.upstream.client import UpstreamFailure
 from aivault_ops.secret import Secret
@@ -46,7 +46,7 @@ def call(limit: int | None = None) -> PreparedCall:
 
 
 def read(response: OneStepOnly, prepared: PreparedCall) -> bytes:
-    return asyncio.run(whole_body(response, prepared))
+    return asyncio.run(whole_body(response, prepared, declared_length(response)))
 
 
 def test_a_small_plain_body_is_read_at_once_and_redacted() -> None:

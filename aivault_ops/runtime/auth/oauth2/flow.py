@@ -58,7 +58,7 @@ from aivault_ops.runtime.auth.oauth2.config import (
     OAuth2Secret,
     check_token_endpoint,
 )
-from aivault_ops.runtime.model import Refusal
+from aivault_ops.runtime.errors import Refusal, UpstreamFailure
 from aivault_ops.secret import Secret
 
 __all__ = [
@@ -79,8 +79,9 @@ DEFAULT_TTL: Final = 300.0
 _ERROR_CODE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
-class OAuth2Error(Refusal):
-    """No access token could be obtained; the request is answered 502."""
+class OAuth2Error(UpstreamFailure):
+    """No access token could be obtained: the token endpoint is an upstream that failed
+    (502, audited `error`, like the API's own upstream failures)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(502, "E-OAUTH2-TOKEN", message)

@@ -13,12 +13,16 @@ dropped header (`Content_Length`). Refused (E-HEADER-INVALID, 400): a name
 that is not an HTTP token; a value with a control character except TAB
 (C0, DEL, C1), U+2028/U+2029, or a lone surrogate (values go on the wire as
 UTF-8, so only visible ASCII, SP, HTAB and UTF-8 obs-text are sent); more
-headers, or longer ones, than `limits` allows. Dropped silently: hop-by-hop
-headers (`connection`, `keep-alive`, `proxy-connection`, `te`, `trailer`,
-`transfer-encoding`, `upgrade`, and every header named in `Connection`),
-`host` and `content-length` (the upstream client sets them),
-`accept-encoding` (the runtime negotiates compression itself, because it
-must redact the decoded body) and `expect`.
+headers, or longer ones, than `limits` allows. Dropped silently: the
+`NOT_FORWARDED` names of `runtime/hop_by_hop.py` (hop-by-hop headers,
+`host`, `content-length`, `accept-encoding`, `expect`) and every header
+named in `Connection`.
+
+This is the only place caller headers are filtered. In passthrough the
+headers are those of the caller's own connection to the runtime, so its
+hop-by-hop ones (and those its `Connection` lists) end there: they are
+removed before any rule is applied and are not counted. In an envelope they
+are data: every one is judged, then the same names are dropped.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from aivault_ops.runtime.hop_by_hop import NOT_FORWARDED, connection_tokens
 from aivault_ops.runtime.model import Refusal, echo
 from aivault_ops.runtime.policy.checks.limits import (
     MAX_HEADER_COUNT,
@@ -41,9 +46,7 @@ from aivault_ops.runtime.policy.checks.names import (
     TOKEN,
     NameRules,
 )
-from aivault_ops.runtime.response.headers import HOP_BY_HOP, connection_tokens
 
-DROPPED_REQUEST = HOP_BY_HOP | {"host", "content-length", "accept-encoding", "expect"}
 _BAD_VALUE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _AUTH, _FRAMING, _ROUTING = "auth", "framing", "routing"
 _INVALID = "E-HEADER-INVALID"
@@ -61,7 +64,7 @@ class HeaderPolicy:
             {
                 _AUTH: (*AUTH_CLASS_HEADERS, *sorted(injected)),
                 _ROUTING: ROUTING_HEADERS,
-                _FRAMING: sorted(DROPPED_REQUEST),
+                _FRAMING: sorted(NOT_FORWARDED),
             },
             {_ROUTING: ROUTING_HEADER_PREFIXES},
         )
@@ -84,9 +87,11 @@ class HeaderPolicy:
         through hop-by-hop headers (request smuggling via Transfer-Encoding,
         upgrades to another protocol).
         """
+        if passthrough:  # the caller's hop ends here: nothing of it is judged or counted
+            headers = _off_the_hop(headers)
         if len(headers) > MAX_HEADER_COUNT:
             raise over_limit(_INVALID, "the number of request headers", MAX_HEADER_COUNT)
-        listed = connection_tokens(headers)
+        listed = frozenset() if passthrough else connection_tokens(headers)
         kept: list[tuple[str, str]] = []
         total = 0
         for name, value in headers:
@@ -94,7 +99,7 @@ class HeaderPolicy:
             lower = self._accepted.get(name) or self._judge(name, passthrough)
             if len(value) > MAX_HEADER_VALUE_LENGTH or _BAD_VALUE.search(value):
                 raise _bad_value(name, value)
-            if lower not in DROPPED_REQUEST and lower not in listed:
+            if lower not in NOT_FORWARDED and lower not in listed:
                 kept.append((name, value))
         if total > MAX_HEADER_TOTAL_LENGTH:
             raise over_limit(_INVALID, "the request headers", MAX_HEADER_TOTAL_LENGTH, "characters")
@@ -109,12 +114,22 @@ class HeaderPolicy:
         if TOKEN.fullmatch(name) is None:
             raise _invalid(name)
         lower = name.lower()
-        found = None if lower in DROPPED_REQUEST else self._rules.match(name)
+        found = None if lower in NOT_FORWARDED else self._rules.match(name)
         if found is not None:
             raise Refusal(403, "E-HEADER-FORBIDDEN", _forbidden_message(name, found, passthrough))
         if len(self._accepted) < _ACCEPTED_MAX:
             self._accepted[name] = lower
         return lower
+
+
+def _off_the_hop(headers: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """The headers without the `NOT_FORWARDED` names and those `Connection` lists."""
+    listed = connection_tokens(headers)
+    return tuple(
+        (name, value)
+        for name, value in headers
+        if (lower := name.lower()) not in NOT_FORWARDED and lower not in listed
+    )
 
 
 def _bad_value(name: str, value: str) -> Refusal:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from typing import Final
 from urllib.parse import parse_qsl
 
@@ -22,7 +23,7 @@ from aivault_ops.runtime.policy.checks.names import METHOD_OVERRIDE_FIELDS, plai
 _MULTIPART_FIELD: Final = re.compile(rb'name\*?\s*=\s*"?(?:utf-8\'\')?_method"?\s*[;\r\n]', re.I)
 
 
-def _content_types(headers: tuple[tuple[str, str], ...]) -> set[str]:
+def _content_types(headers: Iterable[tuple[str, str]]) -> set[str]:
     """The media types of every Content-Type header ("" when there is none): with two,
     servers disagree on which one counts, so each is read."""
     # The length test first spares a lower() per header: 3.1 -> 1.6 µs for 12 headers.
@@ -59,8 +60,8 @@ def _field_names(kind: str, body: bytes) -> list[str]:
     return []
 
 
-def check_body_override(headers: tuple[tuple[str, str], ...], body: bytes) -> None:
-    """Refuse a body that carries a method override.
+def check_body_override(headers: Iterable[tuple[str, str]], body: bytes) -> None:
+    """Refuse a body that carries a method override (`headers`: those sent upstream).
 
     Prevents a caller from bypassing the method allow-list on upstreams that
     honour `_method` in a form or JSON body (a POST that the upstream runs
