@@ -42,7 +42,7 @@ CASES: list[tuple[list[str], str, dict[str, Any]]] = [
         ["plan", "--target", "t", "--trust", "k1", "k2", "--trust", "k3", "--json"],
         "plan.run_plan",
         {"repo": None, "target": P("t"), "environment": None, "trust": ["k1", "k2", "k3"],
-         "as_json": True},
+         "as_json": True, "plain_http": False},
     ),
     (
         ["apply", "d", "--target", "t", "--signing-key", "k", "--env", "e", "--expires-in", "1d",
@@ -50,7 +50,7 @@ CASES: list[tuple[list[str], str, dict[str, Any]]] = [
         "apply.run_apply",
         {"repo": P("d"), "target": P("t"), "signing_key": P("k"), "environment": "e",
          "expires_in": timedelta(days=1), "trust": ["k1"], "revision": "r", "dry_run": True,
-         "always": True},
+         "always": True, "plain_http": False},
     ),
     (
         ["capabilities", "list", "--registry", "--json"],
@@ -151,7 +151,7 @@ CASES: list[tuple[list[str], str, dict[str, Any]]] = [
     (
         ["verify", "b.tar.gz", "--trust", "k1", "--json"],
         "verify.run_verify",
-        {"bundle": P("b.tar.gz"), "trust": ["k1"], "as_json": True},
+        {"bundle": "b.tar.gz", "trust": ["k1"], "as_json": True, "plain_http": False},
     ),
 ]  # fmt: skip
 

@@ -22,7 +22,7 @@ def write_log(state_dir: Path, count: int) -> Path:
             decision="allow", error=None, status=200 + index, bytes_out=1, duration_ms=1.0,
             serial=1,
         )  # fmt: skip
-    return state_dir / "audit" / "2026-11-27.jsonl"
+    return state_dir / "audit" / "audit.jsonl"
 
 
 def test_an_intact_chain_is_ok_in_text_and_json(
@@ -34,7 +34,7 @@ def test_an_intact_chain_is_ok_in_text_and_json(
     assert capsys.readouterr().out == f"audit chain ok: 2 lines in 1 files; head {head}\n"
     assert run_audit_verify(state_dir=tmp_path, as_json=True) == 0
     assert json.loads(capsys.readouterr().out) == {
-        "ok": True, "files": 1, "lines": 2, "head": head, "broken": None,
+        "ok": True, "files": 1, "lines": 2, "head": head, "broken": None, "pruned": None,
     }  # fmt: skip
 
 

@@ -74,10 +74,14 @@ def test_two_workers_prune_to_the_budget_and_the_tail_verifies(
     factory.publish(bundle_dir, 1)
     runtime = start_runtime(*SMALL_FILES, "--audit-retain-bytes", "12K")
     assert burst(runtime.url) == [200] * REQUESTS
+    # disk use is measured at most every few seconds (a scan of the directory)
+    wait_until(lambda: runtime.status()["audit"]["diskBytes"] > 0, what="disk use in /status")
     status = runtime.status()["audit"]
-    assert status["warning"] is None and status["freeBytes"] > 0 and status["diskBytes"] > 0
+    assert status["warning"] is None and status["freeBytes"] > 0
     state = tmp_path / "state"
-    wait_until(lambda: disk_bytes(state / "audit") <= 12 * 1024, what="pruning to the budget")
+    # pruning runs at each rotation: the active file may grow past the budget until the next
+    budget = 12 * 1024 + 4 * 1024
+    wait_until(lambda: disk_bytes(state / "audit") <= budget, what="pruning to the budget")
     assert runtime.stop() == 0
     anchor = read_anchor(state / "audit")
     assert anchor is not None and anchor.files > 0

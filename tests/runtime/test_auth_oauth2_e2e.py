@@ -335,6 +335,6 @@ def test_a_token_endpoint_outage_is_audited_and_counted_as_an_error(setup: Setup
     [line] = [json.loads(text) for path in files for text in path.read_text().splitlines()]
     assert (line["decision"], line["error"], line["status"]) == ("error", "E-OAUTH2-TOKEN", 502)
     assert (line["capability"], line["credential"]) == ("down/api", "down")
-    assert counted == {"error": "1"}
+    assert counted == {"error": "1.0"}
     assert PROVIDER.grants == []
     assert PROVIDER.hits == []

@@ -161,7 +161,8 @@ async def call_each(loaded: Loaded, runtime: Any, settings: UpstreamSettings) ->
             inbound = InboundRequest(
                 "POST", "/v1/things", (("page", "2"),), (("content-type", "text/plain"),), b"hi"
             )
-            call = loaded.policy.prepare("agent", f"{name}/api", inbound, passthrough=False)
+            authorized = loaded.policy.authorize("agent", f"{name}/api")
+            call = loaded.policy.prepare(authorized, inbound)
             sent.prepared.append(call)
             sent.signed.append(await sign_call(call, datetime.now(UTC)))
             done, response = await send_authorized(upstream, call, lambda: datetime.now(UTC))

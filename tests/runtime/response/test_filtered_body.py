@@ -19,6 +19,7 @@ from aivault_ops.runtime.response.blocklist import REDACTED, Blocklist
 from aivault_ops.runtime.response.body import filtered_body
 from aivault_ops.runtime.response.redaction import SecretRedactor
 from aivault_ops.runtime.upstream.client import UpstreamFailure
+from aivault_ops.secret import Secret
 
 SECRET = "sk-canary-filtered-3c9d41"
 SSN = "123-45-6789"
@@ -63,7 +64,7 @@ def call(limit: int | None = None) -> PreparedCall:
     upstream = UpstreamRequest("GET", "api.example.com", 443, "/", (), (), b"", 5.0)
     return PreparedCall(
         "agent", "api/read", "api", upstream,
-        max_response_body_bytes=limit, redactor=SecretRedactor([SECRET]),
+        max_response_body_bytes=limit, redactor=SecretRedactor([Secret(SECRET)]),
     )  # fmt: skip
 
 
