@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from aivault_ops.authoring.auth_flags import STRATEGIES, AuthFlags
 from aivault_ops.commands._common import project_dir
+from aivault_ops.commands._manifest_admin import add_dir_option, add_list_and_delete
 from aivault_ops.errors import UsageError
 
 if TYPE_CHECKING:
@@ -31,15 +32,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     commands = parser.add_subparsers(dest="credential_command", metavar="SUBCOMMAND")
     commands.required = True
     _add_create(commands)
-
-
-def add_dir_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--dir",
-        type=Path,
-        metavar="DIR",
-        help="the policy repo (default: ./vault.d when it exists, else .)",
-    )
+    add_list_and_delete(commands, "Credential")
 
 
 def _add_create(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
