@@ -29,3 +29,23 @@ def test_capability_document_dedupes_and_upper_cases_methods() -> None:
 def test_credential_document_keeps_only_given_overrides() -> None:
     doc = documents.credential_document("c", provider="p", secret_ref="s.sops.yaml#K")
     assert doc["spec"] == {"provider": "p", "secretRef": "s.sops.yaml#K"}
+
+
+def test_provider_document_and_overrides() -> None:
+    auth = {"query": {"param_name": "key"}}
+    provider = documents.provider_document("p", hosts=["a.example"], auth=auth)
+    assert provider["spec"] == {"hosts": ["a.example"], "auth": auth}
+    assert documents.provider_file("p") == "providers/p.yaml"
+    credential = documents.credential_document(
+        "c", provider="openai", secret_ref=None, auth="basic", hosts=["b.example"]
+    )
+    assert credential["spec"] == {"provider": "openai", "auth": "basic", "hosts": ["b.example"]}
+    assert documents.credential_file("c") == "credentials/c.yaml"
+
+
+def test_capability_hosts_are_kept_once() -> None:
+    doc = documents.capability_document(
+        "p/c", credential="c", methods=["GET"], path_prefixes=["/"], hosts=["h", "h"]
+    )
+    spec = doc["spec"]
+    assert isinstance(spec, dict) and spec["allow"]["hosts"] == ["h"]
