@@ -26,7 +26,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument("capability", metavar="CAP", help="capability name, e.g. my-api/users")
     parser.add_argument("--method", default="GET", metavar="M", help="HTTP method (default GET)")
     parser.add_argument(
-        "--path", default="/", metavar="P", help="upstream path, may end in ?k=v&… (default /)"
+        "--path",
+        metavar="P",
+        help="upstream path, may end in ?k=v&… (default: the capability's path prefix in the"
+        " policy repo of --dir when it has exactly one, else /)",
+    )
+    parser.add_argument(
+        "--dir", type=Path, metavar="DIR", help="policy repo for --path's default (./vault.d or .)"
     )
     parser.add_argument("--query", action="append", default=[], metavar="K=V", help="repeatable")
     parser.add_argument("--header", action="append", default=[], metavar="K=V", help="repeatable")
@@ -51,7 +57,7 @@ class CallOptions:
 
     capability: str
     method: str = "GET"
-    path: str = "/"  # may end in ?k=v&…
+    path: str | None = None  # may end in ?k=v&…; None: the capability's one path prefix
     query: Sequence[str] = ()  # K=V, repeatable
     headers: Sequence[str] = ()  # K=V, repeatable
     body: str | None = None  # at most one of body, body_file, json_body
@@ -71,7 +77,9 @@ def from_args(args: argparse.Namespace) -> int:
         body_file=args.body_file,
         json_body=args.json_body,
     )
-    return run_invoke(call=call, runtime=args.runtime, token=args.token, output=args.output)
+    return run_invoke(
+        call=call, runtime=args.runtime, token=args.token, output=args.output, directory=args.dir
+    )
 
 
 def _pairs(values: Sequence[str], option: str) -> list[tuple[str, str]]:
@@ -135,7 +143,7 @@ def build_envelope(call: CallOptions) -> dict[str, Any]:
     headers = dict(_pairs(call.headers, "--header"))
     if call.json_body is not None and not any(k.lower() == "content-type" for k in headers):
         headers["content-type"] = "application/json"
-    path, from_path = split_path(call.path)
+    path, from_path = split_path(call.path or "/")
     request: dict[str, Any] = {
         "method": call.method.upper(),
         "path": path,
@@ -180,16 +188,24 @@ def run_invoke(
     token: str | None = None,
     output: Literal["body", "json"] = "body",
     stdout: BinaryIO | None = None,
+    directory: Path | None = None,
 ) -> int:
     """Send one call; print the upstream body (or JSON); refusals exit 1 via `main`.
 
-    `runtime` None: the default runtime URL; `token` None: $AIVAULT_OPS_TOKEN.
+    `runtime` None: the default runtime URL; `token` None: $AIVAULT_OPS_TOKEN;
+    `call.path` None: the capability's one path prefix in the policy repo `directory`.
     """
     from aivault_ops.runtime.http.client import DEFAULT_RUNTIME, RuntimeClient, RuntimeRefused
 
     token = token or os.environ.get(CALLER_ENV)
     if not token:
         raise UsageError(f"no consumer token: pass --token or set {CALLER_ENV}")
+    if call.path is None:
+        from dataclasses import replace
+
+        from aivault_ops.commands._invoke_path import only_path_prefix
+
+        call = replace(call, path=only_path_prefix(call.capability, directory))
     envelope = build_envelope(call)
     client = RuntimeClient(runtime or DEFAULT_RUNTIME)
     try:

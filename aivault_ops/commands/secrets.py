@@ -32,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     commands = parser.add_subparsers(dest="secrets_command", metavar="SUBCOMMAND")
     commands.required = True
     _add_set(commands)
+    _add_create(commands)
     _add_list(commands)
     _add_get(commands)
     _add_updatekeys(commands)
@@ -56,6 +57,21 @@ def _add_set(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--value", help="the value (visible in the process list; prefer stdin)")
     _common(parser)
     parser.set_defaults(func=set_from_args)
+
+
+def _add_create(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "create",
+        help="aivault's spelling of `set`: --name N, value from stdin",
+        description="Like `secrets set`, spelled as aivault spells it. --scope accepts only"
+        " `global`: environments (--env, spec.environments) replace aivault's scopes.",
+    )
+    parser.add_argument("--name", required=True, metavar="NAME")
+    parser.add_argument("--file", type=Path, metavar="F", help="the SOPS file (default: see docs)")
+    parser.add_argument("--value", help="the value (lands in shell history; prefer stdin)")
+    parser.add_argument("--scope", default="global", help="only `global` (the default)")
+    _common(parser)
+    parser.set_defaults(func=create_from_args)
 
 
 def _add_list(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -96,6 +112,18 @@ def set_from_args(args: argparse.Namespace) -> int:
         name=args.name,
         file=args.file,
         value=args.value,
+        identity=args.identity,
+        as_json=args.json,
+    )
+
+
+def create_from_args(args: argparse.Namespace) -> int:
+    """The parsed options → `run_create`."""
+    return run_create(
+        name=args.name,
+        file=args.file,
+        value=args.value,
+        scope=args.scope,
         identity=args.identity,
         as_json=args.json,
     )
@@ -175,6 +203,29 @@ def run_set(
     data = {"name": name, "file": str(path), "status": status}
     _emit(as_json, data, [f"{status} {name} in {path}"])
     return 0
+
+
+def run_create(
+    *,
+    name: str,
+    file: Path | None = None,
+    value: str | None = None,
+    scope: str = "global",
+    identity: Path | None = None,
+    as_json: bool = False,
+) -> int:
+    """`secrets create --name N`: `run_set` with aivault's option names."""
+    if scope != "global":
+        raise UsageError(
+            f"--scope {scope}: the only scope is `global`; environments replace aivault's"
+            " scopes (render per-environment manifests with --env, see spec.environments)"
+        )
+    if value is not None:
+        sys.stderr.write(
+            "aivault-ops: warning: --value puts the secret in your shell history and the"
+            " process list; pipe it on stdin instead\n"
+        )
+    return run_set(name=name, file=file, value=value, identity=identity, as_json=as_json)
 
 
 def run_list(*, files: Sequence[Path] = (), as_json: bool = False) -> int:
