@@ -96,8 +96,11 @@ def _fork_worker(process: Process, listeners: Listeners) -> int:
     pid = os.fork()
     if pid:
         return pid
-    code = 1
-    try:
+    # From here on only the forked child runs, and it leaves with os._exit, so no
+    # coverage data of it is ever written: the `--workers` subprocess tests
+    # (tests/runtime/test_auth_serve_workers.py, observe/test_metrics_workers.py) run it.
+    code = 1  # pragma: no cover
+    try:  # pragma: no cover
         import uvloop
 
         from aivault_ops.runtime.policy.rate_limit import (
