@@ -29,19 +29,19 @@ def baseline(root: Path) -> Validation:
     return validate_project(root)
 
 
-def refuse_existing(root: Path, files: Mapping[str, str], *, replace: bool) -> None:
-    """An error naming the first file that exists, unless `replace`."""
+def refuse_existing(root: Path, files: Mapping[str, str | None], *, replace: bool) -> None:
+    """An error naming the first file to write that exists, unless `replace`."""
     if replace:
         return
-    for relative in files:
-        if (root / relative).exists():
+    for relative, text in files.items():
+        if text is not None and (root / relative).exists():
             raise AivaultError(
                 f"{display_prefix(root)}{relative} already exists", hint="pass --replace"
             )
 
 
-def check(root: Path, files: Mapping[str, str], before: Validation) -> None:
-    """Refuse (printing them) the problems `files` would add to the repo."""
+def check(root: Path, files: Mapping[str, str | None], before: Validation) -> None:
+    """Refuse (printing them) the problems `files` would add to the repo (None: removed)."""
     from aivault_ops.validation.run import validate_project
 
     with tempfile.TemporaryDirectory(prefix="aivault-ops-check-") as scratch:
@@ -49,6 +49,9 @@ def check(root: Path, files: Mapping[str, str], before: Validation) -> None:
         shutil.copytree(root, copy, symlinks=True, ignore=shutil.ignore_patterns(".git"))
         for relative, text in files.items():
             target = copy / relative
+            if text is None:
+                target.unlink(missing_ok=True)
+                continue
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
         after = validate_project(copy).report
@@ -84,12 +87,17 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def write_checked(
-    root: Path, files: Mapping[str, str], *, replace: bool, before: Validation
+    root: Path, files: Mapping[str, str | None], *, replace: bool, before: Validation
 ) -> None:
-    """Refuse clobbering and new problems, then write `files` and say what comes next."""
+    """Refuse clobbering and new problems, then write `files` (None: remove that file)
+    and say what comes next."""
     refuse_existing(root, files, replace=replace)
     check(root, files, before)
     for relative, text in files.items():
+        if text is None:
+            (root / relative).unlink(missing_ok=True)
+            sys.stdout.write(f"removed {display_prefix(root)}{relative}\n")
+            continue
         write_atomic(root / relative, text)
         sys.stdout.write(f"wrote {display_prefix(root)}{relative}\n")
     shown = display_prefix(root).rstrip("/") or "."

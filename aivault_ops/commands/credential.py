@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aivault_ops.authoring.auth_flags import STRATEGIES, AuthFlags
+from aivault_ops.authoring.auth_flags import AuthFlags
+from aivault_ops.commands._auth_options import add_auth_options, auth_flags
 from aivault_ops.commands._common import project_dir
 from aivault_ops.commands._manifest_admin import add_dir_option, add_list_and_delete
 from aivault_ops.errors import UsageError
@@ -50,25 +51,7 @@ def _add_create(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="FILE#KEY, a secret name, or vault:secret:NAME (a name must be held by exactly"
         " one SOPS file of the repo)",
     )
-    parser.add_argument(
-        "--auth", choices=STRATEGIES, metavar="STRATEGY", help=", ".join(STRATEGIES)
-    )
-    parser.add_argument("--header-name", metavar="NAME", help="header, hmac")
-    parser.add_argument("--value-template", metavar="TPL", help="header, hmac ({{secret}})")
-    parser.add_argument("--query-param", metavar="NAME", help="query")
-    parser.add_argument("--path-prefix-template", metavar="TPL", help="path")
-    parser.add_argument(
-        "--auth-header", action="append", default=[], metavar="NAME=TPL", help="multi_header"
-    )
-    parser.add_argument(
-        "--auth-query", action="append", default=[], metavar="NAME=TPL", help="multi_query"
-    )
-    parser.add_argument("--grant-type", metavar="G", help="o_auth2")
-    parser.add_argument("--token-endpoint", metavar="URL", help="o_auth2")
-    parser.add_argument("--scope", action="append", default=[], metavar="S", help="o_auth2")
-    parser.add_argument("--aws-service", metavar="S", help="aws_sig_v4")
-    parser.add_argument("--aws-region", metavar="R", help="aws_sig_v4")
-    parser.add_argument("--hmac-algorithm", metavar="A", help="hmac")
+    add_auth_options(parser)
     parser.add_argument("--host", action="append", default=[], metavar="H", help="repeatable")
     parser.add_argument("--replace", action="store_true", help="overwrite existing files")
     add_dir_option(parser)
@@ -77,20 +60,7 @@ def _add_create(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 def create_from_args(args: argparse.Namespace) -> int:
     """The parsed options → `run_create`."""
-    flags = AuthFlags(
-        header_name=args.header_name,
-        value_template=args.value_template,
-        query_param=args.query_param,
-        path_prefix_template=args.path_prefix_template,
-        auth_header=tuple(args.auth_header),
-        auth_query=tuple(args.auth_query),
-        grant_type=args.grant_type,
-        token_endpoint=args.token_endpoint,
-        scope=tuple(args.scope),
-        aws_service=args.aws_service,
-        aws_region=args.aws_region,
-        hmac_algorithm=args.hmac_algorithm,
-    )
+    flags = auth_flags(args)
     return run_create(
         name=args.id,
         provider=args.provider,
