@@ -188,6 +188,9 @@ class OciRepository:
             fetched = self.client.get_manifest(tag)
         except OciNotFound:
             return False  # released and deleted meanwhile
+        except OciError:
+            return True  # unreadable now (the registry answers 400 while a delete is under
+            # way): count it as held and back off; an abandoned lock still expires
         assert fetched is not None
         try:
             notes = json.loads(fetched.raw).get("annotations") or {}
