@@ -91,8 +91,21 @@ def verify_chain(state_dir: Path) -> ChainReport:
         return ChainReport(0, 0, GENESIS, None)
     for _attempt in range(_ATTEMPTS - 1):
         with contextlib.suppress(FileNotFoundError):  # pruned meanwhile: start again
-            return _walk(directory)
+            report = _walk(directory)
+            if not _pruned_meanwhile(report, directory):
+                return report
     return _walk(directory)
+
+
+def _pruned_meanwhile(report: ChainReport, directory: Path) -> bool:
+    """A break at the very first retained line while the anchor moved on: retention
+    pruned files between reading the anchor and reading them (walk again)."""
+    if report.broken is None or report.lines != 0:
+        return False
+    try:
+        return read_anchor(directory) != report.anchor
+    except AnchorError:
+        return False
 
 
 def _walk(directory: Path) -> ChainReport:
