@@ -17,6 +17,8 @@ registry and the HTTP status, never a credential or a response body.
 from __future__ import annotations
 
 import contextlib
+import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final
@@ -31,6 +33,7 @@ from aivault_ops.oci.artifact import MANIFEST_MEDIA_TYPE, MAX_MANIFEST_BYTES, di
 from aivault_ops.oci.credentials import Login
 from aivault_ops.oci.errors import (
     OciArtifactError,
+    OciBlobUnknown,
     OciDenied,
     OciError,
     OciNotFound,
@@ -43,6 +46,7 @@ MAX_TAG_PAGES: Final = 100
 TAGS_PER_PAGE: Final = 1000
 MAX_TAGS_PAGE_BYTES: Final = 4 * 1024 * 1024
 _CHUNK: Final = 64 * 1024
+_ERROR_CODE: Final = re.compile(r"[A-Z][A-Z_]{2,40}")
 # oras-py's request method without its retry-with-sleep decorator (see the module docstring).
 _DO_REQUEST: Final = oras.provider.Registry.do_request.__wrapped__
 
@@ -274,7 +278,9 @@ class RegistryClient:
             raise OciNotFound(f"{where}: not found")
         if status >= 500 or status == 429:
             raise OciUnavailable(f"{where}: the registry answered HTTP {status}")
-        raise OciError(f"{where}: the registry answered HTTP {status}")
+        codes = _error_codes(response)
+        message = f"{where}: the registry answered HTTP {status}{_shown(codes)}"
+        raise OciBlobUnknown(message) if "MANIFEST_BLOB_UNKNOWN" in codes else OciError(message)
 
     def _unavailable(self, reason: str) -> OciUnavailable:
         return OciUnavailable(f"{self.reference.registry}: unreachable ({reason})")
@@ -315,3 +321,21 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise OciArtifactError("the registry answered JSON that is not an object")
     return value
+
+
+def _shown(codes: list[str]) -> str:
+    return f" ({', '.join(codes)})" if codes else ""
+
+
+def _error_codes(response: requests.Response) -> list[str]:
+    """The distribution spec's error codes in a 4xx body, sorted.
+
+    Only codes that look like the spec's upper-case identifiers are shown: a body is
+    the registry's to fill, and nothing else from it reaches a message.
+    """
+    try:
+        errors = json.loads(response.content[:65536]).get("errors") or []
+        codes = [e.get("code") for e in errors if isinstance(e, dict)]
+    except (ValueError, AttributeError, requests.RequestException):
+        return []
+    return sorted({c for c in codes if isinstance(c, str) and _ERROR_CODE.fullmatch(c)})

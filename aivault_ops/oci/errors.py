@@ -23,6 +23,14 @@ class OciUnavailable(OciError):
     code = "E-OCI-UNAVAILABLE"
 
 
+class OciBlobUnknown(OciError):
+    """A manifest named a blob the registry does not have (MANIFEST_BLOB_UNKNOWN).
+
+    The distribution registry also answers this for a moment while another client
+    re-uploads the same blob (it rewrites the blob's link file in place).
+    """
+
+
 class OciDenied(OciError):
     """The registry refused the credentials (401/403)."""
 

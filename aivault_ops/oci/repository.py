@@ -44,7 +44,7 @@ from aivault_ops.oci.artifact import (
 )
 from aivault_ops.oci.client import FetchedManifest, RegistryClient
 from aivault_ops.oci.credentials import find_login
-from aivault_ops.oci.errors import OciError, OciLockBusy, OciNotFound
+from aivault_ops.oci.errors import OciBlobUnknown, OciError, OciLockBusy, OciNotFound
 from aivault_ops.oci.reference import OciReference
 
 SERIAL_TAG: Final = re.compile(r"serial-(0|[1-9][0-9]{0,18})")
@@ -54,6 +54,7 @@ LOCK_TTL_S: Final = 300.0
 DEFAULT_LOCK_WAIT_S: Final = 60.0
 DEFAULT_MOVING_TAG: Final = "latest"
 RELEASED: Final = "released"
+_BLOB_RACE_ATTEMPTS: Final = 5
 
 
 def serial_tag(serial: int) -> str:
@@ -136,21 +137,33 @@ class OciRepository:
                 " never overwritten",
                 hint="use the next serial (apply picks newest + 1 under the publish lock)",
             )
-        self.client.push_blob(EMPTY_BLOB)
-        self.client.push_blob(data)
         raw = bundle_manifest(data, serial=serial, revision=revision, environment=environment)
-        digest = self.client.put_manifest(tag, raw)
+        digest = self._put_manifest(tag, raw, blobs=(EMPTY_BLOB, data))
         self.client.put_manifest(moving_tag, raw)
         return digest
+
+    def _put_manifest(self, ref: str, raw: bytes, *, blobs: tuple[bytes, ...]) -> str:
+        """Push `blobs`, then `raw` under `ref`, pushing again while the registry
+        reports a blob unknown (it does, briefly, while another client uploads the
+        same blob: the distribution registry rewrites the blob's link in place)."""
+        for attempt in range(_BLOB_RACE_ATTEMPTS):
+            for blob in blobs:
+                self.client.push_blob(blob)
+            try:
+                return self.client.put_manifest(ref, raw)
+            except OciBlobUnknown:
+                if attempt == _BLOB_RACE_ATTEMPTS - 1:
+                    raise
+                self.sleep(random.uniform(0.02, 0.1) * 2**attempt)  # noqa: S311 (jitter)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     @contextlib.contextmanager
     def lock(self, wait_s: float = DEFAULT_LOCK_WAIT_S) -> Iterator[None]:
         """Hold the repository's publish lock (see the module docstring)."""
         deadline = time.monotonic() + wait_s
-        self.client.push_blob(EMPTY_BLOB)
         for attempt in range(1_000_000):
             tag, nonce = self._lock_name()
-            digest = self.client.put_manifest(tag, lock_manifest(nonce))
+            digest = self._put_manifest(tag, lock_manifest(nonce), blobs=(EMPTY_BLOB,))
             holder = self._other_holder(tag)
             if holder is None:
                 break

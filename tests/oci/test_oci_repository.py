@@ -13,7 +13,13 @@ from support.engines import Registry
 from aivault_ops.bundle.errors import BundleExists
 from aivault_ops.oci.artifact import ARTIFACT_TYPE, MAX_MANIFEST_BYTES, bundle_manifest
 from aivault_ops.oci.client import RegistryClient
-from aivault_ops.oci.errors import OciArtifactError, OciLockBusy, OciNotFound, OciUnavailable
+from aivault_ops.oci.errors import (
+    OciArtifactError,
+    OciBlobUnknown,
+    OciLockBusy,
+    OciNotFound,
+    OciUnavailable,
+)
 from aivault_ops.oci.reference import parse_reference
 from aivault_ops.oci.repository import LOCK_PREFIX, OciRepository
 
@@ -132,3 +138,42 @@ def test_a_held_lock_makes_the_next_apply_wait_then_give_up(repository: OciRepos
         with busy, repository.lock(wait_s=0.5):
             pass
         assert time.monotonic() - started < 10
+
+
+def test_a_manifest_naming_a_missing_blob_gets_the_registry_s_code(
+    repository: OciRepository,
+) -> None:
+    raw = bundle_manifest(b"never pushed", serial=1, revision="r1", environment=None)
+    with pytest.raises(OciBlobUnknown, match=r"HTTP 400 \(.*MANIFEST_BLOB_UNKNOWN.*\)"):
+        repository.client.put_manifest("serial-1", raw)
+
+
+class BlobLosingClient(RegistryClient):
+    """Deletes the manifest's blobs just before its first two puts: what another
+    client's concurrent upload of the same blob looks like to the registry."""
+
+    losses = 2
+
+    def put_manifest(self, ref: str, raw: bytes) -> str:
+        if self.losses:
+            self.losses -= 1
+            document = json.loads(raw)
+            digests = {d["digest"] for d in [document["config"], *document["layers"]]}
+            for digest in digests:
+                with self._open("DELETE", f"blobs/{digest}") as response:
+                    assert response.status_code == 202
+        return super().put_manifest(ref, raw)
+
+
+def test_publish_and_lock_push_again_while_a_blob_is_reported_unknown(
+    repository: OciRepository,
+) -> None:
+    client = BlobLosingClient(repository.client.reference, plain_http=True)
+    losing = OciRepository(client)
+    with losing.lock(wait_s=5):
+        assert client.losses == 0
+        client.losses = 2
+        publish(losing, 1)
+    assert client.losses == 0
+    assert repository.pull("serial-1").data == b"bundle 1"
+    client.close()
