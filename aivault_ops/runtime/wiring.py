@@ -193,13 +193,13 @@ def auth_services(
     x25519 identity; mTLS contexts start from the runtime's upstream trust.
     """
     from aivault_ops.runtime.auth.base import AuthServices
+    from aivault_ops.runtime.auth.oauth2.cache import cache_identity
     from aivault_ops.runtime.auth.oauth2.token_endpoint import TokenEndpoint
     from aivault_ops.runtime.upstream.client import ssl_context
 
-    own = next((key for key in identities.keys if hasattr(key, "to_public")), None)
     return AuthServices(
         state_dir=state_dir,
-        identity=own,
+        identity=cache_identity(identities.keys),
         post_form=TokenEndpoint(lambda: runtime.upstream).post_form,
         tls_context=lambda: ssl_context(settings),
     )

@@ -53,7 +53,9 @@ class AuthServices:
     `state_dir` and `identity` (the runtime's own age x25519 identity) hold
     the encrypted o_auth2 token cache; `post_form` reaches token endpoints
     through the SSRF-checked upstream client; `tls_context` makes a fresh
-    context with the runtime's upstream trust, for mTLS client certificates.
+    context with the runtime's upstream trust, for mTLS client certificates;
+    `across_loads` is what strategies keep for the life of the process,
+    across policy loads (o_auth2: rotated refresh tokens, single flights).
     """
 
     state_dir: Path | None = None
@@ -61,6 +63,7 @@ class AuthServices:
     post_form: PostForm | None = None
     clock: Callable[[], float] = time.time
     tls_context: Callable[[], ssl.SSLContext] = ssl.create_default_context
+    across_loads: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __repr__(self) -> str:
         return f"AuthServices(state_dir={self.state_dir!r})"

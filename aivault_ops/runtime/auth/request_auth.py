@@ -6,11 +6,17 @@ upstream request (path, query, headers and body exactly as they go on the
 wire), sends it, and on an upstream 401 lets the strategy decide on one
 retry (o_auth2 drops the refused token and fetches a new one). The decision
 is taken on the status line, before any byte of the body reaches the
-caller, so streaming requests are retried the same way.
+caller, so streaming requests are retried the same way. A request that is
+not idempotent (POST, PATCH …) is sent again only when the 401 says the
+token is invalid or expired (`WWW-Authenticate: Bearer error="invalid_token"`):
+otherwise the upstream may already have acted on it. The time `sign` takes
+(an o_auth2 token request) counts against the request's own timeout.
 """
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -24,6 +30,9 @@ if TYPE_CHECKING:
     from aivault_ops.runtime.model import PreparedCall, UpstreamRequest
     from aivault_ops.runtime.response.redaction import SecretRedactor
     from aivault_ops.runtime.upstream.client import UpstreamResponse
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+_INVALID_TOKEN = re.compile(r'\bbearer\b.*\berror\s*=\s*"?invalid_token\b', re.I | re.S)
 
 
 @dataclass(frozen=True)
@@ -81,8 +90,12 @@ async def sign_call(call: PreparedCall, now: datetime) -> tuple[PreparedCall, Si
     """`call` with the strategy's headers (and per-call redactor) applied."""
     if call.auth is None:
         return call, None
+    started = time.monotonic()
     signed = await call.auth.sign(call.upstream, now)
-    upstream = replace(call.upstream, headers=(*call.upstream.headers, *signed.headers))
+    left = max(call.upstream.timeout_s - (time.monotonic() - started), 0.001)
+    upstream = replace(
+        call.upstream, headers=(*call.upstream.headers, *signed.headers), timeout_s=left
+    )
     return replace(call, upstream=upstream, redactor=signed.redactor or call.redactor), signed
 
 
@@ -98,8 +111,16 @@ async def send_authorized(
     response = await client.open(sent.upstream)
     if response.status_code != 401 or signed is None or call.auth is None:
         return sent, response
-    if not call.auth.unauthorized(signed):
+    if not call.auth.unauthorized(signed) or not may_resend(call.upstream.method, response):
         return sent, response
     await response.aclose()
     sent, _ = await sign_call(call, clock())
     return sent, await client.open(sent.upstream)
+
+
+def may_resend(method: str, response: UpstreamResponse) -> bool:
+    """After a 401: an idempotent request always, any other only for an invalid token."""
+    if method.upper() in IDEMPOTENT:
+        return True
+    challenge = response.headers.get("www-authenticate")
+    return isinstance(challenge, str) and _INVALID_TOKEN.search(challenge) is not None

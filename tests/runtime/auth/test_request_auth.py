@@ -33,13 +33,14 @@ HMAC = {"hmac": {"algorithm": "sha256", "header_name": "X-Sig", "value_template"
 class Opener:
     """Answers with the given statuses in turn and records what was sent."""
 
-    def __init__(self, *statuses: int) -> None:
+    def __init__(self, *statuses: int, challenge: str | None = None) -> None:
         self.statuses = list(statuses)
         self.sent: list[UpstreamRequest] = []
+        self.headers = {} if challenge is None else {"WWW-Authenticate": challenge}
 
     async def open(self, request: UpstreamRequest) -> httpx.Response:
         self.sent.append(request)
-        return httpx.Response(self.statuses.pop(0), content=b"{}")
+        return httpx.Response(self.statuses.pop(0), content=b"{}", headers=self.headers)
 
 
 class Tokens:
@@ -53,11 +54,13 @@ class Tokens:
         return 200, {"access_token": f"token-number-{self.issued}", "expires_in": 3600}
 
 
-def prepared(auth: Any, secret: str, services: AuthServices | None = None) -> PreparedCall:
+def prepared(
+    auth: Any, secret: str, services: AuthServices | None = None, method: str = "POST"
+) -> PreparedCall:
     injection = build_injection(
         "cred", "cred", auth, {"secret": Secret(secret)}, hosts=HOSTS, services=services
     )
-    upstream = UpstreamRequest("POST", "api.example.com", 443, "/v1/x", (), (), b"body", 5.0)
+    upstream = UpstreamRequest(method, "api.example.com", 443, "/v1/x", (), (), b"body", 5.0)
     return PreparedCall("agent", "cred/api", "cred", upstream, auth=injection.request_auth)
 
 
@@ -90,7 +93,7 @@ def test_a_signature_is_never_retried() -> None:
 def test_oauth2_refreshes_once_and_retries_once() -> None:
     tokens = Tokens()
     services = AuthServices(post_form=tokens)
-    call = prepared(OAUTH, OAUTH_SECRET, services)
+    call = prepared(OAUTH, OAUTH_SECRET, services, method="GET")
     opener = Opener(401, 401)
     sent, response = run(call, opener)
     assert response.status_code == 401
@@ -102,6 +105,41 @@ def test_oauth2_refreshes_once_and_retries_once() -> None:
     opener = Opener(200)
     assert run(call, opener)[1].status_code == 200
     assert tokens.issued == 2
+
+
+@pytest.mark.parametrize(
+    ("method", "challenge", "sent"),
+    [
+        ("POST", None, 1),
+        ("PATCH", 'Bearer realm="api"', 1),
+        ("POST", 'Bearer error="insufficient_scope"', 1),
+        ("POST", 'Bearer realm="api", error="invalid_token", error_description="expired"', 2),
+        ("PATCH", "bearer error=invalid_token", 2),
+        ("PUT", None, 2),
+        ("DELETE", None, 2),
+    ],
+)
+def test_a_request_that_is_not_idempotent_is_resent_only_for_an_invalid_token(
+    method: str, challenge: str | None, sent: int
+) -> None:
+    tokens = Tokens()
+    call = prepared(OAUTH, OAUTH_SECRET, AuthServices(post_form=tokens), method=method)
+    opener = Opener(401, 200, challenge=challenge)
+    response = run(call, opener)[1]
+    assert (len(opener.sent), response.status_code) == (sent, 401 if sent == 1 else 200)
+    run(call, Opener(200))  # the refused token is forgotten either way
+    assert tokens.issued == 2
+
+
+def test_the_time_spent_signing_counts_against_the_request_timeout() -> None:
+    class Slow(Tokens):
+        async def __call__(self, *args: Any) -> tuple[int, Any]:
+            await asyncio.sleep(0.3)
+            return await super().__call__(*args)
+
+    opener = Opener(200)
+    run(prepared(OAUTH, OAUTH_SECRET, AuthServices(post_form=Slow())), opener)
+    assert 4.0 < opener.sent[0].timeout_s < 4.75
 
 
 def test_the_per_call_redactor_is_compiled_once_per_token_set() -> None:

@@ -13,43 +13,39 @@ What `TokenManager` guarantees:
   hosts (refused when the policy loads otherwise), so client secrets only
   travel where the credential's key may go; the process side passes a
   `post_form` that goes through the SSRF-checked client;
-- concurrent requests share one refresh (single flight, one `asyncio.Lock`
-  per credential), and a token is refreshed `skew` seconds before it
-  expires (at the latest half-way through its lifetime);
-- `invalidate(stale)` drops the token an upstream answered 401 to, only if
-  it is still the current one, so many failed requests cause one refresh;
-- tokens (and a rotated refresh token) are cached in memory and in
-  `<state-dir>/oauth2/<credential>.age`, age-encrypted to the runtime's own
-  x25519 recipient: never plaintext on disk, reused after a restart only if
-  the credential's configuration and secrets are unchanged (a fingerprint
-  inside the encrypted file); an unreadable cache file is ignored; before
-  a refresh the file is read again if it changed, so runtime workers pick
-  up each other's tokens and rotated refresh tokens;
-- errors name the credential and the OAuth `error` code, never a secret;
-- client secrets and tokens are `Secret`s everywhere: they are revealed only
-  to write the token endpoint request, to fingerprint the configuration and
-  to encrypt the cache file.
+- one token request at a time per credential: in a process, concurrent
+  callers share one flight and its outcome (a failure too, which is then
+  answered for a short back-off without calling the endpoint again); across
+  workers, a `flock` on `<state-dir>/oauth2/<credential>.lock`, under which
+  the cache file is read again, so no refresh token is ever sent twice;
+- a caller waits for a token at most its capability's timeout;
+- a token is refreshed `skew` seconds before it expires (at the latest
+  half-way through its lifetime); `invalidate(stale)` drops a token an
+  upstream answered 401 to and never uses it again;
+- a refresh token the provider rotated is kept (written to the cache file
+  first) even when the rest of the answer is refused, and survives reloads
+  that keep the credential's secret (`state.py`); a rotated one the runtime
+  refuses blocks the credential rather than re-sending the old one;
+- tokens are cached in `<state-dir>/oauth2/<credential>.age`, age-encrypted
+  to the runtime's own recipient (`cache.py`);
+- errors name the credential and an RFC 6749 error code, never a secret
+  (`answer.py`); client secrets and tokens are `Secret`s everywhere.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, replace
 from typing import Any, Final
 from urllib.parse import quote_plus
 
-from aivault_ops.runtime.auth.base import (
-    MIN_SECRET_LENGTH,
-    AuthUnavailable,
-    FormValues,
-    PostForm,
-    check_injected_value,
-)
+from aivault_ops.runtime.auth.base import AuthUnavailable, FormValues, PostForm
+from aivault_ops.runtime.auth.oauth2 import answer
 from aivault_ops.runtime.auth.oauth2.cache import AccessToken, TokenFile
 from aivault_ops.runtime.auth.oauth2.config import (
     AUTH_METHODS,
@@ -58,7 +54,8 @@ from aivault_ops.runtime.auth.oauth2.config import (
     OAuth2Secret,
     check_token_endpoint,
 )
-from aivault_ops.runtime.errors import Refusal, UpstreamFailure
+from aivault_ops.runtime.auth.oauth2.state import LineageState, TokenStates
+from aivault_ops.runtime.errors import HttpError, Refusal, UpstreamFailure
 from aivault_ops.secret import Secret
 
 __all__ = [
@@ -71,12 +68,11 @@ __all__ = [
     "PostForm",
     "TokenFile",
     "TokenManager",
+    "TokenStates",
     "check_token_endpoint",
 ]
 Clock = Callable[[], float]
 DEFAULT_SKEW: Final = 60.0
-DEFAULT_TTL: Final = 300.0
-_ERROR_CODE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 class OAuth2Error(UpstreamFailure):
@@ -99,49 +95,22 @@ def _failure_name(error: Exception) -> str:
     return code if isinstance(code, str) and code.startswith("E-") else type(error).__name__
 
 
-def _error_code(body: Any) -> str:
-    code = body.get("error") if isinstance(body, dict) else None
-    if isinstance(code, str) and _ERROR_CODE.fullmatch(code):
-        return f" ({code})"
-    return ""
-
-
-def _expires_in(body: Mapping[str, Any]) -> float:
-    raw = body.get("expires_in", DEFAULT_TTL)
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        value = 0.0
-    if not value > 0:
-        raise ValueError("expires_in")
-    return value
-
-
-def _token_fields(body: Any) -> tuple[Secret, float]:
-    """(access_token, lifetime in seconds) from a token response; ValueError if unusable."""
-    if not isinstance(body, dict):
-        raise ValueError("body")
-    value = body.get("access_token")
-    if not isinstance(value, str) or len(value) < MIN_SECRET_LENGTH:
-        raise ValueError("access_token")
-    token_type = body.get("token_type", "bearer")
-    if not isinstance(token_type, str) or token_type.lower() != "bearer":
-        raise ValueError("token_type")
-    try:
-        check_injected_value(value, "access_token")
-    except AuthUnavailable:
-        raise ValueError("access_token") from None
-    return Secret(value), _expires_in(body)
-
-
-def fingerprint(credential: str, config: OAuth2Config, secret: OAuth2Secret) -> str:
-    """Identifies the configuration a cached token belongs to (sha256 hex)."""
-    material = [credential, asdict(config), secret.fingerprint_material()]
+def _digest(material: Any) -> str:
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
 
+def fingerprint(credential: str, config: OAuth2Config, secret: OAuth2Secret) -> str:
+    """Identifies the configuration an access token belongs to (sha256 hex)."""
+    return _digest([credential, asdict(config), secret.fingerprint_material()])
+
+
+def lineage(credential: str, grant_type: str, secret: OAuth2Secret) -> str:
+    """Identifies the secret a rotated refresh token descends from (sha256 hex)."""
+    return _digest(["lineage", credential, grant_type, secret.fingerprint_material()])
+
+
 class TokenManager:
-    """One credential's access token: cached, refreshed once for all waiters."""
+    """One credential's access token for one policy load: cached, refreshed once for all."""
 
     def __init__(
         self,
@@ -153,6 +122,7 @@ class TokenManager:
         clock: Clock,
         cache: TokenFile | None = None,
         skew: float = DEFAULT_SKEW,
+        states: TokenStates | None = None,
     ) -> None:
         self.credential = credential
         self._config = config
@@ -161,83 +131,143 @@ class TokenManager:
         self._clock = clock
         self._cache = cache
         self._skew = skew
-        self._lock = asyncio.Lock()
-        self._current: AccessToken | None = None
-        self._refresh_token = secret.refresh_token
-        self._cache_seen: tuple[int, int, int] | None = None
         self._fingerprint = fingerprint(credential, config, secret)
+        self._lineage = lineage(credential, config.grant_type, secret)
+        states = states if states is not None else TokenStates()
+        self._state: LineageState = states.get(credential, self._lineage, secret.refresh_token)
 
-    async def get_token(self) -> Secret:
-        """A valid access token, refreshing (once, for every concurrent caller) if needed."""
-        token = self._usable(self._current)
+    async def get_token(self, timeout: float | None = None) -> Secret:
+        """A valid access token; waits at most `timeout` seconds for a new one.
+
+        Concurrent callers share one flight and its outcome; a failure is
+        answered again for a short back-off without calling the endpoint.
+        """
+        state = self._state
+        token = self._usable(state.current)
         if token is not None:
             return token
-        async with self._lock:
-            token = self._usable(self._current) or self._usable(self._from_cache())
-            if token is None:
-                token = self._remember(*await self._fetch())
-            return token
+        failure = state.recent_failure(self._clock())
+        if failure is not None:
+            raise failure
+        flight = state.flights.get(self._fingerprint)
+        if flight is None:
+            flight = state.flights[self._fingerprint] = asyncio.ensure_future(self._fly(timeout))
+        try:
+            issued = await asyncio.wait_for(asyncio.shield(flight), timeout)
+        except TimeoutError:
+            raise self._too_slow(timeout) from None
+        assert issued.value is not None
+        return issued.value
 
     def invalidate(self, stale: Secret | None = None) -> None:
-        """Drop the current token after an upstream 401 (only if it is still `stale`).
+        """An upstream refused `stale` (default: the current token): never use it again.
 
-        The cache file is updated too, unless another worker wrote a newer one
-        meanwhile (the next `get_token` reads that one instead).
+        The cache file forgets it too when no other holder has the lock right
+        now (whoever has it is writing a newer token anyway).
         """
-        current = self._current
-        if current is None or current.value is None:
+        state = self._state
+        current = state.current
+        stale = stale if stale is not None else (current.value if current else None)
+        if stale is None:
             return
-        if stale is not None and current.value != stale:
-            return
-        self._current = replace(current, value=None)
-        if self._cache is None or self._cache.version() == self._cache_seen:
-            self._save(self._current)
+        state.refuse(stale)
+        if current is not None and current.value == stale:
+            state.current = replace(current, value=None)
+        if self._cache is not None:
+            with contextlib.suppress(AuthUnavailable), self._cache.lock.held_now() as held:
+                cached = self._cache.load(self._lineage) if held else None
+                if cached is not None and cached.value == stale:
+                    self._cache.save(self._lineage, replace(cached, value=None))
 
     def secret_values(self) -> tuple[Secret, ...]:
         """Every value to redact from responses right now."""
         values = [self._secret.client_secret]
         if self._secret.refresh_token is not None:
             values.append(self._secret.refresh_token)
-        if self._refresh_token is not None and self._refresh_token not in values:
-            values.append(self._refresh_token)
-        if self._current is not None and self._current.value is not None:
-            values.append(self._current.value)
+        state = self._state
+        if state.refresh_token is not None and state.refresh_token not in values:
+            values.append(state.refresh_token)
+        if state.current is not None and state.current.value is not None:
+            values.append(state.current.value)
         return tuple(values)
 
     def _usable(self, token: AccessToken | None) -> Secret | None:
-        if token is not None and token.value is not None and self._clock() < token.refresh_at:
-            return token.value
-        return None
-
-    def _from_cache(self) -> AccessToken | None:
-        """The cached token when the file changed since last seen (a restart, another worker)."""
-        version = self._cache.version() if self._cache is not None else None
-        if self._cache is None or version is None or version == self._cache_seen:
+        if token is None or token.value is None or token.fingerprint != self._fingerprint:
             return None
-        self._cache_seen = version
-        token = self._cache.load(self._fingerprint)
-        if token is not None:
-            self._current = token
-            self._refresh_token = token.refresh_token or self._refresh_token
-        return token
+        if self._clock() >= token.refresh_at or token.value in self._state.refused:
+            return None
+        return token.value
 
-    def _remember(self, value: Secret, token: AccessToken) -> Secret:
-        self._current = token
-        self._refresh_token = token.refresh_token
-        self._save(token)
-        return value
+    async def _fly(self, timeout: float | None) -> AccessToken:
+        """One flight: its outcome is every waiter's, a failure is kept for the back-off."""
+        state = self._state
+        try:
+            async with asyncio.timeout(timeout):
+                issued = await self._refresh()
+        except TimeoutError:
+            state.failed(self._too_slow(timeout), self._clock())
+            raise self._too_slow(timeout) from None
+        except HttpError as error:
+            state.failed(error, self._clock())
+            raise
+        finally:
+            state.flights.pop(self._fingerprint, None)
+        state.succeeded()
+        return issued
 
-    def _save(self, token: AccessToken) -> None:
-        if self._cache is not None:
-            self._cache.save(token, self._fingerprint)
-            self._cache_seen = self._cache.version()
+    async def _refresh(self) -> AccessToken:
+        """Under this process's lock and the workers' file lock: the token another
+        holder just wrote, else a new one."""
+        async with self._state.lock, self._file_lock():
+            self._read_cache()
+            if self._usable(self._state.current) is not None:
+                assert self._state.current is not None
+                return self._state.current
+            return await self._fetch()
+
+    @contextlib.asynccontextmanager
+    async def _file_lock(self) -> AsyncIterator[None]:
+        if self._cache is None:
+            yield
+            return
+        async with self._cache.lock.held():
+            yield
+
+    def _read_cache(self) -> None:
+        """Take the cached refresh token and access token (written by any worker)."""
+        if self._cache is None:
+            return
+        cached = self._cache.load(self._lineage, self._fingerprint)
+        state = self._state
+        if cached is None or state.unsaved:
+            return
+        state.refresh_token = cached.refresh_token or state.refresh_token
+        state.blocked = cached.blocked
+        state.current = cached
+
+    def _store(self, token: AccessToken) -> None:
+        """Keep `token` in memory, and in the cache file before anything else happens."""
+        state = self._state
+        state.current, state.refresh_token, state.blocked = (
+            token,
+            token.refresh_token,
+            token.blocked,
+        )
+        if self._cache is None:
+            return
+        try:
+            self._cache.save(self._lineage, token)
+        except AuthUnavailable:
+            state.unsaved = True  # this process's memory is then newer than the file
+            raise
+        state.unsaved = False
 
     def _request(self) -> tuple[FormValues, FormValues]:
         """The form and headers of a token request; the secrets in them stay `Secret`s
         (`token_endpoint.post_form` reveals them as it writes the request)."""
         form: dict[str, str | Secret] = {"grant_type": self._config.grant_type}
-        if self._refresh_token is not None:
-            form["refresh_token"] = self._refresh_token
+        if self._config.grant_type == "refresh_token" and self._state.refresh_token is not None:
+            form["refresh_token"] = self._state.refresh_token
         scope = self._secret.scope or " ".join(self._config.scopes)
         if scope:
             form["scope"] = scope
@@ -248,39 +278,47 @@ class TokenManager:
             form.update(client_id=self._secret.client_id, client_secret=self._secret.client_secret)
         return form, headers
 
-    async def _fetch(self) -> tuple[Secret, AccessToken]:
+    async def _fetch(self) -> AccessToken:
+        if self._state.blocked:
+            raise self._error(
+                "the provider rotated the refresh token to a value the runtime refused;"
+                " set a new refresh_token in the credential's secret"
+            )
         form, headers = self._request()
         try:
             status, body = await self._post_form(self._config.token_endpoint, form, headers)
         except Refusal:
             raise
         except Exception as error:  # the transport's own errors; their text is not shown
-            raise OAuth2Error(
-                f"credential {self.credential!r}: the token endpoint is unreachable"
-                f" ({_failure_name(error)})"
+            raise self._error(
+                f"the token endpoint is unreachable ({_failure_name(error)})"
             ) from None
         if status != 200:
-            raise OAuth2Error(
-                f"credential {self.credential!r}: the token endpoint answered {status}"
-                + _error_code(body)
-            )
-        return self._parse(body)
+            raise self._error(f"the token endpoint answered {status}" + answer.error_code(body))
+        return self._keep(body)
 
-    def _parse(self, body: Any) -> tuple[Secret, AccessToken]:
-        now = self._clock()
+    def _keep(self, body: Any) -> AccessToken:
+        """The answer's tokens; a rotated refresh token is stored even if the rest is refused."""
+        now, kept = self._clock(), self._state.refresh_token
         try:
-            value, lifetime = _token_fields(body)
-        except ValueError as problem:
-            raise OAuth2Error(
-                f"credential {self.credential!r}: the token endpoint's answer"
-                f" has no usable {problem}"
-            ) from None
-        rotated = body.get("refresh_token")
-        refresh_token = (
-            Secret(rotated) if isinstance(rotated, str) and rotated else self._refresh_token
-        )
+            if self._config.grant_type == "refresh_token":
+                kept = answer.rotated_refresh_token(body) or kept
+            value, lifetime = answer.access_token(body)
+        except answer.Unusable as problem:
+            blocked = str(problem) == "refresh_token"
+            if kept is not self._state.refresh_token or blocked:
+                self._store(AccessToken(None, now, now, kept, self._fingerprint, blocked))
+            raise self._error(f"the token endpoint's answer has no usable {problem}") from None
         refresh_at = now + max(lifetime - self._skew, lifetime / 2)
-        return value, AccessToken(value, now + lifetime, refresh_at, refresh_token)
+        token = AccessToken(value, now + lifetime, refresh_at, kept, self._fingerprint)
+        self._store(token)
+        return token
+
+    def _error(self, what: str) -> OAuth2Error:
+        return OAuth2Error(f"credential {self.credential!r}: {what}")
+
+    def _too_slow(self, timeout: float | None) -> OAuth2Error:
+        return self._error(f"the token endpoint did not answer within {timeout or 0:g} s")
 
     def __repr__(self) -> str:
         return f"TokenManager(credential={self.credential!r})"

@@ -13,7 +13,12 @@ from aivault_ops.runtime.auth.base import (
     Injection,
 )
 from aivault_ops.runtime.auth.oauth2.cache import TokenFile
-from aivault_ops.runtime.auth.oauth2.flow import OAuth2Config, OAuth2Secret, TokenManager
+from aivault_ops.runtime.auth.oauth2.flow import (
+    OAuth2Config,
+    OAuth2Secret,
+    TokenManager,
+    TokenStates,
+)
 from aivault_ops.runtime.auth.request_auth import Signed
 from aivault_ops.runtime.model import UpstreamRequest
 from aivault_ops.runtime.response.redaction import SecretRedactor
@@ -36,7 +41,7 @@ class OAuth2Auth:
 
     async def sign(self, request: UpstreamRequest, now: datetime) -> Signed:
         """The bearer header, and a redactor that covers this very token."""
-        token = await self._manager.get_token()
+        token = await self._manager.get_token(request.timeout_s)
         header = ("Authorization", "Bearer " + token)
         return Signed((header,), self.redactor((*self._manager.secret_values(), token)), token)
 
@@ -82,7 +87,15 @@ def manager(context: AuthContext, services: AuthServices) -> TokenManager:
         post_form=services.post_form,
         clock=services.clock,
         cache=_cache(context),
+        states=_states(services),
     )
+
+
+def _states(services: AuthServices) -> TokenStates:
+    """The process's o_auth2 states, kept by `services` across policy loads."""
+    states = services.across_loads.setdefault("o_auth2", TokenStates())
+    assert isinstance(states, TokenStates)
+    return states
 
 
 def build(context: AuthContext) -> Injection:
