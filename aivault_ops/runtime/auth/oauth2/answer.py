@@ -52,7 +52,8 @@ def error_code(body: Any) -> str:
     code = body.get("error") if isinstance(body, dict) else None
     if code is None:
         return ""
-    return f" ({code if code in ERROR_CODES else UNLISTED_ERROR})"
+    listed = isinstance(code, str) and code in ERROR_CODES
+    return f" ({code if listed else UNLISTED_ERROR})"
 
 
 def rotated_refresh_token(body: Any) -> Secret | None:
