@@ -95,6 +95,12 @@ def _failure_name(error: Exception) -> str:
     return code if isinstance(code, str) and code.startswith("E-") else type(error).__name__
 
 
+def _retrieved(flight: asyncio.Future[AccessToken]) -> None:
+    """Collect a flight's failure even when every waiter gave up before it ended."""
+    if not flight.cancelled():
+        flight.exception()
+
+
 def _digest(material: Any) -> str:
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
@@ -152,6 +158,7 @@ class TokenManager:
         flight = state.flights.get(self._fingerprint)
         if flight is None:
             flight = state.flights[self._fingerprint] = asyncio.ensure_future(self._fly(timeout))
+            flight.add_done_callback(_retrieved)
         try:
             issued = await asyncio.wait_for(asyncio.shield(flight), timeout)
         except TimeoutError:
