@@ -148,10 +148,17 @@ class TokenManager:
         Concurrent callers share one flight and its outcome; a failure is
         answered again for a short back-off without calling the endpoint.
         """
-        state = self._state
-        token = self._usable(state.current)
+        token = self._usable(self._state.current)
         if token is not None:
             return token
+        issued = await self._shared_flight(timeout)
+        if issued in self._state.refused:  # refused by an upstream while the flight flew
+            issued = await self._shared_flight(timeout)
+        return issued
+
+    async def _shared_flight(self, timeout: float | None) -> Secret:
+        """The outcome of the flight under way for this configuration, or of a new one."""
+        state = self._state
         failure = state.recent_failure(self._clock())
         if failure is not None:
             raise failure

@@ -234,3 +234,17 @@ def test_a_cache_of_the_former_layout_is_read(tmp_path: Path) -> None:
     endpoint = Endpoint()
     outcomes(manager(endpoint, clock, cache=TokenFile(tmp_path / "crm.age", identity)), 1)
     assert endpoint.sent == ["rt-rotated-before-upgrade"]
+
+
+def test_a_token_refused_while_its_flight_was_under_way_is_not_handed_out() -> None:
+    endpoint = Endpoint(delay=0.05)
+    tokens = manager(endpoint, Clock())
+
+    async def run() -> Secret:
+        waiting = asyncio.ensure_future(tokens.get_token())
+        await asyncio.sleep(0.01)  # the flight is asking the endpoint
+        tokens.invalidate(Secret("access-token-1"))  # as another request's 401 would
+        return await waiting
+
+    assert asyncio.run(run()) == Secret("access-token-2")
+    assert endpoint.sent == [REFRESH, "rt-rotated-1-xyz"]
