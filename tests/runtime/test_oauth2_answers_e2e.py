@@ -65,14 +65,12 @@ class Setup:
         self.bundles.publish(self.tmp_path / "bundles", serial, given, VALUES)
 
     def start(self) -> Any:
-        return running(self.tmp_path, self.options, self.canaries())
-
-    def canaries(self) -> list[str]:
-        return _Canaries()  # read when the runtime stops
+        """The runtime; when it stops, its log and state dir are scanned for the canaries."""
+        return running(self.tmp_path, self.options, Canaries())
 
 
-class _Canaries(list[str]):
-    """Read when the runtime stops: every value the provider handed out by then."""
+class Canaries:
+    """Every secret and every value the provider handed out, as of when it is read."""
 
     def __iter__(self) -> Iterator[str]:
         return iter([CLIENT_SECRET, REFRESH, *PROVIDER.secrets()])
@@ -87,7 +85,7 @@ def setup(tmp_path: Path, app: TlsApp) -> Setup:
 
 def get(runtime: InProcessRuntime, path: str, method: str = "GET") -> httpx.Response:
     response = httpx.request(method, runtime.url + "/v/crm" + path, headers=AUTH, timeout=30)
-    return assert_clean(response, [CLIENT_SECRET, REFRESH, *PROVIDER.secrets()])
+    return assert_clean(response, Canaries())
 
 
 def no_reuse() -> None:
@@ -166,7 +164,7 @@ def test_a_one_character_refresh_token_is_refused_and_blocks_the_credential(
 def envelope(runtime: InProcessRuntime) -> httpx.Response:
     request = {"capability": "crm/api", "request": {"method": "GET", "path": "/v1/x"}}
     response = httpx.post(runtime.url + "/aivault/proxy", json=request, headers=AUTH, timeout=30)
-    return assert_clean(response, [CLIENT_SECRET, REFRESH])
+    return assert_clean(response, Canaries())
 
 
 def invoke(runtime: InProcessRuntime) -> subprocess.CompletedProcess[str]:

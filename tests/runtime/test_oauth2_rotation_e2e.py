@@ -69,7 +69,11 @@ def start(tmp_path: Path, app: TlsApp, bundles: AuthBundles, workers: int) -> Ru
 def get(runtime: RuntimeProcess, path: str) -> httpx.Response:
     """One request on a new connection (either worker may take it)."""
     with httpx.Client(headers=AUTH, timeout=30) as client:
-        return client.get(runtime.url + "/v/crm" + path)
+        response = client.get(runtime.url + "/v/crm" + path)
+    for secret in [CLIENT_SECRET, REFRESH, *PROVIDER.secrets()]:
+        assert secret not in response.text
+        assert all(secret not in value for value in response.headers.values())
+    return response
 
 
 def burst(runtime: RuntimeProcess, path: str, callers: int = 12) -> list[int]:

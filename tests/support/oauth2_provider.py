@@ -70,7 +70,8 @@ class Provider:
 
     def secrets(self) -> list[str]:
         """Every token value the provider handed out or received."""
-        return [*self.received, self.current, *self.issued]
+        with self.lock:
+            return [*self.received, self.current, *self.issued]
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """The aiohttp handler for both hosts."""
