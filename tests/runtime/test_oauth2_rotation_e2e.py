@@ -105,6 +105,8 @@ def test_no_refresh_token_is_ever_sent_twice(
         assert [get(runtime, "/v1/warm").status_code for _ in range(6)] == [200] * 6
         assert burst(runtime, "/v1/always-401") == [401] * 12  # each 401 forces a refresh
         assert burst(runtime, "/v1/after") == [200] * 12
+        PROVIDER.revoke_access_tokens()  # every worker's token is refused at once
+        assert burst(runtime, "/v1/revoked", 20) == [200] * 20  # one retry each, with a new one
     finally:
         assert runtime.stop() == 0
     assert not PROVIDER.revoked

@@ -68,6 +68,11 @@ class Provider:
         self.current = f"rt-canary-rotated-{secrets.token_hex(8)}"
         return {"refresh_token": self.current}
 
+    def revoke_access_tokens(self) -> None:
+        """Refuse every access token issued so far (the refresh token stays valid)."""
+        with self.lock:
+            self.issued = dict.fromkeys(self.issued, False)
+
     def secrets(self) -> list[str]:
         """Every token value the provider handed out or received."""
         with self.lock:
