@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from aivault_ops.atomic_write import replace_file
 from aivault_ops.errors import AivaultError
 
 IDENTITY_FILES = "identityFiles"
@@ -68,9 +69,4 @@ def record_identity_file(identity: Path, environ: Mapping[str, str] | None = Non
 
 
 def _write_private_json(path: Path, data: Mapping[str, object]) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        os.fchmod(fd, 0o600)
-        handle.write(json.dumps(data, indent=2) + "\n")
-    temporary.replace(path)
+    replace_file(path, (json.dumps(data, indent=2) + "\n").encode())

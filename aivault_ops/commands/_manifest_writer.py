@@ -7,7 +7,6 @@ those the repo already had) refuse it, printed with the repo's real paths.
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 import tempfile
@@ -15,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from aivault_ops.atomic_write import replace_file
 from aivault_ops.commands._common import display_prefix
 from aivault_ops.errors import AivaultError
 
@@ -73,17 +73,7 @@ def check(root: Path, files: Mapping[str, str | None], before: Validation) -> No
 def write_atomic(path: Path, text: str) -> None:
     """`text` into `path` through a temporary file renamed over it in the same directory."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        Path(temporary).chmod(0o644)
-        Path(temporary).replace(path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    replace_file(path, text.encode(), mode=0o644)
 
 
 def write_checked(

@@ -47,14 +47,17 @@ def from_args(args: argparse.Namespace) -> int:
 def run_verify(
     *, bundle: str | Path, trust: Sequence[str], as_json: bool = False, plain_http: bool = False
 ) -> int:
-    """Verify one bundle with the same function the runtime uses; exit 0 or 1."""
+    """Verify one bundle with the same functions the runtime uses (signature, digests,
+    expiry, the policy's schema); exit 0 or 1."""
     from aivault_ops.bundle.errors import BundleError
     from aivault_ops.bundle.verify import verify_bundle
+    from aivault_ops.runtime.bundles.loader import read_policy
 
     trusted = _trusted_keys(trust)
     try:
         data = _read(bundle, plain_http=plain_http)
         verified = verify_bundle(data, trusted_keys=trusted, now=datetime.now(UTC))
+        read_policy(verified)  # the runtime refuses a policy it cannot read: so does verify
     except BundleError as error:
         if as_json:
             _print_json(

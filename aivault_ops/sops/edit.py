@@ -8,12 +8,11 @@ makes a new data key and re-encrypts everything.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
+from aivault_ops.atomic_write import replace_file
 from aivault_ops.secret import Secret
 from aivault_ops.sops import keys
 from aivault_ops.sops.block import SopsBlock, parse_block
@@ -179,16 +178,4 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 def _write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else None
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if mode is not None:
-            Path(temp).chmod(mode)
-        Path(temp).replace(path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    replace_file(path, data, keep_mode=True)

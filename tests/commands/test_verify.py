@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.bundles import policy
 
 from aivault_ops.bundle import SigningKey, build_bundle, load_signing_key
 
@@ -24,7 +25,7 @@ def _run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def _bundle(key: SigningKey, **overrides: Any) -> bytes:
     arguments: dict[str, Any] = {
-        "policy_json": b'{"consumers":{}}',
+        "policy_json": json.dumps(policy()).encode(),
         "secret_files": {"secrets/a.sops.yaml": b"a: ENC[]\n", "secrets/b.sops.yaml": b"b\n"},
         "serial": 12,
         "revision": "9f1c2e7",
@@ -191,3 +192,15 @@ def test_trust_is_required(tmp_path: Path) -> None:
     assert result.stderr.endswith(
         "aivault-ops verify: error: the following arguments are required: --trust\n"
     )
+
+
+def test_a_signed_bundle_whose_policy_the_runtime_cannot_read_fails(
+    project: tuple[Path, SigningKey],
+) -> None:
+    cwd, key = project
+    unreadable = {**policy(), "format": "aivault-ops/policy@99"}
+    (cwd / "b.tar.gz").write_bytes(_bundle(key, policy_json=json.dumps(unreadable).encode()))
+    result = _run(cwd, "verify", "b.tar.gz", "--trust", "ci.pub", "--json")
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["error"] == "E-BUNDLE-POLICY"
+    assert "E-BUNDLE-POLICY" in result.stderr and "Traceback" not in result.stderr

@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import ssl
 import threading
 import zlib
 from collections.abc import Iterator
@@ -36,9 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import brotli
-import trustme
 from aiohttp import web
-from support.runtime_proc import free_port
+from support.tls_app import tls_app
 
 HOST = "api.example.com"
 RELEASE_WAIT_S = 10.0
@@ -170,34 +168,14 @@ async def _handle(upstream: ScriptedUpstream, request: web.Request) -> web.Strea
 @contextmanager
 def scripted_upstream(directory: Path) -> Iterator[ScriptedUpstream]:
     """Run the upstream in a thread for the duration of the block."""
-    ca = trustme.CA()
-    ca_file = directory / "scripted-ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert(HOST).configure_cert(context)
-    upstream = ScriptedUpstream(port=free_port(), ca_file=ca_file)
-    loop = asyncio.new_event_loop()
-    runners: list[web.AppRunner] = []
+    running: list[ScriptedUpstream] = []
 
-    async def start() -> None:
-        async def handler(request: web.Request) -> web.StreamResponse:
-            return await _handle(upstream, request)
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await _handle(running[0], request)
 
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", handler)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", upstream.port, ssl_context=context).start()
-        runners.append(runner)
-
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=10)
-    try:
-        yield upstream
-    finally:
-        upstream.release.set()
-        asyncio.run_coroutine_threadsafe(runners[0].cleanup(), loop).result(timeout=10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
+    with tls_app(directory, handler, (HOST,)) as app:
+        running.append(ScriptedUpstream(port=app.port, ca_file=app.ca_file))
+        try:
+            yield running[0]
+        finally:
+            running[0].release.set()

@@ -69,10 +69,11 @@ def tls_app(
 ) -> Iterator[TlsApp]:
     """Serve `handler` for every path over TLS for the duration of the block."""
     ca = trustme.CA()
-    ca_file = directory / "tls-app-ca.pem"
+    port = free_port()
+    ca_file = directory / f"tls-app-ca-{port}.pem"  # one per server: several may share a dir
     ca.cert_pem.write_to_path(str(ca_file))
     context = _server_context(ca, hosts, client_ca, require_client_cert)
-    app = TlsApp(free_port(), ca_file)
+    app = TlsApp(port, ca_file)
     loop = asyncio.new_event_loop()
     runners: list[web.AppRunner] = []
 

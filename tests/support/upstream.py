@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import trustme
 from aiohttp import web
+from support.tls_app import tls_app
 
 HOST = "api.example.com"
 
@@ -103,49 +101,20 @@ async def _sse(upstream: RecordingUpstream, request: web.Request) -> web.StreamR
     return response
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def recording_upstream(directory: Path, hosts: tuple[str, ...] = (HOST,)) -> Iterator[Any]:
     """Run a TLS upstream in a thread for the duration of the block."""
-    ca = trustme.CA()
-    ca_file = directory / "upstream-ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert(*hosts).configure_cert(context)
-    upstream = RecordingUpstream(port=_free_port(), ca_file=ca_file)
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-    runner_box: list[web.AppRunner] = []
+    running: list[RecordingUpstream] = []
 
-    async def start() -> None:
-        async def handler(request: web.Request) -> web.StreamResponse:
-            return await _handle(upstream, request)
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await _handle(running[0], request)
 
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", handler)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", upstream.port, ssl_context=context).start()
-        runner_box.append(runner)
-        started.set()
-
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=10)
-    try:
-        yield upstream
-    finally:
-        upstream.sse_release.set()
-        asyncio.run_coroutine_threadsafe(runner_box[0].cleanup(), loop).result(timeout=10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
+    with tls_app(directory, handler, hosts) as app:
+        running.append(RecordingUpstream(port=app.port, ca_file=app.ca_file))
+        try:
+            yield running[0]
+        finally:
+            running[0].sse_release.set()
 
 
 def echo_json(body: bytes) -> dict[str, Any]:

@@ -11,15 +11,13 @@ never a trust decision.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from aivault_ops.atomic_write import replace_file
 from aivault_ops.bundle.source import MAX_BUNDLE_BYTES, read_bundle_file
 from aivault_ops.errors import AivaultError
 
@@ -53,8 +51,8 @@ class BundleCache:
             "serial": bundle.serial,
             "sha256": hashlib.sha256(bundle.data).hexdigest(),
         }
-        _replace(self.directory / BUNDLE_FILE, bundle.data)
-        _replace(self.directory / META_FILE, json.dumps(meta, sort_keys=True).encode())
+        replace_file(self.directory / BUNDLE_FILE, bundle.data)
+        replace_file(self.directory / META_FILE, json.dumps(meta, sort_keys=True).encode())
 
     def load(self, reference: str) -> CachedBundle | None:
         """The cached bundle of `reference`; None when there is none, or another source's."""
@@ -76,17 +74,3 @@ class BundleCache:
         if type(serial) is not int or not isinstance(digest, str):
             return None
         return CachedBundle(reference, digest, serial, data)
-
-
-def _replace(path: Path, data: bytes) -> None:
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(temp).replace(path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            Path(temp).unlink()
-        raise

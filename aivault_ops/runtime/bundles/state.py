@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Final
 
+from aivault_ops.atomic_write import replace_file
 from aivault_ops.errors import AivaultError
 from aivault_ops.runtime.observe.health import Components
 from aivault_ops.runtime.policy.active import ActivePolicy
@@ -91,7 +92,7 @@ class SerialFloor:
             if current is not None and current.serial > floor.serial:
                 return
             data = json.dumps({"serial": floor.serial, "sha256": floor.sha256}).encode()
-            write_atomic(self.path, data)
+            replace_file(self.path, data, sync_dir=True)
         finally:
             os.close(lock)
 
@@ -100,23 +101,6 @@ def _int(value: object) -> int:
     if type(value) is not int or value < 0:
         raise ValueError("bad serial")
     return value
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so readers see the old or the new bytes, never a mix."""
-    temp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    temp.replace(path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 @dataclass(frozen=True)

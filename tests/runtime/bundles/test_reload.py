@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import tarfile
@@ -19,6 +20,7 @@ from support.upstream import RecordingUpstream
 from aivault_ops.bundle import SigningKey
 from aivault_ops.bundle.archive import pack_entries
 from aivault_ops.runtime.bundles import reload as reload_module
+from aivault_ops.runtime.bundles import state as state_module
 from aivault_ops.runtime.bundles.loader import BundleDirectory, Loader
 from aivault_ops.runtime.bundles.reload import Reloader, ReloadThread
 from aivault_ops.runtime.bundles.state import RuntimeState, SerialFloor
@@ -256,15 +258,18 @@ def test_an_unlistable_directory_is_reported(
 
 
 def test_a_floor_that_cannot_be_written_blocks_activation(
-    factory: BundleFactory, bundle_dir: Path, tmp_path: Path
+    factory: BundleFactory, bundle_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    def disk_full(path: Path, data: bytes, **_: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
     factory.publish(bundle_dir, 1)
     reloader = reloader_for(factory, bundle_dir, tmp_path / "state")
-    (tmp_path / "state" / ".serial-floor.json.tmp").mkdir()
+    monkeypatch.setattr(state_module, "replace_file", disk_full)
     reloader.scan()
     assert reloader.state.record.policy is None
     assert reloader.state.record.last_error == (
-        "bundle-1.tar.gz: cannot persist the serial floor: Is a directory"
+        "bundle-1.tar.gz: cannot persist the serial floor: No space left on device"
     )
 
 

@@ -16,7 +16,6 @@ from aivault_ops.runtime.bundles.state import (
     SerialFloor,
     default_state_dir,
     prepare_state_dir,
-    write_atomic,
 )
 from aivault_ops.runtime.policy.active import ActivePolicy
 from aivault_ops.secret import Secret
@@ -77,14 +76,6 @@ def test_a_corrupt_floor_fails_closed(tmp_path: Path, content: bytes) -> None:
     with pytest.raises(AivaultError) as caught:
         SerialFloor(tmp_path).read()
     assert caught.value.message == f"{tmp_path / 'serial-floor.json'}: unreadable serial floor"
-
-
-def test_write_atomic_replaces_the_whole_file(tmp_path: Path) -> None:
-    target = tmp_path / "f"
-    write_atomic(target, b"one")
-    write_atomic(target, b"two")
-    assert target.read_bytes() == b"two"
-    assert target.stat().st_mode & 0o777 == 0o600
 
 
 def test_runtime_state_swaps_whole_records() -> None:
