@@ -190,7 +190,8 @@ def auth_services(
 
     Token endpoints are reached through the runtime's own (SSRF-checked)
     upstream client; o_auth2 tokens are cached encrypted to the runtime's own
-    x25519 identity; mTLS contexts start from the runtime's upstream trust.
+    x25519 identity (or to a key made now, before the workers fork); mTLS
+    contexts start from the runtime's upstream trust.
     """
     from aivault_ops.runtime.auth.base import AuthServices
     from aivault_ops.runtime.auth.oauth2.cache import cache_identity

@@ -7,22 +7,21 @@ redirected.
 - files are opened with `O_NOFOLLOW | O_NONBLOCK` and must be regular
   files owned by the runtime's user: a symlink, a FIFO, a device or a
   directory at a cache or lock path is refused, never followed or waited on;
-- a file is replaced through a temporary file with a random name in the
-  same directory, created with `O_EXCL` (never through an existing path),
-  written, fsynced and renamed over the old one.
+- a file is replaced by `atomic_write.replace_file` (a new temporary file
+  with a random name, `O_EXCL | O_NOFOLLOW`, fsynced, renamed over the old
+  one), mode 0600.
 
 Every refusal is an `AuthUnavailable` naming the path inside the state dir.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import secrets
 import stat
 from pathlib import Path
 from typing import Final
 
+from aivault_ops.atomic_write import replace_file
 from aivault_ops.runtime.auth.base import AuthUnavailable
 
 READ_LIMIT: Final = 1024 * 1024
@@ -83,27 +82,14 @@ def open_lock_file(path: Path) -> int:
 
 
 def replace_private(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` atomically (the old file is only ever renamed over)."""
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    """Replace the regular file `path` (or create it) with `data`, mode 0600, atomically."""
+    old = _existing_mode(path)
+    if old is not None and not stat.S_ISREG(old):
+        raise _refused(path, "is not a regular file owned by the runtime's user")
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _OPEN, 0o600)
+        replace_file(path, data)
     except OSError as error:
         raise _refused(path, f"cannot be written ({error.strerror})") from None
-    try:
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        old = _existing_mode(path)
-        if old is not None and not stat.S_ISREG(old):
-            raise _refused(path, "is not a regular file owned by the runtime's user")
-        temp.replace(path)
-    except BaseException as error:
-        _discard(temp)
-        if isinstance(error, OSError):
-            raise _refused(path, f"cannot be written ({error.strerror})") from None
-        raise
 
 
 def _existing_mode(path: Path) -> int | None:
@@ -111,8 +97,3 @@ def _existing_mode(path: Path) -> int | None:
         return path.lstat().st_mode
     except FileNotFoundError:
         return None
-
-
-def _discard(temp: Path) -> None:
-    with contextlib.suppress(OSError):
-        temp.unlink()
