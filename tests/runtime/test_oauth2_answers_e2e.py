@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,7 +25,14 @@ from support.auth_bundles import AuthBundles, Cred
 from support.auth_runtime import assert_clean, running
 from support.bundles import TOKEN
 from support.inprocess import InProcessRuntime
-from support.oauth2_provider import API, ENDPOINT, LOGIN, Provider, ssh_bundles
+from support.oauth2_provider import (
+    API,
+    ENDPOINT,
+    LOGIN,
+    Provider,
+    publish_with_policy,
+    ssh_bundles,
+)
 from support.runtime_proc import wait_until
 from support.tls_app import TlsApp, tls_app
 
@@ -212,3 +220,17 @@ def test_a_post_is_sent_again_after_a_401_only_for_an_invalid_token(
     posts = [hit for hit in PROVIDER.hits if hit[1] == "/v1/always-401"]
     assert (len(posts), PROVIDER.grants) == (sent, 2)
     no_reuse()
+
+
+def test_callers_wait_for_a_hanging_token_endpoint_at_most_their_timeout(setup: Setup) -> None:
+    bundle_dir = setup.tmp_path / "bundles"
+    publish_with_policy(setup.bundles, bundle_dir, 2, creds(["a"]), VALUES, {"timeoutMs": 1000})
+    PROVIDER.delay = 5.0
+    message = "credential 'crm': the token endpoint did not answer within 1 s"
+    with setup.start() as runtime, ThreadPoolExecutor(3) as pool:
+        started = time.monotonic()
+        answers = list(pool.map(lambda _: get(runtime, "/v1/x").json(), range(3)))
+        waited = time.monotonic() - started
+    assert answers == [{"error": "E-OAUTH2-TOKEN", "message": message}] * 3
+    assert waited < 3.5
+    assert PROVIDER.asked == 1

@@ -15,14 +15,16 @@ import asyncio
 import secrets
 import subprocess
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from support.auth_bundles import AuthBundles
+from support.auth_bundles import AuthBundles, Cred, encrypt, policy
 
-from aivault_ops.bundle import SigningKey
+from aivault_ops.bundle import SigningKey, build_bundle, publish_bundle
+from aivault_ops.canonical_json import canonical_json
 
 API, LOGIN = "api.crm.example.com", "login.crm.example.com"
 ENDPOINT = f"https://{LOGIN}/oauth/token"
@@ -37,6 +39,7 @@ class Provider:
     revoked: bool = False
     received: list[str] = field(default_factory=list)
     grants: int = 0
+    asked: int = 0  # token requests received (counted before `delay`)
     issued: dict[str, bool] = field(default_factory=dict)  # access token -> still valid
     hits: list[tuple[str, str, str, int]] = field(
         default_factory=list
@@ -82,6 +85,7 @@ class Provider:
         """The aiohttp handler for both hosts."""
         if request.host.startswith(LOGIN):
             form = {key: str(value) for key, value in (await request.post()).items()}
+            self.asked += 1
             await asyncio.sleep(self.delay)
             status, body = self.answer(form)
             return web.json_response(body, status=status)
@@ -100,3 +104,29 @@ def ssh_bundles(directory: Path) -> AuthBundles:
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     recipient = key.with_suffix(".pub").read_text().split()[:2]
     return AuthBundles(directory, key, " ".join(recipient), SigningKey.generate())
+
+
+def publish_with_policy(
+    bundles: AuthBundles,
+    bundle_dir: Path,
+    serial: int,
+    creds: Mapping[str, Cred],
+    values: Mapping[str, str],
+    capability_policy: Mapping[str, Any],
+) -> Path:
+    """`bundles.publish(bundle_dir, serial, creds, values)` with `capability_policy` on
+    every capability (e.g. `{"timeoutMs": 1000}`)."""
+    secret_file = encrypt(bundles.directory, bundles.recipient, values)
+    document = policy(creds, secret_file, list(values))
+    for capability in document["capabilities"].values():
+        capability["policy"] = dict(capability_policy)
+    data = build_bundle(
+        policy_json=canonical_json(document),
+        secret_files={"secrets/auth.sops.yaml": secret_file},
+        serial=serial,
+        revision=f"rev-{serial}",
+        environment="test",
+        expires_at=None,
+        signing_key=bundles.key,
+    )
+    return publish_bundle(bundle_dir, data, serial)
