@@ -46,7 +46,8 @@ class OAuth2Auth:
         return Signed((header,), self.redactor((*self._manager.secret_values(), token)), token)
 
     def unauthorized(self, signed: Signed) -> bool:
-        """Forget the refused token (once for all callers that used it); retry once."""
+        """Forget the refused token (for every caller and worker); ask for one retry
+        (`request_auth.may_resend` decides whether the method allows it)."""
         self._manager.invalidate(signed.token)
         return True
 
