@@ -193,3 +193,11 @@ def check_names(
         if not problems:
             known.append(case)
     return known
+
+
+def validate_test_files(root: Path, document: PolicyDocument | None, report: Report) -> None:
+    """What `validate` checks of the test files: the schema, and (when the policy is
+    valid) that every name a case uses exists."""
+    cases = load_cases(root, report)
+    if document is not None:
+        check_names(cases, document, report)
