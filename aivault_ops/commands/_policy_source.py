@@ -16,9 +16,11 @@ if TYPE_CHECKING:
     from aivault_ops.policy_check.decide import OfflinePolicy
 
 
-def add_source_options(parser: argparse.ArgumentParser) -> None:
-    """`[DIR]`, `--bundle F --trust PUB…`, `--env E`."""
-    add_project_dir(parser)
+def add_source_options(parser: argparse.ArgumentParser, *, project_dir: bool = True) -> None:
+    """`[DIR]` (unless the command has its own positionals), `--bundle F --trust PUB…`,
+    `--env E`."""
+    if project_dir:
+        add_project_dir(parser)
     parser.add_argument(
         "--bundle",
         type=Path,

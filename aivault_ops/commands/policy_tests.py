@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from aivault_ops.commands._common import display_prefix, project_dir
+from aivault_ops.commands._common import display_prefix
 from aivault_ops.commands._policy_source import add_source_options, load_source
 
 
@@ -27,13 +27,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         " problem in the test files.",
     )
     parser.add_argument(
-        "files",
+        "paths",
         nargs="*",
         type=Path,
-        metavar="FILE",
-        help=argparse.SUPPRESS,  # the pre-commit hook passes changed files; the repo is tested
+        metavar="DIR|FILE",
+        help="a project directory (default ./vault.d or .) or files inside projects (the"
+        " pre-commit hook passes changed files): each project is tested as a whole",
     )
-    add_source_options(parser)
+    add_source_options(parser, project_dir=False)
     parser.add_argument("--json", action="store_true", help="print every case's result as JSON")
     parser.set_defaults(func=from_args)
 
@@ -41,33 +42,41 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def from_args(args: argparse.Namespace) -> int:
     """The parsed options → `run_tests`."""
     return run_tests(
-        repo=args.project_dir,
+        paths=args.paths,
         bundle=args.bundle,
         trust=args.trust,
         environment=args.env,
         as_json=args.json,
-        files=args.files,
     )
 
 
 def run_tests(
     *,
-    repo: Path | None,
+    paths: Sequence[Path] = (),
     bundle: Path | None = None,
     trust: Sequence[str] = (),
     environment: str | None = None,
     as_json: bool = False,
-    files: Sequence[Path] = (),
 ) -> int:
-    """Run the cases; exit 0 when every one passed (and the files had no problem), else 1."""
+    """Run the cases of each project of `paths`; exit 0 when every one passed and the test
+    files had no problem, else 1."""
+    from aivault_ops.commands._common import find_project_roots
+
+    roots = find_project_roots(paths)
+    if not roots:
+        sys.stdout.write("ok: no policy repo among the given files\n")
+        return 0
+    codes = [_run_project(root, bundle, trust, environment, as_json) for root in roots]
+    return max(codes)
+
+
+def _run_project(
+    root: Path, bundle: Path | None, trust: Sequence[str], environment: str | None, as_json: bool
+) -> int:
     from aivault_ops.diagnostics import Report
     from aivault_ops.policy_check.cases import check_names, load_cases
     from aivault_ops.policy_check.suite import run_cases
 
-    root = _root(repo, files)
-    if root is None:
-        sys.stdout.write("ok: no policy repo among the given files\n")
-        return 0
     source = load_source(repo=root, bundle=bundle, trust=trust, environment=environment)
     report = Report()
     cases = check_names(load_cases(root, report), source.policy.document, report)
@@ -93,13 +102,3 @@ def run_tests(
         errors = f", {len(problems)} error(s) in the test files" if problems else ""
         sys.stdout.write(f"{summary}{errors}\n")
     return 1 if failed or problems else 0
-
-
-def _root(repo: Path | None, files: Sequence[Path]) -> Path | None:
-    """DIR, or the one project the given files belong to (pre-commit passes files)."""
-    from aivault_ops.commands._common import find_project_roots
-
-    if not files:
-        return project_dir(repo)
-    roots = find_project_roots([*(p for p in [repo] if p is not None), *files])
-    return roots[0] if roots else None
