@@ -70,8 +70,8 @@ def run_validate(*, paths: Sequence[Path], environment: str | None, as_json: boo
 def _validate_tests(root: Path, result: Validation) -> None:
     """The policy test files (`tests/*.yaml`): schema, and names the policy knows."""
     from aivault_ops.compiler import compile_policy
-    from aivault_ops.policy_check.cases import test_files, validate_test_files
+    from aivault_ops.policy_check.cases import policy_test_files, validate_test_files
 
-    if test_files(root):
+    if policy_test_files(root):
         document = compile_policy(result.policy) if result.policy is not None else None
         validate_test_files(root, document, result.report)

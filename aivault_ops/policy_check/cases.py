@@ -59,7 +59,7 @@ class _Written:
         return self.source.at("spec", "cases", self.index, *path)
 
 
-def test_files(root: Path) -> list[str]:
+def policy_test_files(root: Path) -> list[str]:
     """Project-relative paths of the test files under `root/tests/`, sorted."""
     folder = root / TESTS_DIR
     if not folder.is_dir():
@@ -71,7 +71,7 @@ def test_files(root: Path) -> list[str]:
 def load_cases(root: Path, report: Report) -> list[PolicyCase]:
     """Every case of every test file of the project (problems to `report`)."""
     cases: list[PolicyCase] = []
-    for relative in test_files(root):
+    for relative in policy_test_files(root):
         try:
             text = (root / relative).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
