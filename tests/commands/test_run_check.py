@@ -12,7 +12,7 @@ from policy_repo_support import VaultCopy, vault_copy
 
 from aivault_ops.commands.check import run_check
 from aivault_ops.commands.compile import run_compile
-from aivault_ops.errors import UsageError
+from aivault_ops.errors import AivaultError, UsageError
 from aivault_ops.main import main
 
 DEMO_TOKEN = "avt_demo_research_agent_DO_NOT_USE_IN_PRODUCTION"
@@ -119,3 +119,10 @@ def test_headers_reach_the_decision(vault: VaultCopy, capsys: pytest.CaptureFixt
     assert main([*argv, "--header", "X-Trace: 1"]) == 0
     assert main([*argv, "--header", "X-Forwarded-Host=evil.example"]) == 1
     assert "E-HEADER-FORBIDDEN" in capsys.readouterr().out
+
+
+def test_a_bundle_that_does_not_verify_is_refused(vault: VaultCopy, tmp_path: Path) -> None:
+    forged = tmp_path / "bundle-9.tar.gz"
+    forged.write_bytes(b"not a bundle")
+    with pytest.raises(AivaultError, match=r"bundle-9\.tar\.gz: E-"):
+        check(vault, bundle=forged, trust=[vault.public_key], capability="example-api/users")
