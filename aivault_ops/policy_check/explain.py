@@ -22,6 +22,7 @@ from aivault_ops.policy_document import PolicyCapability, PolicyDocument
 from aivault_ops.runtime.policy.consumers import granted_by
 
 _OTHER_METHODS = ("DELETE", "PUT", "PATCH", "POST", "GET")
+TEXT_LIMIT = 200
 _NOTHING_PUBLISHED = Decision("deny", 503, "E-NO-POLICY", "no policy is published yet")
 
 
@@ -60,7 +61,11 @@ def _grants(document: PolicyDocument | None) -> dict[str, frozenset[str]]:
     return {name: granted_by(spec.capabilities, names) for name, spec in document.consumers.items()}
 
 
-def changed_capabilities(before: PolicyDocument | None, after: PolicyDocument) -> set[str]:
+def changed_capabilities(
+    before: PolicyDocument | None,
+    after: PolicyDocument,
+    grants: tuple[Mapping[str, frozenset[str]], Mapping[str, frozenset[str]]] | None = None,
+) -> set[str]:
     """Capabilities added, removed or changed, or whose set of grantees changed."""
     old: Mapping[str, PolicyCapability] = before.capabilities if before else {}
     changed = {
@@ -68,7 +73,7 @@ def changed_capabilities(before: PolicyDocument | None, after: PolicyDocument) -
         for name in set(old) | set(after.capabilities)
         if old.get(name) != after.capabilities.get(name)
     }
-    old_grants, new_grants = _grants(before), _grants(after)
+    old_grants, new_grants = grants or (_grants(before), _grants(after))
     for consumer in set(old_grants) | set(new_grants):
         changed |= old_grants.get(consumer, frozenset()) ^ new_grants.get(consumer, frozenset())
     return changed
@@ -84,9 +89,14 @@ def _at(prefix: str) -> str:
     return prefix + "aivault-probe" if prefix.endswith("/") else prefix
 
 
-def probes(before: PolicyDocument | None, after: PolicyDocument, capability: str) -> Iterator[Ask]:
-    """The probe requests of one changed capability, for each consumer granted it on
-    either side."""
+def probes(
+    before: PolicyDocument | None,
+    after: PolicyDocument,
+    capability: str,
+    grantees: Iterable[str] | None = None,
+) -> Iterator[Ask]:
+    """The probe requests of one changed capability, for each of `grantees` (default:
+    every consumer granted it on either side)."""
     specs = [
         d.capabilities[capability] for d in (before, after) if d and capability in d.capabilities
     ]
@@ -109,6 +119,18 @@ def probes(before: PolicyDocument | None, after: PolicyDocument, capability: str
             yield Ask(consumer=consumer, method=method, path=path, capability=capability)
 
 
+def _grantees(
+    grants: tuple[Mapping[str, frozenset[str]], Mapping[str, frozenset[str]]],
+) -> dict[str, set[str]]:
+    """Capability → the consumers granted it on either side."""
+    found: dict[str, set[str]] = {}
+    for side in grants:
+        for consumer, granted in side.items():
+            for capability in granted:
+                found.setdefault(capability, set()).add(consumer)
+    return found
+
+
 def explain(
     before: PolicyDocument | None, after: PolicyDocument, cases: Iterable[Ask] = ()
 ) -> list[Flip]:
@@ -116,8 +138,10 @@ def explain(
     old = OfflinePolicy(before) if before is not None else None
     new = OfflinePolicy(after)
     asked: dict[Ask, str] = dict.fromkeys(cases, "test")
-    for capability in sorted(changed_capabilities(before, after)):
-        for ask in probes(before, after, capability):
+    grants = (_grants(before), _grants(after))
+    grantees = _grantees(grants)
+    for capability in sorted(changed_capabilities(before, after, grants)):
+        for ask in probes(before, after, capability, grantees.get(capability, ())):
             asked.setdefault(ask, "probe")
     flips: list[Flip] = []
     for ask, origin in asked.items():
@@ -128,10 +152,13 @@ def explain(
     return flips
 
 
-def render_text(flips: list[Flip]) -> str:
-    """The `--explain` section of the human plan."""
+def render_text(flips: list[Flip], limit: int = TEXT_LIMIT) -> str:
+    """The `--explain` section of the human plan (at most `limit` lines of flips: a first
+    publish of a large policy flips every allowed probe; `--json` lists them all)."""
     if not flips:
         return "Decisions: no tested or probed request changes its verdict\n"
     lines = [f"Decisions that change ({len(flips)}):"]
-    lines += [f"  {flip.line()}  [{flip.origin}]" for flip in flips]
+    lines += [f"  {flip.line()}  [{flip.origin}]" for flip in flips[:limit]]
+    if len(flips) > limit:
+        lines.append(f"  … and {len(flips) - limit} more (--json lists every one)")
     return "\n".join(lines) + "\n"

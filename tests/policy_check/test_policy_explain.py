@@ -77,3 +77,10 @@ def test_probes_cover_methods_prefixes_a_sibling_and_a_method_not_allowed() -> N
         ("POST", "/v2/aivault-probe"), ("GET", "/v1/aivault-probe"), ("GET", "/aivault-probe"),
         ("DELETE", "/v1/users"),
     ]  # fmt: skip
+
+
+def test_the_text_stops_at_a_limit_and_says_how_many_more() -> None:
+    flips = explain(None, document({"pathPrefixes": ["/a", "/b", "/c"]}))
+    text = render_text(flips, limit=2).splitlines()
+    assert len(text) == 4
+    assert text[-1] == f"  … and {len(flips) - 2} more (--json lists every one)"
