@@ -109,14 +109,23 @@ def policies(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-requests = st.tuples(
-    st.sampled_from(("agent", "agent", "agent", "bystander")),
-    st.sampled_from(("envelope", "passthrough")),
-    st.sampled_from(("my-api/c0", "my-api/c0", "my-api/c1", "my-api/c2", "my-api/c9")),
-    st.sampled_from(METHODS),
-    st.sampled_from(PATHS),
-    st.sampled_from((None, None, None, *HEADERS)),
-)
+def requests(document: dict[str, Any]) -> st.SearchStrategy[tuple[Any, ...]]:
+    """Requests about this policy: mostly its own capabilities, methods and prefixes (so
+    many are allowed and the later rules get their say), and some about nothing in it."""
+    capabilities = document["capabilities"]
+    own_paths = sorted(
+        {p.rstrip("/") + tail for c in capabilities.values() for p in c["pathPrefixes"]
+         for tail in ("", "/7")}
+    )  # fmt: skip
+    own_methods = sorted({m for c in capabilities.values() for m in c["methods"]})
+    return st.tuples(
+        st.sampled_from(("agent", "agent", "agent", "bystander")),
+        st.sampled_from(("envelope", "passthrough")),
+        st.sampled_from((*sorted(capabilities), "my-api/c9")),
+        st.one_of(st.sampled_from(own_methods), st.sampled_from(METHODS)),
+        st.one_of(st.sampled_from(own_paths), st.sampled_from(PATHS)),
+        st.sampled_from((None, *HEADERS)),
+    )
 
 
 def _runtime_answer(url: str, request: tuple[Any, ...]) -> tuple[str, str | None]:
@@ -175,6 +184,7 @@ def test_check_and_a_live_runtime_agree(
     runtime = start_runtime(wait=True)
     serials = iter(range(1, 10_000))
     compared = {"allow": 0, "deny": 0}
+    seen: set[tuple[str, str | None]] = set()
 
     @settings(
         max_examples=30,
@@ -182,8 +192,9 @@ def test_check_and_a_live_runtime_agree(
         derandomize=True,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
-    @given(policies(), st.lists(requests, min_size=PER_POLICY, max_size=PER_POLICY))
-    def agree(document: dict[str, Any], asked: list[tuple[Any, ...]]) -> None:
+    @given(policies(), st.data())
+    def agree(document: dict[str, Any], data: st.DataObject) -> None:
+        asked = data.draw(st.lists(requests(document), min_size=PER_POLICY, max_size=PER_POLICY))
         serial = next(serials)
         document["secretFiles"] = {
             SECRET_PATH: {
@@ -192,7 +203,7 @@ def test_check_and_a_live_runtime_agree(
                 "names": ["MY_KEY"],
             }
         }
-        data = build_bundle(
+        signed = build_bundle(
             policy_json=canonical_json(document),
             secret_files={SECRET_PATH: factory.secret_file},
             serial=serial,
@@ -201,7 +212,7 @@ def test_check_and_a_live_runtime_agree(
             expires_at=None,
             signing_key=factory.signing_key,
         )
-        bundle = publish_bundle(bundle_dir, data, serial)
+        bundle = publish_bundle(bundle_dir, signed, serial)
         runtime.wait_serial(serial)
         for request in asked:
             before = len(upstream.seen)
@@ -211,6 +222,21 @@ def test_check_and_a_live_runtime_agree(
             sent = len(upstream.seen) - before
             assert sent == (1 if answered[0] == "allow" else 0), request
             compared[answered[0]] += 1
+            seen.add((request[1], answered[1]))
 
     agree()
-    assert compared["allow"] >= 20 and compared["deny"] >= 20, compared
+    assert compared["allow"] >= 40 and compared["deny"] >= 40, compared
+    assert {
+        ("envelope", None),
+        ("passthrough", None),
+        ("envelope", "E-HEADER-FORBIDDEN"),
+        ("passthrough", "E-HEADER-FORBIDDEN"),
+        ("envelope", "E-METHOD-NOT-ALLOWED"),
+        ("passthrough", "E-METHOD-NOT-ALLOWED"),
+        ("envelope", "E-PATH-NOT-ALLOWED"),
+        ("envelope", "E-CAPABILITY-UNKNOWN"),
+        ("envelope", "E-FORBIDDEN"),
+        ("passthrough", "E-FORBIDDEN"),
+        ("passthrough", "E-NO-CAPABILITY"),
+        ("passthrough", "E-PATH-TRAVERSAL"),
+    } <= seen, sorted(seen, key=str)
