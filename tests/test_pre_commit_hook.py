@@ -4,9 +4,10 @@ pre-commit clones this checkout at its committed HEAD (`--ref`, so work in
 progress in the tree is not picked up), builds a virtualenv and pip-installs
 the package. `try-repo` always installs into a fresh temporary store (it
 ignores `PRE_COMMIT_HOME`), so each test costs one install: there are only
-two. Each runs in a fresh git repository holding a copy of the fixture
-project as `vault.d/` (with a provider file in its own `registry/`), next to
-other files: the passing run runs every hook, the failing one `validate`.
+three. Each runs in a fresh git repository holding a copy of the fixture
+project as `vault.d/` (with a provider file in its own `registry/` and a
+policy test file in `tests/`), next to other files: the passing run runs
+every hook, the failing ones `validate` and `test`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,26 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 BASE = REPO / "tests" / "fixtures" / "base"
 HOOK_ID = "aivault-ops-validate"
+TEST_HOOK_ID = "aivault-ops-test"
+POLICY_TEST = """apiVersion: aivault.dev/v1
+kind: PolicyTest
+metadata:
+  name: agent
+spec:
+  cases:
+    - consumer: agent
+      request:
+        capability: internal-api/users
+        methods: [GET, POST]
+        path: /v1/users/7
+      expect: allow
+    - consumer: agent
+      request:
+        capability: internal-api/users
+        method: DELETE
+        path: /v1/users/7
+      expect: deny
+"""
 PRIVATE_PROVIDER = (
     REPO / "tests/fixtures/valid/private-registry-unused/registry/internal-tools.json"
 )
@@ -63,6 +84,8 @@ def _policy_repo(root: Path, env: dict[str, str]) -> Path:
     shutil.copytree(BASE, root / "vault.d")
     (root / "vault.d/registry").mkdir()
     shutil.copy(PRIVATE_PROVIDER, root / "vault.d/registry")
+    (root / "vault.d/tests").mkdir()
+    (root / "vault.d/tests/agent.yaml").write_text(POLICY_TEST)
     (root / "README.md").write_text("# policies\n")
     (root / "notes.txt").write_text("not matched by the hook's files pattern\n")
     _git(root, "init", "-q", "-b", "main", env=env)
@@ -101,6 +124,7 @@ def test_hook_passes_on_a_valid_policy_repo(
     ran = [line for line in result.stdout.splitlines() if line.startswith("aivault-ops ")]
     assert sorted(line.split(".")[0] for line in ran) == [
         "aivault-ops registry lint",
+        "aivault-ops test",
         "aivault-ops validate",
     ]
     assert all(line.endswith("Passed") for line in ran), result.stdout
@@ -134,3 +158,22 @@ def test_hook_fails_with_the_error_lines(
         " may be in git history: rotate it)",
     ]
     assert "plaintext-slipped-in" not in result.stdout + result.stderr
+
+
+def test_test_hook_fails_with_the_case_position(
+    tmp_path: Path, pre_commit_env: dict[str, str], hook_ref: str
+) -> None:
+    repo = _policy_repo(tmp_path / "flip", pre_commit_env)
+    tests = repo / "vault.d/tests/agent.yaml"
+    tests.write_text(tests.read_text().replace("expect: deny", "expect: allow"))
+    _git(repo, "add", "-A", env=pre_commit_env)
+    result = _try_repo(repo, hook_ref, pre_commit_env, TEST_HOOK_ID)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "- hook id: aivault-ops-test" in result.stdout
+    assert _hook_lines(result.stdout) == [
+        "vault.d/tests/agent.yaml:13:7: E-TEST-FAILED: expected allow, got deny"
+        " (E-METHOD-NOT-ALLOWED: method 'DELETE' is not allowed by capability"
+        " 'internal-api/users' (allowed: GET, POST)) [consumer agent: DELETE /v1/users/7 on"
+        " internal-api/users]",
+        "2 passed, 1 failed",
+    ]

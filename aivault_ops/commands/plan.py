@@ -21,9 +21,11 @@ from aivault_ops.commands._common import (
 )
 
 if TYPE_CHECKING:
+    from aivault_ops.compiled_project import CompiledProject
     from aivault_ops.oci.reference import OciReference
     from aivault_ops.plan import Change
-    from aivault_ops.published_bundles import TargetState
+    from aivault_ops.policy_check.explain import Flip
+    from aivault_ops.published_bundles import PublishedBase, TargetState
 
 EXIT_CHANGES = 2
 
@@ -40,6 +42,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_env_option(parser)
     add_trust_option(parser, required=False)
     parser.add_argument("--json", action="store_true", help="print the plan as JSON")
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="also list the decisions that flip (the repo's test cases and probes of every"
+        " changed capability): 'consumer c: DELETE /x on cap: deny -> allow'",
+    )
     parser.set_defaults(func=from_args)
 
 
@@ -52,6 +60,7 @@ def from_args(args: argparse.Namespace) -> int:
         environment=args.env,
         trust=args.trust,
         as_json=args.json,
+        explain=args.explain,
     )
 
 
@@ -63,6 +72,7 @@ def run_plan(
     trust: Sequence[str] = (),
     as_json: bool = False,
     plain_http: bool = False,
+    explain: bool = False,
 ) -> int:
     """Print what `apply` would change in `target`; exit 0 none, 2 changes."""
     from aivault_ops import plan
@@ -81,9 +91,15 @@ def run_plan(
             document["unverifiable"] = [
                 {"bundle": path.name, "reason": reason} for path, reason in state.unverifiable
             ]
+        if explain:
+            document["explain"] = [flip.to_json() for flip in _flips(root, base, compiled)]
         sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     else:
         write_plan_text(state, changes)
+        if explain:
+            from aivault_ops.policy_check.explain import render_text
+
+            sys.stdout.write(render_text(_flips(root, base, compiled)))
     return EXIT_CHANGES if changes or state.unverifiable else 0
 
 
@@ -108,3 +124,15 @@ def write_plan_text(state: TargetState, changes: list[Change]) -> None:
                 " comparing against its unverified content\n"
             )
     sys.stdout.write(plan.render_text(changes))
+
+
+def _flips(root: Path, base: PublishedBase | None, compiled: CompiledProject) -> list[Flip]:
+    """`--explain`: the decisions that flip from the published policy to the repo's."""
+    from aivault_ops.diagnostics import Report
+    from aivault_ops.policy_check.cases import load_cases
+    from aivault_ops.policy_check.explain import explain
+    from aivault_ops.policy_document import PolicyDocument
+
+    before = PolicyDocument.from_json(base.policy) if base is not None else None
+    cases = [case.ask for case in load_cases(root, Report())]
+    return explain(before, compiled.document, cases)

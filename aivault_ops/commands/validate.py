@@ -6,8 +6,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aivault_ops.commands._common import add_env_option, display_prefix, find_project_roots
+
+if TYPE_CHECKING:
+    from aivault_ops.validation.run import Validation
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -51,6 +55,7 @@ def run_validate(*, paths: Sequence[Path], environment: str | None, as_json: boo
         return 0
     for root in roots:
         result = validate_project(root, environment=environment)
+        _validate_tests(root, result)
         combined.extend(result.report.rebased(display_prefix(root)))
     if as_json:
         sys.stdout.write(combined.render_json())
@@ -60,3 +65,13 @@ def run_validate(*, paths: Sequence[Path], environment: str | None, as_json: boo
         sys.stdout.write(combined.render_text())
         sys.stderr.write(f"{len(combined)} error(s)\n")
     return 0 if combined.ok else 1
+
+
+def _validate_tests(root: Path, result: Validation) -> None:
+    """The policy test files (`tests/*.yaml`): schema, and names the policy knows."""
+    from aivault_ops.compiler import compile_policy
+    from aivault_ops.policy_check.cases import policy_test_files, validate_test_files
+
+    if policy_test_files(root):
+        document = compile_policy(result.policy) if result.policy is not None else None
+        validate_test_files(root, document, result.report)

@@ -8,6 +8,7 @@ from pathlib import Path
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".yaml.j2", ".yml.j2")
 SOPS_CONFIG = ".sops.yaml"
 SECRETS_DIR = "secrets"
+TESTS_DIR = "tests"  # policy test files (`aivault-ops test`), never manifests
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ def discover(root: Path) -> ProjectFiles:
         relative = path.relative_to(root).as_posix()
         if relative.split("/", 1)[0] == SECRETS_DIR:
             secret_files.append(relative)  # never a manifest, whatever its extension
+        elif relative.split("/", 1)[0] == TESTS_DIR and "/" in relative:
+            continue
         elif relative.endswith(MANIFEST_SUFFIXES) and path.name != SOPS_CONFIG:
             yaml_files.append(relative)
     return ProjectFiles(root, tuple(yaml_files), tuple(secret_files))

@@ -39,10 +39,10 @@ CASES: list[tuple[list[str], str, dict[str, Any]]] = [
         {"paths": [P("a"), P("b/c.yaml")], "environment": "e", "as_json": True},
     ),
     (
-        ["plan", "--target", "t", "--trust", "k1", "k2", "--trust", "k3", "--json"],
+        ["plan", "--target", "t", "--trust", "k1", "k2", "--trust", "k3", "--json", "--explain"],
         "plan.run_plan",
         {"repo": None, "target": P("t"), "environment": None, "trust": ["k1", "k2", "k3"],
-         "as_json": True, "plain_http": False},
+         "as_json": True, "plain_http": False, "explain": True},
     ),
     (
         ["apply", "d", "--target", "t", "--signing-key", "k", "--env", "e", "--expires-in", "1d",
@@ -162,6 +162,20 @@ CASES: list[tuple[list[str], str, dict[str, Any]]] = [
             dev_resolve=["x=1.2.3.4:5"], dev_ca_cert=P("ca")),
          "listen": "h:1", "socket": P("s"), "listen_public": True, "workers": 2,
          "log_format": "text"},
+    ),
+    (
+        ["check", "d", "--bundle", "b", "--trust", "k", "--env", "e", "--token-sha256", "h",
+         "--credential", "c", "--method", "GET", "--path", "/x?y=z", "--header", "a=b", "--json"],
+        "check.run_check",
+        {"repo": P("d"), "bundle": P("b"), "trust": ["k"], "environment": "e", "consumer": None,
+         "token_sha256": "h", "capability": None, "credential": "c", "method": "GET",
+         "path": "/x?y=z", "headers": ["a=b"], "as_json": True},
+    ),
+    (
+        ["test", "d", "f.yaml", "--bundle", "b", "--trust", "k", "--env", "e", "--json"],
+        "policy_tests.run_tests",
+        {"paths": [P("d"), P("f.yaml")], "bundle": P("b"), "trust": ["k"], "environment": "e",
+         "as_json": True},
     ),
     (
         ["status", "--runtime", "http://127.0.0.1:1", "--json", "--wait", "2.5"],

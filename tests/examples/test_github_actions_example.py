@@ -25,6 +25,21 @@ from aivault_ops.oci.reference import parse_reference
 from aivault_ops.oci.repository import OciRepository
 
 WORKFLOW = Path(__file__).resolve().parents[2] / "examples" / "github-actions" / "aivault-ops.yml"
+PLAN_STEP = "Plan against what is published, with the decisions that flip (exit 2 means changes)"
+POLICY_TEST = """apiVersion: aivault.dev/v1
+kind: PolicyTest
+metadata:
+  name: agent
+spec:
+  cases:
+    - consumer: agent
+      request: {capability: example-api/read, paths: [/v1/items, /v1/items/7]}
+      expect: allow
+    - consumer: agent
+      request: {capability: example-api/read, method: DELETE, path: /v1/items/7}
+      expect: deny
+      code: E-METHOD-NOT-ALLOWED
+"""
 _PINNED = re.compile(r"^aivault-ops @ git\+https://github\.com/[^/]+/aivault-ops@[0-9a-f]{40}$")
 
 
@@ -91,6 +106,8 @@ def test_the_run_steps_work_on_a_repo_made_by_init(tmp_path: Path, registry: Reg
         cwd=repo, env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert init.returncode == 0, init.stderr
+    (repo / "vault.d/tests").mkdir()
+    (repo / "vault.d/tests/agent.yaml").write_text(POLICY_TEST)
     workflow = _workflow()
     env.update({k: str(v) for k, v in workflow["env"].items()})
     assert env["BUNDLE_TARGET"] == "oci://ghcr.io/acme/aivault-policy"
@@ -100,16 +117,25 @@ def test_the_run_steps_work_on_a_repo_made_by_init(tmp_path: Path, registry: Reg
         "GITHUB_TOKEN": "ghs_not-a-real-token",
     }
     ran = []
+    logs = {}
     for job_name in ("validate", "apply"):
         for step in workflow["jobs"][job_name]["steps"]:
             if "run" in step and "pip install" not in step["run"]:
-                _run_step(step, repo, env, secrets)
+                logs[step["name"]] = _run_step(step, repo, env, secrets)
                 ran.append(step["name"])
     assert ran == [
         "Validate",
-        "Plan against what is published (exit 2 means changes, not failure)",
+        "Policy tests (expected allow/deny per consumer and request)",
+        PLAN_STEP,
         "Apply (signing key from the CI secret store, never written to the repo)",
     ]
+    assert logs["Policy tests (expected allow/deny per consumer and request)"] == (
+        "3 passed, 0 failed\n"
+    )
+    assert (
+        "consumer agent: GET /v1/aivault-probe on example-api/read: deny -> allow"
+        " (was E-NO-POLICY)  [probe]"
+    ) in logs[PLAN_STEP]
     client = RegistryClient(parse_reference(env["BUNDLE_TARGET"]), plain_http=True)
     try:
         repository = OciRepository(client)
