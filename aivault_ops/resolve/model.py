@@ -44,6 +44,8 @@ class ResolvedCapability:
     path_prefixes: tuple[str, ...]
     hosts: tuple[str, ...]
     policy: Mapping[str, Any]
+    operations: tuple[str, ...] = ()  # allowed X-Amz-Target values
+    copy_source_prefixes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
