@@ -9,6 +9,7 @@ from types import MappingProxyType
 from aivault_ops.diagnostics import Report
 from aivault_ops.manifests.model import CredentialManifest, LocationOf, SecretRef
 from aivault_ops.providers import AuthSpec, AuthVariant, ProviderSpec, Registry
+from aivault_ops.resolve.auth_config import check_auth_config, check_secret_bound
 from aivault_ops.resolve.hosts import covered, is_wildcard
 from aivault_ops.resolve.model import ResolvedCredential, SecretFile
 from aivault_ops.resolve.public_hosts import check_token_endpoint_host
@@ -70,6 +71,10 @@ def _resolve_one(
     hosts = _hosts(manifest, variant, context.report)
     secrets = _secrets(manifest, provider, variant, context)
     if auth is None or hosts is None or secrets is None:
+        return None
+    where = "secretRefs" if None not in manifest.secret_refs else "secretRef"
+    bound_at = manifest.source.at("spec", where if manifest.secret_refs else "provider")
+    if not check_secret_bound(auth, secrets, bound_at, context.report):
         return None
     if provider.source == "custom" and not _placeholders_bound(manifest, auth, secrets, context):
         return None
@@ -145,7 +150,8 @@ def _auth(
     endpoint_ok = check_token_endpoint_host(
         manifest.auth, manifest.source, ("spec", "auth"), report
     )
-    return manifest.auth if templates_ok and endpoint_ok else None
+    config_ok = check_auth_config(manifest.auth, manifest.source, ("spec", "auth"), report)
+    return manifest.auth if templates_ok and endpoint_ok and config_ok else None
 
 
 def _hosts(
