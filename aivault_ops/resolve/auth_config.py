@@ -9,7 +9,9 @@ them at their line instead:
 - `aws_sig_v4`, `hmac` and `mtls` read the secret bound to the placeholder
   `secret` (a JSON object with `access_key_id` and `secret_access_key`; the
   key; a JSON object with `certificate` and `private_key`): a credential
-  must bind it (`E-AUTH-SECRET`).
+  must bind it (`E-AUTH-SECRET`); when that secret is a mapping in its SOPS
+  file (whose keys SOPS leaves in plaintext), it must have the fields the
+  strategy reads, and an `hmac` key must not be a mapping (`E-AUTH-SECRET`).
 
 What is inside a secret only the runtime sees (see
 `E-CREDENTIAL-SECRET-INVALID` in docs/runtime-errors.md).
@@ -22,12 +24,16 @@ from typing import Any, Final
 
 import jinja2
 
-from aivault_ops.diagnostics import Location, Report
-from aivault_ops.manifests.model import ManifestSource
+from aivault_ops.diagnostics import Report
+from aivault_ops.manifests.model import LocationOf, ManifestSource
 from aivault_ops.resolve.templates import HMAC_REQUEST_VARIABLES, variables
 
 HMAC_ALGORITHMS: Final = ("sha256", "sha512")
 SECRET_PLACEHOLDER: Final = "secret"  # noqa: S105 (a placeholder name)
+REQUIRED_FIELDS: Final = {
+    "aws_sig_v4": ("access_key_id", "secret_access_key"),
+    "mtls": ("certificate", "private_key"),
+}
 READS_SECRET: Final = {
     "aws_sig_v4": "a JSON object with access_key_id and secret_access_key",
     "hmac": "the signing key",
@@ -62,11 +68,11 @@ def check_auth_config(
         ok = False
     template = config.get("value_template")
     if isinstance(template, str):
-        ok = _check_hmac_template(template, source.at(*at, "value_template"), report) and ok
+        ok = _check_hmac_template(template, source.place(*at, "value_template"), report) and ok
     return ok
 
 
-def _check_hmac_template(template: str, location: Location, report: Report) -> bool:
+def _check_hmac_template(template: str, location: LocationOf, report: Report) -> bool:
     try:
         used = variables(template)
     except jinja2.TemplateSyntaxError:
@@ -81,23 +87,51 @@ def _check_hmac_template(template: str, location: Location, report: Report) -> b
         message = "the hmac value_template must use {{signature}} or {{signature_b64}}"
     else:
         return True
-    report.add(location, "E-AUTH-TEMPLATE", message)
+    report.add(location(), "E-AUTH-TEMPLATE", message)
     return False
 
 
 def check_secret_bound(
-    auth: Any, bound: Collection[str], location: Location, report: Report
+    auth: Any, bound: Collection[str], location: LocationOf, report: Report
 ) -> bool:
     """Report an aws_sig_v4, hmac or mtls credential without a `secret` placeholder."""
     strategy = strategy_name(auth)
     if strategy not in READS_SECRET or SECRET_PLACEHOLDER in bound:
         return True
     report.add(
-        location,
+        location(),
         "E-AUTH-SECRET",
         f"auth {strategy} reads the secret bound to the placeholder 'secret'"
         f" ({READS_SECRET[strategy]}), which this credential does not bind"
         f" (bound: {', '.join(sorted(bound)) or 'none'}); use spec.secretRef,"
         " or spec.secretRefs with the key secret",
     )
+    return False
+
+
+def check_secret_fields(
+    auth: Any, name: str, fields: tuple[str, ...] | None, location: LocationOf, report: Report
+) -> bool:
+    """Report a `secret` that is a mapping without the fields its strategy reads.
+
+    `fields` are the keys of the secret `name` when its SOPS value is a
+    mapping, None when it is text (JSON text is encrypted whole: only the
+    runtime sees inside it).
+    """
+    strategy = strategy_name(auth)
+    if fields is None or strategy not in READS_SECRET:
+        return True
+    required = REQUIRED_FIELDS.get(strategy, ())
+    missing = [key for key in required if key not in fields]
+    if strategy in REQUIRED_FIELDS and not missing:
+        return True
+    has = ", ".join(fields) or "none"
+    message = (
+        f"auth {strategy} reads {READS_SECRET[strategy]}, but secret {name} has no"
+        f" {', '.join(missing)} (its fields: {has})"
+        if missing
+        else f"auth hmac reads secret {name} as the key itself, text; it is a mapping"
+        f" (fields: {has})"
+    )
+    report.add(location(), "E-AUTH-SECRET", message)
     return False
