@@ -1,4 +1,4 @@
-"""`credential create --auth hmac` writes the mode that signs the whole request."""
+"""Authoring signed APIs: `credential create --auth hmac`, `capability create --operation`."""
 
 from __future__ import annotations
 
@@ -39,3 +39,20 @@ def test_an_algorithm_the_runtime_refuses_is_refused_here(project: InitProject) 
     assert code != 0
     assert "--hmac-algorithm md5: use sha256 or sha512" in stderr
     assert not (project.root / "providers/pay.yaml").exists()
+
+
+def test_capability_create_writes_operations_and_copy_sources(project: InitProject) -> None:
+    result = run_cli(
+        "capability", "create", "example-api/ddb", "--credential", "example-api",
+        "--method", "POST", "--path", "/", "--operation", "DynamoDB_20120810.GetItem",
+        "--operation", "DynamoDB_20120810.Query", "--copy-source", "/bucket/in/",
+        cwd=project.workdir,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    written = yaml.safe_load((project.root / "capabilities/example-api-ddb.yaml").read_text())
+    assert written["spec"]["allow"]["operations"] == [
+        "DynamoDB_20120810.GetItem",
+        "DynamoDB_20120810.Query",
+    ]
+    assert written["spec"]["allow"]["copySourcePrefixes"] == ["/bucket/in/"]
+    assert validate_project(project.root).report.ok
