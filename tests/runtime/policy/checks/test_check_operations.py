@@ -103,3 +103,13 @@ def test_a_header_sent_twice_is_refused_even_with_listed_values() -> None:
     target = ("X-Amz-Target", "DynamoDB_20120810.GetItem")
     with pytest.raises(Refusal, match="more than once"):
         check(RULES, target, ("x_amz_target", target[1]))
+
+
+def test_an_access_point_arn_matches_only_a_prefix_written_as_one() -> None:
+    arn = "arn:aws:s3:eu-west-1:111122223333:accesspoint/ap/object/incoming/a.txt"
+    with pytest.raises(Refusal):
+        check(RULES, ("x-amz-copy-source", arn))
+    listed = OperationRules(
+        copy_sources=(PathPrefix("/arn:aws:s3:eu-west-1:111122223333:accesspoint/ap/object/"),)
+    )
+    check(listed, ("x-amz-copy-source", arn))
