@@ -104,10 +104,11 @@ def _check_source(rules: OperationRules, name: str, value: str, host: str, capab
     decoded = _source_path(value, host)
     if decoded is None or longest_match(rules.copy_sources, decoded) < 0:
         listed = ", ".join(p.text for p in rules.copy_sources) or "none"
+        shown = value.split("?", 1)[0]  # a query may carry a token (an Azure SAS): not echoed
         raise Refusal(
             403,
             CODE,
-            f"header {echo(name)} names source {echo(value)}, which is not under the"
+            f"header {echo(name)} names source {echo(shown)}, which is not under the"
             f" allow.copySourcePrefixes of capability {capability!r} (listed: {listed})",
         )
 

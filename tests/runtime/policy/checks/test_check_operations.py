@@ -113,3 +113,11 @@ def test_an_access_point_arn_matches_only_a_prefix_written_as_one() -> None:
         copy_sources=(PathPrefix("/arn:aws:s3:eu-west-1:111122223333:accesspoint/ap/object/"),)
     )
     check(listed, ("x-amz-copy-source", arn))
+
+
+def test_a_refused_source_is_echoed_without_its_query() -> None:
+    source = "https://other.blob.core.windows.net/c/a?sv=2024&sig=sas-canary-0a1b2c3d"
+    with pytest.raises(Refusal) as refused:
+        check(RULES, ("x-ms-copy-source", source))
+    assert "sas-canary" not in refused.value.message
+    assert "other.blob.core.windows.net/c/a" in refused.value.message
