@@ -77,6 +77,8 @@ def _capability(capability: ResolvedCapability) -> PolicyCapability:
         path_prefixes=tuple(capability.path_prefixes),
         hosts=tuple(capability.hosts),
         policy=CapabilityPolicy.from_json(capability.policy),
+        operations=tuple(sorted(capability.operations)),
+        copy_source_prefixes=tuple(capability.copy_source_prefixes),
     )
 
 

@@ -24,6 +24,8 @@ _DISPLAY = {
         "methods": "allow.methods",
         "pathPrefixes": "allow.pathPrefixes",
         "hosts": "allow.hosts",
+        "operations": "allow.operations",
+        "copySourcePrefixes": "allow.copySourcePrefixes",
     },
     "secret": {"sha256": "content"},
 }

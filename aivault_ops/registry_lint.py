@@ -27,6 +27,7 @@ from typing import Any
 from aivault_ops import schema_check
 from aivault_ops.diagnostics import Diagnostic, Location
 from aivault_ops.manifests.yaml_positions import JsonPath, Positions
+from aivault_ops.resolve.auth_config import HMAC_ALGORITHMS
 from aivault_ops.resolve.public_hosts import host_rule_broken
 
 SCHEMA_REFS = frozenset(
@@ -131,6 +132,14 @@ def _one_strategy(file: ProviderFile, path: JsonPath, holder: Any) -> Iterator[D
     if not isinstance(holder, dict) or "auth" not in holder:
         return
     auth = holder["auth"]
+    if isinstance(auth, dict) and isinstance(auth.get("hmac"), dict):
+        algorithm = auth["hmac"].get("algorithm")
+        if algorithm not in HMAC_ALGORITHMS:
+            yield file.at(
+                (*path, "hmac", "algorithm"),
+                "E-AUTH-ALGORITHM",
+                f"hmac algorithm {algorithm!r} is not supported; use sha256 or sha512 (lower case)",
+            )
     if isinstance(auth, str) or (isinstance(auth, dict) and len(auth) == 1):
         return
     yield file.at(path, "E-REGISTRY-AUTH", "auth must name exactly one strategy")

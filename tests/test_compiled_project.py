@@ -107,3 +107,19 @@ def test_without_git_the_revision_is_unversioned(
 ) -> None:
     monkeypatch.setenv("PATH", str(root))  # no git program to run
     assert git_revision(root) == UNVERSIONED
+
+
+def test_operations_and_copy_sources_reach_the_policy_sorted_and_only_when_set(
+    root: Path,
+) -> None:
+    before = compile_project(root, environment=None).policy["capabilities"]["example-api/read"]
+    assert "operations" not in before and "copySourcePrefixes" not in before
+    capability = root / "capabilities/example-api.yaml"
+    capability.write_text(
+        capability.read_text()
+        + "    operations: [Svc.Query, Svc.GetItem]\n"
+        + "    copySourcePrefixes: [/bucket/incoming/]\n"
+    )
+    compiled = compile_project(root, environment=None).policy["capabilities"]["example-api/read"]
+    assert compiled["operations"] == ["Svc.GetItem", "Svc.Query"]
+    assert compiled["copySourcePrefixes"] == ["/bucket/incoming/"]

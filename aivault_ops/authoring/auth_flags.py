@@ -41,6 +41,7 @@ class AuthFlags:
     aws_service: str | None = None
     aws_region: str | None = None
     hmac_algorithm: str | None = None
+    hmac_message: str | None = None
 
 
 # Which flags each strategy takes; every other flag given is a usage error.
@@ -52,11 +53,16 @@ _TAKES: dict[str, tuple[str, ...]] = {
     "multi_query": ("auth_query",),
     "o_auth2": ("grant_type", "token_endpoint", "scope"),
     "aws_sig_v4": ("aws_service", "aws_region"),
-    "hmac": ("hmac_algorithm", "header_name", "value_template"),
+    "hmac": ("hmac_algorithm", "header_name", "value_template", "hmac_message"),
     "basic": (),
     "mtls": (),
 }
-_OPTIONAL = {"scope"}
+_OPTIONAL = {"scope", "hmac_message"}
+HMAC_ALGORITHMS = ("sha256", "sha512")
+HMAC_MESSAGES = ("request", "canonical", "body")
+# What a new hmac provider or credential signs unless told: the whole request (a
+# manifest without `message` keeps meaning `body`, see the hmac strategy).
+NEW_HMAC_MESSAGE = "request"
 
 
 def _flag(name: str) -> str:
@@ -107,11 +113,19 @@ def _build(strategy: str, flags: AuthFlags) -> dict[str, object] | str:
         return {"o_auth2": oauth}
     if strategy == "aws_sig_v4":
         return {"aws_sig_v4": {"service": flags.aws_service, "region": flags.aws_region}}
+    if flags.hmac_algorithm not in HMAC_ALGORITHMS:
+        raise UsageError(
+            f"--hmac-algorithm {flags.hmac_algorithm}: use {' or '.join(HMAC_ALGORITHMS)}"
+        )
+    message = flags.hmac_message or NEW_HMAC_MESSAGE
+    if message not in HMAC_MESSAGES:
+        raise UsageError(f"--hmac-message {message}: use one of {', '.join(HMAC_MESSAGES)}")
     return {
         "hmac": {
             "algorithm": flags.hmac_algorithm,
             "header_name": flags.header_name,
             "value_template": flags.value_template,
+            "message": message,
         }
     }
 

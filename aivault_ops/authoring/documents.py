@@ -46,14 +46,21 @@ def capability_document(
     methods: Sequence[str],
     path_prefixes: Sequence[str],
     hosts: Sequence[str] = (),
+    operations: Sequence[str] = (),
+    copy_source_prefixes: Sequence[str] = (),
 ) -> dict[str, object]:
-    """A Capability: methods, path prefixes and (optionally) hosts of one credential."""
+    """A Capability: methods, path prefixes and (optionally) hosts of one credential, and
+    the `X-Amz-Target` operations and copy sources it allows."""
     allow: dict[str, object] = {
         "methods": list(dict.fromkeys(method.upper() for method in methods)),
         "pathPrefixes": list(dict.fromkeys(path_prefixes)),
     }
     if hosts:
         allow["hosts"] = list(dict.fromkeys(hosts))
+    if operations:
+        allow["operations"] = list(dict.fromkeys(operations))
+    if copy_source_prefixes:
+        allow["copySourcePrefixes"] = list(dict.fromkeys(copy_source_prefixes))
     return _document("Capability", name, {"credential": credential, "allow": allow})
 
 

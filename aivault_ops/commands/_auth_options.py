@@ -27,7 +27,10 @@ def add_auth_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scope", action="append", default=[], metavar="S", help="o_auth2")
     parser.add_argument("--aws-service", metavar="S", help="aws_sig_v4")
     parser.add_argument("--aws-region", metavar="R", help="aws_sig_v4")
-    parser.add_argument("--hmac-algorithm", metavar="A", help="hmac")
+    parser.add_argument("--hmac-algorithm", metavar="A", help="hmac (sha256, sha512)")
+    parser.add_argument(
+        "--hmac-message", metavar="M", help="hmac (request, the default; canonical; body)"
+    )
 
 
 def auth_flags(args: argparse.Namespace) -> AuthFlags:
@@ -45,4 +48,5 @@ def auth_flags(args: argparse.Namespace) -> AuthFlags:
         aws_service=args.aws_service,
         aws_region=args.aws_region,
         hmac_algorithm=args.hmac_algorithm,
+        hmac_message=args.hmac_message,
     )

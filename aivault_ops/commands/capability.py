@@ -46,6 +46,14 @@ def _add_create(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser.add_argument(
         "--host", action="append", default=[], metavar="H", help="repeatable (default: all)"
     )
+    parser.add_argument(
+        "--operation", action="append", default=[], metavar="TARGET",
+        help="an allowed X-Amz-Target value, e.g. DynamoDB_20120810.GetItem (repeatable)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--copy-source", action="append", default=[], metavar="PREFIX",
+        help="an allowed x-amz-copy-source prefix, e.g. /my-bucket/incoming/ (repeatable)",
+    )  # fmt: skip
     parser.add_argument("--replace", action="store_true", help="overwrite an existing file")
     add_dir_option(parser)
     parser.set_defaults(func=create_from_args)
@@ -62,6 +70,8 @@ def create_from_args(args: argparse.Namespace) -> int:
         hosts=args.host,
         replace=args.replace,
         directory=args.dir,
+        operations=args.operation,
+        copy_source_prefixes=args.copy_source,
     )
 
 
@@ -75,6 +85,8 @@ def run_create(
     hosts: Sequence[str] = (),
     replace: bool = False,
     directory: Path | None = None,
+    operations: Sequence[str] = (),
+    copy_source_prefixes: Sequence[str] = (),
 ) -> int:
     """Write one Capability manifest."""
     from aivault_ops.authoring import documents
@@ -92,7 +104,13 @@ def run_create(
         if name.partition("/")[0] != provider:
             raise UsageError(f"{name}: a capability of {provider} is named {provider}/NAME")
     document = documents.capability_document(
-        name, credential=credential, methods=methods, path_prefixes=path_prefixes, hosts=hosts
+        name,
+        credential=credential,
+        methods=methods,
+        path_prefixes=path_prefixes,
+        hosts=hosts,
+        operations=operations,
+        copy_source_prefixes=copy_source_prefixes,
     )
     files = {documents.capability_file(name): documents.render(document)}
     write_checked(root, files, replace=replace, before=before)

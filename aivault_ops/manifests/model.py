@@ -97,6 +97,8 @@ class CapabilityManifest:
     hosts: tuple[str, ...] | None
     policy: Mapping[str, Any]
     source: ManifestSource
+    operations: tuple[str, ...] = ()  # allowed X-Amz-Target values
+    copy_source_prefixes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,8 @@ def _capability(name: str, spec: Mapping[str, Any], source: ManifestSource) -> C
         hosts=tuple(hosts) if hosts is not None else None,
         policy=MappingProxyType(dict(spec.get("policy", {}))),
         source=source,
+        operations=tuple(allow.get("operations", ())),
+        copy_source_prefixes=tuple(allow.get("copySourcePrefixes", ())),
     )
 
 

@@ -169,9 +169,11 @@ class PolicyCapability:
     path_prefixes: tuple[str, ...]
     hosts: tuple[str, ...]
     policy: CapabilityPolicy = _NO_RULES
+    operations: tuple[str, ...] = ()  # allowed X-Amz-Target values (written only when set)
+    copy_source_prefixes: tuple[str, ...] = ()  # allowed copy/rename sources (likewise)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "credential": self.credential,
             "provider": self.provider,
             "source": self.source,
@@ -180,6 +182,11 @@ class PolicyCapability:
             "hosts": list(self.hosts),
             "policy": self.policy.to_json(),
         }
+        if self.operations:
+            data["operations"] = list(self.operations)
+        if self.copy_source_prefixes:
+            data["copySourcePrefixes"] = list(self.copy_source_prefixes)
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PolicyCapability:
@@ -192,6 +199,8 @@ class PolicyCapability:
             tuple(data["pathPrefixes"]),
             tuple(data["hosts"]),
             CapabilityPolicy.from_json(data["policy"]),
+            tuple(data.get("operations", ())),
+            tuple(data.get("copySourcePrefixes", ())),
         )
 
 

@@ -91,6 +91,8 @@ def _from_manifest(
         manifest.path_prefixes,
         hosts,
         manifest.policy,
+        manifest.operations,
+        manifest.copy_source_prefixes,
     )
 
 

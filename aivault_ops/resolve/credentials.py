@@ -9,6 +9,12 @@ from types import MappingProxyType
 from aivault_ops.diagnostics import Report
 from aivault_ops.manifests.model import CredentialManifest, LocationOf, SecretRef
 from aivault_ops.providers import AuthSpec, AuthVariant, ProviderSpec, Registry
+from aivault_ops.resolve.auth_config import (
+    SECRET_PLACEHOLDER,
+    check_auth_config,
+    check_secret_bound,
+    check_secret_fields,
+)
 from aivault_ops.resolve.hosts import covered, is_wildcard
 from aivault_ops.resolve.model import ResolvedCredential, SecretFile
 from aivault_ops.resolve.public_hosts import check_token_endpoint_host
@@ -71,6 +77,12 @@ def _resolve_one(
     secrets = _secrets(manifest, provider, variant, context)
     if auth is None or hosts is None or secrets is None:
         return None
+    where = "secretRefs" if None not in manifest.secret_refs else "secretRef"
+    bound_at = manifest.source.place("spec", where if manifest.secret_refs else "provider")
+    if not check_secret_bound(auth, secrets, bound_at, context.report):
+        return None
+    if not _secret_fields_ok(auth, secrets, bound_at, context):
+        return None
     if provider.source == "custom" and not _placeholders_bound(manifest, auth, secrets, context):
         return None
     credential = ResolvedCredential(
@@ -82,6 +94,20 @@ def _resolve_one(
         variant.upstream_path_prefix,
     )
     return credential, variant
+
+
+def _secret_fields_ok(
+    auth: AuthSpec,
+    secrets: Mapping[str, SecretRef],
+    location: LocationOf,
+    context: CredentialContext,
+) -> bool:
+    ref = secrets.get(SECRET_PLACEHOLDER)
+    file = context.secrets.files.get(ref.file) if ref is not None else None
+    if ref is None or file is None:
+        return True
+    fields = file.fields.get(ref.name)
+    return check_secret_fields(auth, ref.name, fields, location, context.report)
 
 
 def _nearest_or_list(name: str, known: Iterable[str]) -> str:
@@ -145,7 +171,8 @@ def _auth(
     endpoint_ok = check_token_endpoint_host(
         manifest.auth, manifest.source, ("spec", "auth"), report
     )
-    return manifest.auth if templates_ok and endpoint_ok else None
+    config_ok = check_auth_config(manifest.auth, manifest.source, ("spec", "auth"), report)
+    return manifest.auth if templates_ok and endpoint_ok and config_ok else None
 
 
 def _hosts(

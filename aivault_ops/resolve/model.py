@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aivault_ops.manifests.model import SecretRef
@@ -22,6 +22,7 @@ class SecretFile:
     recipients: tuple[str, ...]
     unencrypted_names: tuple[str, ...] = ()  # kept in plaintext by the file's own rules
     unencrypted_rule: str | None = None  # e.g. "unencrypted_suffix"
+    fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # name -> mapping keys
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class ResolvedCapability:
     path_prefixes: tuple[str, ...]
     hosts: tuple[str, ...]
     policy: Mapping[str, Any]
+    operations: tuple[str, ...] = ()  # allowed X-Amz-Target values
+    copy_source_prefixes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from types import MappingProxyType
 from aivault_ops.diagnostics import Report
 from aivault_ops.manifests.model import ProviderManifest
 from aivault_ops.providers import AuthVariant, ProviderSpec, Registry
+from aivault_ops.resolve.auth_config import check_auth_config
 from aivault_ops.resolve.public_hosts import check_public_hosts, check_token_endpoint_host
 from aivault_ops.resolve.templates import check_auth_templates
 
@@ -59,6 +60,7 @@ def _acceptable(
             ok = False
     ok = check_public_hosts(manifest.spec["hosts"], source, ("spec", "hosts"), report) and ok
     ok = check_token_endpoint_host(manifest.spec["auth"], source, ("spec", "auth"), report) and ok
+    ok = check_auth_config(manifest.spec["auth"], source, ("spec", "auth"), report) and ok
     return check_auth_templates(manifest.spec["auth"], source, ("spec", "auth"), report) and ok
 
 

@@ -64,6 +64,11 @@ def check_auth_templates(
     return ok
 
 
+def variables(text: str) -> frozenset[str]:
+    """The variables one template reads; raises `TemplateSyntaxError`."""
+    return _variables(text)
+
+
 @lru_cache(maxsize=1024)
 def _variables(text: str) -> frozenset[str]:
     """The variables a template reads; raises `TemplateSyntaxError` (not cached).

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aivault_ops.sops import cipher
@@ -38,6 +38,9 @@ class SopsMetadata:
     shamir_threshold: int | None
     lastmodified: str
     version: str
+    # Top-level name -> the keys of its value when that is a mapping (SOPS leaves keys in
+    # plaintext): what `validate` can tell of a JSON-shaped secret without decrypting it.
+    secret_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def fully_encrypted(self) -> bool:
@@ -75,6 +78,7 @@ def metadata_from_bytes(data: bytes, *, path: Path, format_: Format) -> SopsMeta
         shamir_threshold=block.shamir_threshold,
         lastmodified=block.lastmodified,
         version=block.version,
+        secret_fields=_fields(raw),
     )
 
 
@@ -83,6 +87,18 @@ def _names(raw: RawFile) -> tuple[str, ...]:
     for document in raw.documents:
         seen.update(dict.fromkeys(document.keys()))
     return tuple(seen)
+
+
+def _fields(raw: RawFile) -> dict[str, tuple[str, ...]]:
+    """As `SopsFile.secrets` reads them: the first document holding a name wins."""
+    seen: set[str] = set()
+    fields: dict[str, tuple[str, ...]] = {}
+    for document in raw.documents:
+        for entry in document.entries():
+            if entry.key not in seen and isinstance(entry.value, TreeMap):
+                fields[entry.key] = tuple(entry.value.keys())
+            seen.add(entry.key)
+    return fields
 
 
 def _plaintext_leaves(raw: RawFile, block: SopsBlock) -> Iterator[PlaintextLeaf]:

@@ -84,6 +84,7 @@ def _inspect(relative: str, context: _Context) -> SecretFile | None:
             name for name in metadata.secret_names if not metadata.rules.should_encrypt((name,))
         ),
         unencrypted_rule=metadata.rules.kind,
+        fields=metadata.secret_fields,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from aivault_ops.authoring.auth_flags import AuthFlags, auth_from_flags
@@ -66,6 +68,7 @@ from aivault_ops.errors import UsageError
                     "algorithm": "sha256",
                     "header_name": "x-sig",
                     "value_template": "{{signature}}",
+                    "message": "request",
                 }
             },
         ),
@@ -97,3 +100,25 @@ def test_pairs_need_name_equals_template() -> None:
 def test_an_unknown_strategy_lists_the_known_ones() -> None:
     with pytest.raises(UsageError, match="use one of header, query"):
         auth_from_flags("bearer", AuthFlags())
+
+
+def test_a_new_hmac_signs_the_whole_request_unless_told_otherwise() -> None:
+    flags = AuthFlags(hmac_algorithm="sha512", header_name="x-sig", value_template="{{signature}}")
+    assert auth_from_flags("hmac", flags)["hmac"]["message"] == "request"  # type: ignore[index]
+    body = dataclasses.replace(flags, hmac_message="body")
+    assert auth_from_flags("hmac", body)["hmac"]["message"] == "body"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"hmac_algorithm": "md5"}, "--hmac-algorithm md5: use sha256 or sha512"),
+        ({"hmac_message": "query"}, "--hmac-message query: use one of request, canonical, body"),
+    ],
+)
+def test_hmac_flags_outside_the_known_values_are_refused(
+    changes: dict[str, str], match: str
+) -> None:
+    flags = AuthFlags(hmac_algorithm="sha256", header_name="x-sig", value_template="{{signature}}")
+    with pytest.raises(UsageError, match=match):
+        auth_from_flags("hmac", dataclasses.replace(flags, **changes))

@@ -110,7 +110,15 @@ def _capability() -> st.SearchStrategy[dict[str, Any]]:
             "pathPrefixes": st.lists(PATH_PREFIX, min_size=1, max_size=2),
             "hosts": HOSTS,
             "policy": RULES,
-        }
+        },
+        optional={
+            "operations": st.lists(
+                st.sampled_from(["DynamoDB_20120810.GetItem", "TrentService.Decrypt"]),
+                min_size=1,
+                unique=True,
+            ),
+            "copySourcePrefixes": st.lists(PATH_PREFIX, min_size=1, max_size=2, unique=True),
+        },
     )
 
 

@@ -21,7 +21,10 @@ from support.tls_app import TlsApp, tls_app
 
 PAY_KEY = "whsec-pay-canary-7f3a9c1d2e"
 HOOK_KEY = "whsec-hook-canary-0b9e8d7c6a"
+REQ_KEY = "whsec-request-canary-5c4b3a2f1e"
 PAY_HOST, HOOK_HOST = "api.pay.example.com", "hooks.example.com"
+REQ_HOST = "api.signed.example.com"
+KEYS = [PAY_KEY, HOOK_KEY, REQ_KEY]
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CREDS = {
     "pay": Cred(
@@ -47,6 +50,18 @@ CREDS = {
         },
         "HOOK_KEY",
     ),
+    "req": Cred(
+        (REQ_HOST,),
+        {
+            "hmac": {
+                "algorithm": "sha256",
+                "header_name": "X-Request-Sig",
+                "value_template": "t={{timestamp}},v1={{signature}}",
+                "message": "request",
+            }
+        },
+        "REQ_KEY",
+    ),
 }
 
 
@@ -63,9 +78,24 @@ def _verify_hook(request: web.Request, body: bytes) -> bool:
     return hmac.compare_digest(base64.b64encode(expected).decode(), request.headers["X-Body-Sig"])
 
 
+def _verify_req(request: web.Request, body: bytes) -> bool:
+    """`request` mode, recomputed from the request as received: the query line included."""
+    fields = dict(part.split("=", 1) for part in request.headers["X-Request-Sig"].split(","))
+    path, _, query = request.raw_path.partition("?")
+    digest = hashlib.sha256(body).hexdigest()
+    message = f"{fields['t']}\n{request.method}\n{path}\n{query}\n{digest}"
+    expected = hmac.new(REQ_KEY.encode(), message.encode(), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, fields["v1"])
+
+
 async def handler(request: web.Request) -> web.StreamResponse:
     """200 when the signature recomputed here matches, else 401; can echo its key."""
     body = await request.read()
+    if request.host.startswith(REQ_HOST):
+        ok = "X-Request-Sig" in request.headers and _verify_req(request, body)
+        return web.json_response(
+            {"verified": ok, "query": request.query_string}, status=200 if ok else 401
+        )
     verify = _verify_pay if request.host.startswith(PAY_HOST) else _verify_hook
     header = "X-Signature" if verify is _verify_pay else "X-Body-Sig"
     if header not in request.headers or not verify(request, body):
@@ -78,7 +108,9 @@ async def handler(request: web.Request) -> web.StreamResponse:
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsApp]:
-    with tls_app(tmp_path_factory.mktemp("hmac-app"), handler, (PAY_HOST, HOOK_HOST)) as app:
+    with tls_app(
+        tmp_path_factory.mktemp("hmac-app"), handler, (PAY_HOST, HOOK_HOST, REQ_HOST)
+    ) as app:
         yield app
 
 
@@ -86,15 +118,16 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsApp]:
 def runtime(tmp_path: Path, app: TlsApp) -> Iterator[InProcessRuntime]:
     bundles = AuthBundles.create(tmp_path)
     (tmp_path / "bundles").mkdir()
-    bundles.publish(tmp_path / "bundles", 1, CREDS, {"PAY_KEY": PAY_KEY, "HOOK_KEY": HOOK_KEY})
-    options = bundles.runtime_options((PAY_HOST, app), (HOOK_HOST, app))
-    with running(tmp_path, options, [PAY_KEY, HOOK_KEY]) as runtime:
+    values = {"PAY_KEY": PAY_KEY, "HOOK_KEY": HOOK_KEY, "REQ_KEY": REQ_KEY}
+    bundles.publish(tmp_path / "bundles", 1, CREDS, values)
+    options = bundles.runtime_options((PAY_HOST, app), (HOOK_HOST, app), (REQ_HOST, app))
+    with running(tmp_path, options, KEYS) as runtime:
         yield runtime
 
 
 def call(runtime: InProcessRuntime, method: str, path: str, **kwargs: Any) -> httpx.Response:
     response = httpx.request(method, runtime.url + path, headers=AUTH, timeout=10, **kwargs)
-    return assert_clean(response, [PAY_KEY, HOOK_KEY])
+    return assert_clean(response, KEYS)
 
 
 def test_canonical_sha256_signature_verifies_upstream(runtime: InProcessRuntime) -> None:
@@ -104,6 +137,15 @@ def test_canonical_sha256_signature_verifies_upstream(runtime: InProcessRuntime)
     assert response.json()["body"] == '{"amount": 100}'
     assert "x-signature" not in response.headers
     assert call(runtime, "GET", "/v/pay/v1/charges/ch_1").json()["verified"] is True
+
+
+def test_request_mode_signs_the_query_as_sent(runtime: InProcessRuntime) -> None:
+    path = "/v/req/v1/charges/a%20b?limit=10&expand=customer&q=a+b%2Fc"
+    response = call(runtime, "POST", path, content=b'{"amount": 100}')
+    assert response.status_code == 200, response.text
+    assert response.json()["verified"] is True
+    assert "limit=10" in response.json()["query"]
+    assert call(runtime, "GET", "/v/req/v1/charges").json()["verified"] is True
 
 
 def test_body_sha512_base64_signature_through_the_envelope(runtime: InProcessRuntime) -> None:

@@ -93,10 +93,11 @@ def test_a_key_of_another_certificate_makes_the_credential_unavailable(
         problems = runtime.status()["problems"]
         response = get(runtime, "bank")
     assert problems == [
-        "credential 'bank': E-CREDENTIAL-UNAVAILABLE: mtls certificate and private key"
+        "credential 'bank': E-CREDENTIAL-SECRET-INVALID: mtls certificate and private key"
         " do not load as a pair"
     ]
     assert response.status_code == 503
+    assert response.json()["error"] == "E-CREDENTIAL-SECRET-INVALID"
 
 
 def test_a_secret_that_is_not_a_pem_pair_is_refused(tmp_path: Path, asking: TlsApp) -> None:
@@ -104,5 +105,6 @@ def test_a_secret_that_is_not_a_pem_pair_is_refused(tmp_path: Path, asking: TlsA
     with start(tmp_path, asking, values) as runtime:
         problems = runtime.status()["problems"]
     assert problems == [
-        "credential 'bank': E-CREDENTIAL-UNAVAILABLE: mtls secret needs a PEM string 'private_key'"
+        "credential 'bank': E-CREDENTIAL-SECRET-INVALID:"
+        " mtls secret needs a PEM string 'private_key'"
     ]

@@ -33,6 +33,7 @@ class Cred:
     auth: Any
     secret: str
     prefixes: tuple[str, ...] = ("/v1",)
+    allow: tuple[tuple[str, Any], ...] = ()  # more capability fields (operations …)
 
 
 def encrypt(directory: Path, recipient: str, values: Mapping[str, str]) -> bytes:
@@ -72,6 +73,7 @@ def policy(creds: Mapping[str, Cred], secret_file: bytes, names: list[str]) -> d
                 "pathPrefixes": list(cred.prefixes),
                 "hosts": [cred.hosts[0]],
                 "policy": {},
+                **dict(cred.allow),
             }
             for name, cred in creds.items()
         },

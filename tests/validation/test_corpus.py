@@ -58,6 +58,8 @@ SECRET_VALUES = (
     "sk-plaintext-in-git",
     "sk-plaintext-key-committed-by-mistake",
     "plain-value",
+    "aws-wrong-test-not-real",
+    "aws-good-test-not-real",
 )
 
 

@@ -46,6 +46,15 @@ class AuthUnavailable(Refusal):
         super().__init__(status, code, message)
 
 
+SECRET_SHAPE_CODE = "E-CREDENTIAL-SECRET-INVALID"  # noqa: S105 (an error code)
+
+
+def secret_invalid(message: str) -> AuthUnavailable:
+    """A decrypted secret without the shape its strategy needs (JSON fields, PEM, text):
+    503 `E-CREDENTIAL-SECRET-INVALID`; the message names fields, never values."""
+    return AuthUnavailable(message, code=SECRET_SHAPE_CODE)
+
+
 @dataclass(frozen=True)
 class AuthServices:
     """What the per-request strategies need from the process, injected at load.

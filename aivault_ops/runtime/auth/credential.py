@@ -13,7 +13,12 @@ from dataclasses import dataclass, replace
 from urllib.parse import quote
 
 from aivault_ops.policy_document import PolicyCredential
-from aivault_ops.runtime.auth.base import AuthServices, AuthUnavailable, Injection
+from aivault_ops.runtime.auth.base import (
+    AuthServices,
+    AuthUnavailable,
+    Injection,
+    secret_invalid,
+)
 from aivault_ops.runtime.auth.strategies import build_injection, is_supported
 from aivault_ops.runtime.model import Refusal
 from aivault_ops.runtime.policy.checks.headers import HeaderPolicy
@@ -121,6 +126,8 @@ def build_credential(
         )
     except AuthUnavailable as problem:
         return _unavailable(name, hosts, problem)
+    except UnicodeDecodeError:  # a binary secret where text is needed: this credential only
+        return _unavailable(name, hosts, secret_invalid("a secret is not UTF-8 text"))
     injection = _owned(injection, table)
     header_names = table.share(injection.header_names())
     query_names = table.share(injection.query_names())

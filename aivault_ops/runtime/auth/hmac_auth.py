@@ -8,11 +8,12 @@ from aivault_ops.runtime.auth.base import AuthContext, AuthUnavailable, Injectio
 from aivault_ops.runtime.auth.request_auth import Signed
 from aivault_ops.runtime.auth.signing.hmac_signer import HmacSigner
 from aivault_ops.runtime.model import UpstreamRequest
-from aivault_ops.secret import Secret, wire_text
+from aivault_ops.runtime.upstream.client import request_target
+from aivault_ops.secret import Secret
 
 
 class HmacAuth:
-    """Signs the final method, path and body; the key itself is never sent."""
+    """Signs the final method, path, query and body; the key itself is never sent."""
 
     def __init__(self, signer: HmacSigner) -> None:
         self._signer = signer
@@ -22,10 +23,13 @@ class HmacAuth:
         return self._signer.added_header_names()
 
     async def sign(self, request: UpstreamRequest, now: datetime) -> Signed:
-        """`header_name: <value_template>` over this request at `now` (the path revealed
-        to be signed as sent; the header value a `Secret` like every injected value)."""
-        path = wire_text(request.path)
-        name, value = self._signer.sign(request.method, path, request.body, now.timestamp())
+        """`header_name: <value_template>` over this request at `now` (the path and query
+        revealed to be signed exactly as sent; the header value a `Secret` like every
+        injected value)."""
+        path, _, query = request_target(request).partition("?")
+        name, value = self._signer.sign(
+            request.method, path, request.body, now.timestamp(), query=query
+        )
         return Signed(((name, Secret(value)),))
 
     def unauthorized(self, signed: Signed) -> bool:

@@ -18,7 +18,7 @@ import os
 import ssl
 from typing import Any
 
-from aivault_ops.runtime.auth.base import AuthContext, AuthUnavailable, Injection
+from aivault_ops.runtime.auth.base import AuthContext, AuthUnavailable, Injection, secret_invalid
 from aivault_ops.runtime.auth.request_auth import ClientTls
 from aivault_ops.secret import Secret
 
@@ -30,10 +30,10 @@ def _pair(text: str) -> tuple[str, str]:
     except ValueError:
         data = None
     if not isinstance(data, dict):
-        raise AuthUnavailable("mtls secret must be a JSON object")
+        raise secret_invalid("mtls secret must be a JSON object")
     for key, marker in (("certificate", "CERTIFICATE-----"), ("private_key", "PRIVATE KEY-----")):
         if not isinstance(data.get(key), str) or marker not in data[key]:
-            raise AuthUnavailable(f"mtls secret needs a PEM string {key!r}")
+            raise secret_invalid(f"mtls secret needs a PEM string {key!r}")
     return data["certificate"], data["private_key"]
 
 
@@ -47,7 +47,7 @@ def load_client_pair(context: ssl.SSLContext, certificate: str, private_key: str
             pem.write(certificate.rstrip("\n") + "\n" + private_key)
         context.load_cert_chain(f"/proc/self/fd/{fd}")
     except ssl.SSLError:
-        raise AuthUnavailable("mtls certificate and private key do not load as a pair") from None
+        raise secret_invalid("mtls certificate and private key do not load as a pair") from None
     finally:
         os.close(fd)
 

@@ -30,6 +30,7 @@ from aivault_ops.runtime.policy.capability import Capability, parse_capabilities
 from aivault_ops.runtime.policy.checks.body import check_body_size
 from aivault_ops.runtime.policy.checks.method import check_method
 from aivault_ops.runtime.policy.checks.method_override import check_body_override
+from aivault_ops.runtime.policy.checks.operations import check_operation_headers
 from aivault_ops.runtime.policy.checks.path import check_prefix, longest_match, parse_path
 from aivault_ops.runtime.policy.consumers import ConsumerIndex
 from aivault_ops.runtime.policy.shared_values import ValueTable, fresh_number, fresh_text
@@ -254,8 +255,9 @@ class ActivePolicy:
         """Apply every §9 request rule to an authorized request and build the upstream request.
 
         The credential must be usable, then method, path (parsed here unless
-        authorization parsed it already) and its `;name=` parameters, headers,
-        query, body size and method overrides in the body.
+        authorization parsed it already) and its `;name=` parameters, headers
+        (operation headers only with listed values), query, body size and method
+        overrides in the body.
         """
         cap, credential = authorized.capability, authorized.credential
         injection = credential.require()
@@ -268,6 +270,7 @@ class ActivePolicy:
         headers = credential.header_policy.sanitize(
             request.headers, passthrough=authorized.passthrough
         )
+        check_operation_headers(cap.operation_rules, headers, host=cap.host, capability=cap.name)
         query = credential.query_policy.check(request.query)
         check_body_size(cap.max_request_body_bytes, len(request.body), capability=cap.name)
         check_body_override(headers, request.body)

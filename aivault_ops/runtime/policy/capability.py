@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from aivault_ops.errors import AivaultError
 from aivault_ops.policy_document import PolicyCapability
 from aivault_ops.runtime.auth.credential import CredentialRuntime
+from aivault_ops.runtime.policy.checks.operations import NO_OPERATIONS, OperationRules
 from aivault_ops.runtime.policy.checks.path import PathPrefix
 from aivault_ops.runtime.policy.shared_values import ValueTable
 from aivault_ops.runtime.response.blocklist import Blocklist
@@ -38,6 +39,7 @@ class Capability:
     max_response_body_bytes: int | None = None
     rate_limit_per_minute: int | None = None
     response_blocklist: Blocklist | None = None
+    operation_rules: OperationRules = NO_OPERATIONS  # X-Amz-Target values, copy sources
 
 
 def _limit(value: int | None, table: ValueTable) -> int | None:
@@ -73,6 +75,16 @@ def _prefixes(prefixes: tuple[str, ...], table: ValueTable) -> tuple[PathPrefix,
     return table.share(tuple(prefix(text) for text in prefixes))
 
 
+def _operation_rules(spec: PolicyCapability, table: ValueTable) -> OperationRules:
+    if not spec.operations and not spec.copy_source_prefixes:
+        return NO_OPERATIONS
+    operations = table.share(frozenset(table.texts(spec.operations)))
+    sources = _prefixes(spec.copy_source_prefixes, table)
+    return table.get(
+        ("operations", operations, sources), lambda: OperationRules(operations, sources)
+    )
+
+
 def _timeout_s(timeout_ms: int | None, table: ValueTable) -> float:
     return table.share(DEFAULT_TIMEOUT_S if not timeout_ms else timeout_ms / 1000)
 
@@ -101,6 +113,7 @@ def parse_capability(
         max_response_body_bytes=_limit(rules.max_response_body_bytes, table),
         rate_limit_per_minute=_limit(rules.rate_limit_per_minute, table),
         response_blocklist=_blocklist(name, rules.response_blocklist, table),
+        operation_rules=_operation_rules(spec, table),
     )
 
 

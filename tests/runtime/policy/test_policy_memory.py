@@ -94,8 +94,9 @@ def _reachable(root: object) -> list[object]:
 
 
 def _shared_by_interpreter(value: object) -> bool:
-    """Objects CPython shares itself (None, booleans, small ints, 0-1 character strings)."""
-    if value is None or isinstance(value, bool):
+    """Objects CPython shares itself (None, booleans, small ints, 0-1 character strings,
+    the empty tuple)."""
+    if value is None or isinstance(value, bool) or value == ():
         return True
     if isinstance(value, int):
         return -5 <= value <= 256

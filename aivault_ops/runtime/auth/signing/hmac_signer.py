@@ -2,17 +2,26 @@
 
 Config (`auth.hmac`): `algorithm` (`sha256` or `sha512`; anything else is
 refused when the policy loads), `header_name`, `value_template`, and an
-optional `message` (`body`, the default, or `canonical`). The key is the
-credential's `secret` variable, its UTF-8 bytes as stored.
+optional `message` (`request`, `canonical` or `body`; without it `body`, so
+a policy compiled before `request` existed keeps its meaning; `registry
+new` and `credential create` write `request`). The key is the credential's
+`secret` variable, its UTF-8 bytes as stored.
 
 The signed message:
 
-- `body`: the raw request body bytes exactly as sent (empty for no body);
-- `canonical`: the UTF-8 bytes of
-  `"{timestamp}\\n{METHOD}\\n{path}\\n{sha256 hex of the body}"` where
-  `timestamp` is the same unix-seconds value the template sees, `METHOD` is
-  upper case and `path` is the percent-encoded path as sent, without the
-  query string.
+- `request`: the UTF-8 bytes of
+  `"{timestamp}\\n{METHOD}\\n{path}\\n{query}\\n{sha256 hex of the body}"`
+  where `timestamp` is the same unix-seconds value the template sees,
+  `METHOD` is upper case, `path` is the percent-encoded path as sent and
+  `query` the query string as sent, without `?` (empty when there is none).
+  Nothing of the request is left out, so a signature cannot be moved onto
+  another request; replaying the same request is bounded only by how long
+  the upstream accepts a timestamp.
+- `canonical`: the same without the query line. A captured signature can
+  be replayed with another query string.
+- `body`: the raw request body bytes exactly as sent (empty for no body).
+  Method, path, query and time are not signed: a captured signature can be
+  replayed onto any request with the same body, at any time.
 
 `value_template` is sandboxed Jinja2 with strict undefined variables,
 compiled once when the policy loads and rendered per request with exactly
@@ -49,7 +58,8 @@ ALGORITHMS: Final[dict[str, Callable[[], Any]]] = {
     "sha256": hashlib.sha256,
     "sha512": hashlib.sha512,
 }
-MESSAGES: Final = ("body", "canonical")
+MESSAGES: Final = ("body", "canonical", "request")
+DEFAULT_MESSAGE: Final = "body"  # the meaning of a policy without `message`
 VARIABLES: Final = frozenset({"signature", "signature_b64", "timestamp"})
 _ENV = ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
 
@@ -58,6 +68,12 @@ def canonical_message(timestamp: int, method: str, path: str, body: bytes) -> by
     """`"{timestamp}\\n{METHOD}\\n{path}\\n{sha256 hex of body}"` as UTF-8."""
     digest = hashlib.sha256(body).hexdigest()
     return f"{timestamp}\n{method.upper()}\n{path}\n{digest}".encode()
+
+
+def request_message(timestamp: int, method: str, path: str, query: str, body: bytes) -> bytes:
+    """`"{timestamp}\\n{METHOD}\\n{path}\\n{query}\\n{sha256 hex of body}"` as UTF-8."""
+    digest = hashlib.sha256(body).hexdigest()
+    return f"{timestamp}\n{method.upper()}\n{path}\n{query}\n{digest}".encode()
 
 
 def compile_template(template: str) -> jinja2.Template:
@@ -86,14 +102,22 @@ class HmacSigner:
     """Signs requests for one credential; holds the key, never shows it."""
 
     def __init__(
-        self, *, key: Secret, algorithm: str, header_name: str, template: str, message: str = "body"
+        self,
+        *,
+        key: Secret,
+        algorithm: str,
+        header_name: str,
+        template: str,
+        message: str = DEFAULT_MESSAGE,
     ) -> None:
         if algorithm not in ALGORITHMS:
             raise AuthUnavailable(
                 f"auth.hmac.algorithm must be sha256 or sha512, not {algorithm!r}"
             )
         if message not in MESSAGES:
-            raise AuthUnavailable(f"auth.hmac.message must be body or canonical, not {message!r}")
+            raise AuthUnavailable(
+                f"auth.hmac.message must be request, canonical or body, not {message!r}"
+            )
         if TOKEN.fullmatch(header_name) is None:
             raise AuthUnavailable(
                 f"auth.hmac.header_name {header_name!r} is not a valid header name"
@@ -121,23 +145,30 @@ class HmacSigner:
             algorithm=spec["algorithm"],
             header_name=spec["header_name"],
             template=spec["value_template"],
-            message=spec.get("message", "body"),
+            message=spec.get("message", DEFAULT_MESSAGE),
         )
 
     def added_header_names(self) -> frozenset[str]:
         """Lower-case names this signer sets: callers may not send them."""
         return frozenset({self.header_name.lower()})
 
-    def message(self, method: str, path: str, body: bytes, timestamp: int) -> bytes:
+    def message(
+        self, method: str, path: str, body: bytes, timestamp: int, *, query: str = ""
+    ) -> bytes:
         """The bytes the HMAC covers (see the module docstring)."""
+        if self.message_kind == "request":
+            return request_message(timestamp, method, path, query, body)
         if self.message_kind == "canonical":
             return canonical_message(timestamp, method, path, body)
         return body
 
-    def sign(self, method: str, path: str, body: bytes, now: float) -> tuple[str, str]:
-        """The header `(header_name, rendered value_template)` for this request at `now`."""
+    def sign(
+        self, method: str, path: str, body: bytes, now: float, *, query: str = ""
+    ) -> tuple[str, str]:
+        """The header `(header_name, rendered value_template)` for this request at `now`;
+        `path` and `query` as sent (percent-encoded, the query without `?`)."""
         timestamp = int(now)
-        message = self.message(method, path, body, timestamp)
+        message = self.message(method, path, body, timestamp, query=query)
         mac = hmac.new(self._key.reveal_bytes(), message, self._digest)
         return self.header_name, self._render(mac.digest(), timestamp)
 

@@ -27,13 +27,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import quote
 
-from aivault_ops.runtime.auth.base import AuthUnavailable, config_dict
+from aivault_ops.runtime.auth.base import AuthUnavailable, config_dict, secret_invalid
 from aivault_ops.secret import Secret
 
 ALGORITHM: Final = "AWS4-HMAC-SHA256"
@@ -48,6 +49,8 @@ UNSIGNED_HEADERS: Final = frozenset(
 ADDED_HEADERS: Final = frozenset(
     {"authorization", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256"}
 )
+_KEY_ID: Final = re.compile(r"[!-.0-~]+")  # it goes into the Authorization header's scope
+_TOKEN_TEXT: Final = re.compile(r"[!-~]+")  # it is sent as X-Amz-Security-Token
 _SAFE_QUERY: Final = "-_.~"
 _SAFE_PATH: Final = "/~"
 
@@ -68,13 +71,19 @@ class AwsCredentials:
         except ValueError:
             data = None
         if not isinstance(data, dict):
-            raise AuthUnavailable("aws_sig_v4 secret must be a JSON object")
+            raise secret_invalid("aws_sig_v4 secret must be a JSON object")
         for key in ("access_key_id", "secret_access_key"):
             if not isinstance(data.get(key), str) or not data[key]:
-                raise AuthUnavailable(f"aws_sig_v4 secret needs a non-empty string {key!r}")
+                raise secret_invalid(f"aws_sig_v4 secret needs a non-empty string {key!r}")
         token = data.get("session_token")
         if token is not None and (not isinstance(token, str) or not token):
-            raise AuthUnavailable("aws_sig_v4 secret 'session_token' must be a non-empty string")
+            raise secret_invalid("aws_sig_v4 secret 'session_token' must be a non-empty string")
+        if _KEY_ID.fullmatch(data["access_key_id"]) is None:
+            raise secret_invalid(
+                "aws_sig_v4 secret 'access_key_id' must be visible ASCII without '/' or blanks"
+            )
+        if token is not None and _TOKEN_TEXT.fullmatch(token) is None:
+            raise secret_invalid("aws_sig_v4 secret 'session_token' must be visible ASCII")
         session = None if token is None else Secret(token)
         return cls(Secret(data["access_key_id"]), Secret(data["secret_access_key"]), session)
 

@@ -65,6 +65,46 @@ def test_canonical_signature_changes_with_method_path_body_and_time() -> None:
     assert canonical.sign("POST", "/a", b"x", NOW + 1) != base
 
 
+# A known vector: the exact message bytes of `request` mode, and the HMAC-SHA256 of
+# them under KEY, written out here (computed once with Python's hmac module alone).
+REQUEST_WIRE = (
+    b"1700000000\nPOST\n/v1/charges/a%20b\nexpand=customer&limit=10\n"
+    b"4fd532955c4ec88ea75f6a44e9bc3d28e98d92313cab3dbae5ee8c693c52f0ab"
+)
+REQUEST_MAC = "7447957d8cabdcd2de6b3030174b544d51c83cdbf738dd0e0342132c126ae8eb"
+
+
+def test_request_message_wire_format_matches_a_known_vector() -> None:
+    assert hashlib.sha256(BODY).hexdigest() == REQUEST_WIRE.rsplit(b"\n", 1)[1].decode()
+    assert hmac.new(KEY.encode(), REQUEST_WIRE, hashlib.sha256).hexdigest() == REQUEST_MAC
+    request = signer(message="request", value_template="t={{timestamp}},v1={{signature}}")
+    path, query = "/v1/charges/a%20b", "expand=customer&limit=10"
+    assert request.message("post", path, BODY, 1_700_000_000, query=query) == REQUEST_WIRE
+    _, value = request.sign("post", path, BODY, NOW, query=query)
+    assert value == f"t=1700000000,v1={REQUEST_MAC}"
+
+
+def test_request_message_without_a_query_keeps_an_empty_line() -> None:
+    message = signer(message="request").message("GET", "/v1/x", b"", 5)
+    assert message == b"5\nGET\n/v1/x\n\n" + hashlib.sha256(b"").hexdigest().encode()
+
+
+def test_request_signature_changes_with_every_part_of_the_request() -> None:
+    request = signer(message="request")
+    base = request.sign("POST", "/a", b"x", NOW, query="q=1")
+    assert request.sign("PUT", "/a", b"x", NOW, query="q=1") != base
+    assert request.sign("POST", "/b", b"x", NOW, query="q=1") != base
+    assert request.sign("POST", "/a", b"x", NOW, query="q=2") != base
+    assert request.sign("POST", "/a", b"x", NOW, query="") != base
+    assert request.sign("POST", "/a", b"y", NOW, query="q=1") != base
+    assert request.sign("POST", "/a", b"x", NOW + 1, query="q=1") != base
+
+
+def test_without_message_a_policy_keeps_meaning_body() -> None:
+    assert signer().message_kind == "body"
+    assert signer().sign("POST", "/a", BODY, NOW) == signer().sign("GET", "/b", BODY, 0)
+
+
 def test_the_key_is_never_in_the_header_or_repr() -> None:
     hmac_signer = signer(value_template="{{signature}}/{{signature_b64}}")
     _, value = hmac_signer.sign("POST", "/", KEY.encode(), NOW)
@@ -78,7 +118,10 @@ def test_the_key_is_never_in_the_header_or_repr() -> None:
     [
         ({"algorithm": "md5"}, "auth.hmac.algorithm must be sha256 or sha512, not 'md5'"),
         ({"algorithm": "SHA256"}, "auth.hmac.algorithm must be sha256 or sha512, not 'SHA256'"),
-        ({"message": "headers"}, "auth.hmac.message must be body or canonical, not 'headers'"),
+        (
+            {"message": "headers"},
+            "auth.hmac.message must be request, canonical or body, not 'headers'",
+        ),
         ({"header_name": "X Sig"}, "auth.hmac.header_name 'X Sig' is not a valid header name"),
         (
             {"value_template": "{{secret}}"},

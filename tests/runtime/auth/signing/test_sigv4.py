@@ -314,12 +314,25 @@ def test_credentials_from_json_and_repr() -> None:
             '{"access_key_id": "A", "secret_access_key": "B", "session_token": 3}',
             "aws_sig_v4 secret 'session_token' must be a non-empty string",
         ),
+        (
+            '{"access_key_id": "AKIA\\r\\nX-Evil: 1", "secret_access_key": "B"}',
+            "aws_sig_v4 secret 'access_key_id' must be visible ASCII without '/' or blanks",
+        ),
+        (
+            '{"access_key_id": "AKIA/2020", "secret_access_key": "B"}',
+            "aws_sig_v4 secret 'access_key_id' must be visible ASCII without '/' or blanks",
+        ),
+        (
+            '{"access_key_id": "AKIA", "secret_access_key": "B", "session_token": "a\\nb"}',
+            "aws_sig_v4 secret 'session_token' must be visible ASCII",
+        ),
     ],
 )
 def test_bad_secret_json_is_refused(text: str, message: str) -> None:
     with pytest.raises(AuthUnavailable) as caught:
         AwsCredentials.from_json(text)
     assert caught.value.message == message
+    assert (caught.value.status, caught.value.code) == (503, "E-CREDENTIAL-SECRET-INVALID")
 
 
 def test_from_config() -> None:
