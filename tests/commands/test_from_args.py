@@ -164,6 +164,18 @@ CASES: list[tuple[list[str], str, dict[str, Any]]] = [
          "log_format": "text"},
     ),
     (
+        ["serve", "--bundle-dir", "b", "--trust", "k", "--upstream-max-connections", "64",
+         "--upstream-max-per-host", "16", "--upstream-queue-timeout", "0.5"],
+        "serve.run_serve",
+        {"options": RuntimeOptions(
+            bundle_dir=P("b"), trust=["k"], poll_interval=None, header_timeout=10.0,
+            keepalive_timeout=30.0, body_timeout=60.0, shutdown_grace=10.0,
+            upstream_body_timeout=600.0, upstream_max_connections=64, upstream_max_per_host=16,
+            upstream_queue_timeout=0.5),
+         "listen": None, "socket": None, "listen_public": False, "workers": 1,
+         "log_format": "json"},
+    ),
+    (
         ["status", "--runtime", "http://127.0.0.1:1", "--json", "--wait", "2.5"],
         "status.run_status",
         {"runtime": "http://127.0.0.1:1", "as_json": True, "wait": 2.5},
