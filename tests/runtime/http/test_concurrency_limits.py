@@ -7,6 +7,8 @@ taken while the test checks what other requests get: behaviour, not timing.
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,12 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from support.bundles import TOKEN, BundleFactory
+import pytest
+from support.bundles import SECRET_PATH, TOKEN, BundleFactory, policy
 from support.runtime_proc import RuntimeProcess, StartRuntime, wait_until
-from support.upstream import RecordingUpstream
+from support.upstream import HOST, RecordingUpstream, recording_upstream
+
+from aivault_ops.bundle import build_bundle, publish_bundle
+from aivault_ops.canonical_json import canonical_json
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 USERS = "/v/my-api/v1/users"
+SLOW_HOST = "slow.example.com"
 
 
 def audited(tmp_path: Path) -> list[dict[str, Any]]:
@@ -105,3 +112,73 @@ def test_a_full_upstream_bulkhead_is_refused_busy_and_audited_as_an_error(
     wait_until(lambda: len(audited(tmp_path)) == 3, what="three audit lines")
     busy_line = next(line for line in audited(tmp_path) if line["error"] == "E-UPSTREAM-BUSY")
     assert (busy_line["decision"], busy_line["status"]) == ("error", 503)
+
+
+@pytest.fixture
+def two_hosts(tmp_path: Path) -> Iterator[RecordingUpstream]:
+    """One TLS upstream answering for HOST and SLOW_HOST (its `/sse` held until released)."""
+    with recording_upstream(tmp_path, hosts=(HOST, SLOW_HOST)) as upstream:
+        yield upstream
+
+
+def publish_two_capabilities(factory: BundleFactory, bundle_dir: Path) -> None:
+    """`my-api/users` on HOST and `slow-api/users` on SLOW_HOST, both granted to `agent`."""
+    document = policy(secret_file=factory.secret_file)
+    document["providers"]["slow-api"] = {"source": "custom", "hosts": [SLOW_HOST]}
+    credential = copy.deepcopy(document["credentials"]["my-api"])
+    document["credentials"]["slow-api"] = credential | {
+        "provider": "slow-api",
+        "hosts": [SLOW_HOST],
+    }
+    capability = copy.deepcopy(document["capabilities"]["my-api/users"])
+    document["capabilities"]["slow-api/users"] = capability | {
+        "credential": "slow-api", "provider": "slow-api", "hosts": [SLOW_HOST],
+    }  # fmt: skip
+    document["consumers"]["agent"]["capabilities"] = ["my-api/*", "slow-api/*"]
+    bundle = build_bundle(
+        policy_json=canonical_json(document), secret_files={SECRET_PATH: factory.secret_file},
+        serial=1, revision="rev-1", environment="test", expires_at=None,
+        signing_key=factory.signing_key,
+    )  # fmt: skip
+    publish_bundle(bundle_dir, bundle, 1)
+
+
+def test_a_slow_host_held_past_its_bulkhead_never_starves_a_fast_capability(
+    two_hosts: RecordingUpstream,  # first: torn down after the runtime has stopped
+    start_runtime: StartRuntime,
+    factory: BundleFactory,
+    bundle_dir: Path,
+) -> None:
+    """Six streams held open on the slow host (two sent, four queued behind its bulkhead
+    of two) while forty calls of the fast capability on the other host all complete."""
+    publish_two_capabilities(factory, bundle_dir)
+    runtime = start_runtime(
+        "--dev-resolve", two_hosts.dev_resolve(HOST), "--dev-resolve",
+        two_hosts.dev_resolve(SLOW_HOST), "--dev-ca-cert", str(two_hosts.ca_file),
+        "--upstream-max-per-host", "2", "--upstream-max-connections", "4",
+        "--upstream-queue-timeout", "60", dev=False,
+    )  # fmt: skip
+
+    def sent_to(host: str) -> int:
+        return sum(1 for seen in two_hosts.seen if seen.header("host") == host)
+
+    async def scenario() -> list[int]:
+        async with httpx.AsyncClient(base_url=runtime.url, headers=AUTH, timeout=60) as client:
+
+            async def slow() -> bytes:
+                async with client.stream("GET", "/v/slow-api/v1/users/sse") as response:
+                    return b"".join([chunk async for chunk in response.aiter_raw()])
+
+            held = [asyncio.ensure_future(slow()) for _ in range(6)]
+            while sent_to(SLOW_HOST) < 2:
+                await asyncio.sleep(0.01)
+            fast = [(await client.get(USERS)).status_code for _ in range(40)]
+            assert sent_to(SLOW_HOST) == 2  # the other four wait in the slow host's queue
+            assert not any(task.done() for task in held)
+            two_hosts.sse_release.set()
+            bodies = await asyncio.gather(*held)
+            assert bodies == [b"data: first\n\ndata: second\n\n"] * 6
+            return fast
+
+    assert asyncio.run(scenario()) == [200] * 40
+    assert sent_to(SLOW_HOST) == 6 and sent_to(HOST) == 40
