@@ -214,3 +214,44 @@ def test_the_per_host_limit_defaults_to_half_the_pool(tls: tuple[ssl.SSLContext,
         assert await asyncio.gather(*slow) == [200] * 5
 
     run(tls, scenario, max_connections=6)
+
+
+def test_a_full_pool_hands_a_released_connection_to_a_waiter_for_the_same_host(
+    tls: tuple[ssl.SSLContext, Path],
+) -> None:
+    async def scenario(client: Http1Upstream, server: TwoHosts) -> None:
+        in_use = await client.open(request(FAST))  # one slot, kept in use
+        slow = asyncio.ensure_future(fetch(client, SLOW))  # the other slot, held upstream
+        await server.until_held(1)
+        waiting = asyncio.ensure_future(fetch(client, FAST))  # its host has room, the pool not
+        await asyncio.sleep(0)
+        assert not waiting.done()
+        await in_use.aread()
+        await in_use.aclose()
+        assert await waiting == 200
+        server.release.set()
+        assert await slow == 200
+
+    server = run(tls, scenario, max_connections=2, max_per_host=2)
+    assert server.connections[FAST] == 1  # handed over, not opened again
+
+
+def test_a_full_pool_gives_a_released_slot_to_a_waiter_for_another_host(
+    tls: tuple[ssl.SSLContext, Path],
+) -> None:
+    async def scenario(client: Http1Upstream, server: TwoHosts) -> None:
+        in_use = await client.open(request(FAST))
+        first = asyncio.ensure_future(fetch(client, SLOW))
+        await server.until_held(1)
+        second = asyncio.ensure_future(fetch(client, SLOW))  # waits for a slot of the pool
+        await asyncio.sleep(0)
+        assert server.held == 1
+        await in_use.aread()
+        await in_use.aclose()  # its connection is closed, its slot goes to `second`
+        await server.until_held(2)
+        server.release.set()
+        assert await asyncio.gather(first, second) == [200, 200]
+        assert client.connections() == (0, 2)
+
+    server = run(tls, scenario, max_connections=2, max_per_host=2)
+    assert server.connections == {SLOW: 2, FAST: 1}
