@@ -199,9 +199,10 @@ class Pool:
         except BaseException as error:
             if waiter.done() and not waiter.cancelled():  # handed over just as we gave up
                 handed = waiter.result()
-                if handed is not None:
-                    handed.close()  # the permit it would need is the one we give back
-                self._free_slot()
+                if handed is None:
+                    self._free_slot()
+                else:
+                    self._pass_connection(handed)
             if isinstance(error, TimeoutError):
                 raise busy(key) from None
             raise
@@ -260,6 +261,15 @@ class Pool:
                 waiter.set_result(connection)
                 return
         bulkhead.busy -= 1
+        self._pass_connection(connection)
+
+    def _pass_connection(self, connection: Connection) -> None:
+        """A kept connection whose permit is given back already: to the first waiter for a
+        slot (as it is if that one wants the same host, else closed), else idle."""
+        if self._closed:
+            connection.close()
+            self._free_slot()
+            return
         while self._waiters:
             slot_waiter, key = self._waiters.popleft()
             if slot_waiter.done():

@@ -255,3 +255,63 @@ def test_a_full_pool_gives_a_released_slot_to_a_waiter_for_another_host(
 
     server = run(tls, scenario, max_connections=2, max_per_host=2)
     assert server.connections == {SLOW: 2, FAST: 1}
+
+
+@pytest.mark.parametrize("where", ["host queue", "pool queue"])
+def test_a_waiter_cancelled_just_as_a_connection_is_handed_to_it_passes_it_on(
+    tls: tuple[ssl.SSLContext, Path], where: str
+) -> None:
+    async def scenario(client: Http1Upstream, server: TwoHosts) -> None:
+        in_use = await client.open(request(FAST))
+        await in_use.aread()
+        waiting = asyncio.ensure_future(fetch(client, FAST))
+        await asyncio.sleep(0)  # queued: for its host's turn, or for a slot of the pool
+        await in_use.aclose()  # hands the connection over; the waiter has not run yet
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert client.connections() == (0, 1)  # back in the pool, not lost
+        assert await fetch(client, FAST) == 200
+
+    per_host = 1 if where == "host queue" else 2
+    server = run(tls, scenario, max_connections=1, max_per_host=per_host)
+    assert server.connections[FAST] == 1
+
+
+def test_a_waiter_timing_out_just_as_a_slot_is_handed_to_it_gives_it_back(
+    tls: tuple[ssl.SSLContext, Path],
+) -> None:
+    async def scenario(client: Http1Upstream, server: TwoHosts) -> None:
+        in_use = await client.open(request(FAST))
+        waiting = asyncio.ensure_future(fetch(client, SLOW))  # waits for the pool's one slot
+        await asyncio.sleep(0)
+        await in_use.aclose()  # not read to its end: closed, its slot handed to the waiter
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert client.connections() == (0, 0)
+        server.release.set()
+        assert await fetch(client, SLOW) == 200  # the slot was given back
+
+    run(tls, scenario, max_connections=1, max_per_host=1)
+
+
+@pytest.mark.parametrize("cancelled", [False, True], ids=["served", "cancelled"])
+def test_a_closed_connection_passes_its_host_turn_to_the_next_waiter(
+    tls: tuple[ssl.SSLContext, Path], cancelled: bool
+) -> None:
+    async def scenario(client: Http1Upstream, server: TwoHosts) -> None:
+        in_use = await client.open(request(FAST))
+        waiting = asyncio.ensure_future(fetch(client, FAST))
+        await asyncio.sleep(0)  # queued for its host's turn
+        await in_use.aclose()  # not read to its end: closed; the turn goes to the waiter
+        if cancelled:
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+        else:
+            assert await waiting == 200
+        assert await fetch(client, FAST) == 200  # the turn was not lost either way
+
+    server = run(tls, scenario, max_connections=4, max_per_host=1)
+    assert server.connections[FAST] == 2
