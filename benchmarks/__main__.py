@@ -17,11 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bundle_load, compile_profile, fleet, memory, proxy, reload, report
+from benchmarks import bulkhead, bundle_load, compile_profile, fleet, memory, proxy, reload, report
 from benchmarks import compile as compile_bench
 from benchmarks.common import Processes, have_tools, in_tmp
 
-SECTIONS = ("proxy", "reload", "bundle_load", "compile", "memory", "fleet")
+SECTIONS = ("proxy", "reload", "bundle_load", "compile", "memory", "fleet", "bulkhead")
 
 
 def _runners(smoke: bool) -> dict[str, Callable[[], Any]]:
@@ -56,6 +56,7 @@ def _runners(smoke: bool) -> dict[str, Callable[[], Any]]:
             compile_profile.main(["--smoke"] if smoke else []),
         ),
         "memory": lambda: in_tmp(run_memory),
+        "bulkhead": lambda: in_tmp(lambda w, p: bulkhead.measure(w, p, smoke=smoke)),
     }
 
 
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     missing = have_tools("nginx", "wrk")
     if "fleet" in args.sections:
         missing += have_tools("docker-registry", "redis-server", "nginx", "wrk")
-    if missing and {"proxy", "reload", "memory", "fleet"} & set(args.sections):
+    if missing and {"proxy", "reload", "memory", "fleet", "bulkhead"} & set(args.sections):
         tools = ", ".join(sorted(set(missing)))
         print(f"missing tools: {tools} (apt-get install {tools})", file=sys.stderr)
         return 1

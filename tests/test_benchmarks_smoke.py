@@ -30,6 +30,10 @@ SECTIONS = (
         "## Fleet: registry propagation and shared rate limits",
         "| publish → all runtimes serving (p50, ms) |",
     ),
+    (
+        "## Bulkheads: a fast capability beside a saturated slow upstream",
+        "| runtime | fast alone (req/s) | fast beside slow (req/s) | ratio |",
+    ),
     ("## Where the time goes (profile)", ""),
 )
 

@@ -116,6 +116,21 @@ def _add_connection_limits(parser: Any) -> None:
         " (default 600; the capability's timeoutMs bounds the head)",
     )  # fmt: skip
     parser.add_argument(
+        "--upstream-max-connections", type=int, metavar="N",
+        help="upstream connections per worker, in use or idle, over every host (default 256,"
+        " fewer when file descriptors are scarce)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--upstream-max-per-host", type=int, metavar="N",
+        help="upstream connections in use per host (a bulkhead: a slow host cannot take"
+        " another's; default half of --upstream-max-connections)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--upstream-queue-timeout", type=float, metavar="S",
+        help="seconds a request may wait for an upstream connection before a 503"
+        " E-UPSTREAM-BUSY (default 5; never past the capability's timeoutMs)",
+    )  # fmt: skip
+    parser.add_argument(
         "--shutdown-grace", type=float, default=c.DEFAULT_SHUTDOWN_GRACE_S, metavar="S",
         help="on SIGTERM, seconds in-flight requests get to finish"
         f" (default {c.DEFAULT_SHUTDOWN_GRACE_S:g})",
@@ -217,6 +232,9 @@ def from_args(args: argparse.Namespace) -> int:
         rate_limit_fallback=args.rate_limit_fallback,
         rate_limit_store_password_file=args.rate_limit_store_password_file,
         rate_limit_store_ca_cert=args.rate_limit_store_ca_cert,
+        upstream_max_connections=args.upstream_max_connections,
+        upstream_max_per_host=args.upstream_max_per_host,
+        upstream_queue_timeout=args.upstream_queue_timeout,
     )
     return run_serve(
         options=options,

@@ -107,6 +107,7 @@ class PolicyCredential:
 
 _LIMITS = (
     ("rateLimitPerMinute", "rate_limit_per_minute"),
+    ("maxConcurrent", "max_concurrent"),
     ("maxRequestBodyBytes", "max_request_body_bytes"),
     ("maxResponseBodyBytes", "max_response_body_bytes"),
     ("timeoutMs", "timeout_ms"),
@@ -122,6 +123,7 @@ class CapabilityPolicy:
     max_request_body_bytes: int | None = None
     max_response_body_bytes: int | None = None
     timeout_ms: int | None = None
+    max_concurrent: int | None = None
     response_blocklist: tuple[str, ...] | None = None
     other: Mapping[str, JsonValue] = field(default_factory=dict)  # schema-valid, not typed above
 

@@ -69,3 +69,31 @@ class UpstreamForbidden(UpstreamFailure):
 
     def __init__(self, message: str) -> None:
         super().__init__(403, "E-UPSTREAM-FORBIDDEN", message)
+
+
+RETRY_SOON: str = "1"
+
+
+class ConcurrencyLimited(Refusal):
+    """503: the capability's `maxConcurrent` requests are in flight already (`deny`:
+    the policy's limit); nothing was sent. Carries `Retry-After`."""
+
+    retry_after: str = RETRY_SOON
+
+    def __init__(self, limit: int, capability: str) -> None:
+        super().__init__(
+            503,
+            "E-CONCURRENCY-LIMIT",
+            f"capability {capability!r} allows {limit} requests in flight at once; retry later",
+        )
+
+
+class UpstreamBusy(UpstreamFailure):
+    """503: no connection to the upstream host came free within the wait for one (its
+    bulkhead is full); nothing was sent. An `error`: the request was allowed.
+    Carries `Retry-After`."""
+
+    retry_after: str = RETRY_SOON
+
+    def __init__(self, message: str) -> None:
+        super().__init__(503, "E-UPSTREAM-BUSY", message)

@@ -96,6 +96,7 @@ class PreparedCall:
     upstream: UpstreamRequest
     max_response_body_bytes: int | None = None
     rate_limit_per_minute: int | None = None
+    max_concurrent: int | None = None
     response_blocklist: Blocklist | None = None
     redactor: SecretRedactor = field(default_factory=SecretRedactor.empty)
     header_filter: ResponseHeaderFilter = field(default_factory=ResponseHeaderFilter.default)

@@ -33,3 +33,6 @@ class RuntimeOptions:
     rate_limit_fallback: str = "closed"  # Redis unreachable: "closed" (503) or "local"
     rate_limit_store_password_file: Path | None = None
     rate_limit_store_ca_cert: Path | None = None  # CA for rediss://
+    upstream_max_connections: int | None = None  # None: 256, or fewer with few descriptors
+    upstream_max_per_host: int | None = None  # None: half of upstream_max_connections
+    upstream_queue_timeout: float | None = None  # None: 5 s (http1_pool)

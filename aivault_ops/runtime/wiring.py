@@ -220,14 +220,30 @@ def upstream_settings(args: RuntimeOptions, log: StderrLog) -> UpstreamSettings:
 
     if not args.upstream_body_timeout > 0:
         raise UsageError("--upstream-body-timeout must be positive")
+    _check_upstream_limits(args)
     settings = UpstreamSettings(
         dev_resolve=dev_resolve,
         dev_ca_cert=args.dev_ca_cert,
-        max_connections=min(UpstreamSettings.max_connections, default_max_connections()),
+        max_connections=args.upstream_max_connections
+        or min(UpstreamSettings.max_connections, default_max_connections()),
+        max_per_host=args.upstream_max_per_host,
+        queue_timeout_s=args.upstream_queue_timeout or UpstreamSettings.queue_timeout_s,
         body_timeout_s=args.upstream_body_timeout,
     )
     ssl_context(settings)
     return settings
+
+
+def _check_upstream_limits(args: RuntimeOptions) -> None:
+    """The upstream bulkhead options, when given: counts at least 1, a positive wait."""
+    for flag, count in (
+        ("--upstream-max-connections", args.upstream_max_connections),
+        ("--upstream-max-per-host", args.upstream_max_per_host),
+    ):
+        if count is not None and count < 1:
+            raise UsageError(f"{flag} must be at least 1")
+    if args.upstream_queue_timeout is not None and not args.upstream_queue_timeout > 0:
+        raise UsageError("--upstream-queue-timeout must be positive")
 
 
 def _now() -> datetime:

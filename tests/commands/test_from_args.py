@@ -111,10 +111,12 @@ CASES: list[tuple[list[str], str, dict[str, Any]]] = [
     ),
     (
         ["capability", "create", "p/c", "--provider", "p", "--credential", "c", "--method", "GET",
-         "--method", "POST", "--path", "/a", "--host", "h", "--replace", "--dir", "d"],
+         "--method", "POST", "--path", "/a", "--host", "h", "--replace", "--dir", "d",
+         "--operation", "DynamoDB_20120810.GetItem", "--copy-source", "/b/"],
         "capability.run_create",
         {"name": "p/c", "provider": "p", "credential": "c", "methods": ["GET", "POST"],
-         "path_prefixes": ["/a"], "hosts": ["h"], "replace": True, "directory": P("d")},
+         "path_prefixes": ["/a"], "hosts": ["h"], "replace": True, "directory": P("d"),
+         "operations": ["DynamoDB_20120810.GetItem"], "copy_source_prefixes": ["/b/"]},
     ),
     (
         ["keys", "signing", "--out", "o", "--force", "--json"],
@@ -176,6 +178,18 @@ CASES: list[tuple[list[str], str, dict[str, Any]]] = [
         "policy_tests.run_tests",
         {"paths": [P("d"), P("f.yaml")], "bundle": P("b"), "trust": ["k"], "environment": "e",
          "as_json": True},
+    ),
+    (
+        ["serve", "--bundle-dir", "b", "--trust", "k", "--upstream-max-connections", "64",
+         "--upstream-max-per-host", "16", "--upstream-queue-timeout", "0.5"],
+        "serve.run_serve",
+        {"options": RuntimeOptions(
+            bundle_dir=P("b"), trust=["k"], poll_interval=None, header_timeout=10.0,
+            keepalive_timeout=30.0, body_timeout=60.0, shutdown_grace=10.0,
+            upstream_body_timeout=600.0, upstream_max_connections=64, upstream_max_per_host=16,
+            upstream_queue_timeout=0.5),
+         "listen": None, "socket": None, "listen_public": False, "workers": 1,
+         "log_format": "json"},
     ),
     (
         ["status", "--runtime", "http://127.0.0.1:1", "--json", "--wait", "2.5"],

@@ -128,6 +128,9 @@ def test_serves_tcp_and_a_unix_socket_until_sigterm_then_reuses_the_stale_socket
         ({"shutdown_grace": 0.0}, "--shutdown-grace must be positive"),
         ({"max_connections": 0}, "--max-connections must be at least 1"),
         ({"upstream_body_timeout": 0.0}, "--upstream-body-timeout must be positive"),
+        ({"upstream_max_connections": 0}, "--upstream-max-connections must be at least 1"),
+        ({"upstream_max_per_host": -1}, "--upstream-max-per-host must be at least 1"),
+        ({"upstream_queue_timeout": 0.0}, "--upstream-queue-timeout must be positive"),
     ],
     ids=lambda value: next(iter(value)) if isinstance(value, dict) else "",
 )

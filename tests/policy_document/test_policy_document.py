@@ -247,10 +247,10 @@ def test_capability_policy_types_every_field_of_the_schema() -> None:
     schema = json.loads((schema_check.SCHEMA_DIR / "policy.schema.json").read_text())
     fields = schema["$defs"]["capabilityPolicy"]["properties"]
     every = {"rateLimitPerMinute": 1, "maxRequestBodyBytes": 2, "maxResponseBodyBytes": 3}
-    every |= {"timeoutMs": 4, "responseBlocklist": ["$.a"]}
+    every |= {"timeoutMs": 4, "maxConcurrent": 5, "responseBlocklist": ["$.a"]}
     assert set(every) == set(fields)
     rules = CapabilityPolicy.from_json(every)
-    assert rules == CapabilityPolicy(1, 2, 3, 4, ("$.a",))
+    assert rules == CapabilityPolicy(1, 2, 3, 4, 5, ("$.a",))
     assert rules.other == {}
     assert CapabilityPolicy.from_json({}) == CapabilityPolicy()
     assert CapabilityPolicy().to_json() == {}
@@ -347,8 +347,8 @@ _DELETE = object()
             ("capabilities", "my-api/users", "policy", "timeOutMs"),
             5,
             "unknown field 'timeOutMs' in capabilities.my-api/users.policy (did you mean"
-            " 'timeoutMs'?) (allowed: maxRequestBodyBytes, maxResponseBodyBytes,"
-            " rateLimitPerMinute, responseBlocklist, timeoutMs)",
+            " 'timeoutMs'?) (allowed: maxConcurrent, maxRequestBodyBytes,"
+            " maxResponseBodyBytes, rateLimitPerMinute, responseBlocklist, timeoutMs)",
         ),
         (
             ("consumers", "agent", "capabilities"),

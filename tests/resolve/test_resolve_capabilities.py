@@ -158,7 +158,7 @@ def test_capability_manifests_replace_auto_provisioning(tmp_path: Path) -> None:
     manifests = _credential("openai", "{provider: openai}") + (
         "---\napiVersion: aivault.dev/v1\nkind: Capability\nmetadata: {name: openai/chat-only}\n"
         "spec:\n  credential: openai\n  allow: {methods: [POST], pathPrefixes: [/v1/chat]}\n"
-        "  policy: {rateLimitPerMinute: 5, timeoutMs: 1000}\n"
+        "  policy: {rateLimitPerMinute: 5, timeoutMs: 1000, maxConcurrent: 4}\n"
     )
     policy, problems = _resolve(
         tmp_path, manifests, {"secrets/openai.sops.yaml": ("OPENAI_API_KEY",)}
@@ -173,7 +173,7 @@ def test_capability_manifests_replace_auto_provisioning(tmp_path: Path) -> None:
         ("/v1/chat",),
         ("api.openai.com",),
     )
-    assert dict(chat.policy) == {"rateLimitPerMinute": 5, "timeoutMs": 1000}
+    assert dict(chat.policy) == {"rateLimitPerMinute": 5, "timeoutMs": 1000, "maxConcurrent": 4}
 
 
 def test_a_manifest_with_a_registry_name_takes_precedence(tmp_path: Path) -> None:

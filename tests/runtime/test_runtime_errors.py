@@ -12,9 +12,11 @@ from aivault_ops.errors import AivaultError, CodedError
 from aivault_ops.runtime.auth.base import AuthUnavailable
 from aivault_ops.runtime.auth.oauth2.flow import OAuth2Error
 from aivault_ops.runtime.errors import (
+    ConcurrencyLimited,
     Failure,
     HttpError,
     Refusal,
+    UpstreamBusy,
     UpstreamFailure,
     UpstreamForbidden,
 )
@@ -66,6 +68,8 @@ def test_every_runtime_error_has_a_verdict_and_is_under_the_root() -> None:
         (INTERNAL_ERROR, 500, "E-INTERNAL", "error"),
         (CLIENT_CLOSED, 499, "E-CLIENT-CLOSED", "error"),
         (audit_unavailable(), 503, "E-AUDIT-UNAVAILABLE", "error"),
+        (ConcurrencyLimited(4, "a/b"), 503, "E-CONCURRENCY-LIMIT", "deny"),
+        (UpstreamBusy("m"), 503, "E-UPSTREAM-BUSY", "error"),
     ],
 )  # fmt: skip
 def test_status_code_and_verdict_are_carried_explicitly(

@@ -48,6 +48,7 @@ from aivault_ops.runtime.observe.metrics import CONTENT_TYPE, Metrics
 from aivault_ops.runtime.observe.status import DEGRADED, readiness, status_document
 from aivault_ops.runtime.policy.active import ActivePolicy
 from aivault_ops.runtime.policy.authorized import Authorized
+from aivault_ops.runtime.policy.concurrency import ConcurrencyGate
 from aivault_ops.runtime.policy.rate_limit import InMemoryRateLimitStore, RateLimiter
 from aivault_ops.runtime.response.body import (
     declared_length,
@@ -94,6 +95,7 @@ class Runtime:
         self.max_body_bytes = max_body_bytes
         self.rate_limits: RateLimiter = rate_limits or InMemoryRateLimitStore()
         self.body_timeout_s = body_timeout_s
+        self.concurrency = ConcurrencyGate()
         self._in_flight = 0
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
@@ -173,8 +175,9 @@ class Runtime:
         self, request: web.BaseRequest, asked: Invocation, *, passthrough: bool
     ) -> tuple[web.StreamResponse, Ending]:
         """The request's stages in order, each result noted in `asked` for the audit line:
-        policy, authenticate, authorize (once), read, prepare, rate limit, audit
-        readiness, send; then the answer, whole or streamed."""
+        policy, authenticate, authorize (once), read, prepare, concurrency, rate
+        limit, audit readiness, send; then the answer, whole or streamed (the
+        capability's `maxConcurrent` place is held until it is passed on)."""
         try:
             policy = self.current_policy()
             asked.serial = policy.serial
@@ -194,14 +197,19 @@ class Runtime:
                 authorized = policy.authorize(consumer, capability)
             call = policy.prepare(authorized, inbound)
             asked.credential = call.credential
-            await self.check_rate(call)
-            self.ensure_audit_ready()
-            call, response, length = await self._open(call)
-        except HttpError as error:  # a refusal, an upstream failure, a store unavailable
+            place = self.concurrency.enter(call.capability, call.max_concurrent)
+        except HttpError as error:  # a refusal
             return self._refusal(error)
-        if not passthrough or should_buffer(call, response, length, BUFFER_BELOW):
-            return await self._whole(call, response, length, envelope=not passthrough)
-        return await self._stream(request, call, response, asked)
+        with place:
+            try:
+                await self.check_rate(call)
+                self.ensure_audit_ready()
+                call, response, length = await self._open(call)
+            except HttpError as error:  # a refusal, an upstream failure, a store unavailable
+                return self._refusal(error)
+            if not passthrough or should_buffer(call, response, length, BUFFER_BELOW):
+                return await self._whole(call, response, length, envelope=not passthrough)
+            return await self._stream(request, call, response, asked)
 
     def ensure_audit_ready(self) -> None:
         """503 unless the audit log can take this request's line.
@@ -323,8 +331,9 @@ class Runtime:
 
     def _refusal(self, error: HttpError) -> tuple[web.Response, Ending]:
         response = json_response(error.status, error.to_json())
-        if isinstance(error, RateLimited):
-            response.headers["Retry-After"] = error.retry_after
+        retry_after: str | None = getattr(error, "retry_after", None)
+        if retry_after is not None:  # RateLimited, ConcurrencyLimited, UpstreamBusy
+            response.headers["Retry-After"] = retry_after
         if error.status == 408:  # the rest of the body may still be on its way
             response.force_close()
         return response, Ending(error.status, 0, error)

@@ -292,6 +292,7 @@ class ActivePolicy:
             upstream=upstream,
             max_response_body_bytes=cap.max_response_body_bytes,
             rate_limit_per_minute=cap.rate_limit_per_minute,
+            max_concurrent=cap.max_concurrent,
             response_blocklist=cap.response_blocklist,
             redactor=credential.redactor,
             header_filter=credential.header_filter,

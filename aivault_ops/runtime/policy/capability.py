@@ -38,6 +38,7 @@ class Capability:
     max_request_body_bytes: int | None = None
     max_response_body_bytes: int | None = None
     rate_limit_per_minute: int | None = None
+    max_concurrent: int | None = None
     response_blocklist: Blocklist | None = None
     operation_rules: OperationRules = NO_OPERATIONS  # X-Amz-Target values, copy sources
 
@@ -112,6 +113,7 @@ def parse_capability(
         max_request_body_bytes=_limit(rules.max_request_body_bytes, table),
         max_response_body_bytes=_limit(rules.max_response_body_bytes, table),
         rate_limit_per_minute=_limit(rules.rate_limit_per_minute, table),
+        max_concurrent=_limit(rules.max_concurrent, table),
         response_blocklist=_blocklist(name, rules.response_blocklist, table),
         operation_rules=_operation_rules(spec, table),
     )

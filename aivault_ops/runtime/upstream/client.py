@@ -30,8 +30,8 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from aivault_ops.errors import UsageError
+from aivault_ops.runtime.errors import UpstreamBusy, UpstreamForbidden
 from aivault_ops.runtime.errors import UpstreamFailure as UpstreamFailure
-from aivault_ops.runtime.errors import UpstreamForbidden
 from aivault_ops.runtime.hop_by_hop import NOT_FORWARDED
 from aivault_ops.runtime.model import UpstreamRequest
 from aivault_ops.runtime.policy.checks.ssrf import is_forbidden_address
@@ -191,11 +191,15 @@ class UpstreamSettings:
 
     `body_timeout_s` bounds a whole response body, from the end of its head
     (a capability's own timeout bounds the head, and each wait for body bytes).
+    `max_per_host` (None: half of `max_connections`) is each host's bulkhead and
+    `queue_timeout_s` the longest wait for a connection (see `http1_pool`).
     """
 
     dev_resolve: DevResolve = field(default_factory=DevResolve)
     dev_ca_cert: Path | None = None
     max_connections: int = 256
+    max_per_host: int | None = None
+    queue_timeout_s: float = http1_pool.DEFAULT_QUEUE_TIMEOUT_S
     keepalive_s: float = 30.0
     body_timeout_s: float = http1.DEFAULT_BODY_TIMEOUT_S
 
@@ -216,7 +220,8 @@ class Http1Upstream:
 
     One pool for every credential without a client certificate, and one per
     mTLS credential (its own TLS context), so a client certificate is only
-    ever presented on that credential's connections.
+    ever presented on that credential's connections. Within a pool each
+    upstream host has its own bulkhead of connections and its own queue.
     """
 
     def __init__(self, settings: UpstreamSettings) -> None:
@@ -230,8 +235,11 @@ class Http1Upstream:
         pool = self._pools.get(key)
         if pool is None:
             context = self._context if tls is None else tls.context
-            limit, keepalive_s = self._settings.max_connections, self._settings.keepalive_s
-            pool = self._pools[key] = http1_pool.Pool(context, limit, keepalive_s)
+            settings = self._settings
+            pool = self._pools[key] = http1_pool.Pool(
+                context, settings.max_connections, settings.keepalive_s,
+                per_host=settings.max_per_host, queue_timeout_s=settings.queue_timeout_s,
+            )  # fmt: skip
         return pool
 
     def connections(self) -> tuple[int, int]:
@@ -253,7 +261,8 @@ class Http1Upstream:
         """Send `request` over https; UpstreamFailure on any connection-level failure.
 
         `request.timeout_s` bounds everything up to the whole response head: the
-        wait for a pool slot, the connect, the write, a retry, the head itself."""
+        wait for a pool slot (`queue_timeout_s` too, then E-UPSTREAM-BUSY), the
+        connect, the write, a retry, the head itself."""
         check_literal_host(request.host, self._settings.dev_resolve)
         pool = self._pool(request.tls)
         deadline = asyncio.get_running_loop().time() + request.timeout_s
@@ -365,6 +374,8 @@ def classify_error(error: BaseException) -> UpstreamFailure:
         return next(e for e in chain if isinstance(e, UpstreamFailure))
     if any(isinstance(e, AddressRefused) for e in chain):
         return UpstreamForbidden("the upstream address is forbidden")
+    if busy := next((e for e in chain if isinstance(e, http1_pool.PoolBusy)), None):
+        return UpstreamBusy(str(busy))
     if any(isinstance(e, http1.UnsendableRequest) for e in chain):
         return UpstreamFailure(
             502, "E-UPSTREAM-REQUEST", "the upstream request has a header that cannot be sent"

@@ -1,17 +1,29 @@
-"""Keep-alive connections of the upstream client, per TLS context, within one limit.
+"""Keep-alive connections of the upstream client, per TLS context, in bulkheads.
 
-A pool holds at most `limit` connections, counting those in use, those
-being opened and the idle ones. A checkout takes a fresh idle connection to
-the same (host, port) if there is one (the most recently used), else a free
-slot; with none free it closes the oldest idle connection to another host
-and takes its slot, and only when every slot is in use does it wait (first
-come, first served) until its deadline. Idle connections are closed by a
-timer once `keepalive_s` has passed, when the upstream closes them, or when
-they receive anything; none is reused after `keepalive_s` idle. The pool
-keeps no per-request timer: one reaper timer runs while anything is idle.
+Two limits, so one slow upstream never takes another's connections:
+
+- **per host** (a bulkhead): at most `per_host` connections to one (host,
+  port) are in use or being opened at once, each host with its own
+  first-come-first-served queue. A host whose answers are slow fills only
+  its own bulkhead; requests to every other host never wait behind it.
+- **per pool** (the last resort): at most `limit` connections in all,
+  counting those in use, those being opened and the idle ones. A checkout
+  that has its host's permit takes a fresh idle connection to the same
+  (host, port) if there is one (the most recently used), else a free slot;
+  with none free it closes the oldest idle connection to another host and
+  takes its slot, and only when every slot is in use does it wait.
+
+Every wait (for the host's permit, then for a slot) ends by the request's
+deadline or `queue_timeout_s`, whichever comes first, with `PoolBusy`
+(`E-UPSTREAM-BUSY`): a request is refused rather than queued without end.
+Idle connections are closed by a timer once `keepalive_s` has passed, when
+the upstream closes them, or when they receive anything; none is reused
+after `keepalive_s` idle. The pool keeps no per-request timer: one reaper
+timer runs while anything is idle.
 
 An mTLS credential has a pool of its own (its TLS context), so its client
-certificate is presented on its own connections only.
+certificate is presented on its own connections only, and its bulkheads are
+its own.
 """
 
 from __future__ import annotations
@@ -20,22 +32,59 @@ import asyncio
 import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Final
 
 from aivault_ops.runtime.upstream.http1 import Connection
 
 Resolve = Callable[[str, int], Awaitable[list[tuple[str, int]]]]
 Key = tuple[str, int]
+DEFAULT_QUEUE_TIMEOUT_S: Final = 5.0
+
+
+class PoolBusy(Exception):
+    """No connection to the host came free within the wait for one."""
+
+
+def busy(key: Key) -> PoolBusy:
+    """`PoolBusy` naming the host (never a path, never a secret)."""
+    return PoolBusy(f"no connection to {key[0]} came free in time; retry later")
+
+
+def default_per_host(limit: int) -> int:
+    """Half the pool: one host never holds more than half of the connections."""
+    return max(1, limit // 2)
+
+
+@dataclass(slots=True)
+class _Bulkhead:
+    """One (host, port): connections in use or being opened, and who waits for one."""
+
+    busy: int = 0
+    waiters: deque[asyncio.Future[Connection | None]] = field(default_factory=deque)
 
 
 class Pool:
-    """Keep-alive connections for one TLS context, at most `limit` in use or idle."""
+    """Keep-alive connections for one TLS context: at most `per_host` in use per host,
+    at most `limit` in use or idle in all."""
 
-    def __init__(self, context: ssl.SSLContext, limit: int, keepalive_s: float) -> None:
+    def __init__(
+        self,
+        context: ssl.SSLContext,
+        limit: int,
+        keepalive_s: float,
+        *,
+        per_host: int | None = None,
+        queue_timeout_s: float = DEFAULT_QUEUE_TIMEOUT_S,
+    ) -> None:
         self._context = context
         self._keepalive_s = keepalive_s
+        self._per_host = per_host or default_per_host(limit)
+        self._queue_timeout_s = queue_timeout_s
         self._free = limit
         self._in_use = 0
         self._idle_count = 0
+        self._bulkheads: dict[Key, _Bulkhead] = {}
         self._waiters: deque[tuple[asyncio.Future[Connection | None], Key]] = deque()
         self._idle: dict[Key, list[Connection]] = {}
         self._reaper: asyncio.TimerHandle | None = None
@@ -49,12 +98,27 @@ class Pool:
         self, host: str, port: int, resolve: Resolve, deadline: float
     ) -> tuple[Connection, bool]:
         """A fresh idle connection to (host, port), else a new one, by `deadline`; and
-        whether it was reused."""
+        whether it was reused. `PoolBusy` when none came free in time."""
         loop = asyncio.get_running_loop()
         key = (host, port)
-        connection = self._take_idle(key, loop.time())
-        if connection is None:
-            connection = await self._slot(loop, key, deadline)
+        wait_until = min(deadline, loop.time() + self._queue_timeout_s)
+        bulkhead = self._bulkheads.get(key)
+        if bulkhead is None:
+            bulkhead = self._bulkheads[key] = _Bulkhead()
+        if bulkhead.busy < self._per_host:
+            bulkhead.busy += 1
+        else:
+            handed = await self._wait(bulkhead, loop, wait_until, key)
+            if handed is not None:
+                self._in_use += 1
+                return handed, True
+        try:
+            connection = self._take_idle(key, loop.time())
+            if connection is None:
+                connection = await self._slot(loop, key, wait_until)
+        except BaseException:
+            self._pass_permit(bulkhead)
+            raise
         if connection is not None:
             self._in_use += 1
             return connection, True
@@ -62,10 +126,42 @@ class Pool:
             connection = await self._connect(host, port, resolve, deadline)
         except BaseException:
             self._free_slot()
+            self._pass_permit(bulkhead)
             raise
         connection.key = key
         self._in_use += 1
         return connection, False
+
+    async def _wait(
+        self, bulkhead: _Bulkhead, loop: asyncio.AbstractEventLoop, wait_until: float, key: Key
+    ) -> Connection | None:
+        """Wait in the host's queue for its permit (None), or for a connection to it a
+        release hands over with the permit. `PoolBusy` at `wait_until`."""
+        waiter: asyncio.Future[Connection | None] = loop.create_future()
+        bulkhead.waiters.append(waiter)
+        try:
+            async with asyncio.timeout_at(wait_until):
+                return await waiter
+        except BaseException as error:
+            if waiter.done() and not waiter.cancelled():  # handed over just as we gave up
+                handed = waiter.result()
+                if handed is None:
+                    self._pass_permit(bulkhead)
+                else:
+                    self._in_use += 1
+                    self.release(handed)
+            if isinstance(error, TimeoutError):
+                raise busy(key) from None
+            raise
+
+    def _pass_permit(self, bulkhead: _Bulkhead) -> None:
+        """Hand the host's permit to its first live waiter, or put it back."""
+        while bulkhead.waiters:
+            waiter = bulkhead.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        bulkhead.busy -= 1
 
     def _take_idle(self, key: Key, now: float) -> Connection | None:
         """The most recently pooled idle connection to `key` still fresh; stale or
@@ -86,9 +182,10 @@ class Pool:
         return connection
 
     async def _slot(
-        self, loop: asyncio.AbstractEventLoop, key: Key, deadline: float
+        self, loop: asyncio.AbstractEventLoop, key: Key, wait_until: float
     ) -> Connection | None:
-        """Take a slot (None), or the idle connection to `key` a release hands over."""
+        """Take a slot (None), or the idle connection to `key` a release hands over;
+        the caller holds the host's permit already. `PoolBusy` at `wait_until`."""
         if self._free > 0:
             self._free -= 1
             return None
@@ -97,19 +194,18 @@ class Pool:
         waiter: asyncio.Future[Connection | None] = loop.create_future()
         self._waiters.append((waiter, key))
         try:
-            async with asyncio.timeout_at(deadline):
+            async with asyncio.timeout_at(wait_until):
                 return await waiter
-        except BaseException:
-            if waiter.done() and not waiter.cancelled():
-                self._pass_on(waiter.result())  # handed over just as we gave up
+        except BaseException as error:
+            if waiter.done() and not waiter.cancelled():  # handed over just as we gave up
+                handed = waiter.result()
+                if handed is None:
+                    self._free_slot()
+                else:
+                    self._pass_connection(handed)
+            if isinstance(error, TimeoutError):
+                raise busy(key) from None
             raise
-
-    def _pass_on(self, handed: Connection | None) -> None:
-        if handed is None:
-            self._free_slot()
-        else:
-            self._in_use += 1
-            self.release(handed)
 
     def _evict_oldest(self) -> bool:
         """Close the idle connection that has waited longest; its slot is the caller's."""
@@ -147,23 +243,42 @@ class Pool:
         raise error or OSError(f"{host} has no address")
 
     def release(self, connection: Connection) -> None:
-        """Pool `connection` again if it may be reused (or hand it to a waiter for the
-        same host), else close it; its slot goes to the first waiter or back."""
+        """Pool `connection` again if it may be reused, else close it. A connection
+        kept goes with its permit to the host's first waiter, else to a waiter for a
+        slot (as it is if that one wants the same host), else into the idle pool; a
+        closed one's slot and permit go to the first waiters or back."""
         self._in_use -= 1
         connection.active = False
+        bulkhead = self._bulkheads[connection.key]
         if not connection.reusable or self._closed:
+            connection.close()
+            self._free_slot()
+            self._pass_permit(bulkhead)
+            return
+        while bulkhead.waiters:
+            waiter = bulkhead.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(connection)
+                return
+        bulkhead.busy -= 1
+        self._pass_connection(connection)
+
+    def _pass_connection(self, connection: Connection) -> None:
+        """A kept connection whose permit is given back already: to the first waiter for a
+        slot (as it is if that one wants the same host, else closed), else idle."""
+        if self._closed:
             connection.close()
             self._free_slot()
             return
         while self._waiters:
-            waiter, key = self._waiters.popleft()
-            if waiter.done():
+            slot_waiter, key = self._waiters.popleft()
+            if slot_waiter.done():
                 continue
             if key == connection.key:
-                waiter.set_result(connection)
+                slot_waiter.set_result(connection)
             else:
                 connection.close()
-                waiter.set_result(None)
+                slot_waiter.set_result(None)
             return
         self._keep_idle(connection)
 
