@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bundle_load, compile_profile, fleet, memory, profile, proxy, reload
+from benchmarks import bundle_load, compile_profile, fleet, memory, profile, proxy, reload, soak
 from benchmarks import compile as compile_bench
 from benchmarks.common import machine_description, percentile
 
@@ -28,6 +28,7 @@ TITLES = {
     "compile": "Compile scaling",
     "memory": "Memory",
     "fleet": "Fleet: registry propagation and shared rate limits",
+    "soak": "Soak: load, reloads and a slow upstream",
 }
 Target = tuple[str, str, bool | None]
 
@@ -119,6 +120,7 @@ class Report:
             "compile": _compile_render,
             "memory": memory.render,
             "fleet": fleet.render,
+            "soak": soak.render,
         }
         return title + renderers[name](self.results[name])
 
@@ -172,6 +174,8 @@ def targets(results: dict[str, Any]) -> list[Target]:
             )
     if "fleet" in results:
         rows.append(_fleet_target(results["fleet"]))
+    if "soak" in results:
+        rows += soak.targets_met(results["soak"])
     if "bundle_load" in results:
         b: bundle_load.BundleLoadResult = results["bundle_load"]
         rows.append(

@@ -153,10 +153,12 @@ def start_runtime(
     variant: str | None = None,
     ready_timeout: float = 120.0,
     source: Path = REPO,
+    extra: tuple[str, ...] = (),
 ) -> RuntimeHandle:
     """`aivault-ops serve` on the bundle dir `workdir/<name>-bundles` (must hold a bundle);
     with `variant`, through `benchmarks.variants` (a what-if change patched in); `source`:
-    the checkout whose `aivault_ops` runs (another revision, for `benchmarks.ab`)."""
+    the checkout whose `aivault_ops` runs (another revision, for `benchmarks.ab`); `extra`:
+    more `serve` options."""
     port = free_port()
     state = workdir / f"{name}-state"
     launcher = ["aivault_ops"] if variant is None else ["benchmarks.variants", variant]
@@ -166,7 +168,7 @@ def start_runtime(
     command += ["--listen", f"127.0.0.1:{port}", "--dev-ca-cert", str(tls.ca_file)]
     for host in hosts:
         command += ["--dev-resolve", f"{host}=127.0.0.1:{upstream_port}"]
-    command += ["--workers", str(workers)]
+    command += ["--workers", str(workers), *extra]
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOPS_")}
     paths = [str(source), str(REPO), env.get("PYTHONPATH")]
     env["PYTHONPATH"] = os.pathsep.join(filter(None, paths))
