@@ -64,6 +64,7 @@ class Settings:
     publish_every_s: float
     slow_clients: int
     burst_s: float
+    idle_s: float
     audit_max_file: int = 1024 * 1024
     audit_retain: int = 4 * 1024 * 1024
 
@@ -71,8 +72,8 @@ class Settings:
     def of(cls, minutes: float, *, smoke: bool, slow: bool) -> Settings:
         """Full: one-minute windows. Smoke: three 10 s windows, reloads every 2 s."""
         if smoke:
-            return cls(3, 10.0, 4, 2.0, 2 if slow else 0, 2.0)
-        return cls(max(2, round(minutes)), 60.0, 16, 10.0, 4 if slow else 0, 20.0)
+            return cls(3, 10.0, 4, 2.0, 2 if slow else 0, 2.0, 3.0)
+        return cls(max(2, round(minutes)), 60.0, 16, 10.0, 4 if slow else 0, 20.0, 40.0)
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class Burst:
     """RSS (MB) around a burst of 256 connections."""
 
     seconds: float
+    idle_s: float
     requests: int
     errors: int
     before: float
@@ -292,24 +294,35 @@ def measure(workdir: Path, processes: Processes, settings: Settings) -> SoakResu
         publisher.stop.set()
         publisher.join(timeout=30)
     result.reload_timeouts = publisher.timeouts
-    result.burst = _burst(runtime, url, header, settings.burst_s, publisher)
+    result.burst = _burst(runtime, url, header, settings, publisher)
     result.load_average = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return result
 
 
-def _burst(runtime: RuntimeHandle, url: str, header: tuple[str, ...], seconds: float,
+def _burst(runtime: RuntimeHandle, url: str, header: tuple[str, ...], settings: Settings,
            publisher: Publisher) -> Burst:  # fmt: skip
-    """wrk -c256, then RSS at once, after an idle pause, and after one more reload."""
+    """wrk -c256, then RSS at once, after an idle pause (past the upstream keep-alive,
+    30 s, in full runs), and after one more reload."""
     time.sleep(2)
     before = _rss(runtime.pid)
+    seconds = settings.burst_s
     load = run_wrk(url, connections=256, duration_s=seconds, headers=header)
     after = _rss(runtime.pid)
-    time.sleep(5)
+    time.sleep(settings.idle_s)
     after_idle = _rss(runtime.pid)
     with httpx.Client(timeout=5) as client:
         publisher.publish_one(client)
     time.sleep(1)
-    return Burst(seconds, load.requests, load.errors, before, after, after_idle, _rss(runtime.pid))
+    return Burst(
+        seconds,
+        settings.idle_s,
+        load.requests,
+        load.errors,
+        before,
+        after,
+        after_idle,
+        _rss(runtime.pid),
+    )
 
 
 def targets_met(result: SoakResult) -> list[tuple[str, str, bool | None]]:
@@ -373,7 +386,8 @@ def render(result: SoakResult) -> str:
             "",
             f"Burst: wrk `-c256` for {b.seconds:g} s ({b.requests:,} requests, {b.errors}"
             f" errors). RSS {b.before:.2f} MB before, {b.after:.2f} MB right after,"
-            f" {b.after_idle:.2f} MB after 5 s idle, {b.after_reload:.2f} MB after one more"
+            f" {b.after_idle:.2f} MB after {b.idle_s:g} s idle (the upstream keep-alive is"
+            f" 30 s; the watcher trims every 10 s), {b.after_reload:.2f} MB after one more"
             " reload (which ends with `malloc_trim`).",
         ]
     return "\n".join(lines) + "\n"

@@ -21,7 +21,7 @@ from watchdog.observers import Observer
 
 from aivault_ops.bundle.source import BundleRef
 from aivault_ops.errors import AivaultError
-from aivault_ops.runtime.bundles.heap import release_free_memory
+from aivault_ops.runtime.bundles.heap import PeriodicTrim, release_free_memory
 from aivault_ops.runtime.bundles.loader import BundleDirectory, Loaded, Loader, RollbackRefused
 from aivault_ops.runtime.bundles.state import RuntimeState, SerialFloor
 from aivault_ops.runtime.observe.metrics import Metrics
@@ -173,7 +173,8 @@ class _Wake(FileSystemEventHandler):
 
 
 class ReloadThread:
-    """Runs `Reloader.scan` on watchdog events (debounced) and every `poll_interval`."""
+    """Runs `Reloader.scan` on watchdog events (debounced) and every `poll_interval`;
+    between loads, hands freed heap back to the OS now and then (`PeriodicTrim`)."""
 
     def __init__(self, reloader: Reloader, poll_interval: float) -> None:
         self._reloader = reloader
@@ -182,6 +183,7 @@ class ReloadThread:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="aivault-reload", daemon=True)
         self._observer: Any = None
+        self._trim = PeriodicTrim()
 
     def start(self) -> None:
         """Start watching; a directory watchdog cannot watch still gets polled."""
@@ -201,6 +203,7 @@ class ReloadThread:
                 self._wake.clear()
             if not self._stop.is_set():
                 self._reloader.scan()
+                self._trim.tick()
 
     def stop(self) -> None:
         """Stop watching and polling."""
