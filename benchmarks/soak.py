@@ -4,7 +4,8 @@ One runtime (1 worker) in front of the nginx TLS upstream, with a bounded
 audit log (`--audit-max-file-bytes`, `--audit-retain-bytes`). For N windows
 of a minute each, all at once:
 
-- wrk (`-t1`, a few keep-alive connections) on the passthrough route;
+- wrk (two threads, 16 keep-alive connections; 4 in smoke mode) on the
+  passthrough route;
 - a fresh signed bundle published to the bundle directory every ~10 s, as
   `apply` does, timed from the publish to `/status` showing its serial (the
   publisher keeps the newest three files, like a pruned bundle directory);
@@ -18,6 +19,10 @@ MB/min after the first window, the warm-up; fds/min) are least-squares
 fits over the window ends. Then a burst (wrk -c256) and what RSS does
 after it: at once, after an idle pause, and after one more reload (a
 reload ends with `malloc_trim`).
+
+Smoke mode (`--smoke`, CI): three 10 s windows, a bundle every 2 s, a 2 s
+burst; its figures mean nothing, it only proves the soak still runs.
+`python -m benchmarks --only soak` always adds the slow upstream.
 
     python -m benchmarks.soak [--minutes N] [--slow-upstream] [--smoke]
 """
@@ -356,7 +361,7 @@ def render(result: SoakResult) -> str:
     """The per-window table, the slopes, the burst."""
     s = result.settings
     lines = [
-        f"{s.windows} windows of {s.window_s:g} s: wrk `-t1 -c{s.connections}` on the passthrough"
+        f"{s.windows} windows of {s.window_s:g} s: wrk `-t2 -c{s.connections}` on the passthrough"
         f" route, a fresh bundle published every {s.publish_every_s:g} s,"
         + (
             f" {s.slow_clients} clients on a slow upstream path (nginx at 1 KiB/s, ~2 s an answer)"
