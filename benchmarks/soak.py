@@ -163,7 +163,14 @@ def _fds(pid: int) -> int:
 
 
 def _disk_bytes(directory: Path) -> int:
-    return sum(path.stat().st_size for path in directory.rglob("*") if path.is_file())
+    """Bytes of the files in `directory` (one compressed or pruned meanwhile: skipped)."""
+    total = 0
+    for entry in os.scandir(directory):
+        try:
+            total += entry.stat(follow_symlinks=False).st_size if entry.is_file() else 0
+        except FileNotFoundError:
+            continue
+    return total
 
 
 def start_upstream(processes: Processes, workdir: Path, tls: Tls) -> int:
