@@ -12,7 +12,8 @@ of a minute each, all at once:
 - with a slow upstream, a few clients asking for `/v1/slow`, which nginx
   answers at 1 KiB/s (about 2 s per answer), holding upstream connections.
 
-After each window: req/s, p99 and errors (wrk's socket errors and non-2xx,
+After each window (and a second for the runtime to close wrk's
+connections): req/s, p99 and errors (wrk's socket errors and non-2xx,
 plus failed slow answers), the runtime's RSS and open descriptors, the
 bytes of its audit directory, and the reload latencies. The slopes (RSS
 MB/min after the first window, the warm-up; fds/min) are least-squares
@@ -57,6 +58,7 @@ MB = 1024 * 1024 / 1_000_000  # MiB → MB
 SLOW_PATH = "/v1/slow"
 SLOW_BODY_BYTES = 2048
 KEEP_BUNDLES = 3
+SETTLE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -150,8 +152,9 @@ class SoakResult:
 
     @property
     def audit_bound(self) -> int:
-        """What retention allows on disk: the retained closed files plus the active one."""
-        return self.settings.audit_retain + self.settings.audit_max_file
+        """What retention allows on disk: the retained bytes, the active file, and one
+        closed file that background maintenance has not compressed or pruned yet."""
+        return self.settings.audit_retain + 2 * self.settings.audit_max_file
 
 
 def _rss(pid: int) -> float:
@@ -294,6 +297,7 @@ def measure(workdir: Path, processes: Processes, settings: Settings) -> SoakResu
                 load = run_wrk(url, connections=settings.connections,
                                duration_s=settings.window_s, headers=header)  # fmt: skip
                 processes.check_alive()
+                time.sleep(SETTLE_S)  # the runtime closes wrk's connections
                 result.windows.append(Window(
                     end_s=time.monotonic() - started, rps=load.rps, p99_ms=load.p99_ms,
                     requests=load.requests, errors=load.errors + slow.failed - slow_failed,
@@ -345,8 +349,8 @@ def targets_met(result: SoakResult) -> list[tuple[str, str, bool | None]]:
     return [
         ("soak: RSS slope after warm-up ≤ 0.005 MB/min", f"{result.rss_slope:+.4f} MB/min",
          result.rss_slope <= 0.005 if minutes else None),
-        ("soak: descriptors flat", f"{min(fds)}–{max(fds)} ({result.fds_slope:+.2f}/min)",
-         max(fds) - min(fds) <= 2 if minutes else None),
+        ("soak: descriptors flat after warm-up", f"{min(fds[1:])}–{max(fds[1:])}"
+         f" ({result.fds_slope:+.2f}/min)", max(fds[1:]) - min(fds[1:]) <= 2 if minutes else None),
         ("soak: audit disk within retention", f"{audit / 1e6:.2f} MB of"
          f" {result.audit_bound / 1e6:.2f} MB", audit <= result.audit_bound),
         ("soak: 0 errors, every reload served", f"{result.errors} errors,"
