@@ -1,4 +1,4 @@
-"""`python -m benchmarks [--smoke] [--only proxy,reload,…] [--out BENCHMARKS.md]`.
+"""`python -m benchmarks [--smoke] [--only proxy,reload,…] [--minutes N] [--out BENCHMARKS.md]`.
 
 Runs the selected benchmarks one after the other (loopback only, bounded
 loads, every process stopped, temp dirs removed) and writes one Markdown
@@ -17,14 +17,24 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bulkhead, bundle_load, compile_profile, fleet, memory, proxy, reload, report
+from benchmarks import (
+    bulkhead,
+    bundle_load,
+    compile_profile,
+    fleet,
+    memory,
+    proxy,
+    reload,
+    report,
+    soak,
+)
 from benchmarks import compile as compile_bench
 from benchmarks.common import Processes, have_tools, in_tmp
 
-SECTIONS = ("proxy", "reload", "bundle_load", "compile", "memory", "fleet", "bulkhead")
+SECTIONS = ("proxy", "reload", "bundle_load", "compile", "memory", "fleet", "bulkhead", "soak")
 
 
-def _runners(smoke: bool) -> dict[str, Callable[[], Any]]:
+def _runners(smoke: bool, minutes: float = 12.0) -> dict[str, Callable[[], Any]]:
     duration, runs = (1.0, 1) if smoke else (5.0, 3)
 
     def run_proxy(workdir: Path, processes: Processes) -> Any:
@@ -46,7 +56,12 @@ def _runners(smoke: bool) -> dict[str, Callable[[], Any]]:
     def run_fleet(workdir: Path, processes: Processes) -> Any:
         return fleet.measure(workdir, processes, publishes=3 if smoke else 20, interval=1.0)
 
+    def run_soak(workdir: Path, processes: Processes) -> Any:
+        settings = soak.Settings.of(minutes, smoke=smoke, slow=True)
+        return soak.measure(workdir, processes, settings)
+
     return {
+        "soak": lambda: in_tmp(run_soak),
         "fleet": lambda: in_tmp(run_fleet),
         "proxy": lambda: in_tmp(run_proxy),
         "reload": lambda: in_tmp(run_reload),
@@ -65,6 +80,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, ~1 s loads (CI)")
     parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
+    parser.add_argument(
+        "--minutes", type=float, default=12.0, help="soak length (smoke: three 10 s windows)"
+    )
     parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"), help="report file")
     parser.add_argument(
         "--save-results", type=Path, metavar="PICKLE", help="also keep the raw results here"
@@ -93,13 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     missing = have_tools("nginx", "wrk")
     if "fleet" in args.sections:
         missing += have_tools("docker-registry", "redis-server", "nginx", "wrk")
-    if missing and {"proxy", "reload", "memory", "fleet", "bulkhead"} & set(args.sections):
+    if missing and {"proxy", "reload", "memory", "fleet", "bulkhead", "soak"} & set(args.sections):
         tools = ", ".join(sorted(set(missing)))
         print(f"missing tools: {tools} (apt-get install {tools})", file=sys.stderr)
         return 1
     command = "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:])
     document = report.Report(command=command.strip(), smoke=args.smoke)
-    runners = _runners(args.smoke)
+    runners = _runners(args.smoke, args.minutes)
     failed = False
     for name in args.sections:
         print(f"== {name}", file=sys.stderr, flush=True)

@@ -15,7 +15,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bulkhead, bundle_load, compile_profile, fleet, memory, profile, proxy, reload
+from benchmarks import (
+    bulkhead,
+    bundle_load,
+    compile_profile,
+    fleet,
+    memory,
+    profile,
+    proxy,
+    reload,
+    soak,
+)
 from benchmarks import compile as compile_bench
 from benchmarks.common import machine_description, percentile
 
@@ -29,6 +39,7 @@ TITLES = {
     "memory": "Memory",
     "fleet": "Fleet: registry propagation and shared rate limits",
     "bulkhead": "Bulkheads: a fast capability beside a saturated slow upstream",
+    "soak": "Soak: load, reloads and a slow upstream",
 }
 Target = tuple[str, str, bool | None]
 
@@ -121,6 +132,7 @@ class Report:
             "memory": memory.render,
             "fleet": fleet.render,
             "bulkhead": bulkhead.render,
+            "soak": soak.render,
         }
         return title + renderers[name](self.results[name])
 
@@ -176,6 +188,8 @@ def targets(results: dict[str, Any]) -> list[Target]:
         rows.append(_fleet_target(results["fleet"]))
     if "bulkhead" in results:
         rows.append(bulkhead.target(results["bulkhead"]))
+    if "soak" in results:
+        rows += soak.targets_met(results["soak"])
     if "bundle_load" in results:
         b: bundle_load.BundleLoadResult = results["bundle_load"]
         rows.append(

@@ -34,6 +34,7 @@ SECTIONS = (
         "## Bulkheads: a fast capability beside a saturated slow upstream",
         "| runtime | fast alone (req/s) | fast beside slow (req/s) | ratio |",
     ),
+    ("## Soak: load, reloads and a slow upstream", "| window | req/s | p99 (ms) | errors |"),
     ("## Where the time goes (profile)", ""),
 )
 
@@ -43,7 +44,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.mark.timeout(480)  # every section, the fleet's registry, Redis and 5 runtimes included
+@pytest.mark.timeout(540)  # every section: the fleet's registry, Redis, 5 runtimes, a 30 s soak
 def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
     out = tmp_path / "B.md"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOPS_")}
@@ -53,7 +54,7 @@ def test_smoke_run_writes_every_section(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         env=env,
-        timeout=420,
+        timeout=480,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     text = out.read_text()

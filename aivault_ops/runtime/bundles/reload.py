@@ -21,7 +21,7 @@ from watchdog.observers import Observer
 
 from aivault_ops.bundle.source import BundleRef
 from aivault_ops.errors import AivaultError
-from aivault_ops.runtime.bundles.heap import release_free_memory
+from aivault_ops.runtime.bundles.heap import PeriodicTrim, release_free_memory
 from aivault_ops.runtime.bundles.loader import BundleDirectory, Loaded, Loader, RollbackRefused
 from aivault_ops.runtime.bundles.state import RuntimeState, SerialFloor
 from aivault_ops.runtime.observe.metrics import Metrics
@@ -49,7 +49,10 @@ class Reloader:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._fingerprint: object = None
-        self._tried: set[tuple[str, str]] = set()
+        # What a scan remembers between scans stays bounded by the directory: only
+        # refusals are kept (an activated bundle is skipped by its serial), and only
+        # for names still listed. Kept for every bundle, a set grew with each reload.
+        self._refused: set[tuple[str, str]] = set()
         self._reported: set[str] = set()
 
     def scan(self) -> None:
@@ -70,6 +73,9 @@ class Reloader:
             release_free_memory()
 
     def _scan_refs(self, refs: list[BundleRef]) -> None:
+        listed = {ref.name for ref in refs}
+        self._refused = {key for key in self._refused if key[0] in listed}
+        self._reported &= listed
         policy = self.state.record.policy
         active = policy.serial if policy is not None else None
         errors: list[str] = []
@@ -98,15 +104,16 @@ class Reloader:
         except AivaultError as error:
             return f"{ref.name}: {error.diagnostics()}"
         key = (ref.name, hashlib.sha256(data).hexdigest())
-        if key in self._tried:
+        if key in self._refused:
             return ""
-        self._tried.add(key)
         try:
             loaded = self.loader.load(ref, data, floor=self.floor.read(), active=active)
             self.floor.write(loaded.floor)
         except AivaultError as error:
+            self._refused.add(key)
             return f"{ref.name}: {error.diagnostics()}"
         except OSError as error:
+            self._refused.add(key)
             return f"{ref.name}: cannot persist the serial floor: {error.strerror}"
         self._activate(ref, loaded, passed_over[0] if passed_over else None)
         return None
@@ -166,7 +173,8 @@ class _Wake(FileSystemEventHandler):
 
 
 class ReloadThread:
-    """Runs `Reloader.scan` on watchdog events (debounced) and every `poll_interval`."""
+    """Runs `Reloader.scan` on watchdog events (debounced) and every `poll_interval`;
+    between loads, hands freed heap back to the OS now and then (`PeriodicTrim`)."""
 
     def __init__(self, reloader: Reloader, poll_interval: float) -> None:
         self._reloader = reloader
@@ -175,6 +183,7 @@ class ReloadThread:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="aivault-reload", daemon=True)
         self._observer: Any = None
+        self._trim = PeriodicTrim()
 
     def start(self) -> None:
         """Start watching; a directory watchdog cannot watch still gets polled."""
@@ -194,6 +203,7 @@ class ReloadThread:
                 self._wake.clear()
             if not self._stop.is_set():
                 self._reloader.scan()
+                self._trim.tick()
 
     def stop(self) -> None:
         """Stop watching and polling."""
