@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from aivault_ops.runtime.upstream.client import UpstreamSettings
 
 RATE_LIMIT_FILE: Final = "rate-limits.bin"
+STOP_SIGNALS: Final = (signal.SIGTERM, signal.SIGINT)
 
 
 @dataclass
@@ -73,6 +74,10 @@ def run_workers(process: Process, listeners: Listeners, count: int) -> int:
     policy loaded at start is inherited. Rate limits use a table shared
     through the state dir, so limits hold across workers; so do the metrics.
     """
+    # Stop signals wait (blocked) until someone can act on them: the workers unblock
+    # once their event loop handles them, this process once it forwards them. A
+    # SIGTERM in between is delivered then, never lost and never the default kill.
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     pids = [_fork_worker(process, listeners) for _ in range(count)]
     process.runtime.metrics.process_gone(os.getpid())
 
@@ -81,8 +86,9 @@ def run_workers(process: Process, listeners: Listeners, count: int) -> int:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
 
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, forward)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     codes: list[int] = []
     while len(codes) < len(pids):
         pid, status = os.waitpid(-1, 0)
@@ -118,13 +124,18 @@ def _fork_worker(process: Process, listeners: Listeners) -> int:
         os._exit(code)
 
 
-async def wait_for_signal() -> None:
-    """Return on SIGTERM or SIGINT."""
+def stop_on_signal() -> asyncio.Event:
+    """An event set by SIGTERM or SIGINT, from now on.
+
+    A stop signal that arrived while they were blocked (a worker between its
+    fork and here, see `run_workers`) is delivered now and sets the event.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    return stop
 
 
 def remove_stale_socket(path: Path) -> None:
@@ -170,6 +181,7 @@ async def serve_forever(
     from aivault_ops.runtime.http.connections import GuardedServer
     from aivault_ops.runtime.upstream.client import Http1Upstream
 
+    wait = until or stop_on_signal().wait  # the signal handlers before the first connection
     process.runtime.upstream = Http1Upstream(process.settings)
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(quiet_loop_errors(process.log))
@@ -185,7 +197,7 @@ async def serve_forever(
     process.reload_thread.start()
     process.runtime.audit.start_maintenance()  # compress and prune what earlier runs left
     try:
-        await (until or wait_for_signal)()
+        await wait()
     finally:
         process.log("stopping")
         process.reload_thread.stop()

@@ -221,15 +221,24 @@ def test_descriptor_exhaustion_never_sends_unaudited_and_recovers(
         wait_until(lambda: descriptors(runtime) == limit, what="every descriptor taken")
         accepted = [sock for sock in held if idle(sock)]
         accepted[0].close()
-        wait_until(lambda: descriptors(runtime) < limit, what="one descriptor free")
-        answers = [
-            httpx.get(runtime.url + "/v/my-api/v1/users", timeout=BOUND_S),  # no token
-            httpx.get(runtime.url + "/v/my-api/v1/users", headers=AUTH, timeout=BOUND_S),
-        ]
+
+        def one_free() -> None:
+            # Each connection below needs the one free descriptor, which the previous
+            # one holds until the runtime has closed it; without a descriptor, accept
+            # takes the connection and drops it at once (libuv's EMFILE handling).
+            wait_until(lambda: descriptors(runtime) < limit, what="one descriptor free")
+
+        answers = []
+        for headers in ({}, AUTH):  # no token, then a valid one
+            one_free()
+            answers.append(
+                httpx.get(runtime.url + "/v/my-api/v1/users", headers=headers, timeout=BOUND_S)
+            )
         for answer in answers:
             assert answer.status_code == 503, answer.text
             assert answer.json()["error"] == "E-AUDIT-UNAVAILABLE"
         assert upstream.seen == []
+        one_free()
         assert runtime.status()["state"] == "degraded"
     wait_until(lambda: descriptors(runtime) < limit // 2, what="idle connections released")
     for _ in range(3):
