@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
+from aivault_ops.atomic_write import fsync_directory
 from aivault_ops.bundle.errors import BundleError, BundleExists
 from aivault_ops.bundle.source import DirectoryBundleSource, bundle_file_name
 
@@ -65,7 +66,7 @@ def publish_bundle(target_dir: Path, data: bytes, serial: int) -> Path:
         _link_no_overwrite(temp, final)
     finally:
         temp.unlink(missing_ok=True)
-    _fsync_dir(target_dir)
+    fsync_directory(target_dir)
     return final
 
 
@@ -105,14 +106,6 @@ def _link_no_overwrite(temp: Path, final: Path) -> None:
         if final.exists():
             raise _exists(final) from None
         temp.rename(final)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _exists(final: Path) -> BundleExists:

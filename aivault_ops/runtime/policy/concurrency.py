@@ -14,30 +14,14 @@ requests still in flight on the old policy count against the new limit.
 
 from __future__ import annotations
 
+import contextlib
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Final
 
 from aivault_ops.runtime.errors import ConcurrencyLimited
 
-
-class _Unlimited:
-    """The place of a request whose capability has no `maxConcurrent`: nothing to hold."""
-
-    __slots__ = ()
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
-
-
-UNLIMITED: Final = _Unlimited()
+UNLIMITED: Final = contextlib.nullcontext()  # no `maxConcurrent`: nothing to hold
 
 
 class _Place:
@@ -67,7 +51,7 @@ class ConcurrencyGate:
     def __init__(self) -> None:
         self._in_flight: dict[str, int] = {}
 
-    def enter(self, capability: str, limit: int | None) -> _Place | _Unlimited:
+    def enter(self, capability: str, limit: int | None) -> AbstractContextManager[None]:
         """A place for one more request of `capability` (exit it when the answer is
         passed on); `ConcurrencyLimited` when `limit` are in flight already."""
         if limit is None:
