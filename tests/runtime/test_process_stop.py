@@ -4,10 +4,15 @@
 from __future__ import annotations
 
 import signal
+from functools import partial
 from pathlib import Path
 
 from support.bundles import BundleFactory
-from support.runtime_proc import StartRuntime, wait_until
+from support.runtime_proc import RuntimeProcess, StartRuntime, wait_until
+
+
+def _listening(runtime: RuntimeProcess) -> bool:
+    return "listening" in runtime.log()
 
 
 def test_sigterm_while_workers_start_stops_every_worker_cleanly(
@@ -19,7 +24,7 @@ def test_sigterm_while_workers_start_stops_every_worker_cleanly(
     factory.publish(bundle_dir, 1)
     for _ in range(4):
         runtime = start_runtime("--workers", "2", wait=False)
-        wait_until(lambda: "listening" in runtime.log(), what="a worker listening")
+        wait_until(partial(_listening, runtime), what="a worker listening")
         assert runtime.process is not None
         runtime.process.send_signal(signal.SIGTERM)
         assert runtime.stop() == 0, runtime.log()
