@@ -50,6 +50,7 @@ class AccessToken:
     refresh_token: Secret | None = None
     fingerprint: str = ""
     blocked: bool = False
+    issued_at: float = 0.0  # when this runtime received it (0: unknown, an older cache)
 
     def to_json(self) -> dict[str, Any]:
         """The cache entry (revealed: it is encrypted before it is written)."""
@@ -60,6 +61,7 @@ class AccessToken:
             "refresh_token": _plain(self.refresh_token),
             "fingerprint": self.fingerprint,
             "blocked": self.blocked,
+            "issued_at": self.issued_at,
         }
 
     @classmethod

@@ -184,7 +184,7 @@ class TokenManager:
         stale = stale if stale is not None else (current.value if current else None)
         if stale is None:
             return
-        state.refuse(stale)
+        state.refuse(stale, self._clock())
         if current is not None and current.value == stale:
             state.current = replace(current, value=None)
         if self._cache is not None:
@@ -231,12 +231,17 @@ class TokenManager:
 
     async def _refresh(self) -> AccessToken:
         """Under this process's lock and the workers' file lock: the token another
-        holder just wrote, else a new one."""
-        async with self._state.lock, self._file_lock():
+        holder just wrote, else a new one. After an upstream refused a token, only a
+        token issued since then is taken: a provider that revoked one revoked every
+        token it had issued until then, also those other workers cached."""
+        state = self._state
+        async with state.lock, self._file_lock():
             self._read_cache()
-            if self._usable(self._state.current) is not None:
-                assert self._state.current is not None
-                return self._state.current
+            current = state.current
+            fresh = current is not None and current.issued_at >= state.refused_at
+            if fresh and self._usable(current) is not None:
+                assert current is not None
+                return current
             return await self._fetch()
 
     @contextlib.asynccontextmanager
@@ -324,7 +329,7 @@ class TokenManager:
                 self._store(AccessToken(None, now, now, kept, self._fingerprint, blocked))
             raise self._error(f"the token endpoint's answer has no usable {problem}") from None
         refresh_at = now + max(lifetime - self._skew, lifetime / 2)
-        token = AccessToken(value, now + lifetime, refresh_at, kept, self._fingerprint)
+        token = AccessToken(value, now + lifetime, refresh_at, kept, self._fingerprint, False, now)
         self._store(token)
         return token
 

@@ -34,15 +34,18 @@ class LineageState:
     blocked: bool = False
     unsaved: bool = False
     refused: dict[Secret, None] = field(default_factory=dict)
+    refused_at: float = 0.0  # when an upstream last refused a token
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     flights: dict[str, asyncio.Future[AccessToken]] = field(default_factory=dict)
     failure: HttpError | None = None
     failure_until: float = 0.0
     backoff: float = 0.0
 
-    def refuse(self, token: Secret) -> None:
-        """Remember that an upstream refused `token` (the latest KEEP_REFUSED ones)."""
+    def refuse(self, token: Secret, now: float) -> None:
+        """Remember that an upstream refused `token` (the latest KEEP_REFUSED ones), and
+        when: a token issued before then may be revoked too (see `TokenManager._refresh`)."""
         self.refused[token] = None
+        self.refused_at = max(self.refused_at, now)
         while len(self.refused) > KEEP_REFUSED:
             self.refused.pop(next(iter(self.refused)))
 

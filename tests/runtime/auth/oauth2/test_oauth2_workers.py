@@ -83,3 +83,21 @@ def test_a_rotated_refresh_token_is_picked_up_after_a_401(tmp_path: Path) -> Non
     second.invalidate(Secret("access-token-1"))
     assert asyncio.run(second.get_token()) == Secret("access-token-2")
     assert endpoint.used == [REFRESH, "rt-rotated-1-0123456789"]
+
+
+def test_after_a_401_a_token_another_worker_fetched_before_it_is_not_taken(
+    tmp_path: Path,
+) -> None:
+    """A provider that revokes a token revokes all it issued until then: the token
+    another worker cached earlier would be refused too (the retry would fail)."""
+    identity, endpoint, clock = pyrage.x25519.Identity.generate(), Endpoint(), Clock()
+    first = worker(tmp_path / "crm.age", identity, endpoint, clock)
+    second = worker(tmp_path / "crm.age", identity, endpoint, clock)
+    assert asyncio.run(second.get_token()) == Secret("access-token-1")
+    clock.now += 10
+    first.invalidate(Secret("access-token-1"))
+    assert asyncio.run(first.get_token()) == Secret("access-token-2")  # cached for both
+    clock.now += 10  # every token issued so far is revoked; second's is refused
+    second.invalidate(Secret("access-token-1"))
+    assert asyncio.run(second.get_token()) == Secret("access-token-3")
+    assert endpoint.used == [REFRESH, "rt-rotated-1-0123456789", "rt-rotated-2-0123456789"]
