@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from aivault_ops.bounded_read import read_at_most
 from aivault_ops.diagnostics import Diagnostic, Location
 from aivault_ops.manifests.yaml_positions import Positions, YamlProblem, load_documents
 from aivault_ops.registry_lint import ProviderFile
@@ -22,7 +23,7 @@ def read_provider_file(path: Path, display: str) -> ProviderFile | Diagnostic:
     """`path` parsed, or the diagnostic saying why it cannot be (shown as `display`)."""
     try:
         with path.open("rb") as handle:
-            raw = handle.read(MAX_PROVIDER_FILE_BYTES + 1)
+            raw = read_at_most(handle, MAX_PROVIDER_FILE_BYTES)
     except OSError as error:
         return Diagnostic(Location(display), "E-REGISTRY-JSON", f"cannot read: {error.strerror}")
     if len(raw) > MAX_PROVIDER_FILE_BYTES:

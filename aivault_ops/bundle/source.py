@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Protocol
 
+from aivault_ops.bounded_read import read_at_most
 from aivault_ops.bundle.errors import BundleReadError, BundleTooLarge
 
 MAX_BUNDLE_BYTES: Final = 64 * 1024 * 1024
@@ -91,7 +92,7 @@ def read_bundle_file(path: Path, max_bytes: int = MAX_BUNDLE_BYTES) -> bytes:
     """
     try:
         with path.open("rb") as handle:
-            data = handle.read(max_bytes + 1)
+            data = read_at_most(handle, max_bytes)
     except OSError as error:
         raise BundleReadError(f"cannot read: {error.strerror}") from None
     if len(data) > max_bytes:

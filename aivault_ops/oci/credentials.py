@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from aivault_ops.bounded_read import read_at_most
 from aivault_ops.errors import AivaultError
 
 ENV_USERNAME: Final = "AIVAULT_OPS_REGISTRY_USERNAME"
@@ -83,7 +84,7 @@ def _from_environment(environ: Mapping[str, str]) -> Login | None:
 def _read_config(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
-            data = json.loads(handle.read(MAX_CONFIG_BYTES))
+            data = json.loads(read_at_most(handle, MAX_CONFIG_BYTES - 1))
     except (OSError, ValueError):
         raise AivaultError(f"{path}: not a readable docker config (JSON)") from None
     return data if isinstance(data, dict) else {}

@@ -30,7 +30,7 @@ from aivault_ops.oci.client import FetchedManifest
 from aivault_ops.oci.errors import OciError, OciReferenceError, OciUnavailable
 from aivault_ops.oci.reference import OciReference, parse_reference
 from aivault_ops.oci.repository import OciRepository, PulledBundle, open_repository
-from aivault_ops.runtime.bundles.heap import PeriodicTrim, release_free_memory
+from aivault_ops.runtime.heap import PeriodicTrim, release_free_memory
 from aivault_ops.runtime.bundles.loader import Loaded, Loader
 from aivault_ops.runtime.bundles.oci_cache import BundleCache, CachedBundle
 from aivault_ops.runtime.bundles.reload import Log, announce_activation

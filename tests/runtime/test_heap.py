@@ -1,0 +1,102 @@
+"""Returning freed heap pages to the OS, and glibc's thresholds pinned at start."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+import subprocess
+import sys
+
+import pytest
+
+from aivault_ops.runtime import heap
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
+def test_glibc_returns_freed_pages() -> None:
+    assert heap.release_free_memory() is True
+
+
+def test_without_malloc_trim_it_does_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    class NoTrim:
+        def __init__(self, name: object) -> None:
+            self.name = name
+
+    monkeypatch.setattr(ctypes, "CDLL", NoTrim)
+    heap._libc_function.cache_clear()
+    try:
+        assert heap.release_free_memory() is False
+    finally:
+        heap._libc_function.cache_clear()
+
+
+def test_a_periodic_trim_runs_only_when_due(monkeypatch: pytest.MonkeyPatch) -> None:
+    trims: list[float] = []
+    now = [100.0]
+    monkeypatch.setattr(heap, "release_free_memory", lambda: trims.append(now[0]) or True)
+    trim = heap.PeriodicTrim(every_s=10.0, clock=lambda: now[0])
+    for moment in (101.0, 109.9, 110.0, 115.0, 119.9, 120.0):
+        now[0] = moment
+        trim.tick()
+    assert trims == [110.0, 120.0]
+
+
+GLIBC = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+# In a fresh interpreter: free one 4 MiB block (glibc served it with mmap), then ask
+# for 512 KiB and say whether that block was mmapped too (mallinfo2's hblkhd grew).
+_PROBE = """
+import ctypes, os, sys
+from aivault_ops.runtime import heap
+if sys.argv[1] == "pin":
+    assert heap.pin_allocator_thresholds(os.environ)
+FIELDS = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
+class Info(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in FIELDS.split()]
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+libc.mallinfo2.restype = Info
+libc.free(libc.malloc(4 << 20))
+before = libc.mallinfo2().hblkhd
+block = libc.malloc(512 << 10)
+print("mmapped" if libc.mallinfo2().hblkhd - before >= 512 << 10 else "heap")
+"""
+
+
+def _where_512_kib_goes(mode: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in heap.OPERATOR_SETTINGS}
+    env.pop("GLIBC_TUNABLES", None)
+    run = subprocess.run([sys.executable, "-c", _PROBE, mode], env=env, capture_output=True,
+                         text=True, check=True, timeout=60)  # fmt: skip
+    return run.stdout.strip()
+
+
+@GLIBC
+def test_pinned_thresholds_keep_large_blocks_off_the_heap() -> None:
+    # glibc on its own raises the threshold to 4 MiB after the free: the heap serves it
+    assert _where_512_kib_goes("default") == "heap"
+    assert _where_512_kib_goes("pin") == "mmapped"
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"MALLOC_MMAP_THRESHOLD_": "65536"},
+        {"MALLOC_TRIM_THRESHOLD_": "0"},
+        {"GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=65536"},
+        {"GLIBC_TUNABLES": "glibc.rtld.nns=2:glibc.malloc.trim_threshold=1"},
+    ],
+)
+def test_the_operators_malloc_settings_win(environ: dict[str, str]) -> None:
+    assert heap.operator_tuned(environ)
+    assert heap.pin_allocator_thresholds(environ) is False
+
+
+def test_other_settings_are_not_the_operators_malloc_tuning() -> None:
+    assert not heap.operator_tuned({"GLIBC_TUNABLES": "glibc.rtld.nns=2", "MALLOC_ARENA_MAX": "2"})
+
+
+def test_without_mallopt_nothing_is_pinned(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(heap, "_libc_function", lambda name: None)
+    assert heap.pin_allocator_thresholds({}) is False
