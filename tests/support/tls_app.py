@@ -91,7 +91,20 @@ def tls_app(
     try:
         yield app
     finally:
-        asyncio.run_coroutine_threadsafe(runners[0].cleanup(), loop).result(timeout=10)
+        asyncio.run_coroutine_threadsafe(_stop(runners[0]), loop).result(timeout=10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         loop.close()
+
+
+async def _stop(runner: web.AppRunner) -> None:
+    """Clean up, then abort what is still open: a TLS connection a client kept open
+    would otherwise wait for the client's close_notify after the loop has stopped, and
+    its socket be left for the garbage collector to warn about during a later test."""
+    server = runner.server
+    transports = [] if server is None else [conn.transport for conn in server.connections]
+    await runner.cleanup()
+    for transport in transports:
+        if transport is not None:
+            transport.abort()
+    await asyncio.sleep(0)  # the aborts' close callbacks run before this returns

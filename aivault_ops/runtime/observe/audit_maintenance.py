@@ -155,14 +155,14 @@ class Maintenance:
         if self.settings.retain_days is None:
             return 0
         cutoff = self._clock().timestamp() - self.settings.retain_days * _DAY_S
-        return expired_prefix([s.path.stat().st_mtime for s in segments], cutoff)
+        return expired_prefix([s.mtime for s in segments], cutoff)
 
     def _over_budget(self, segments: list[Segment]) -> int:
         if self.settings.retain_bytes is None:
             return 0
         active = self.directory / ACTIVE_NAME
         active_bytes = active.stat().st_size if active.exists() else 0
-        sizes = [s.path.stat().st_size for s in segments]
+        sizes = [s.size for s in segments]
         return over_budget_prefix(sizes, active_bytes, self.settings.retain_bytes)
 
     def _prune(self, victims: list[Segment]) -> int:
@@ -176,7 +176,7 @@ class Maintenance:
             if line is not None:
                 prev, last_ts = line_hash(line), _stamp_of(line)
                 break
-        size = sum(segment.path.stat().st_size for segment in victims)
+        size = sum(segment.size for segment in victims)
         anchor = base.then_pruned(prev, victims[-1].name, len(victims), size, last_ts)
         write_anchor(self.directory, anchor)
         for segment in victims:
