@@ -29,6 +29,7 @@ ten with it. An operator's own `MALLOC_MMAP_THRESHOLD_`,
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable, Mapping
 from functools import cache
@@ -71,8 +72,22 @@ def pin_allocator_thresholds(environ: Mapping[str, str]) -> bool:
     return mallopt(M_TRIM_THRESHOLD, THRESHOLD_BYTES) == 1 and pinned
 
 
+def freeze_startup_objects() -> None:
+    """Move every object alive now (modules, classes, functions: tens of thousands) out
+    of the garbage collector's sight for good: a full collection then costs well under
+    a millisecond instead of about 9, and forked workers stop copying the pages a
+    collection would touch. Call once, after the imports and before the first load."""
+    gc.freeze()
+
+
 def release_free_memory() -> bool:
-    """Return freed heap pages to the OS; False where the C library cannot."""
+    """Collect garbage, then return freed heap pages to the OS; False where the C
+    library cannot. The full collection frees cycles that outlived the young
+    generations and empties the interpreter's free lists, which otherwise wait for
+    the rare automatic full collection (between them, in the soak, about 30 KB a
+    minute piled up); after `freeze_startup_objects` it walks only what the
+    runtime made since, so it stays short."""
+    gc.collect()
     trim = _libc_function("malloc_trim")
     if trim is None:
         return False

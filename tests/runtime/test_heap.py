@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 import platform
 import subprocess
 import sys
+import weakref
 
 import pytest
 
@@ -16,6 +18,23 @@ from aivault_ops.runtime import heap
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
 def test_glibc_returns_freed_pages() -> None:
     assert heap.release_free_memory() is True
+
+
+def test_releasing_frees_garbage_cycles_at_once() -> None:
+    class Node:
+        pass
+
+    node = Node()
+    node.self = node  # type: ignore[attr-defined]
+    gone = weakref.ref(node)
+    gc.disable()  # no automatic collection may do it instead
+    try:
+        del node
+        assert gone() is not None
+        heap.release_free_memory()
+        assert gone() is None
+    finally:
+        gc.enable()
 
 
 def test_without_malloc_trim_it_does_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
