@@ -73,10 +73,11 @@ def pin_allocator_thresholds(environ: Mapping[str, str]) -> bool:
 
 
 def freeze_startup_objects() -> None:
-    """Move every object alive now (modules, classes, functions: tens of thousands) out
-    of the garbage collector's sight for good: a full collection then costs well under
-    a millisecond instead of about 9, and forked workers stop copying the pages a
-    collection would touch. Call once, after the imports and before the first load."""
+    """Move every object alive now (modules, classes, functions: about 50,000) out of
+    the garbage collector's sight for good: a full collection then walks the policy
+    and the requests in flight, not those (about 9 ms on their own), and forked
+    workers stop copying the pages a collection would touch. Call once, after the
+    imports and before the first load (a frozen policy's cycles would never be freed)."""
     gc.freeze()
 
 
