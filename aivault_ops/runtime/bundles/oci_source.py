@@ -30,11 +30,11 @@ from aivault_ops.oci.client import FetchedManifest
 from aivault_ops.oci.errors import OciError, OciReferenceError, OciUnavailable
 from aivault_ops.oci.reference import OciReference, parse_reference
 from aivault_ops.oci.repository import OciRepository, PulledBundle, open_repository
-from aivault_ops.runtime.heap import PeriodicTrim, release_free_memory
 from aivault_ops.runtime.bundles.loader import Loaded, Loader
 from aivault_ops.runtime.bundles.oci_cache import BundleCache, CachedBundle
 from aivault_ops.runtime.bundles.reload import Log, announce_activation
 from aivault_ops.runtime.bundles.state import RuntimeState, SerialFloor
+from aivault_ops.runtime.heap import PeriodicTrim, release_free_memory
 from aivault_ops.runtime.observe.health import ComponentHealth
 from aivault_ops.runtime.observe.metrics import Metrics
 from aivault_ops.runtime.observe.status import rfc3339

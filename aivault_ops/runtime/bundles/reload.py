@@ -21,9 +21,9 @@ from watchdog.observers import Observer
 
 from aivault_ops.bundle.source import BundleRef
 from aivault_ops.errors import AivaultError
-from aivault_ops.runtime.heap import PeriodicTrim, release_free_memory
 from aivault_ops.runtime.bundles.loader import BundleDirectory, Loaded, Loader, RollbackRefused
 from aivault_ops.runtime.bundles.state import RuntimeState, SerialFloor
+from aivault_ops.runtime.heap import PeriodicTrim, release_free_memory
 from aivault_ops.runtime.observe.metrics import Metrics
 
 Log = Callable[..., None]
