@@ -56,6 +56,26 @@ def default_per_host(limit: int) -> int:
     return max(1, limit // 2)
 
 
+async def _handed_over(
+    waiter: asyncio.Future[Connection | None],
+    wait_until: float,
+    key: Key,
+    give_back: Callable[[Connection | None], None],
+) -> Connection | None:
+    """What a release hands `waiter` (a connection, or None for a permit or slot), by
+    `wait_until`, else `PoolBusy`. Handed over just as the wait gave up (a timeout or a
+    cancellation), it goes to `give_back` so that nothing handed over is lost."""
+    try:
+        async with asyncio.timeout_at(wait_until):
+            return await waiter
+    except BaseException as error:
+        if waiter.done() and not waiter.cancelled():
+            give_back(waiter.result())
+        if isinstance(error, TimeoutError):
+            raise busy(key) from None
+        raise
+
+
 @dataclass(slots=True)
 class _Bulkhead:
     """One (host, port): connections in use or being opened, and who waits for one."""
@@ -139,20 +159,15 @@ class Pool:
         release hands over with the permit. `PoolBusy` at `wait_until`."""
         waiter: asyncio.Future[Connection | None] = loop.create_future()
         bulkhead.waiters.append(waiter)
-        try:
-            async with asyncio.timeout_at(wait_until):
-                return await waiter
-        except BaseException as error:
-            if waiter.done() and not waiter.cancelled():  # handed over just as we gave up
-                handed = waiter.result()
-                if handed is None:
-                    self._pass_permit(bulkhead)
-                else:
-                    self._in_use += 1
-                    self.release(handed)
-            if isinstance(error, TimeoutError):
-                raise busy(key) from None
-            raise
+
+        def give_back(handed: Connection | None) -> None:
+            if handed is None:
+                self._pass_permit(bulkhead)
+            else:
+                self._in_use += 1
+                self.release(handed)
+
+        return await _handed_over(waiter, wait_until, key, give_back)
 
     def _pass_permit(self, bulkhead: _Bulkhead) -> None:
         """Hand the host's permit to its first live waiter, or put it back."""
@@ -193,19 +208,14 @@ class Pool:
             return None
         waiter: asyncio.Future[Connection | None] = loop.create_future()
         self._waiters.append((waiter, key))
-        try:
-            async with asyncio.timeout_at(wait_until):
-                return await waiter
-        except BaseException as error:
-            if waiter.done() and not waiter.cancelled():  # handed over just as we gave up
-                handed = waiter.result()
-                if handed is None:
-                    self._free_slot()
-                else:
-                    self._pass_connection(handed)
-            if isinstance(error, TimeoutError):
-                raise busy(key) from None
-            raise
+
+        def give_back(handed: Connection | None) -> None:
+            if handed is None:
+                self._free_slot()
+            else:
+                self._pass_connection(handed)
+
+        return await _handed_over(waiter, wait_until, key, give_back)
 
     def _evict_oldest(self) -> bool:
         """Close the idle connection that has waited longest; its slot is the caller's."""
