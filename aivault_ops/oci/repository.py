@@ -15,6 +15,10 @@ the lock is built from tags alone (it works on any registry):
 Two applies cannot both pass step 2: whichever listed second wrote its
 tag after the first one's was already there. A crashed apply's lock
 expires after `LOCK_TTL_S` (by the time in its tag name).
+
+Lock tags do not pile up: a release that fails is tried again, and the
+holder removes the lock tags it saw released, dangling or expired (a
+crashed apply's, or one whose delete lost a race inside the registry).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import random
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -55,6 +59,8 @@ DEFAULT_LOCK_WAIT_S: Final = 60.0
 DEFAULT_MOVING_TAG: Final = "latest"
 RELEASED: Final = "released"
 _BLOB_RACE_ATTEMPTS: Final = 5
+_RELEASE_ATTEMPTS: Final = 4
+_SWEEP_AT_MOST: Final = 16
 
 
 def serial_tag(serial: int) -> str:
@@ -164,8 +170,10 @@ class OciRepository:
         for attempt in range(1_000_000):
             tag, nonce = self._lock_name()
             digest = self._put_manifest(tag, lock_manifest(nonce), blobs=(EMPTY_BLOB,))
-            holder = self._other_holder(tag)
+            holder, stale = self._survey_locks(tag)
             if holder is None:
+                for other in stale[:_SWEEP_AT_MOST]:
+                    self._release(other, other.removeprefix(LOCK_PREFIX), held=None)
                 break
             self._release(tag, nonce, digest)
             if time.monotonic() >= deadline:
@@ -185,16 +193,19 @@ class OciRepository:
         nonce = f"{int(self.clock() * 1000):013d}-{secrets.token_hex(8)}"
         return f"{LOCK_PREFIX}{nonce}", nonce
 
-    def _other_holder(self, own: str) -> str | None:
-        """The tag of another live, held lock, or None."""
+    def _survey_locks(self, own: str) -> tuple[str | None, Sequence[str]]:
+        """Another live, held lock's tag (or None), and the lock tags nobody holds."""
         now_ms = self.clock() * 1000
+        stale: Sequence[str] = ()
         for tag in sorted(self.client.tags()):
             match = _LOCK_TAG.fullmatch(tag)
-            if tag == own or match is None or now_ms - int(match.group(1)) > LOCK_TTL_S * 1000:
+            if tag == own or match is None:
                 continue
-            if self._is_held(tag):
-                return tag
-        return None
+            if now_ms - int(match.group(1)) > LOCK_TTL_S * 1000 or not self._is_held(tag):
+                stale = (*stale, tag)
+            else:
+                return tag, ()
+        return None, stale
 
     def _is_held(self, tag: str) -> bool:
         try:
@@ -211,9 +222,22 @@ class OciRepository:
             return True  # not ours to judge: treat as held until it expires
         return not str(notes.get(ANNOTATION_LOCK_NONCE, "")).endswith(f"-{RELEASED}")
 
-    def _release(self, tag: str, nonce: str, held: str) -> None:
-        """Mark our lock released (works everywhere), then delete it where allowed."""
-        with contextlib.suppress(OciError):
-            released = self.client.put_manifest(tag, lock_manifest(f"{nonce}-{RELEASED}"))
-            self.client.delete_manifest(released)
-            self.client.delete_manifest(held)
+    def _release(self, tag: str, nonce: str, held: str | None) -> None:
+        """Point the lock tag at a "released" manifest, then delete it where allowed.
+
+        The registry deletes a manifest first and then looks up the tags naming
+        it; a tag another client writes meanwhile can fail that lookup (HTTP 500
+        from distribution), leaving our tag behind with its manifest gone. Putting
+        the released manifest again brings it back, so the pair is retried.
+        """
+        for attempt in range(_RELEASE_ATTEMPTS):
+            try:
+                released = self.client.put_manifest(tag, lock_manifest(f"{nonce}-{RELEASED}"))
+                deleted = self.client.delete_manifest(released)
+            except OciError:
+                self.sleep(random.uniform(0.02, 0.1) * 2**attempt)  # noqa: S311 (jitter)
+                continue
+            if deleted and held is not None:
+                with contextlib.suppress(OciError):
+                    self.client.delete_manifest(held)
+            return

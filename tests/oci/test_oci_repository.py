@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -11,7 +12,13 @@ import pytest
 from support.engines import Registry
 
 from aivault_ops.bundle.errors import BundleExists
-from aivault_ops.oci.artifact import ARTIFACT_TYPE, MAX_MANIFEST_BYTES, bundle_manifest
+from aivault_ops.oci.artifact import (
+    ARTIFACT_TYPE,
+    EMPTY_BLOB,
+    MAX_MANIFEST_BYTES,
+    bundle_manifest,
+    lock_manifest,
+)
 from aivault_ops.oci.client import RegistryClient
 from aivault_ops.oci.errors import (
     OciArtifactError,
@@ -21,7 +28,7 @@ from aivault_ops.oci.errors import (
     OciUnavailable,
 )
 from aivault_ops.oci.reference import parse_reference
-from aivault_ops.oci.repository import LOCK_PREFIX, OciRepository
+from aivault_ops.oci.repository import LOCK_PREFIX, LOCK_TTL_S, OciRepository
 
 
 @pytest.fixture
@@ -116,19 +123,67 @@ def test_the_lock_lets_one_holder_in_at_a_time(repository: OciRepository) -> Non
         thread.join(timeout=120)
     assert errors == []
     assert overlaps[0] == 1
-    # Every lock was released: the next apply gets in at once. (A released lock tag may
-    # remain where a delete raced another holder's tag write; it points at a released
-    # manifest and blocks nobody.)
+    # Every lock was released: the next apply gets in at once, and no lock tag is left
+    # (the next holder removes any a release lost to a race inside the registry).
     started = time.monotonic()
     with repository.lock(wait_s=0.5):
         assert time.monotonic() - started < 10
-    for tag in repository.client.tags():
-        if tag.startswith(LOCK_PREFIX):
-            try:
-                fetched = repository.client.get_manifest(tag)
-            except OciNotFound:  # deleted after the tag list was read: released too
-                continue
-            assert fetched is not None and b"-released" in fetched.raw
+    assert lock_tags(repository) == []
+
+
+def lock_tags(repository: OciRepository) -> list[str]:
+    return [tag for tag in repository.client.tags() if tag.startswith(LOCK_PREFIX)]
+
+
+class FlakyDeleteClient(RegistryClient):
+    """The registry answers its first `failures` deletes with an error (as distribution
+    does when another client writes a tag while it looks up the deleted manifest's)."""
+
+    failures = 2
+
+    def delete_manifest(self, digest: str) -> bool:
+        if self.failures:
+            self.failures -= 1
+            raise OciUnavailable("HTTP 500 (UNKNOWN)")
+        return super().delete_manifest(digest)
+
+
+def test_a_release_the_registry_fails_is_tried_again(repository: OciRepository) -> None:
+    client = FlakyDeleteClient(repository.client.reference, plain_http=True)
+    flaky = OciRepository(client, sleep=lambda _: None)
+    with flaky.lock(wait_s=5):
+        assert len(lock_tags(repository)) == 1
+    assert client.failures == 0
+    assert lock_tags(repository) == []
+    client.close()
+
+
+def test_the_next_holder_removes_lock_tags_nobody_holds(
+    repository: OciRepository, registry: Registry
+) -> None:
+    client = repository.client
+    # A crashed apply's lock, older than the lock's time to live.
+    crashed = OciRepository(client, clock=lambda: time.time() - LOCK_TTL_S - 60)
+    tag, nonce = crashed._lock_name()
+    crashed._put_manifest(tag, lock_manifest(nonce), blobs=(EMPTY_BLOB,))
+    # A released lock whose delete never happened (a registry refusing deletes).
+    tag, nonce = repository._lock_name()
+    client.put_manifest(tag, lock_manifest(f"{nonce}-released"))
+    # A tag whose manifest is gone: what a delete that lost the registry's race leaves.
+    tag, nonce = repository._lock_name()
+    digest = client.put_manifest(tag, lock_manifest(f"{nonce}-released-too"))
+    revisions = registry.workdir / "data/docker/registry/v2/repositories"
+    link = (
+        revisions / client.reference.repository / "_manifests/revisions" / digest.replace(":", "/")
+    )
+    shutil.rmtree(link)
+    with pytest.raises(OciNotFound):
+        client.get_manifest(tag)
+    assert len(lock_tags(repository)) == 3
+
+    with repository.lock(wait_s=5):
+        assert len(lock_tags(repository)) == 1  # ours
+    assert lock_tags(repository) == []
 
 
 def test_a_held_lock_makes_the_next_apply_wait_then_give_up(repository: OciRepository) -> None:
