@@ -17,6 +17,7 @@ built it, so what a signer signed is what goes on the wire.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 import ssl
@@ -222,6 +223,8 @@ class Http1Upstream:
     mTLS credential (its own TLS context), so a client certificate is only
     ever presented on that credential's connections. Within a pool each
     upstream host has its own bulkhead of connections and its own queue.
+    An mTLS pool is dropped once its last connection is gone (made again on
+    the next request): a certificate rotated away leaves nothing behind.
     """
 
     def __init__(self, settings: UpstreamSettings) -> None:
@@ -240,7 +243,13 @@ class Http1Upstream:
                 context, settings.max_connections, settings.keepalive_s,
                 per_host=settings.max_per_host, queue_timeout_s=settings.queue_timeout_s,
             )  # fmt: skip
+            if tls is not None:
+                pool.on_unused = functools.partial(self._drop_pool, key)
         return pool
+
+    def _drop_pool(self, key: str, pool: http1_pool.Pool) -> None:
+        if self._pools.get(key) is pool:
+            del self._pools[key]
 
     def connections(self) -> tuple[int, int]:
         """(connections in use, idle connections) over every pool."""
@@ -264,11 +273,11 @@ class Http1Upstream:
         wait for a pool slot (`queue_timeout_s` too, then E-UPSTREAM-BUSY), the
         connect, the write, a retry, the head itself."""
         check_literal_host(request.host, self._settings.dev_resolve)
-        pool = self._pool(request.tls)
         deadline = asyncio.get_running_loop().time() + request.timeout_s
         try:
             head = _head(request)
             for attempt in (1, 2):
+                pool = self._pool(request.tls)  # again for a retry: it may have been dropped
                 connection, reused = await pool.checkout(
                     request.host, request.port, self._addresses, deadline
                 )

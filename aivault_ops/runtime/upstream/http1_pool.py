@@ -23,7 +23,9 @@ timer runs while anything is idle.
 
 An mTLS credential has a pool of its own (its TLS context), so its client
 certificate is presented on its own connections only, and its bulkheads are
-its own.
+its own. Such a pool tells its owner when it has no connection left
+(`on_unused`), so a rotated certificate's pool, and the key in its context,
+do not outlive their last connection.
 """
 
 from __future__ import annotations
@@ -101,6 +103,7 @@ class Pool:
         self._keepalive_s = keepalive_s
         self._per_host = per_host or default_per_host(limit)
         self._queue_timeout_s = queue_timeout_s
+        self._limit = limit
         self._free = limit
         self._in_use = 0
         self._idle_count = 0
@@ -109,10 +112,18 @@ class Pool:
         self._idle: dict[Key, list[Connection]] = {}
         self._reaper: asyncio.TimerHandle | None = None
         self._closed = False
+        self.on_unused: Callable[[Pool], None] | None = None
 
     def usage(self) -> tuple[int, int]:
         """(connections in use, idle connections)."""
         return self._in_use, self._idle_count
+
+    def _tell_if_unused(self) -> None:
+        """Call `on_unused` when no connection is in use, being opened or idle."""
+        if self.on_unused is None or self._free < self._limit:
+            return
+        if not any(bulkhead.busy for bulkhead in self._bulkheads.values()):
+            self.on_unused(self)
 
     async def checkout(
         self, host: str, port: int, resolve: Resolve, deadline: float
@@ -138,6 +149,7 @@ class Pool:
                 connection = await self._slot(loop, key, wait_until)
         except BaseException:
             self._pass_permit(bulkhead)
+            self._tell_if_unused()
             raise
         if connection is not None:
             self._in_use += 1
@@ -147,6 +159,7 @@ class Pool:
         except BaseException:
             self._free_slot()
             self._pass_permit(bulkhead)
+            self._tell_if_unused()
             raise
         connection.key = key
         self._in_use += 1
@@ -264,6 +277,7 @@ class Pool:
             connection.close()
             self._free_slot()
             self._pass_permit(bulkhead)
+            self._tell_if_unused()
             return
         while bulkhead.waiters:
             waiter = bulkhead.waiters.popleft()
@@ -307,6 +321,7 @@ class Pool:
         if connection in idle:
             self._unpool(idle, idle.index(connection))
             self._free_slot()
+            self._tell_if_unused()
 
     def _reap(self) -> None:
         """Close every connection idle for `keepalive_s`; run again at the next expiry."""
@@ -322,6 +337,7 @@ class Pool:
                 next_expiry = idle[0].idle_since
         if next_expiry is not None:
             self._reaper = loop.call_at(next_expiry + self._keepalive_s, self._reap)
+        self._tell_if_unused()
 
     async def aclose(self, grace_s: float = 2.0) -> None:
         """Close every idle connection and wait (at most `grace_s`) until they are

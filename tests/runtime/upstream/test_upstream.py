@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import ipaddress
+import weakref
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ from support.runtime_proc import free_port
 from support.upstream import HOST, RecordingUpstream
 
 from aivault_ops.errors import UsageError
+from aivault_ops.runtime.auth.request_auth import ClientTls
 from aivault_ops.runtime.model import UpstreamRequest
 from aivault_ops.runtime.upstream.client import (
     DevResolve,
@@ -18,6 +22,7 @@ from aivault_ops.runtime.upstream.client import (
     UpstreamFailure,
     UpstreamSettings,
     is_forbidden_address,
+    ssl_context,
 )
 from aivault_ops.runtime.upstream.http1 import UnsendableRequest, UpstreamClosed
 
@@ -118,6 +123,16 @@ async def drain_transports() -> None:
     await asyncio.sleep(0)
 
 
+async def abort_transports() -> None:
+    """Abort every transport of this loop, even those still shutting TLS down (reads the
+    selector loop's private transport table)."""
+    for transport in list(getattr(asyncio.get_running_loop(), "_transports", {}).values()):
+        if transport is not None:
+            transport.abort()
+    for _ in range(3):
+        await asyncio.sleep(0)  # their connection_lost callbacks
+
+
 def failure(settings: UpstreamSettings, outgoing: UpstreamRequest) -> UpstreamFailure:
     with pytest.raises(UpstreamFailure) as caught:
         send(settings, outgoing)
@@ -140,6 +155,36 @@ def test_request_reaches_the_dev_resolved_tls_upstream(upstream: RecordingUpstre
     assert seen.header("authorization") == "Bearer injected"
     assert seen.header("accept-encoding") == "identity"
     assert seen.header("host") == HOST
+
+
+def test_a_client_certificate_pool_goes_with_its_last_connection(
+    upstream: RecordingUpstream,
+) -> None:
+    """A rotated-away mTLS credential's pool (and the key in its context) is freed."""
+    settings = replace(dev_settings(upstream), keepalive_s=0.0)  # idle: reaped at once
+
+    async def go() -> None:
+        client = Http1Upstream(settings)
+        try:
+            tls = ClientTls("rotated-away", ssl_context(settings))
+            context = weakref.ref(tls.context)
+            for _ in range(2):  # the second request makes the pool again
+                response = await client.open(replace(request("/v1/a"), tls=tls))
+                assert response.status_code == 200
+                assert b'"path": "/v1/a"' in await response.aread()
+                await response.aclose()
+                assert client.connections() == (0, 1)
+                while client.connections() != (0, 0):
+                    await asyncio.sleep(0)  # the reaper's turn
+            del tls, response
+            await abort_transports()  # a closing TLS transport keeps its context for up to 30 s
+            gc.collect()
+            assert context() is None
+        finally:
+            await client.aclose()
+            await drain_transports()
+
+    asyncio.run(go())
 
 
 def test_redirects_are_returned_not_followed(upstream: RecordingUpstream) -> None:
