@@ -53,6 +53,7 @@ _TEMPORARY_SUFFIX: Final = ".gz.tmp"
 _CHUNK: Final = 256 * 1024
 _COMPRESS_LEVEL: Final = 3
 _DAY_S: Final = 86400.0
+_IDLE_EXIT_S: Final = 300.0
 
 
 def _now() -> datetime:
@@ -84,7 +85,12 @@ def over_budget_prefix(sizes: list[int], active: int, budget: int) -> int:
 
 
 class Maintenance:
-    """Compresses and prunes closed files; `schedule` runs it in a daemon thread."""
+    """Compresses and prunes closed files; `schedule` wakes its background thread.
+
+    One daemon thread at a time, started by `schedule` and then waiting for
+    the next one (a busy runtime rotates every few seconds: no thread is
+    made and ended per run); it ends after `_IDLE_EXIT_S` without work.
+    """
 
     def __init__(
         self, directory: Path, settings: AuditSettings, clock: Callable[[], datetime] = _now
@@ -97,30 +103,36 @@ class Maintenance:
 
     def _reset_threading(self) -> None:
         self._pid = os.getpid()
-        self._idle = threading.Condition()
+        self._wake = threading.Condition()
         self._running = self._again = False
+        self._thread: threading.Thread | None = None
 
     def schedule(self) -> None:
         """Run soon in the background; a run already under way runs once more after."""
         if self._pid != os.getpid():  # forked: the parent's thread and lock are not ours
             self._reset_threading()
-        with self._idle:
+        with self._wake:
             if self._running:
                 self._again = True
                 return
             self._running = True
-        try:
-            threading.Thread(target=self._loop, name="audit-maintenance", daemon=True).start()
-        except RuntimeError as error:  # no thread to be had: try again at the next rotation
-            self.error = f"audit maintenance failed: {error}"
-            with self._idle:
+            self._wake.notify_all()
+            if self._thread is not None:
+                return
+            try:
+                thread = threading.Thread(target=self._loop, name="audit-maintenance", daemon=True)
+                thread.start()
+            except RuntimeError as error:  # no thread to be had: try again at the next rotation
+                self.error = f"audit maintenance failed: {error}"
                 self._running = False
-                self._idle.notify_all()
+                self._wake.notify_all()
+                return
+            self._thread = thread
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no run is under way or scheduled; False on timeout."""
-        with self._idle:
-            return self._idle.wait_for(lambda: not self._running, timeout)
+        with self._wake:
+            return self._wake.wait_for(lambda: not self._running, timeout)
 
     def _loop(self) -> None:
         while True:
@@ -129,12 +141,15 @@ class Maintenance:
             except Exception as error:  # a thread has no caller: keep it for /status
                 reason = error.strerror if isinstance(error, OSError) else None
                 self.error = f"audit maintenance failed: {reason or error}"
-            with self._idle:
-                if not self._again:
-                    self._running = False
-                    self._idle.notify_all()
+            with self._wake:
+                if self._again:
+                    self._again = False
+                    continue
+                self._running = False
+                self._wake.notify_all()
+                if not self._wake.wait_for(lambda: self._running, _IDLE_EXIT_S):
+                    self._thread = None
                     return
-                self._again = False
 
     def run(self) -> MaintenanceReport:
         """One pass, now, in this thread (holding the maintenance lock)."""

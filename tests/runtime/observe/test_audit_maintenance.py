@@ -7,6 +7,7 @@ import errno
 import gzip
 import json
 import os
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -225,6 +226,34 @@ def test_maintenance_runs_in_the_background_after_a_rotation(tmp_path: Path) -> 
     assert verify_chain(tmp_path).ok and log.health().warning is None
 
 
+def test_runs_after_many_rotations_share_one_thread_that_ends_when_idle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = AuditLog(tmp_path, clock=lambda: START, settings=AuditSettings(**SMALL))
+    threads: list[threading.Thread] = []
+    run = log.maintenance.run
+
+    def counted() -> audit_maintenance.MaintenanceReport:
+        threads.append(threading.current_thread())
+        return run()
+
+    log.maintenance.run = counted  # type: ignore[method-assign]
+    for status in range(200, 260):  # a rotation every few lines
+        record(log, status)
+        assert log.maintenance.wait_idle(timeout=30)
+    assert len(threads) > 10
+    assert all(thread is threads[0] for thread in threads)
+    assert sum(s.compressed for s in list_segments(tmp_path / "audit")) > 3
+
+    monkeypatch.setattr(audit_maintenance, "_IDLE_EXIT_S", 0.0)
+    log.maintenance.schedule()  # its wait after this run ends at once
+    threads[-1].join(timeout=30)
+    assert not threads[-1].is_alive()
+    log.maintenance.schedule()  # a new thread takes over
+    assert log.maintenance.wait_idle(timeout=30)
+    assert threads[-1] is not threads[0] and len(set(threads)) == 2
+
+
 def test_a_failing_compression_is_a_warning_and_leaves_no_temporary_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -246,7 +275,6 @@ def test_a_failing_compression_is_a_warning_and_leaves_no_temporary_file(
 
 def test_verify_beside_a_live_writer_that_rotates_and_compresses(tmp_path: Path) -> None:
     """Rotation, compression and pruning while verify walks: never a false break."""
-    import threading
 
     settings = AuditSettings(max_file_bytes=1024, rotate="size", retain_bytes=8000)
     log = AuditLog(tmp_path, clock=lambda: START, settings=settings)
