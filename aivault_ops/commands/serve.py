@@ -279,12 +279,12 @@ def run_serve(
     """
     import uvloop
 
-    from aivault_ops.runtime.heap import freeze_startup_objects, pin_allocator_thresholds
+    from aivault_ops.runtime.heap import freeze_startup_objects, pin_allocator
     from aivault_ops.runtime.observe.log import StderrLog
     from aivault_ops.runtime.process import open_listeners, run_workers, serve_forever
     from aivault_ops.runtime.wiring import build_process
 
-    pin_allocator_thresholds(os.environ)  # before the first load, inherited by workers
+    pin_allocator(os.environ)  # before any thread and the first load; inherited by workers
     freeze_startup_objects()
     log = StderrLog(json_lines=log_format == "json")
     address = None

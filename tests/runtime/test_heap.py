@@ -1,4 +1,4 @@
-"""Returning freed heap pages to the OS, and glibc's thresholds pinned at start."""
+"""Returning freed heap pages to the OS, and glibc's malloc parameters set at start."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ _PROBE = """
 import ctypes, os, sys
 from aivault_ops.runtime import heap
 if sys.argv[1] == "pin":
-    assert heap.pin_allocator_thresholds(os.environ)
+    assert heap.pin_allocator(os.environ)
 FIELDS = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
 class Info(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in FIELDS.split()]
@@ -84,7 +84,8 @@ print("mmapped" if libc.mallinfo2().hblkhd - before >= 512 << 10 else "heap")
 
 
 def _where_512_kib_goes(mode: str) -> str:
-    env = {k: v for k, v in os.environ.items() if k not in heap.OPERATOR_SETTINGS}
+    variables = {setting.variable for setting in heap.ALLOCATOR_SETTINGS}
+    env = {k: v for k, v in os.environ.items() if k not in variables}
     env.pop("GLIBC_TUNABLES", None)
     run = subprocess.run([sys.executable, "-c", _PROBE, mode], env=env, capture_output=True,
                          text=True, check=True, timeout=60)  # fmt: skip
@@ -99,23 +100,33 @@ def test_pinned_thresholds_keep_large_blocks_off_the_heap() -> None:
 
 
 @pytest.mark.parametrize(
-    "environ",
+    ("environ", "left"),
     [
-        {"MALLOC_MMAP_THRESHOLD_": "65536"},
-        {"MALLOC_TRIM_THRESHOLD_": "0"},
-        {"GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=65536"},
-        {"GLIBC_TUNABLES": "glibc.rtld.nns=2:glibc.malloc.trim_threshold=1"},
+        ({"MALLOC_MMAP_THRESHOLD_": "65536"}, "mmap_threshold"),
+        ({"MALLOC_TRIM_THRESHOLD_": "0"}, "trim_threshold"),
+        ({"GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=65536"}, "mmap_threshold"),
+        ({"GLIBC_TUNABLES": "glibc.rtld.nns=2:glibc.malloc.trim_threshold=1"}, "trim_threshold"),
     ],
 )
-def test_the_operators_malloc_settings_win(environ: dict[str, str]) -> None:
-    assert heap.operator_tuned(environ)
-    assert heap.pin_allocator_thresholds(environ) is False
+def test_the_operators_malloc_settings_win(
+    environ: dict[str, str], left: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[int, int]] = []
+    monkeypatch.setattr(heap, "_libc_function", lambda name: lambda *a: calls.append(a) or 1)
+    every = tuple(setting.tunable for setting in heap.ALLOCATOR_SETTINGS)
+    assert heap.pin_allocator(environ) == tuple(name for name in every if name != left)
+    [skipped] = [s for s in heap.ALLOCATOR_SETTINGS if s.tunable == left]
+    assert (skipped.parameter, skipped.value) not in calls and len(calls) == 1
 
 
-def test_other_settings_are_not_the_operators_malloc_tuning() -> None:
-    assert not heap.operator_tuned({"GLIBC_TUNABLES": "glibc.rtld.nns=2", "MALLOC_ARENA_MAX": "2"})
+def test_other_settings_are_not_the_operators_malloc_tuning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(heap, "_libc_function", lambda name: lambda *a: 1)
+    environ = {"GLIBC_TUNABLES": "glibc.rtld.nns=2", "MALLOC_ARENA_MAX": "2"}
+    assert len(heap.pin_allocator(environ)) == len(heap.ALLOCATOR_SETTINGS)
 
 
 def test_without_mallopt_nothing_is_pinned(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(heap, "_libc_function", lambda name: None)
-    assert heap.pin_allocator_thresholds({}) is False
+    assert heap.pin_allocator({}) == ()
