@@ -254,6 +254,23 @@ def test_runs_after_many_rotations_share_one_thread_that_ends_when_idle(
     assert threads[-1] is not threads[0] and len(set(threads)) == 2
 
 
+def test_no_thread_to_be_had_is_a_warning_and_the_next_rotation_tries_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(thread: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    log = filled(tmp_path, background=True)
+    assert log.maintenance.wait_idle(timeout=0)  # nothing runs, nothing waits
+    assert log.health().warning == "audit maintenance failed: can't start new thread"
+    assert not any(s.compressed for s in list_segments(tmp_path / "audit"))
+    monkeypatch.undo()
+    log.maintenance.schedule()
+    assert log.maintenance.wait_idle(timeout=30) and log.health().warning is None
+    assert sum(s.compressed for s in list_segments(tmp_path / "audit")) > 3
+
+
 def test_a_failing_compression_is_a_warning_and_leaves_no_temporary_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
