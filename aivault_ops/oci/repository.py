@@ -173,7 +173,8 @@ class OciRepository:
             holder, stale = self._survey_locks(tag)
             if holder is None:
                 for other in stale[:_SWEEP_AT_MOST]:
-                    self._release(other, other.removeprefix(LOCK_PREFIX), held=None)
+                    if not self._release(other, other.removeprefix(LOCK_PREFIX), held=None):
+                        break  # the registry keeps tags (no deletes): leave the rest
                 break
             self._release(tag, nonce, digest)
             if time.monotonic() >= deadline:
@@ -222,8 +223,9 @@ class OciRepository:
             return True  # not ours to judge: treat as held until it expires
         return not str(notes.get(ANNOTATION_LOCK_NONCE, "")).endswith(f"-{RELEASED}")
 
-    def _release(self, tag: str, nonce: str, held: str | None) -> None:
-        """Point the lock tag at a "released" manifest, then delete it where allowed.
+    def _release(self, tag: str, nonce: str, held: str | None) -> bool:
+        """Point the lock tag at a "released" manifest, then delete it where allowed;
+        whether the tag is gone.
 
         The registry deletes a manifest first and then looks up the tags naming
         it; a tag another client writes meanwhile can fail that lookup (HTTP 500
@@ -240,4 +242,5 @@ class OciRepository:
             if deleted and held is not None:
                 with contextlib.suppress(OciError):
                     self.client.delete_manifest(held)
-            return
+            return deleted
+        return False

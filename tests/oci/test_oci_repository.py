@@ -7,6 +7,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from support.engines import Registry
@@ -184,6 +185,36 @@ def test_the_next_holder_removes_lock_tags_nobody_holds(
     with repository.lock(wait_s=5):
         assert len(lock_tags(repository)) == 1  # ours
     assert lock_tags(repository) == []
+
+
+class NoDeleteClient(RegistryClient):
+    """A registry that refuses deletes (as GHCR's OCI API does); counts manifest puts."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.puts: list[str] = []
+
+    def put_manifest(self, ref: str, raw: bytes) -> str:
+        self.puts.append(ref)
+        return super().put_manifest(ref, raw)
+
+    def delete_manifest(self, digest: str) -> bool:
+        return False
+
+
+def test_where_tags_cannot_be_deleted_the_sweep_stops_at_the_first(
+    repository: OciRepository,
+) -> None:
+    for _ in range(3):
+        tag, nonce = repository._lock_name()
+        repository._put_manifest(tag, lock_manifest(f"{nonce}-released"), blobs=(EMPTY_BLOB,))
+    client = NoDeleteClient(repository.client.reference, plain_http=True)
+    with OciRepository(client).lock(wait_s=5):
+        pass
+    ours = client.puts[0]
+    assert len([ref for ref in client.puts if ref != ours]) == 1
+    assert len(lock_tags(repository)) == 4  # released, blocking nobody
+    client.close()
 
 
 def test_a_held_lock_makes_the_next_apply_wait_then_give_up(repository: OciRepository) -> None:
