@@ -123,9 +123,10 @@ class SoakResult:
     reload_timeouts: int = 0
     load_average: str = ""
 
-    def slope(self, values: list[float]) -> float:
-        """Per minute, least squares over the window ends after the first (warm-up)."""
-        points = [(w.end_s / 60, v) for w, v in zip(self.windows, values, strict=True)][1:]
+    def slope(self, values: list[float], skip: int = 1) -> float:
+        """Per minute, least squares over the window ends after the first `skip` (the
+        warm-up: one window)."""
+        points = [(w.end_s / 60, v) for w, v in zip(self.windows, values, strict=True)][skip:]
         if len(points) < 2:
             return 0.0
         mean_x = sum(x for x, _ in points) / len(points)
@@ -137,6 +138,11 @@ class SoakResult:
     def rss_slope(self) -> float:
         """RSS MB/min after the warm-up window."""
         return self.slope([w.rss_mb for w in self.windows])
+
+    @property
+    def rss_slope_second_half(self) -> float:
+        """RSS MB/min over the second half of the windows (does the creep settle?)."""
+        return self.slope([w.rss_mb for w in self.windows], skip=len(self.windows) // 2)
 
     @property
     def fds_slope(self) -> float:
@@ -310,7 +316,8 @@ def render(result: SoakResult) -> str:
         *(render_window(i, w) for i, w in enumerate(result.windows, 1)),
         "",
         f"RSS slope after the warm-up window: **{result.rss_slope:+.4f} MB/min**"
-        f" (target ≤ 0.005); fds: **{result.fds_slope:+.2f}/min**"
+        f" (target ≤ 0.005), over the second half {result.rss_slope_second_half:+.4f} MB/min;"
+        f" fds: **{result.fds_slope:+.2f}/min**"
         f" ({min(w.fds for w in result.windows)}–{max(w.fds for w in result.windows)});"
         f" audit disk at most {max(w.audit_bytes for w in result.windows) / 1e6:.2f} MB"
         f" (retention bound {result.audit_bound / 1e6:.2f} MB); errors: **{result.errors}**;"
