@@ -13,25 +13,39 @@ The bundle watchers trim after every load, and `PeriodicTrim` from their
 poll loops at most every `TRIM_EVERY_S`: a 20 s burst of 256 connections
 left RSS 8.5 MB up, 6 MB of which a trim returned (benchmarks/soak.py).
 
-Trimming cannot undo fragmentation, and glibc's own tuning causes some:
-its threshold for serving a block with its own `mmap` (128 KiB) rises to
-the size of every larger mmapped block freed, up to 32 MiB. A bundle load
-frees blocks of a few MiB, an upstream TLS connection frees a 256 KiB read
-buffer when it closes; after that, every block below the raised threshold
-(the next connections' buffers, the next load's) comes from the heap, in
-between long-lived small objects, and the heap grows in steps it can never
-give back. `pin_allocator` fixes both thresholds (mmap and trim) at glibc's
-128 KiB defaults at start, which switches that tuning off (`mallopt(3)`):
-in the soak, the main heap grew 0.9 MB in eight minutes without it and
-0.1 MB in ten with it. An operator's own setting of either
-(`MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_`, or its
-`glibc.malloc.*` tunable in `GLIBC_TUNABLES`) wins over that one.
+Trimming cannot undo fragmentation, and glibc's own tuning causes some.
+`pin_allocator` sets three of its parameters at start (`mallopt(3)`):
 
-Tried in soaks and not set: a 64 KiB mmap threshold (the bundle watcher's
-thread reads inotify events into 64 KiB buffers; its arena grew about 16
-KiB a minute either way), and `MALLOC_ARENA_MAX=1` (every thread in the
-main heap: RSS stepped up about 0.45 MB early in both runs, slopes +0.0089
-and +0.0306 MB/min, and fewer requests a second, about 4,400 against 4,900).
+- **The mmap threshold, fixed at 64 KiB.** On its own, glibc raises the
+  size above which a block gets its own `mmap` (128 KiB) to the size of
+  every larger mmapped block freed, up to 32 MiB. A bundle load frees
+  blocks of a few MiB, an upstream TLS connection frees a 256 KiB read
+  buffer when it closes; after that, every block below the raised
+  threshold comes from the heap, in between long-lived small objects, and
+  the heap grows in steps it can never give back (0.9 MB in eight minutes
+  of the soak). Fixed, that tuning is off.
+- **The trim threshold, fixed at its 128 KiB default** (the same tuning
+  raises it too).
+- **No top pad** (glibc adds 128 KiB to every heap it makes or grows).
+  Each helper thread (the bundle watcher's inotify reader, the reloader,
+  audit maintenance) gets an arena of its own, and `malloc_trim` never
+  shrinks the top of such an arena. The inotify reader asks for a 64 KiB
+  buffer per read and shrinks it to the bytes read; carved from the top of
+  a 132 KiB arena each time, a little further along while the last buffer
+  is still queued, it left that arena's pages resident one after another:
+  about 16 KiB a minute in the soak, up to about 180 KiB. Without the pad
+  the arena has no room for 64 KiB, and with the threshold at 64 KiB the
+  buffer gets its own mapping, returned when it is freed. Publishing 400
+  bundles one after another, the arena stayed at 8 KiB (44 KiB with
+  glibc's pad and threshold); 900 bundles at 20 a second: 8 KiB, and
+  104–116 KiB with either setting alone.
+
+An operator's own setting of any of them (`MALLOC_MMAP_THRESHOLD_`,
+`MALLOC_TRIM_THRESHOLD_`, `MALLOC_TOP_PAD_`, or its `glibc.malloc.*`
+tunable in `GLIBC_TUNABLES`) wins over that one. Tried in soaks and not
+set: `MALLOC_ARENA_MAX=1` (every thread in the main heap: RSS stepped up
+about 0.45 MB early in both runs, slopes +0.0089 and +0.0306 MB/min, and
+fewer requests a second, about 4,400 against 4,900).
 """
 
 from __future__ import annotations
@@ -62,8 +76,9 @@ class AllocatorSetting:
 
 
 ALLOCATOR_SETTINGS: Final = (
-    AllocatorSetting("mmap_threshold", -3, 128 * 1024, "MALLOC_MMAP_THRESHOLD_"),
+    AllocatorSetting("mmap_threshold", -3, 64 * 1024, "MALLOC_MMAP_THRESHOLD_"),
     AllocatorSetting("trim_threshold", -1, 128 * 1024, "MALLOC_TRIM_THRESHOLD_"),
+    AllocatorSetting("top_pad", -2, 0, "MALLOC_TOP_PAD_"),
 )
 
 

@@ -106,6 +106,7 @@ def test_pinned_thresholds_keep_large_blocks_off_the_heap() -> None:
         ({"MALLOC_TRIM_THRESHOLD_": "0"}, "trim_threshold"),
         ({"GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=65536"}, "mmap_threshold"),
         ({"GLIBC_TUNABLES": "glibc.rtld.nns=2:glibc.malloc.trim_threshold=1"}, "trim_threshold"),
+        ({"MALLOC_TOP_PAD_": "131072"}, "top_pad"),
     ],
 )
 def test_the_operators_malloc_settings_win(
@@ -116,7 +117,8 @@ def test_the_operators_malloc_settings_win(
     every = tuple(setting.tunable for setting in heap.ALLOCATOR_SETTINGS)
     assert heap.pin_allocator(environ) == tuple(name for name in every if name != left)
     [skipped] = [s for s in heap.ALLOCATOR_SETTINGS if s.tunable == left]
-    assert (skipped.parameter, skipped.value) not in calls and len(calls) == 1
+    assert (skipped.parameter, skipped.value) not in calls
+    assert len(calls) == len(heap.ALLOCATOR_SETTINGS) - 1
 
 
 def test_other_settings_are_not_the_operators_malloc_tuning(
@@ -125,6 +127,70 @@ def test_other_settings_are_not_the_operators_malloc_tuning(
     monkeypatch.setattr(heap, "_libc_function", lambda name: lambda *a: 1)
     environ = {"GLIBC_TUNABLES": "glibc.rtld.nns=2", "MALLOC_ARENA_MAX": "2"}
     assert len(heap.pin_allocator(environ)) == len(heap.ALLOCATOR_SETTINGS)
+
+
+# In a fresh interpreter: watchdog watches a directory while bundles are published into
+# it one after another (each waited for); then the resident KiB of the glibc arena of
+# watchdog's inotify reader thread.
+_INOTIFY_PROBE = """
+import ctypes, os, sys, tempfile, threading
+from aivault_ops.runtime import heap
+if sys.argv[1] == "pin":
+    assert "top_pad" in heap.pin_allocator(os.environ)
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+arenas = {}
+start = threading.Thread._bootstrap_inner
+def noted(thread):
+    block = libc.malloc(2048)
+    arenas[type(thread).__name__] = block & ~((64 << 20) - 1)  # a thread arena's heap start
+    libc.free(block)
+    start(thread)
+threading.Thread._bootstrap_inner = noted
+from watchdog.events import FileSystemEventHandler
+from watchdog.observers import Observer
+seen = threading.Semaphore(0)
+class Count(FileSystemEventHandler):
+    def on_moved(self, event):
+        seen.release()
+directory = tempfile.mkdtemp()
+observer = Observer()
+observer.schedule(Count(), directory)
+observer.start()
+for n in range(int(sys.argv[2])):
+    tmp = os.path.join(directory, ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(b"x" * 3000)
+    os.rename(tmp, os.path.join(directory, f"bundle-{n}"))
+    if n >= 3:
+        os.unlink(os.path.join(directory, f"bundle-{n - 3}"))
+    assert seen.acquire(timeout=30)
+base = arenas["InotifyFD"]
+resident = 0
+with open("/proc/self/smaps") as smaps:
+    inside = False
+    for line in smaps:
+        field = line.split()
+        if "-" in field[0] and not field[0].endswith(":"):
+            inside = base <= int(field[0].split("-")[0], 16) < base + (64 << 20)
+        elif field[0] == "Rss:" and inside:
+            resident += int(field[1])
+observer.stop(); observer.join()
+print(resident)
+"""
+
+
+@GLIBC
+def test_the_bundle_watcher_s_arena_stays_small() -> None:
+    """glibc's top pad left room in the reader thread's arena for its 64 KiB read buffer,
+    carved a little further along each time: 8 → 44 KiB over 400 bundles."""
+    variables = {setting.variable for setting in heap.ALLOCATOR_SETTINGS}
+    env = {k: v for k, v in os.environ.items() if k not in variables}
+    env.pop("GLIBC_TUNABLES", None)
+    run = subprocess.run([sys.executable, "-c", _INOTIFY_PROBE, "pin", "400"], env=env,
+                         capture_output=True, text=True, check=True, timeout=120)  # fmt: skip
+    assert int(run.stdout) <= 16
 
 
 def test_without_mallopt_nothing_is_pinned(monkeypatch: pytest.MonkeyPatch) -> None:
