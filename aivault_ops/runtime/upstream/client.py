@@ -21,7 +21,7 @@ import functools
 import ipaddress
 import socket
 import ssl
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -37,6 +37,7 @@ from aivault_ops.runtime.hop_by_hop import NOT_FORWARDED
 from aivault_ops.runtime.model import UpstreamRequest
 from aivault_ops.runtime.policy.checks.ssrf import is_forbidden_address
 from aivault_ops.runtime.upstream import http1, http1_pool
+from aivault_ops.runtime.upstream.dev_resolve import DevResolve as DevResolve
 from aivault_ops.secret import Secret, wire_text
 
 if TYPE_CHECKING:
@@ -48,36 +49,6 @@ _QUERY_SAFE: Final = "-._~"
 
 class AddressRefused(OSError):
     """Raised by the resolver for an address the SSRF rule forbids."""
-
-
-@dataclass(frozen=True)
-class DevResolve:
-    """`--dev-resolve HOST=IP:PORT` entries (development only: bypass the SSRF rule)."""
-
-    targets: Mapping[str, tuple[str, int]] = field(default_factory=dict)
-
-    @classmethod
-    def parse(cls, values: list[str]) -> DevResolve:
-        """Parse `HOST=IP:PORT` values (IPv6 as `[::1]:8443`); a bad one is a `UsageError`."""
-        targets: dict[str, tuple[str, int]] = {}
-        for value in values:
-            host, ip, port = _parse_dev_resolve(value)
-            targets[host] = (ip, port)
-        return cls(targets)
-
-
-def _parse_dev_resolve(value: str) -> tuple[str, str, int]:
-    host, sep, target = value.partition("=")
-    ip_text, colon, port_text = target.rpartition(":")
-    ip_text = ip_text.removeprefix("[").removesuffix("]")
-    try:
-        ip = ipaddress.ip_address(ip_text)
-        port = int(port_text)
-    except ValueError:
-        ip, port = None, 0
-    if not (sep and colon and host and ip is not None and 0 < port < 65536):
-        raise UsageError(f"--dev-resolve {value!r}: expected HOST=IP:PORT")
-    return host.lower(), str(ip), port
 
 
 class GuardedResolver(AbstractResolver):
