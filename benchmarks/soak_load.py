@@ -1,4 +1,5 @@
-"""What drives the soak besides wrk: a bundle publisher and clients of a slow path."""
+"""What runs beside wrk in the soak: a bundle publisher, clients of a slow path, and
+an RSS sampler."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import httpx
 
 from aivault_ops.bundle import publish_bundle
 from benchmarks.bundles import SmallBundles
+from benchmarks.common import rss_mb
 from benchmarks.stack import RuntimeHandle
 
 SLOW_PATH = "/v1/slow"
@@ -91,3 +93,31 @@ class SlowClients:
         self.stop.set()
         for thread in self.threads:
             thread.join(timeout=40)
+
+
+class RssSampler(threading.Thread):
+    """The RSS (MiB) of a process every `every_s`, so that a window reports the least
+    it held, not only the one instant at its end."""
+
+    def __init__(self, pid: int, every_s: float = 0.5) -> None:
+        super().__init__(name="soak-rss", daemon=True)
+        self.pid, self.every_s = pid, every_s
+        self.samples: list[float] = []
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+
+    def take(self) -> list[float]:
+        """The samples since the last call."""
+        with self.lock:
+            taken, self.samples = self.samples, []
+        return taken
+
+    def run(self) -> None:
+        """Sample until stopped (or until the process is gone)."""
+        while not self.stop.wait(self.every_s):
+            try:
+                sample = rss_mb(self.pid)
+            except (OSError, RuntimeError):
+                return
+            with self.lock:
+                self.samples.append(sample)
