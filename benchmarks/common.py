@@ -143,6 +143,7 @@ class WrkResult:
     p99_ms: float
     requests: int
     errors: int
+    error_kinds: str = ""  # e.g. "timeout 15, non-2xx 3"; empty when there were none
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -161,15 +162,16 @@ def parse_wrk(text: str) -> WrkResult:
     total = re.search(r"(\d+) requests in", text)
     if rps is None or total is None:
         raise RuntimeError(f"unexpected wrk output:\n{text}")
-    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", text))
+    kinds = [(kind, int(n)) for kind, n in re.findall(r"(connect|read|write|timeout) (\d+)", text)]
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    errors += int(non_2xx.group(1)) if non_2xx else 0
+    kinds += [("non-2xx", int(non_2xx.group(1)))] if non_2xx else []
     return WrkResult(
         rps=float(rps.group(1)),
         p50_ms=_latency_ms(text, "50"),
         p99_ms=_latency_ms(text, "99"),
         requests=int(total.group(1)),
-        errors=errors,
+        errors=sum(n for _, n in kinds),
+        error_kinds=", ".join(f"{kind} {n}" for kind, n in kinds if n),
     )
 
 

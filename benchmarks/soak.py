@@ -112,6 +112,7 @@ class Burst:
     idle_s: float
     requests: int
     errors: int
+    error_kinds: str
     before: float
     after: float
     after_idle: float
@@ -279,6 +280,7 @@ def _burst(runtime: RuntimeHandle, url: str, header: tuple[str, ...], settings: 
         settings.idle_s,
         load.requests,
         load.errors,
+        load.error_kinds,
         before,
         after,
         after_idle,
@@ -347,10 +349,11 @@ def render(result: SoakResult) -> str:
     ]
     b = result.burst
     if b is not None:
+        kinds = f": {b.error_kinds}" if b.error_kinds else ""
         lines += [
             "",
             f"Burst: wrk `-c256` for {b.seconds:g} s ({b.requests:,} requests, {b.errors}"
-            f" errors). RSS {b.before:.2f} MB before, {b.after:.2f} MB right after,"
+            f" errors{kinds}). RSS {b.before:.2f} MB before, {b.after:.2f} MB right after,"
             f" {b.after_idle:.2f} MB after {b.idle_s:g} s idle (the upstream keep-alive is"
             f" 30 s; the watcher trims every 10 s), {b.after_reload:.2f} MB after one more"
             " reload (which ends with `malloc_trim`).",
