@@ -198,11 +198,27 @@ class _Builder:
     ) -> None:
         line, column = node.start_mark.line, node.start_mark.column
         if dash and line < len(self.lines):
-            before = self.lines[line][:column].rstrip(" ")
-            column = len(before) - 1 if before.endswith("-") else column
+            column = self._dash_column(line, column)
         self.anchors.append(
             _Anchor((line, node.start_mark.column), container, len(container.items), column)
         )
+
+    def _dash_column(self, line: int, column: int) -> int:
+        """The column of the `-` that starts a list item whose node is at (line, column):
+        on the node's line, or on an earlier one when only a comment followed the dash
+        (`- # note` and the item below it)."""
+        before = self.lines[line][:column].rstrip(" ")
+        if before.endswith("-"):
+            return len(before) - 1
+        if before:
+            return column
+        for earlier in reversed(self.lines[:line]):
+            text = earlier.split(" #", 1)[0].rstrip(" ")
+            if not text.strip() or text.lstrip().startswith("#"):
+                continue
+            dashes = [at for at, char in enumerate(text[:column]) if char == "-"]
+            return dashes[-1] if text.endswith("-") and dashes else column
+        return column
 
 
 def _key(node: yaml.Node) -> str:

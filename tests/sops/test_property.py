@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sops_helpers import AgeKey, identities_for, make_age_key, run_sops
 
@@ -184,6 +184,23 @@ def _comments(value: object) -> list[str]:
 
 @settings(max_examples=60, deadline=None, database=None)
 @given(document=DOCUMENTS)
+@example(  # a list item whose `-` is followed only by a comment (was: "# c" moved to "00")
+    document=TreeMap(
+        [
+            Entry("00", TreeMap([Entry("0", "v")])),
+            Entry(
+                "0",
+                TreeList(
+                    [
+                        Comment(" a"),
+                        TreeList([TreeMap([Comment(" b"), Entry("%", "w")])]),
+                        Comment(" c"),
+                    ]
+                ),
+            ),
+        ]
+    )
+)
 def test_our_own_round_trip_keeps_values_and_comments(document: TreeMap, key: AgeKey) -> None:
     data, expected = _plaintext("yaml", document)
     plain = parse_plaintext(data, "yaml", "<generated>")
