@@ -242,28 +242,42 @@ def _raw(node: yaml.Node) -> object:
     return str(node.value)
 
 
-def _attach(comments: list[RawComment], anchors: list[_Anchor], root: TreeMap) -> None:
+def _attach(
+    comments: list[RawComment], anchors: list[_Anchor], root: TreeMap, lines: list[str]
+) -> None:
     plan: dict[int, tuple[TreeMap | TreeList, dict[int, list[Comment]]]] = {}
     positions = [anchor.position for anchor in anchors]
     for comment in comments:
-        container, index = _target(comment, anchors, positions, root)
+        opens_item = _after_bare_dash(lines[comment.line][: comment.column])
+        container, index = _target(comment, anchors, positions, root, opens_item=opens_item)
         slots = plan.setdefault(id(container), (container, {}))[1]
         slots.setdefault(index, []).append(Comment(comment.text))
     for container, slots in plan.values():
         _insert(container, slots)
 
 
+def _after_bare_dash(before: str) -> bool:
+    """Whether a comment's line holds only list dashes before it (`- # note`, `- - # note`)."""
+    return "-" in before and not before.strip(" -")
+
+
 def _target(
-    comment: RawComment, anchors: list[_Anchor], positions: list[Position], root: TreeMap
+    comment: RawComment,
+    anchors: list[_Anchor],
+    positions: list[Position],
+    root: TreeMap,
+    *,
+    opens_item: bool,
 ) -> tuple[TreeMap | TreeList, int]:
-    """Where a comment belongs: a line comment goes before the entry it trails; a
-    full-line comment before the next entry, unless it is indented deeper than that
-    entry, in which case it closes the earlier container whose entries share its indent."""
+    """Where a comment belongs: a line comment goes before the entry it trails, or
+    before the item that the bare dash it follows opens (`opens_item`); a full-line
+    comment before the next entry, unless it is indented deeper than that entry, in
+    which case it closes the earlier container whose entries share its indent."""
     at = bisect.bisect_left(positions, (comment.line, comment.column))
     if at > 0 and positions[at - 1][0] == comment.line:
         anchor = anchors[at - 1]
         return anchor.container, anchor.index
-    if at < len(anchors) and anchors[at].indent >= comment.column:
+    if at < len(anchors) and (opens_item or anchors[at].indent >= comment.column):
         return anchors[at].container, anchors[at].index
     for anchor in reversed(anchors[:at]):
         if anchor.indent == comment.column:
@@ -334,7 +348,7 @@ def _read(loader: Any, text: str) -> ParsedYaml:
                 break
             builder = _Builder(len(result.documents), result.positions, lines)
             document = builder.root(node)
-            _attach(loader.comments[seen:], builder.anchors, document)
+            _attach(loader.comments[seen:], builder.anchors, document, lines)
             seen = len(loader.comments)
             result.documents.append(document)
             result.metadata.append(builder.metadata)

@@ -201,6 +201,21 @@ def _comments(value: object) -> list[str]:
         ]
     )
 )
+@example(  # a comment after a bare dash two lists deep (was: it closed the map above)
+    document=TreeMap(
+        [
+            Entry(
+                "0",
+                TreeList(
+                    [
+                        TreeMap([Entry("ç", "v")]),
+                        TreeList([Comment(" c1"), TreeList([Comment(" c2"), "w"])]),
+                    ]
+                ),
+            )
+        ]
+    )
+)
 def test_our_own_round_trip_keeps_values_and_comments(document: TreeMap, key: AgeKey) -> None:
     data, expected = _plaintext("yaml", document)
     plain = parse_plaintext(data, "yaml", "<generated>")

@@ -34,3 +34,19 @@ def test_the_dash_on_the_node_s_own_line_is_unchanged() -> None:
     (entry,) = document.items
     assert isinstance(entry, Entry) and isinstance(entry.value, TreeList)
     assert entry.value.items == ["a", Comment(" end")]
+
+
+def test_a_comment_after_a_bare_dash_goes_before_the_item_that_dash_opens() -> None:
+    text = b"""list:
+    - key: v
+    # a
+    - # b
+      - - w
+"""
+    (document,) = parse_plaintext(text, "yaml", "<test>")
+    (entry,) = document.items
+    assert isinstance(entry, Entry) and isinstance(entry.value, TreeList)
+    first, a, b, nested = entry.value.items  # "# b" was: the end of the map above
+    assert first == TreeMap([Entry("key", "v")])
+    assert (a, b) == (Comment(" a"), Comment(" b"))
+    assert nested == TreeList([TreeList(["w"])])
