@@ -37,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit code (0 ok, 1 invalid/refused, 2 usage)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.command_line = argv is None  # this process is the command itself, not a caller's
     try:
         code: int = args.func(args)
     except AivaultError as error:

@@ -209,7 +209,11 @@ def _is_loopback(host: str) -> bool:
 
 def from_args(args: argparse.Namespace) -> int:
     """The parsed options → `run_serve`."""
+    from aivault_ops.runtime.heap import restart_without_tcache
     from aivault_ops.runtime.options import RuntimeOptions
+
+    if getattr(args, "command_line", False):
+        restart_without_tcache(os.environ)
 
     options = RuntimeOptions(
         bundle_dir=args.bundle_dir,

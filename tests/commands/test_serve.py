@@ -106,6 +106,8 @@ def test_start_logs_are_json_warn_about_dev_options_and_exit_0_on_sigterm(
 ) -> None:
     factory.publish(bundle_dir, 1)
     runtime = start_runtime()
+    assert runtime.process is not None
+    assert _without_tcache(runtime.process.pid)  # restarted in place: the pid we started
     assert runtime.stop() == 0
     events = [json.loads(line) for line in runtime.log().splitlines()]
     details = [e.get("detail", "") for e in events if e["event"] == "warning"]
@@ -117,6 +119,13 @@ def test_start_logs_are_json_warn_about_dev_options_and_exit_0_on_sigterm(
     order = [names.index(name) for name in ("bundle_activated", "listening", "stopping")]
     assert order == sorted(order)
     assert CANARY not in runtime.log()
+
+
+def _without_tcache(pid: int) -> bool:
+    """Whether the process started with glibc's per-thread cache off."""
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    tunables = [v for v in environ if v.startswith(b"GLIBC_TUNABLES=")]
+    return tunables == [b"GLIBC_TUNABLES=glibc.malloc.tcache_count=0"]
 
 
 def test_text_logs(start_runtime: StartRuntime) -> None:
@@ -143,6 +152,7 @@ def test_workers_share_the_port_reload_together_and_share_rate_limits(
         if json.loads(line)["event"] == "listening"
     }
     assert len(pids) == 2
+    assert all(_without_tcache(pid) for pid in pids)  # forked after the restart
     factory.publish(bundle_dir, 2)
 
     def all_workers_on_2() -> bool:

@@ -196,3 +196,68 @@ def test_the_bundle_watcher_s_arena_stays_small() -> None:
 def test_without_mallopt_nothing_is_pinned(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(heap, "_libc_function", lambda name: None)
     assert heap.pin_allocator({}) == ()
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, "glibc.malloc.tcache_count=0"),
+        ({"GLIBC_TUNABLES": "glibc.rtld.nns=2"}, "glibc.rtld.nns=2:glibc.malloc.tcache_count=0"),
+        ({"GLIBC_TUNABLES": "glibc.malloc.tcache_count=7"}, None),  # the operator's size wins
+        ({"GLIBC_TUNABLES": "glibc.rtld.nns=2:glibc.malloc.tcache_count=3"}, None),
+        ({heap.RESTARTED_MARK: "1"}, None),  # restarted once already: never again
+    ],
+)
+def test_the_tunables_a_restart_adds(environ: dict[str, str], expected: str | None) -> None:
+    assert heap.tunables_without_tcache(environ) == expected
+
+
+# In a fresh interpreter: say who we are, restart without the per-thread cache (or not),
+# then let a long-lived helper thread free 7 blocks of each size the cache takes and
+# report the bytes glibc still counts as in use while that thread lives.
+_TCACHE_PROBE = """
+import ctypes, os, threading
+from aivault_ops.runtime import heap
+print("start", os.getpid(), os.environ.get("GLIBC_TUNABLES", ""), flush=True)
+heap.restart_without_tcache(os.environ)
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+        "uordblks", "fordblks", "keepcost")]
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = MallInfo2
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+def helper():
+    before = libc.mallinfo2().uordblks
+    blocks = [libc.malloc(size) for size in range(16, 1024, 16) for _ in range(7)]
+    for block in blocks:
+        libc.free(block)
+    del blocks
+    print("kept", libc.mallinfo2().uordblks - before, flush=True)
+thread = threading.Thread(target=helper)
+thread.start()
+thread.join()
+"""
+
+
+def _tcache_probe(**set_env: str) -> list[list[str]]:
+    env = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", heap.RESTARTED_MARK)}
+    run = subprocess.run([sys.executable, "-c", _TCACHE_PROBE], env={**env, **set_env},
+                         capture_output=True, text=True, check=True, timeout=60)  # fmt: skip
+    return [line.split(" ") for line in run.stdout.splitlines()]
+
+
+@GLIBC
+def test_the_restart_turns_the_per_thread_cache_off_in_the_same_process() -> None:
+    first, again, kept = _tcache_probe()
+    assert first[:2] == again[:2] and first[0] == "start"  # the same pid, run twice
+    assert again[2] == "glibc.malloc.tcache_count=0"
+    assert kept[0] == "kept" and int(kept[1]) < 16 * 1024
+
+
+@GLIBC
+def test_with_the_operator_s_cache_size_the_process_keeps_its_cache() -> None:
+    first, kept = _tcache_probe(GLIBC_TUNABLES="glibc.malloc.tcache_count=7")
+    assert first[0] == "start" and first[2] == "glibc.malloc.tcache_count=7"
+    assert int(kept[1]) > 100 * 1024  # what a live thread's cache holds on to
