@@ -126,10 +126,18 @@ def _blocks() -> int:
 
 @pytest.fixture
 def reloader(factory: BundleFactory, bundle_dir: Path, tmp_path: Path) -> Iterator[Reloader]:
+    """As `serve` does, the objects alive before the first load are frozen: the full
+    collection after each load then walks what the reloads made, not the test session's
+    objects (about 75 ms a reload otherwise)."""
     factory.publish(bundle_dir, 1)
-    reloader = _reloader(factory, bundle_dir, tmp_path / "state")
-    reloader.scan()
-    yield reloader
+    gc.collect()
+    gc.freeze()
+    try:
+        reloader = _reloader(factory, bundle_dir, tmp_path / "state")
+        reloader.scan()
+        yield reloader
+    finally:
+        gc.unfreeze()
 
 
 @pytest.mark.timeout(300)
