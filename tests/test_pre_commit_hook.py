@@ -1,13 +1,13 @@
-"""The hooks of `.pre-commit-hooks.yaml` under real pre-commit (`pre-commit try-repo`).
+"""The hooks of `.pre-commit-hooks.yaml` under real pre-commit, as a user runs them.
 
-pre-commit clones this checkout at its committed HEAD (`--ref`, so work in
-progress in the tree is not picked up), builds a virtualenv and pip-installs
-the package. `try-repo` always installs into a fresh temporary store (it
-ignores `PRE_COMMIT_HOME`), so each test costs one install: there are only
-three. Each runs in a fresh git repository holding a copy of the fixture
-project as `vault.d/` (with a provider file in its own `registry/` and a
-policy test file in `tests/`), next to other files: the passing run runs
-every hook, the failing ones `validate` and `test`.
+Each test makes a fresh git repository holding a copy of the fixture project
+as `vault.d/` (with a provider file in its own `registry/` and a policy test
+file in `tests/`), next to other files, and a `.pre-commit-config.yaml` that
+names this checkout at its committed HEAD (so work in progress in the tree
+is not picked up) with all three hooks. `pre-commit run` clones it, builds a
+virtualenv and pip-installs the package once into the module's
+`PRE_COMMIT_HOME`; the other tests reuse that environment. The passing run
+runs every hook, the failing ones `validate` and `test` alone.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 BASE = REPO / "tests" / "fixtures" / "base"
 HOOK_ID = "aivault-ops-validate"
 TEST_HOOK_ID = "aivault-ops-test"
+LINT_HOOK_ID = "aivault-ops-registry-lint"
 POLICY_TEST = """apiVersion: aivault.dev/v1
 kind: PolicyTest
 metadata:
@@ -78,9 +79,14 @@ def _git(cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
     return result.stdout
 
 
-def _policy_repo(root: Path, env: dict[str, str]) -> Path:
-    """A git repository with the fixture project as `vault.d/`, everything committed."""
+def _policy_repo(root: Path, env: dict[str, str], ref: str) -> Path:
+    """A git repository with the fixture project as `vault.d/` and a pre-commit config
+    naming this checkout's hooks at `ref`, everything committed."""
     root.mkdir()
+    (root / ".pre-commit-config.yaml").write_text(
+        f"repos:\n  - repo: {REPO}\n    rev: {ref}\n    hooks:\n"
+        + "".join(f"      - id: {hook}\n" for hook in (HOOK_ID, LINT_HOOK_ID, TEST_HOOK_ID))
+    )
     shutil.copytree(BASE, root / "vault.d")
     (root / "vault.d/registry").mkdir()
     shutil.copy(PRIVATE_PROVIDER, root / "vault.d/registry")
@@ -94,11 +100,9 @@ def _policy_repo(root: Path, env: dict[str, str]) -> Path:
     return root
 
 
-def _try_repo(
-    repo: Path, ref: str, env: dict[str, str], *hook_ids: str
-) -> subprocess.CompletedProcess[str]:
+def _run_hooks(repo: Path, env: dict[str, str], *hook_id: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["pre-commit", "try-repo", str(REPO), *hook_ids, "--ref", ref, "--all-files"],
+        ["pre-commit", "run", *hook_id, "--all-files"],
         cwd=repo,
         env=env,
         capture_output=True,
@@ -118,8 +122,8 @@ def _hook_lines(output: str) -> list[str]:
 def test_hook_passes_on_a_valid_policy_repo(
     tmp_path: Path, pre_commit_env: dict[str, str], hook_ref: str
 ) -> None:
-    repo = _policy_repo(tmp_path / "good", pre_commit_env)
-    result = _try_repo(repo, hook_ref, pre_commit_env)
+    repo = _policy_repo(tmp_path / "good", pre_commit_env, hook_ref)
+    result = _run_hooks(repo, pre_commit_env)
     assert result.returncode == 0, result.stdout + result.stderr
     ran = [line for line in result.stdout.splitlines() if line.startswith("aivault-ops ")]
     assert sorted(line.split(".")[0] for line in ran) == [
@@ -133,7 +137,7 @@ def test_hook_passes_on_a_valid_policy_repo(
 def test_hook_fails_with_the_error_lines(
     tmp_path: Path, pre_commit_env: dict[str, str], hook_ref: str
 ) -> None:
-    repo = _policy_repo(tmp_path / "bad", pre_commit_env)
+    repo = _policy_repo(tmp_path / "bad", pre_commit_env, hook_ref)
     credential = repo / "vault.d/credentials/openai.yaml"
     credential.write_text(credential.read_text() + "  region: eu-west-1\n")
     secret = repo / "vault.d/secrets/internal.sops.yaml"
@@ -141,7 +145,7 @@ def test_hook_fails_with_the_error_lines(
     lines.insert(1, "DEBUG_TOKEN: plaintext-slipped-in\n")
     secret.write_text("".join(lines))
     _git(repo, "add", "-A", env=pre_commit_env)
-    result = _try_repo(repo, hook_ref, pre_commit_env, HOOK_ID)
+    result = _run_hooks(repo, pre_commit_env, HOOK_ID)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "- hook id: aivault-ops-validate" in result.stdout
     assert "- exit code: 1" in result.stdout
@@ -163,11 +167,11 @@ def test_hook_fails_with_the_error_lines(
 def test_test_hook_fails_with_the_case_position(
     tmp_path: Path, pre_commit_env: dict[str, str], hook_ref: str
 ) -> None:
-    repo = _policy_repo(tmp_path / "flip", pre_commit_env)
+    repo = _policy_repo(tmp_path / "flip", pre_commit_env, hook_ref)
     tests = repo / "vault.d/tests/agent.yaml"
     tests.write_text(tests.read_text().replace("expect: deny", "expect: allow"))
     _git(repo, "add", "-A", env=pre_commit_env)
-    result = _try_repo(repo, hook_ref, pre_commit_env, TEST_HOOK_ID)
+    result = _run_hooks(repo, pre_commit_env, TEST_HOOK_ID)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "- hook id: aivault-ops-test" in result.stdout
     assert _hook_lines(result.stdout) == [
