@@ -107,12 +107,15 @@ VARIANTS: dict[str, Callable[[], None]] = {
 
 
 def main(argv: list[str]) -> int:
-    """Apply the variants named in argv[0], then run `aivault-ops` with the rest."""
+    """Apply the variants named in argv[0], then run `aivault-ops` with the rest, as
+    the command line does (`serve` restarts itself once, variants and all: see
+    `aivault_ops.runtime.heap`)."""
     for name in argv[0].split("+"):
         VARIANTS[name]()
     from aivault_ops.main import main as aivault_main
 
-    return aivault_main(argv[1:])
+    sys.argv = [sys.argv[0], *argv[1:]]
+    return aivault_main()
 
 
 if __name__ == "__main__":
