@@ -261,3 +261,57 @@ def test_with_the_operator_s_cache_size_the_process_keeps_its_cache() -> None:
     first, kept = _tcache_probe(GLIBC_TUNABLES="glibc.malloc.tcache_count=7")
     assert first[0] == "start" and first[2] == "glibc.malloc.tcache_count=7"
     assert int(kept[1]) > 100 * 1024  # what a live thread's cache holds on to
+
+
+class _Exec:
+    """Stands in for `os.execve`: records the call, or refuses it."""
+
+    def __init__(self, error: OSError | None = None) -> None:
+        self.calls: list[tuple[str, list[str], dict[str, str]]] = []
+        self.error = error
+
+    def __call__(self, path: str, argv: list[str], env: dict[str, str]) -> None:
+        self.calls.append((path, argv, env))
+        if self.error is not None:
+            raise self.error
+
+
+def test_the_restart_execs_this_very_command_with_the_tunable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    execve = _Exec()
+    monkeypatch.setattr(os, "execve", execve)
+    monkeypatch.setattr(os, "confstr", lambda name: "glibc 2.36")
+    monkeypatch.setattr(sys, "orig_argv", ["python", "-m", "aivault_ops", "serve"])
+    heap.restart_without_tcache({"HOME": "/root"})
+    [(path, argv, env)] = execve.calls
+    assert (path, argv) == (sys.executable, ["python", "-m", "aivault_ops", "serve"])
+    assert env == {
+        "HOME": "/root",
+        "GLIBC_TUNABLES": "glibc.malloc.tcache_count=0",
+        heap.RESTARTED_MARK: "1",
+    }
+
+
+@pytest.mark.parametrize(
+    "case", ["operator's size", "not glibc", "frozen", "no interpreter path", "exec refused"]
+)
+def test_without_a_restart_serve_goes_on_as_started(
+    case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    execve = _Exec(OSError(7, "Argument list too long") if case == "exec refused" else None)
+    monkeypatch.setattr(os, "execve", execve)
+    environ = {"GLIBC_TUNABLES": "glibc.malloc.tcache_count=7"} if case == "operator's size" else {}
+
+    def confstr(name: str) -> str:
+        if case == "not glibc":
+            raise ValueError(name)
+        return "glibc 2.36"
+
+    monkeypatch.setattr(os, "confstr", confstr)
+    if case == "frozen":
+        monkeypatch.setattr(sys, "frozen", True, raising=False)
+    if case == "no interpreter path":
+        monkeypatch.setattr(sys, "executable", "")
+    heap.restart_without_tcache(environ)  # returns: the caller carries on
+    assert len(execve.calls) == (1 if case == "exec refused" else 0)
