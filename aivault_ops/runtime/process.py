@@ -29,6 +29,11 @@ if TYPE_CHECKING:
     from aivault_ops.runtime.upstream.client import UpstreamSettings
 
 RATE_LIMIT_FILE: Final = "rate-limits.bin"
+# Connections the kernel completes and queues for accept, per listener (capped by
+# net.core.somaxconn). The event loop listens again when it starts serving a socket,
+# with 100 unless told; a connect that finds the queue full waits for its SYN to be
+# sent again (1 s, then 3 s), so a burst of new callers stalls.
+LISTEN_BACKLOG: Final = 1024
 STOP_SIGNALS: Final = (signal.SIGTERM, signal.SIGINT)
 
 
@@ -52,7 +57,7 @@ def open_listeners(listen: tuple[str, int] | None, socket_path: Path | None) -> 
     if listen is not None:
         family = socket.AF_INET6 if ":" in listen[0] else socket.AF_INET
         try:
-            listeners.tcp = socket.create_server(listen, family=family, backlog=1024)
+            listeners.tcp = socket.create_server(listen, family=family, backlog=LISTEN_BACKLOG)
         except OSError as error:
             raise AivaultError(
                 f"cannot listen on {listen[0]}:{listen[1]}: {error.strerror}"
@@ -62,7 +67,7 @@ def open_listeners(listen: tuple[str, int] | None, socket_path: Path | None) -> 
         unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         unix.bind(str(socket_path))
         socket_path.chmod(0o600)
-        unix.listen(1024)
+        unix.listen(LISTEN_BACKLOG)
         listeners.unix = unix
     return listeners
 
@@ -188,11 +193,13 @@ async def serve_forever(
     server = GuardedServer(process.runtime.handle, limits=process.limits, log=process.log)
     servers = []
     if listeners.tcp is not None:
-        servers.append(await loop.create_server(server, sock=listeners.tcp))
+        servers.append(await loop.create_server(server, sock=listeners.tcp, backlog=LISTEN_BACKLOG))
         host, port = listeners.tcp.getsockname()[:2]
         process.log("listening", address=f"{host}:{port}", pid=os.getpid())
     if listeners.unix is not None:
-        servers.append(await loop.create_unix_server(server, sock=listeners.unix))
+        servers.append(
+            await loop.create_unix_server(server, sock=listeners.unix, backlog=LISTEN_BACKLOG)
+        )
         process.log("listening", socket=listeners.unix.getsockname(), pid=os.getpid())
     process.reload_thread.start()
     process.runtime.audit.start_maintenance()  # compress and prune what earlier runs left

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -15,6 +16,7 @@ from support.upstream import RecordingUpstream
 from aivault_ops.commands.serve import parse_listen
 from aivault_ops.errors import UsageError
 from aivault_ops.main import main
+from aivault_ops.runtime.process import LISTEN_BACKLOG
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 __all__ = ["_session_upstream", "bundle_dir", "factory", "start_runtime", "upstream"]
@@ -286,3 +288,22 @@ def test_audit_options_are_checked_before_anything_starts(
         assert main(args) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+
+
+def _listen_backlog(*ss_args: str) -> int:
+    """The accept queue's size of the one listening socket `ss` finds (its Send-Q)."""
+    run = subprocess.run(["ss", "-lH", *ss_args], capture_output=True, text=True, check=True)
+    [line] = run.stdout.splitlines()
+    fields = line.split()  # [Netid] State Recv-Q Send-Q Local Peer
+    return int(fields[fields.index("LISTEN") + 2])
+
+
+def test_the_listeners_keep_their_backlog_once_served(
+    start_runtime: StartRuntime, tmp_path: Path
+) -> None:
+    """The event loop listens again on a socket it serves (with 100 unless told)."""
+    sock = tmp_path / "rt.sock"
+    runtime = start_runtime("--socket", str(sock))
+    assert _listen_backlog("-tn", "sport", "=", f":{runtime.port}") == LISTEN_BACKLOG
+    assert _listen_backlog("-x", "src", str(sock)) == LISTEN_BACKLOG
+    assert runtime.stop() == 0
